@@ -1,0 +1,95 @@
+//! `musicark.toml`: the archive's settings.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Result, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub archive: ArchiveConfig,
+    #[serde(default)]
+    pub ingest: IngestConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveConfig {
+    /// A human name for the archive, shown in reports and lists.
+    pub name: String,
+    /// The version of this file's layout.
+    pub format: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Worker threads for ingest; absent means one per core.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jobs: Option<usize>,
+    /// Copy files into the blob store (true) or only record them where they
+    /// are (false, like `--reference`).
+    #[serde(default = "yes")]
+    pub copy: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            jobs: None,
+            copy: true,
+        }
+    }
+}
+
+impl Config {
+    pub fn new_default(root: &Path) -> Config {
+        let name = root
+            .canonicalize()
+            .ok()
+            .as_deref()
+            .and_then(|p| p.file_name())
+            .and_then(|n| n.to_str())
+            .unwrap_or("musicark archive")
+            .to_string();
+        Config {
+            archive: ArchiveConfig { name, format: 1 },
+            ingest: IngestConfig::default(),
+        }
+    }
+
+    pub fn to_toml(&self) -> Result<String> {
+        let body = toml::to_string_pretty(self).map_err(|e| StoreError::Config {
+            path: "musicark.toml".into(),
+            message: e.to_string(),
+        })?;
+        Ok(format!("# musicark archive settings\n{body}"))
+    }
+
+    pub fn from_toml(text: &str, path: &Path) -> Result<Config> {
+        toml::from_str(text).map_err(|e| StoreError::Config {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_round_trips_and_rejects_unknown_keys() {
+        let c = Config::new_default(Path::new("/nonexistent/my-archive"));
+        let text = c.to_toml().expect("serialises");
+        assert_eq!(Config::from_toml(&text, Path::new("x")).expect("parses"), c);
+        let bad = format!("{text}\n[nonsense]\nx = 1\n");
+        assert!(Config::from_toml(&bad, Path::new("x")).is_err());
+    }
+}

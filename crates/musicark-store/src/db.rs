@@ -1,0 +1,171 @@
+//! The catalogue database: SQLite in WAL mode, with numbered migrations
+//! applied in one transaction each and tracked in `PRAGMA user_version`.
+//!
+//! *Invariant*: migrations are append-only. A released migration is never
+//! edited; a change is a new entry at the end of [`MIGRATIONS`].
+
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::{Result, StoreError};
+
+/// Each entry moves the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: ingest — what bytes we hold (contents) and where we found them (files).
+    r#"
+    CREATE TABLE contents (
+        content_id       TEXT PRIMARY KEY,       -- BLAKE3 of the bytes, hex
+        sha256           TEXT NOT NULL,          -- for publication
+        size             INTEGER NOT NULL,
+        stored           INTEGER NOT NULL DEFAULT 0, -- 1: the blob store holds the bytes
+        verdict          TEXT NOT NULL,          -- audio | damaged | unsupported | not_audio
+        reason           TEXT,
+        damage_kind      TEXT,
+        damage_position  REAL,                   -- seconds into the audio
+        decode_errors    INTEGER NOT NULL DEFAULT 0,
+        container        TEXT,
+        codec            TEXT,
+        lossless         INTEGER,
+        sample_rate      INTEGER,
+        decode_rate      INTEGER,
+        bits_per_sample  INTEGER,
+        channels         INTEGER,
+        frames           INTEGER,                -- decoded sample frames at decode_rate
+        duration_seconds REAL,
+        bitrate          INTEGER,                -- bits per second of coded audio
+        tags             TEXT,                   -- JSON: musicark_audio::Tags
+        warnings         TEXT,                   -- JSON array of strings
+        analyzer_version INTEGER NOT NULL,
+        analyzed_at      TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE ingest_runs (
+        run_id      INTEGER PRIMARY KEY,
+        started_at  TEXT NOT NULL,
+        finished_at TEXT,
+        roots       TEXT NOT NULL,               -- JSON array of display paths
+        mode        TEXT NOT NULL,               -- copy | reference
+        summary     TEXT                         -- JSON, when finished
+    ) STRICT;
+
+    CREATE TABLE files (
+        file_id      INTEGER PRIMARY KEY,
+        path         BLOB NOT NULL UNIQUE,       -- the OS path's raw bytes (not always UTF-8)
+        display_path TEXT NOT NULL,              -- lossy UTF-8, for people
+        size         INTEGER NOT NULL,
+        mtime_ns     INTEGER NOT NULL,
+        content_id   TEXT REFERENCES contents(content_id),
+        status       TEXT NOT NULL,              -- ok | damaged | unsupported | skipped | error
+        reason       TEXT,
+        mode         TEXT NOT NULL,              -- copy | reference
+        run_id       INTEGER REFERENCES ingest_runs(run_id),
+        first_seen   TEXT NOT NULL,
+        last_seen    TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX files_content ON files(content_id);
+    CREATE INDEX files_status ON files(status);
+
+    -- The current ingest's work queue: filled by the walk, drained largest
+    -- first; a row leaves in the same transaction that records its file.
+    CREATE TABLE pending (
+        path         BLOB PRIMARY KEY,
+        display_path TEXT NOT NULL,
+        size         INTEGER NOT NULL,
+        mtime_ns     INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX pending_order ON pending(size DESC, path);
+    "#,
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// A connection to the catalogue.
+pub struct Db {
+    pub conn: Connection,
+}
+
+impl Db {
+    pub fn open(path: &Path) -> Result<Db> {
+        let conn = Connection::open(path)?;
+        configure(&conn)?;
+        let mut db = Db { conn };
+        db.migrate()?;
+        Ok(db)
+    }
+
+    pub fn open_read_only(path: &Path) -> Result<Db> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema {
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        Ok(Db { conn })
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema {
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    pub fn schema_version(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+}
+
+fn configure(conn: &Connection) -> Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    // WAL: readers never block the writer; NORMAL is durable against a
+    // process crash (kill -9) and consistent after a power loss.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_once_and_refuse_newer_schemas() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.sqlite");
+        let db = Db::open(&path).expect("open");
+        assert_eq!(db.schema_version().expect("version"), SCHEMA_VERSION);
+        drop(db);
+        let db = Db::open(&path).expect("reopen");
+        db.conn
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .expect("bump");
+        drop(db);
+        assert!(matches!(
+            Db::open(&path),
+            Err(StoreError::NewerSchema { .. })
+        ));
+    }
+}

@@ -1,0 +1,129 @@
+//! The archive home: where an archive lives on disk and how it is kept.
+//!
+//! ```text
+//! ARCHIVE/
+//!   musicark.toml      config (TOML), written atomically
+//!   catalog.sqlite     the catalogue: SQLite in WAL mode, migrated on open
+//!   blobs/ab/cd/<id>   content-addressed blobs, named by BLAKE3, read-only
+//!   tmp/               staging for blobs; emptied at the start of every write
+//!   lock               held (flock) by the one process writing the archive
+//! ```
+//!
+//! This crate owns persistence only: schema, migrations, queries, atomic
+//! files. It holds no business rules (what counts as damaged, which tier a
+//! file gets): callers decide, the store records.
+
+mod blobs;
+mod config;
+mod db;
+mod error;
+mod fsutil;
+pub mod records;
+mod status;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+pub use blobs::{BlobStore, ContentId, FsBlobStore, PutOutcome};
+pub use config::{ArchiveConfig, Config, IngestConfig};
+pub use db::{Db, SCHEMA_VERSION};
+pub use error::{Result, StoreError};
+pub use fsutil::{atomic_write, fsync_dir};
+pub use status::{CodecCount, DamagedEntry, DamagedReport, RunSummary, Status};
+
+const CONFIG_FILE: &str = "musicark.toml";
+const DB_FILE: &str = "catalog.sqlite";
+
+/// An opened archive home.
+pub struct Home {
+    root: PathBuf,
+    pub config: Config,
+}
+
+impl Home {
+    /// Create a new archive at `root` (which may exist but must not already
+    /// hold an archive).
+    pub fn init(root: &Path) -> Result<Home> {
+        if root.join(CONFIG_FILE).exists() {
+            return Err(StoreError::AlreadyAnArchive {
+                path: root.to_path_buf(),
+            });
+        }
+        for dir in [root.to_path_buf(), root.join("blobs"), root.join("tmp")] {
+            std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+        }
+        let config = Config::new_default(root);
+        // The database first: a crash before the config is written leaves a
+        // directory that `init` can simply be run on again.
+        Db::open(&root.join(DB_FILE))?;
+        atomic_write(&root.join(CONFIG_FILE), config.to_toml()?.as_bytes())?;
+        Ok(Home {
+            root: root.to_path_buf(),
+            config,
+        })
+    }
+
+    /// Open an existing archive.
+    pub fn open(root: &Path) -> Result<Home> {
+        let config_path = root.join(CONFIG_FILE);
+        if !config_path.exists() {
+            return Err(StoreError::NotAnArchive {
+                path: root.to_path_buf(),
+            });
+        }
+        let text =
+            std::fs::read_to_string(&config_path).map_err(|e| StoreError::io(&config_path, e))?;
+        let config = Config::from_toml(&text, &config_path)?;
+        Ok(Home {
+            root: root.to_path_buf(),
+            config,
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.root.join(DB_FILE)
+    }
+
+    /// A new connection to the catalogue (migrated to the current schema).
+    pub fn db(&self) -> Result<Db> {
+        Db::open(&self.db_path())
+    }
+
+    /// A read-only connection, for workers that only look things up.
+    pub fn db_read_only(&self) -> Result<Db> {
+        Db::open_read_only(&self.db_path())
+    }
+
+    pub fn blobs(&self) -> FsBlobStore {
+        FsBlobStore::new(self.root.join("blobs"), self.root.join("tmp"))
+    }
+
+    /// Take the archive's writer lock; held until the returned guard drops.
+    /// Fails at once, with a clear error, if another process holds it.
+    pub fn lock_for_writing(&self) -> Result<WriteLock> {
+        let path = self.root.join("lock");
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| StoreError::io(&path, e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(WriteLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
+                path: self.root.clone(),
+            }),
+            Err(std::fs::TryLockError::Error(e)) => Err(StoreError::io(&path, e)),
+        }
+    }
+}
+
+/// The archive's writer lock (released on drop, and by the kernel when the
+/// process dies, so a `kill -9` never leaves a stale lock behind).
+pub struct WriteLock {
+    _file: File,
+}

@@ -1,0 +1,306 @@
+//! Rows written and read by ingest: the work queue (`pending`), the files
+//! found (`files`) and the bytes analysed (`contents`).
+//!
+//! *Invariant*: a file row and the removal of its `pending` row are written
+//! in one transaction, after its blob (if any) is durable; so after any
+//! crash a rerun finds every file either recorded whole or still to do.
+
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use crate::{Db, Result};
+
+/// A file as the walk saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileKey {
+    /// The OS path's raw bytes (paths need not be UTF-8).
+    pub path: Vec<u8>,
+    pub display_path: String,
+    pub size: u64,
+    pub mtime_ns: i64,
+}
+
+/// Per-file outcome of ingest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileStatus {
+    /// Audio that decoded cleanly.
+    Ok,
+    Damaged,
+    Unsupported,
+    /// Not audio, or not a regular file: recorded, not an error.
+    Skipped,
+    /// Could not be read at all (permissions, vanished, symlink loop);
+    /// retried by every later ingest.
+    Error,
+}
+
+impl FileStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileStatus::Ok => "ok",
+            FileStatus::Damaged => "damaged",
+            FileStatus::Unsupported => "unsupported",
+            FileStatus::Skipped => "skipped",
+            FileStatus::Error => "error",
+        }
+    }
+}
+
+/// The analysis of one byte string, as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContentRecord {
+    pub content_id: String,
+    pub sha256: String,
+    pub size: u64,
+    pub stored: bool,
+    pub verdict: String,
+    pub reason: Option<String>,
+    pub damage_kind: Option<String>,
+    pub damage_position: Option<f64>,
+    pub decode_errors: u64,
+    pub container: Option<String>,
+    pub codec: Option<String>,
+    pub lossless: Option<bool>,
+    pub sample_rate: Option<u32>,
+    pub decode_rate: Option<u32>,
+    pub bits_per_sample: Option<u32>,
+    pub channels: Option<u32>,
+    pub frames: Option<u64>,
+    pub duration_seconds: Option<f64>,
+    pub bitrate: Option<u64>,
+    pub tags_json: Option<String>,
+    pub warnings_json: Option<String>,
+    pub analyzer_version: u32,
+}
+
+/// What the catalogue already knows of a content id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KnownContent {
+    pub verdict: String,
+    pub stored: bool,
+    pub analyzer_version: u32,
+    pub duration_seconds: Option<f64>,
+}
+
+/// One file's outcome, ready to record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileRecord {
+    pub key: FileKey,
+    pub content_id: Option<String>,
+    pub status: FileStatus,
+    pub reason: Option<String>,
+    pub reference: bool,
+}
+
+const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ','now')";
+
+impl Db {
+    /// Start an ingest run; also empties the work queue of any earlier run
+    /// that died (its files are found again by this run's walk).
+    pub fn begin_run(&self, roots: &[String], reference: bool) -> Result<i64> {
+        self.conn.execute("DELETE FROM pending", [])?;
+        let roots = serde_json::to_string(roots).unwrap_or_else(|_| "[]".into());
+        self.conn.execute(
+            &format!("INSERT INTO ingest_runs (started_at, roots, mode) VALUES ({NOW}, ?1, ?2)"),
+            params![roots, if reference { "reference" } else { "copy" }],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn finish_run(&self, run_id: i64, summary_json: &str) -> Result<()> {
+        self.conn.execute(
+            &format!("UPDATE ingest_runs SET finished_at = {NOW}, summary = ?2 WHERE run_id = ?1"),
+            params![run_id, summary_json],
+        )?;
+        Ok(())
+    }
+
+    /// Whether `key` is already recorded with the same size and mtime (and
+    /// was not an error, which is always retried).
+    pub fn is_unchanged(&self, key: &FileKey) -> Result<bool> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT 1 FROM files WHERE path = ?1 AND size = ?2 AND mtime_ns = ?3 AND status != 'error'",
+        )?;
+        Ok(stmt.exists(params![key.path, key.size as i64, key.mtime_ns])?)
+    }
+
+    /// The next page of the work queue, largest files first, after `after`
+    /// (the last key of the previous page).
+    pub fn pending_page(&self, after: Option<&FileKey>, limit: usize) -> Result<Vec<FileKey>> {
+        let map = |r: &rusqlite::Row<'_>| -> rusqlite::Result<FileKey> {
+            Ok(FileKey {
+                path: r.get(0)?,
+                display_path: r.get(1)?,
+                size: r.get::<_, i64>(2)? as u64,
+                mtime_ns: r.get(3)?,
+            })
+        };
+        let rows = match after {
+            None => {
+                let mut stmt = self.conn.prepare_cached(
+                    "SELECT path, display_path, size, mtime_ns FROM pending \
+                     ORDER BY size DESC, path LIMIT ?1",
+                )?;
+                stmt.query_map(params![limit as i64], map)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?
+            }
+            Some(last) => {
+                let mut stmt = self.conn.prepare_cached(
+                    "SELECT path, display_path, size, mtime_ns FROM pending \
+                     WHERE size < ?1 OR (size = ?1 AND path > ?2) \
+                     ORDER BY size DESC, path LIMIT ?3",
+                )?;
+                stmt.query_map(params![last.size as i64, last.path, limit as i64], map)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?
+            }
+        };
+        Ok(rows)
+    }
+
+    /// Files and bytes in the work queue.
+    pub fn pending_totals(&self) -> Result<(u64, u64)> {
+        Ok(self.conn.query_row(
+            "SELECT count(*), coalesce(sum(size), 0) FROM pending",
+            [],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+        )?)
+    }
+
+    pub fn known_content(&self, content_id: &str) -> Result<Option<KnownContent>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT verdict, stored, analyzer_version, duration_seconds FROM contents \
+             WHERE content_id = ?1",
+        )?;
+        Ok(stmt
+            .query_row(params![content_id], |r| {
+                Ok(KnownContent {
+                    verdict: r.get(0)?,
+                    stored: r.get::<_, i64>(1)? != 0,
+                    analyzer_version: r.get::<_, i64>(2)? as u32,
+                    duration_seconds: r.get(3)?,
+                })
+            })
+            .optional()?)
+    }
+
+    /// A read-only view of the whole `files` + `contents` join, in a stable
+    /// order without timestamps: what two equivalent ingests must agree on.
+    pub fn catalogue_fingerprint_rows(&self) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT f.display_path, f.size, f.status, coalesce(f.reason, ''), f.mode, \
+                    coalesce(c.content_id, ''), coalesce(c.sha256, ''), coalesce(c.stored, -1), \
+                    coalesce(c.verdict, ''), coalesce(c.frames, -1), coalesce(c.codec, ''), \
+                    coalesce(c.tags, '') \
+             FROM files f LEFT JOIN contents c USING (content_id) ORDER BY f.path",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let mut cols = Vec::with_capacity(12);
+            for i in 0..12 {
+                let v: rusqlite::types::Value = r.get(i)?;
+                cols.push(match v {
+                    rusqlite::types::Value::Null => "NULL".to_string(),
+                    rusqlite::types::Value::Integer(i) => i.to_string(),
+                    rusqlite::types::Value::Real(f) => f.to_string(),
+                    rusqlite::types::Value::Text(t) => t,
+                    rusqlite::types::Value::Blob(b) => format!("{b:?}"),
+                });
+            }
+            Ok(cols.join("\t"))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+}
+
+/// Queue `key` for this run.
+pub fn queue_pending(tx: &Transaction<'_>, key: &FileKey) -> Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO pending (path, display_path, size, mtime_ns) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns",
+    )?;
+    stmt.execute(params![
+        key.path,
+        key.display_path,
+        key.size as i64,
+        key.mtime_ns
+    ])?;
+    Ok(())
+}
+
+/// Record one file (and the analysis of its bytes, when new), and take it
+/// off the work queue.
+pub fn record_file(
+    tx: &Transaction<'_>,
+    run_id: i64,
+    file: &FileRecord,
+    content: Option<&ContentRecord>,
+    stored_now: bool,
+) -> Result<()> {
+    if let Some(c) = content {
+        let mut stmt = tx.prepare_cached(&format!(
+            "INSERT INTO contents (content_id, sha256, size, stored, verdict, reason, damage_kind, \
+               damage_position, decode_errors, container, codec, lossless, sample_rate, decode_rate, \
+               bits_per_sample, channels, frames, duration_seconds, bitrate, tags, warnings, \
+               analyzer_version, analyzed_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
+               ?19, ?20, ?21, ?22, {NOW}) \
+             ON CONFLICT(content_id) DO UPDATE SET stored = max(stored, excluded.stored), \
+               verdict = excluded.verdict, reason = excluded.reason, damage_kind = excluded.damage_kind, \
+               damage_position = excluded.damage_position, decode_errors = excluded.decode_errors, \
+               container = excluded.container, codec = excluded.codec, lossless = excluded.lossless, \
+               sample_rate = excluded.sample_rate, decode_rate = excluded.decode_rate, \
+               bits_per_sample = excluded.bits_per_sample, channels = excluded.channels, \
+               frames = excluded.frames, duration_seconds = excluded.duration_seconds, \
+               bitrate = excluded.bitrate, tags = excluded.tags, warnings = excluded.warnings, \
+               analyzer_version = excluded.analyzer_version, analyzed_at = excluded.analyzed_at"
+        ))?;
+        stmt.execute(params![
+            c.content_id,
+            c.sha256,
+            c.size as i64,
+            c.stored as i64,
+            c.verdict,
+            c.reason,
+            c.damage_kind,
+            c.damage_position,
+            c.decode_errors as i64,
+            c.container,
+            c.codec,
+            c.lossless.map(|b| b as i64),
+            c.sample_rate,
+            c.decode_rate,
+            c.bits_per_sample,
+            c.channels,
+            c.frames.map(|f| f as i64),
+            c.duration_seconds,
+            c.bitrate.map(|b| b as i64),
+            c.tags_json,
+            c.warnings_json,
+            c.analyzer_version,
+        ])?;
+    } else if stored_now && let Some(id) = &file.content_id {
+        tx.prepare_cached("UPDATE contents SET stored = 1 WHERE content_id = ?1")?
+            .execute(params![id])?;
+    }
+    let mut stmt = tx.prepare_cached(&format!(
+        "INSERT INTO files (path, display_path, size, mtime_ns, content_id, status, reason, mode, \
+           run_id, first_seen, last_seen) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, {NOW}, {NOW}) \
+         ON CONFLICT(path) DO UPDATE SET display_path = excluded.display_path, size = excluded.size, \
+           mtime_ns = excluded.mtime_ns, content_id = excluded.content_id, status = excluded.status, \
+           reason = excluded.reason, mode = excluded.mode, run_id = excluded.run_id, \
+           last_seen = excluded.last_seen"
+    ))?;
+    stmt.execute(params![
+        file.key.path,
+        file.key.display_path,
+        file.key.size as i64,
+        file.key.mtime_ns,
+        file.content_id,
+        file.status.as_str(),
+        file.reason,
+        if file.reference { "reference" } else { "copy" },
+        run_id,
+    ])?;
+    tx.prepare_cached("DELETE FROM pending WHERE path = ?1")?
+        .execute(params![file.key.path])?;
+    Ok(())
+}

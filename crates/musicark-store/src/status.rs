@@ -1,0 +1,208 @@
+//! Read-only summaries of the archive: the plain data behind `status`,
+//! `report damaged` and, later, the JSON API.
+
+use rusqlite::params;
+use serde::{Deserialize, Serialize};
+
+use crate::{Db, Result, StoreError};
+
+/// What the archive holds (`musicark status`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    pub archive: String,
+    pub schema_version: i64,
+    /// Every file recorded, whatever its outcome.
+    pub files: u64,
+    /// Files that decoded cleanly as audio.
+    pub audio_files: u64,
+    pub damaged: u64,
+    pub unsupported: u64,
+    /// Not audio (or not regular files): recorded, not ingested.
+    pub skipped: u64,
+    /// Unreadable; retried by the next ingest.
+    pub errors: u64,
+    /// Bytes of all readable files recorded.
+    pub bytes: u64,
+    /// Bytes of clean audio files.
+    pub audio_bytes: u64,
+    /// Distinct byte strings among audio, damaged and unsupported files.
+    pub unique_contents: u64,
+    /// Bytes held in the blob store (each distinct content once).
+    pub stored_bytes: u64,
+    /// Total decoded duration of clean audio files.
+    pub duration_seconds: f64,
+    pub codecs: Vec<CodecCount>,
+    pub last_ingest: Option<RunSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CodecCount {
+    pub codec: String,
+    pub files: u64,
+    pub bytes: u64,
+    pub duration_seconds: f64,
+}
+
+/// The outcome of one ingest run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub run_id: i64,
+    /// Files the walk found.
+    pub seen: u64,
+    /// Files skipped because they were recorded unchanged before.
+    pub unchanged: u64,
+    /// Files processed by this run.
+    pub processed: u64,
+    pub ok: u64,
+    pub damaged: u64,
+    pub unsupported: u64,
+    pub skipped: u64,
+    pub errors: u64,
+    /// Files whose bytes were already known (duplicates, renames).
+    pub known_content: u64,
+    /// Blobs newly written to the store.
+    pub blobs_stored: u64,
+    pub bytes_processed: u64,
+    pub audio_seconds: f64,
+    pub wall_seconds: f64,
+}
+
+/// One entry of `musicark report damaged`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DamagedEntry {
+    pub path: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub damage_kind: Option<String>,
+    pub position_seconds: Option<f64>,
+    pub decode_errors: u64,
+    pub content_id: Option<String>,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DamagedReport {
+    pub damaged: Vec<DamagedEntry>,
+    pub unsupported: Vec<DamagedEntry>,
+    pub errors: Vec<DamagedEntry>,
+    /// Clean audio with warnings (tags that could not be read, say).
+    pub warnings: Vec<DamagedEntry>,
+}
+
+impl Db {
+    pub fn status(&self, archive_name: &str) -> Result<Status> {
+        let count = |status: &str| -> Result<u64> {
+            Ok(self.conn.query_row(
+                "SELECT count(*) FROM files WHERE status = ?1",
+                params![status],
+                |r| r.get::<_, i64>(0),
+            )? as u64)
+        };
+        let files: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM files", [], |r| r.get(0))?;
+        let bytes: i64 = self.conn.query_row(
+            "SELECT coalesce(sum(size), 0) FROM files WHERE status != 'error'",
+            [],
+            |r| r.get(0),
+        )?;
+        let (audio_bytes, duration): (i64, f64) = self.conn.query_row(
+            "SELECT coalesce(sum(f.size), 0), coalesce(sum(c.duration_seconds), 0.0) \
+             FROM files f JOIN contents c USING (content_id) WHERE f.status = 'ok'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let (unique, stored_bytes): (i64, i64) = self.conn.query_row(
+            "SELECT count(*), coalesce(sum(CASE WHEN stored = 1 THEN size ELSE 0 END), 0) \
+             FROM contents WHERE verdict != 'not_audio'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let mut stmt = self.conn.prepare(
+            "SELECT c.codec, count(*), sum(f.size), sum(c.duration_seconds) \
+             FROM files f JOIN contents c USING (content_id) \
+             WHERE f.status = 'ok' GROUP BY c.codec ORDER BY count(*) DESC, c.codec",
+        )?;
+        let codecs = stmt
+            .query_map([], |r| {
+                Ok(CodecCount {
+                    codec: r
+                        .get::<_, Option<String>>(0)?
+                        .unwrap_or_else(|| "unknown".into()),
+                    files: r.get::<_, i64>(1)? as u64,
+                    bytes: r.get::<_, i64>(2)? as u64,
+                    duration_seconds: r.get(3)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let last: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT summary FROM ingest_runs WHERE summary IS NOT NULL ORDER BY run_id DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .ok();
+        let last_ingest = match last {
+            Some(s) => Some(serde_json::from_str(&s).map_err(|source| StoreError::Json {
+                what: "ingest_runs.summary",
+                source,
+            })?),
+            None => None,
+        };
+        Ok(Status {
+            archive: archive_name.to_string(),
+            schema_version: self.schema_version()?,
+            files: files as u64,
+            audio_files: count("ok")?,
+            damaged: count("damaged")?,
+            unsupported: count("unsupported")?,
+            skipped: count("skipped")?,
+            errors: count("error")?,
+            bytes: bytes as u64,
+            audio_bytes: audio_bytes as u64,
+            unique_contents: unique as u64,
+            stored_bytes: stored_bytes as u64,
+            duration_seconds: duration,
+            codecs,
+            last_ingest,
+        })
+    }
+
+    pub fn damaged_report(&self) -> Result<DamagedReport> {
+        let query = |filter: &str| -> Result<Vec<DamagedEntry>> {
+            let sql = format!(
+                "SELECT f.display_path, f.status, coalesce(f.reason, c.reason), c.damage_kind, \
+                        c.damage_position, coalesce(c.decode_errors, 0), f.content_id, f.size, c.warnings \
+                 FROM files f LEFT JOIN contents c USING (content_id) WHERE {filter} ORDER BY f.display_path"
+            );
+            let mut stmt = self.conn.prepare(&sql)?;
+            let rows = stmt.query_map([], |r| {
+                let warnings: Option<String> = r.get(8)?;
+                let mut reason: Option<String> = r.get(2)?;
+                if reason.is_none() {
+                    reason = warnings
+                        .and_then(|w| serde_json::from_str::<Vec<String>>(&w).ok())
+                        .map(|w| w.join("; "));
+                }
+                Ok(DamagedEntry {
+                    path: r.get(0)?,
+                    status: r.get(1)?,
+                    reason,
+                    damage_kind: r.get(3)?,
+                    position_seconds: r.get(4)?,
+                    decode_errors: r.get::<_, i64>(5)? as u64,
+                    content_id: r.get(6)?,
+                    size: r.get::<_, i64>(7)? as u64,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        };
+        Ok(DamagedReport {
+            damaged: query("f.status = 'damaged'")?,
+            unsupported: query("f.status = 'unsupported'")?,
+            errors: query("f.status = 'error'")?,
+            warnings: query("f.status = 'ok' AND c.warnings IS NOT NULL AND c.warnings != '[]'")?,
+        })
+    }
+}
