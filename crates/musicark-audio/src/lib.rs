@@ -1,0 +1,284 @@
+//! Audio analysis for musicark: probe a file, decode every sample of it, check
+//! the container's own structure, and read its tags.
+//!
+//! The one entry point is [`analyze_file`]. It never panics on hostile input
+//! (decoder panics are caught and reported as damage), allocates within
+//! bounds set by the decoders and by lofty's allocation limit, and never
+//! touches the archive's database: it returns plain data ([`Analysis`]) that
+//! the ingest pipeline records.
+//!
+//! A file is only called good audio ([`Verdict::Audio`]) when every packet
+//! decoded without error, the decoded length matches what the container
+//! declares, and the container's structure (Ogg pages and CRCs, MP3 frame
+//! chain, FLAC MD5) holds to the last byte.
+
+mod decode;
+mod integrity;
+mod opus;
+mod sniff;
+mod tags;
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+pub use sniff::{Container, is_audio_extension};
+pub use tags::Tags;
+
+/// Bumped whenever the analysis of the same bytes could give a different
+/// answer; stored with each record so that older analyses can be redone.
+pub const ANALYZER_VERSION: u32 = 1;
+
+/// Everything musicark learns about one file's bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Analysis {
+    pub verdict: Verdict,
+    /// Technical parameters of the audio stream, as far as decoding got.
+    pub tech: Option<TechInfo>,
+    pub tags: Option<Tags>,
+    /// Problems that do not make the audio damaged (unreadable tags, say).
+    pub warnings: Vec<String>,
+}
+
+/// What the bytes are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum Verdict {
+    /// Audio that decoded completely and cleanly.
+    Audio,
+    /// Audio (or something claiming to be audio) that did not decode cleanly.
+    Damaged(Damage),
+    /// A recognised audio container or codec that musicark cannot decode yet.
+    Unsupported { reason: String },
+    /// Not audio at all (a text file, an image…): skipped, not an error.
+    NotAudio { reason: String },
+}
+
+impl Verdict {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Verdict::Audio => "audio",
+            Verdict::Damaged(_) => "damaged",
+            Verdict::Unsupported { .. } => "unsupported",
+            Verdict::NotAudio { .. } => "not_audio",
+        }
+    }
+
+    /// The human reason, for anything but clean audio.
+    pub fn reason(&self) -> Option<String> {
+        match self {
+            Verdict::Audio => None,
+            Verdict::Damaged(d) => Some(d.to_string()),
+            Verdict::Unsupported { reason } | Verdict::NotAudio { reason } => Some(reason.clone()),
+        }
+    }
+}
+
+/// Why a file is damaged, and where the first problem is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Damage {
+    pub kind: DamageKind,
+    /// The first problem found, in words.
+    pub message: String,
+    /// Where in the audio the first problem is, in seconds from the start.
+    pub position_seconds: Option<f64>,
+    /// Number of packets that failed to decode.
+    pub decode_errors: u64,
+}
+
+impl std::fmt::Display for Damage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.kind.as_str(), self.message)?;
+        if let Some(p) = self.position_seconds {
+            write!(f, " (at {p:.3} s)")?;
+        }
+        if self.decode_errors > 1 {
+            write!(f, "; {} bad packets in all", self.decode_errors)?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DamageKind {
+    /// Zero bytes.
+    Empty,
+    /// An audio file name, but no audio stream could be recognised.
+    Unrecognized,
+    /// The stream stops before its declared end, or its last unit is cut.
+    Truncated,
+    /// One or more packets failed to decode.
+    DecodeError,
+    /// The container's structure is broken (bad page CRC, lost sync…).
+    Corrupt,
+    /// The decoded audio does not match the checksum the file carries.
+    ChecksumMismatch,
+    /// A container without any audio track.
+    NoAudioTrack,
+    /// The decoder panicked: a decoder bug met a file it could not handle.
+    DecoderPanic,
+    /// The file could not be read to the end.
+    Io,
+}
+
+impl DamageKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DamageKind::Empty => "empty",
+            DamageKind::Unrecognized => "unrecognized",
+            DamageKind::Truncated => "truncated",
+            DamageKind::DecodeError => "decode error",
+            DamageKind::Corrupt => "corrupt",
+            DamageKind::ChecksumMismatch => "checksum mismatch",
+            DamageKind::NoAudioTrack => "no audio track",
+            DamageKind::DecoderPanic => "decoder panic",
+            DamageKind::Io => "read error",
+        }
+    }
+}
+
+/// Technical parameters of the decoded stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TechInfo {
+    pub container: String,
+    pub codec: String,
+    pub lossless: bool,
+    /// The stream's sample rate (for Opus, the input rate in its header;
+    /// decoding always runs at 48 kHz).
+    pub sample_rate: u32,
+    /// The rate `frames` is counted at.
+    pub decode_rate: u32,
+    pub bits_per_sample: Option<u32>,
+    pub channels: u32,
+    /// Decoded sample frames (per channel), after encoder delay and padding
+    /// are trimmed.
+    pub frames: u64,
+    pub duration_seconds: f64,
+    /// Average bitrate of the coded audio packets, in bits per second.
+    pub bitrate: Option<u64>,
+}
+
+/// Analyse one file: probe, decode fully, check structure, read tags.
+///
+/// Never fails: every problem, including an unreadable file, becomes part of
+/// the returned [`Analysis`].
+pub fn analyze_file(path: &Path) -> Analysis {
+    let size = match std::fs::metadata(path) {
+        Ok(m) => m.len(),
+        Err(e) => return io_failure(format!("cannot read file metadata: {e}")),
+    };
+    let audio_ext = is_audio_extension(path);
+    if size == 0 {
+        let verdict = if audio_ext {
+            Verdict::Damaged(Damage {
+                kind: DamageKind::Empty,
+                message: "file is empty (0 bytes)".into(),
+                position_seconds: None,
+                decode_errors: 0,
+            })
+        } else {
+            Verdict::NotAudio {
+                reason: "empty file".into(),
+            }
+        };
+        return Analysis {
+            verdict,
+            tech: None,
+            tags: None,
+            warnings: vec![],
+        };
+    }
+    let head = match sniff::read_head(path) {
+        Ok(h) => h,
+        Err(e) => return io_failure(format!("cannot read file: {e}")),
+    };
+    let container = Container::sniff(&head);
+
+    // Decoders are third-party code fed with untrusted bytes: a panic in one
+    // must become a damage record, not the end of the batch.
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        decode_any(path, container, audio_ext, size)
+    }));
+    let mut analysis = match decoded {
+        Ok(a) => a,
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Analysis {
+                verdict: Verdict::Damaged(Damage {
+                    kind: DamageKind::DecoderPanic,
+                    message: format!("the decoder failed on this file: {msg}"),
+                    position_seconds: None,
+                    decode_errors: 1,
+                }),
+                tech: None,
+                tags: None,
+                warnings: vec![],
+            }
+        }
+    };
+
+    if matches!(analysis.verdict, Verdict::Audio | Verdict::Damaged(_)) {
+        match tags::read_tags(path) {
+            Ok(t) => analysis.tags = t,
+            Err(e) => analysis.warnings.push(format!("tags unreadable: {e}")),
+        }
+    }
+    analysis
+}
+
+fn decode_any(path: &Path, container: Container, audio_ext: bool, size: u64) -> Analysis {
+    if let Some(reason) = container.unsupported_reason() {
+        return Analysis {
+            verdict: Verdict::Unsupported { reason },
+            tech: None,
+            tags: None,
+            warnings: vec![],
+        };
+    }
+    let mut analysis = if container == Container::OggOpus {
+        opus::decode_opus(path)
+    } else {
+        decode::decode_symphonia(path, container, audio_ext)
+    };
+    // Structural checks complement decoding: a demuxer treats a cut-off last
+    // packet as a normal end of stream, the container's framing does not.
+    // When decoding already failed, the structural finding (a cut page, a
+    // bad CRC) is the more precise reason; the decoder's position stays.
+    let decoder_damage = match &analysis.verdict {
+        Verdict::Audio => None,
+        Verdict::Damaged(d) if matches!(d.kind, DamageKind::Corrupt | DamageKind::DecodeError) => {
+            Some(d.clone())
+        }
+        _ => return analysis,
+    };
+    if let Some(mut damage) = integrity::check(path, container, size) {
+        let end = analysis.tech.as_ref().map(|t| t.duration_seconds);
+        damage.position_seconds = decoder_damage
+            .as_ref()
+            .and_then(|d| d.position_seconds)
+            .or(damage.position_seconds)
+            .or(end);
+        damage.decode_errors = decoder_damage.map(|d| d.decode_errors).unwrap_or(0);
+        analysis.verdict = Verdict::Damaged(damage);
+    }
+    analysis
+}
+
+fn io_failure(message: String) -> Analysis {
+    Analysis {
+        verdict: Verdict::Damaged(Damage {
+            kind: DamageKind::Io,
+            message,
+            position_seconds: None,
+            decode_errors: 0,
+        }),
+        tech: None,
+        tags: None,
+        warnings: vec![],
+    }
+}
