@@ -1,0 +1,375 @@
+//! Stages 2 and 3: hash, analyse and store every queued file on `jobs`
+//! threads, largest first; record outcomes on the calling thread.
+
+use std::io::Read;
+use std::path::Path;
+
+use crossbeam_channel::{Receiver, Sender, bounded};
+use musicark_audio::{ANALYZER_VERSION, Analysis, Verdict, analyze_file};
+use musicark_store::records::{ContentRecord, FileKey, FileRecord, FileStatus};
+use musicark_store::{BlobStore, ContentId, Db, FsBlobStore, Home, RunSummary, StoreError};
+use sha2::Digest;
+
+use crate::walk::{key_for, path_from_bytes};
+use crate::{IngestError, Progress, Writer};
+
+/// Keys fetched from `pending` per query.
+const PAGE: usize = 256;
+
+/// A worker's result for one file.
+struct Outcome {
+    file: FileRecord,
+    /// The analysis, when the bytes were new (or analysed by an older
+    /// version of musicark).
+    content: Option<ContentRecord>,
+    /// The blob was written by this run for already-known content.
+    stored_now: bool,
+    blob_written: bool,
+    known: bool,
+    audio_seconds: f64,
+}
+
+enum Message {
+    Done(Box<Outcome>),
+    /// A failure of the archive itself (disk full, database gone): stop.
+    Fatal(StoreError),
+}
+
+pub(crate) fn run(
+    home: &Home,
+    db: &mut Db,
+    run_id: i64,
+    reference: bool,
+    jobs: usize,
+    progress: &dyn Progress,
+    summary: &mut RunSummary,
+) -> Result<(), IngestError> {
+    let (key_tx, key_rx) = bounded::<FileKey>(jobs * 2);
+    let (out_tx, out_rx) = bounded::<Message>(jobs * 4);
+    let feeder_db = home.db_read_only()?;
+    std::thread::scope(|s| -> Result<(), IngestError> {
+        let feeder = s.spawn(move || feed(&feeder_db, key_tx));
+        let mut workers = Vec::with_capacity(jobs);
+        for _ in 0..jobs {
+            let key_rx = key_rx.clone();
+            let out_tx = out_tx.clone();
+            let worker_db = home.db_read_only()?;
+            let blobs = home.blobs();
+            workers.push(s.spawn(move || work(&worker_db, &blobs, reference, key_rx, out_tx)));
+        }
+        drop(key_rx);
+        drop(out_tx);
+
+        let mut writer = Writer::new(db, run_id);
+        let mut fatal: Option<StoreError> = None;
+        for message in out_rx.iter() {
+            match message {
+                Message::Done(o) => {
+                    if fatal.is_some() {
+                        continue;
+                    }
+                    tally(summary, &o);
+                    let bytes = o.file.key.size;
+                    let display = o.file.key.display_path.clone();
+                    if let Err(e) = writer.push(o.file, o.content, o.stored_now) {
+                        fatal = Some(e);
+                        continue;
+                    }
+                    progress.file_done(bytes, &display);
+                }
+                Message::Fatal(e) => {
+                    fatal.get_or_insert(e);
+                }
+            }
+            if fatal.is_some() {
+                // Dropping the receiver is not possible inside the loop;
+                // workers stop once the feeder sees the closed channel.
+                break;
+            }
+        }
+        drop(out_rx);
+        let flushed = writer.flush();
+        for w in workers {
+            w.join()
+                .map_err(|_| IngestError::Worker("a worker panicked".into()))?;
+        }
+        feeder
+            .join()
+            .map_err(|_| IngestError::Worker("the feeder panicked".into()))?
+            .or_else(|e| if fatal.is_some() { Ok(()) } else { Err(e) })?;
+        if let Some(e) = fatal {
+            return Err(e.into());
+        }
+        flushed?;
+        Ok(())
+    })
+}
+
+fn tally(summary: &mut RunSummary, o: &Outcome) {
+    summary.processed += 1;
+    summary.bytes_processed += o.file.key.size;
+    match o.file.status {
+        FileStatus::Ok => summary.ok += 1,
+        FileStatus::Damaged => summary.damaged += 1,
+        FileStatus::Unsupported => summary.unsupported += 1,
+        FileStatus::Skipped => summary.skipped += 1,
+        FileStatus::Error => summary.errors += 1,
+    }
+    if o.known {
+        summary.known_content += 1;
+    }
+    if o.blob_written {
+        summary.blobs_stored += 1;
+    }
+    if o.file.status == FileStatus::Ok {
+        summary.audio_seconds += o.audio_seconds;
+    }
+}
+
+/// Page through the queue, largest first, until it is empty or the workers
+/// are gone.
+fn feed(db: &Db, tx: Sender<FileKey>) -> Result<(), IngestError> {
+    let mut last: Option<FileKey> = None;
+    loop {
+        let page = db.pending_page(last.as_ref(), PAGE)?;
+        let Some(tail) = page.last().cloned() else {
+            return Ok(());
+        };
+        for key in page {
+            if tx.send(key).is_err() {
+                return Ok(());
+            }
+        }
+        last = Some(tail);
+    }
+}
+
+fn work(db: &Db, blobs: &FsBlobStore, reference: bool, rx: Receiver<FileKey>, tx: Sender<Message>) {
+    for key in rx.iter() {
+        let message = match process(db, blobs, reference, key) {
+            Ok(o) => Message::Done(Box::new(o)),
+            Err(e) => Message::Fatal(e),
+        };
+        if tx.send(message).is_err() {
+            return;
+        }
+    }
+}
+
+fn error_outcome(key: FileKey, reference: bool, reason: String) -> Outcome {
+    Outcome {
+        file: FileRecord {
+            key,
+            content_id: None,
+            status: FileStatus::Error,
+            reason: Some(reason),
+            reference,
+        },
+        content: None,
+        stored_now: false,
+        blob_written: false,
+        known: false,
+        audio_seconds: 0.0,
+    }
+}
+
+struct Hashes {
+    blake3: blake3::Hash,
+    sha256: String,
+    len: u64,
+}
+
+fn hash_file(path: &Path) -> std::io::Result<Hashes> {
+    let mut f = std::fs::File::open(path)?;
+    let mut b3 = blake3::Hasher::new();
+    let mut sha = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut len = 0u64;
+    loop {
+        let n = match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        b3.update(&buf[..n]);
+        sha.update(&buf[..n]);
+        len += n as u64;
+    }
+    Ok(Hashes {
+        blake3: b3.finalize(),
+        sha256: hex::encode(sha.finalize()),
+        len,
+    })
+}
+
+fn status_of(verdict: &str) -> FileStatus {
+    match verdict {
+        "audio" => FileStatus::Ok,
+        "damaged" => FileStatus::Damaged,
+        "unsupported" => FileStatus::Unsupported,
+        _ => FileStatus::Skipped,
+    }
+}
+
+/// One file, start to end. `Err` only for failures of the archive itself;
+/// everything wrong with the file becomes its record.
+fn process(
+    db: &Db,
+    blobs: &FsBlobStore,
+    reference: bool,
+    queued: FileKey,
+) -> Result<Outcome, StoreError> {
+    let path = path_from_bytes(&queued.path);
+    // The file may have changed or vanished since the walk.
+    let key = match std::fs::metadata(&path) {
+        Ok(meta) => FileKey {
+            display_path: queued.display_path.clone(),
+            ..key_for(&path, &meta)
+        },
+        Err(e) => {
+            return Ok(error_outcome(
+                queued,
+                reference,
+                format!("cannot read: {e}"),
+            ));
+        }
+    };
+    let hashes = match hash_file(&path) {
+        Ok(h) => h,
+        Err(e) => return Ok(error_outcome(key, reference, format!("cannot read: {e}"))),
+    };
+    if hashes.len != key.size {
+        return Ok(error_outcome(
+            key,
+            reference,
+            "the file changed while it was being read".into(),
+        ));
+    }
+    let id = ContentId::from_hash(&hashes.blake3);
+    let copy = !reference;
+
+    let put = |verdict: &str| -> Result<Option<bool>, StoreError> {
+        if !copy || verdict == "not_audio" {
+            return Ok(Some(false));
+        }
+        match blobs.put_file(&id, &path) {
+            Ok(outcome) => Ok(Some(outcome == musicark_store::PutOutcome::Stored)),
+            Err(StoreError::BlobMismatch { .. }) => Ok(None),
+            Err(StoreError::Io { path: p, source }) if p == path => {
+                // The source vanished or became unreadable mid-copy.
+                let _ = source;
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    };
+
+    if let Some(known) = db.known_content(id.as_str())?
+        && known.analyzer_version >= ANALYZER_VERSION
+    {
+        let status = status_of(&known.verdict);
+        let mut blob_written = false;
+        let mut stored_now = false;
+        if copy && !known.stored {
+            match put(&known.verdict)? {
+                Some(written) => {
+                    blob_written = written;
+                    stored_now = known.verdict != "not_audio";
+                }
+                None => {
+                    return Ok(error_outcome(
+                        key,
+                        reference,
+                        "the file changed while it was being stored".into(),
+                    ));
+                }
+            }
+        }
+        return Ok(Outcome {
+            file: FileRecord {
+                key,
+                content_id: Some(id.to_string()),
+                status,
+                reason: None,
+                reference,
+            },
+            content: None,
+            stored_now,
+            blob_written,
+            known: true,
+            audio_seconds: known.duration_seconds.unwrap_or(0.0),
+        });
+    }
+
+    let analysis = analyze_file(&path);
+    let verdict = analysis.verdict.label();
+    let blob_written = match put(verdict)? {
+        Some(w) => w,
+        None => {
+            return Ok(error_outcome(
+                key,
+                reference,
+                "the file changed while it was being stored".into(),
+            ));
+        }
+    };
+    let stored = copy && verdict != "not_audio";
+    let audio_seconds = analysis
+        .tech
+        .as_ref()
+        .map(|t| t.duration_seconds)
+        .unwrap_or(0.0);
+    let content = content_record(&id, &hashes, stored, &analysis);
+    Ok(Outcome {
+        file: FileRecord {
+            key,
+            content_id: Some(id.to_string()),
+            status: status_of(verdict),
+            reason: None,
+            reference,
+        },
+        content: Some(content),
+        stored_now: false,
+        blob_written,
+        known: false,
+        audio_seconds,
+    })
+}
+
+fn content_record(id: &ContentId, h: &Hashes, stored: bool, a: &Analysis) -> ContentRecord {
+    let (damage_kind, damage_position, decode_errors) = match &a.verdict {
+        Verdict::Damaged(d) => (
+            Some(d.kind.as_str().to_string()),
+            d.position_seconds,
+            d.decode_errors,
+        ),
+        _ => (None, None, 0),
+    };
+    let t = a.tech.as_ref();
+    ContentRecord {
+        content_id: id.to_string(),
+        sha256: h.sha256.clone(),
+        size: h.len,
+        stored,
+        verdict: a.verdict.label().to_string(),
+        reason: a.verdict.reason(),
+        damage_kind,
+        damage_position,
+        decode_errors,
+        container: t.map(|t| t.container.clone()),
+        codec: t.map(|t| t.codec.clone()),
+        lossless: t.map(|t| t.lossless),
+        sample_rate: t.map(|t| t.sample_rate),
+        decode_rate: t.map(|t| t.decode_rate),
+        bits_per_sample: t.and_then(|t| t.bits_per_sample),
+        channels: t.map(|t| t.channels),
+        frames: t.map(|t| t.frames),
+        duration_seconds: t.map(|t| t.duration_seconds),
+        bitrate: t.and_then(|t| t.bitrate),
+        tags_json: a.tags.as_ref().and_then(|t| serde_json::to_string(t).ok()),
+        warnings_json: (!a.warnings.is_empty())
+            .then(|| serde_json::to_string(&a.warnings).unwrap_or_default()),
+        analyzer_version: ANALYZER_VERSION,
+    }
+}
