@@ -1,0 +1,97 @@
+//! `musicark demo`: the whole flow on a generated sample collection.
+//!
+//! Today the flow is: generate the sample → init an archive → ingest →
+//! status and damage report. Later stages join as they are built.
+
+use anyhow::{Context, bail};
+use musicark_sample::{SampleSpec, generate};
+use musicark_store::Home;
+
+use crate::cli::{DemoArgs, Global, IngestArgs};
+use crate::commands::{ingest, status};
+use crate::output::{bytes, print_json};
+
+/// Marks a directory as made by `demo`, so a rerun may replace it.
+const MARKER: &str = ".musicark-demo";
+
+pub fn run(g: &Global, args: &DemoArgs) -> anyhow::Result<()> {
+    let dir = &args.dir;
+    if dir.exists() {
+        if dir.join(MARKER).exists() {
+            std::fs::remove_dir_all(dir)
+                .with_context(|| format!("cannot replace the earlier demo at {}", dir.display()))?;
+        } else if std::fs::read_dir(dir)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+        {
+            bail!(
+                "{} exists and was not made by `musicark demo`; choose another --dir",
+                dir.display()
+            );
+        }
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::write(dir.join(MARKER), "made by musicark demo; safe to delete\n")?;
+
+    let say = |line: &str| {
+        if !g.json {
+            println!("{line}");
+        }
+    };
+    let collection = dir.join("sample-collection");
+    say(&format!(
+        "1. Generating a sample collection in {} …",
+        collection.display()
+    ));
+    let report =
+        generate(&collection, &SampleSpec::demo()).context("generating the sample collection")?;
+    say(&format!(
+        "   {} tagged tracks (FLAC, Ogg Opus, WAV), a duplicate, {} damaged files, liner notes",
+        report.audio.len(),
+        report.damaged.len()
+    ));
+
+    say("2. Creating the archive …");
+    let home = Home::init(dir)
+        .with_context(|| format!("cannot create an archive at {}", dir.display()))?;
+
+    say("3. Ingesting: decode-validate, tags, BLAKE3 + SHA-256, blob store …");
+    let ingest_args = IngestArgs {
+        paths: vec![collection.clone()],
+        reference: false,
+        jobs: None,
+    };
+    let summary = ingest::run_on(&home, g, &ingest_args)?;
+    if !g.json {
+        ingest::print_summary(&summary);
+    }
+
+    let db = home.db()?;
+    let st = db.status(&home.config.archive.name)?;
+    let damaged = db.damaged_report()?;
+    if g.json {
+        return print_json(&serde_json::json!({
+            "archive": home.root().display().to_string(),
+            "ingest": summary,
+            "status": st,
+            "damaged": damaged,
+        }));
+    }
+    println!();
+    println!("4. Status");
+    status::print_status(&st);
+    println!();
+    println!("5. Damage report");
+    for e in damaged.damaged.iter().chain(&damaged.errors) {
+        println!("  {}: {}", e.path, e.reason.as_deref().unwrap_or("?"));
+    }
+    println!();
+    println!(
+        "The demo archive is in {} ({} stored). Look around with:",
+        dir.display(),
+        bytes(st.stored_bytes)
+    );
+    println!("  musicark --archive {} status", dir.display());
+    println!("  musicark --archive {} report damaged", dir.display());
+    Ok(())
+}

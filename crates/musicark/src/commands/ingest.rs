@@ -1,0 +1,64 @@
+//! `musicark ingest PATH... [--reference] [--jobs N]`
+
+use musicark_ingest::{IngestOptions, ingest};
+use musicark_store::{Home, RunSummary};
+
+use crate::cli::{Global, IngestArgs};
+use crate::commands::open_home;
+use crate::output::{Bars, bytes, duration, print_json};
+
+pub fn run(g: &Global, args: &IngestArgs) -> anyhow::Result<()> {
+    let home = open_home(g)?;
+    let summary = run_on(&home, g, args)?;
+    if g.json {
+        print_json(&summary)
+    } else {
+        print_summary(&summary);
+        Ok(())
+    }
+}
+
+pub(crate) fn run_on(home: &Home, g: &Global, args: &IngestArgs) -> anyhow::Result<RunSummary> {
+    let jobs = args.jobs.or(home.config.ingest.jobs).unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let options = IngestOptions {
+        roots: args.paths.clone(),
+        reference: args.reference || !home.config.ingest.copy,
+        jobs,
+    };
+    let bars = Bars::new(!g.json && !g.quiet);
+    let result = ingest(home, &options, &bars);
+    bars.finish();
+    Ok(result?)
+}
+
+pub(crate) fn print_summary(s: &RunSummary) {
+    let speed = if s.wall_seconds > 0.0 {
+        s.audio_seconds / s.wall_seconds
+    } else {
+        0.0
+    };
+    println!(
+        "Ingested {} new or changed files ({}) in {:.1} s; {} unchanged skipped",
+        s.processed,
+        bytes(s.bytes_processed),
+        s.wall_seconds,
+        s.unchanged
+    );
+    println!(
+        "  audio {} · damaged {} · unsupported {} · not audio {} · unreadable {}",
+        s.ok, s.damaged, s.unsupported, s.skipped, s.errors
+    );
+    println!(
+        "  {} of audio validated ({speed:.0}× realtime); {} already-known contents, {} new blobs stored",
+        duration(s.audio_seconds),
+        s.known_content,
+        s.blobs_stored
+    );
+    if s.damaged + s.unsupported + s.errors > 0 {
+        println!("  See the problems with: musicark report damaged");
+    }
+}

@@ -1,0 +1,34 @@
+//! One module per command; each takes parsed arguments and does the work
+//! through the library crates.
+
+mod demo;
+mod ingest;
+mod init;
+mod report;
+mod status;
+
+use anyhow::Context;
+use musicark_store::Home;
+
+use crate::cli::{Cli, Command, Global, ReportCommand};
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Init => init::run(g),
+        Command::Ingest(args) => ingest::run(g, &args),
+        Command::Status => status::run(g),
+        Command::Report(ReportCommand::Damaged) => report::damaged(g),
+        Command::Demo(args) => demo::run(g, &args),
+    }
+}
+
+/// Open the archive named by `--archive`, with a hint when there is none.
+pub(crate) fn open_home(g: &Global) -> anyhow::Result<Home> {
+    Home::open(&g.archive).with_context(|| {
+        format!(
+            "cannot open the archive at {} (set --archive or MUSICARK_ARCHIVE)",
+            g.archive.display()
+        )
+    })
+}

@@ -1,0 +1,47 @@
+//! `musicark status`
+
+use musicark_store::Status;
+
+use crate::cli::Global;
+use crate::commands::open_home;
+use crate::output::{bytes, duration, print_json};
+
+pub fn run(g: &Global) -> anyhow::Result<()> {
+    let home = open_home(g)?;
+    let status = home.db()?.status(&home.config.archive.name)?;
+    if g.json {
+        print_json(&status)
+    } else {
+        print_status(&status);
+        Ok(())
+    }
+}
+
+pub(crate) fn print_status(s: &Status) {
+    println!("Archive   {} (schema {})", s.archive, s.schema_version);
+    println!(
+        "Files     {}: audio {} · damaged {} · unsupported {} · not audio {} · unreadable {}",
+        s.files, s.audio_files, s.damaged, s.unsupported, s.skipped, s.errors
+    );
+    println!(
+        "Bytes     {} in all; {} of clean audio; {} stored as {} unique contents",
+        bytes(s.bytes),
+        bytes(s.audio_bytes),
+        bytes(s.stored_bytes),
+        s.unique_contents
+    );
+    println!("Duration  {} of clean audio", duration(s.duration_seconds));
+    if !s.codecs.is_empty() {
+        println!("Codecs");
+        let width = s.codecs.iter().map(|c| c.codec.len()).max().unwrap_or(0);
+        for c in &s.codecs {
+            println!(
+                "  {:width$}  {:>6} files  {:>10}  {}",
+                c.codec,
+                c.files,
+                bytes(c.bytes),
+                duration(c.duration_seconds)
+            );
+        }
+    }
+}

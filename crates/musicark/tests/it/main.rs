@@ -1,0 +1,8 @@
+//! Integration tests of the `musicark` binary: the commands as a user runs
+//! them, on collections made at test time and on the real corpus.
+
+mod support;
+
+mod corpus;
+mod crash;
+mod ingest;

@@ -1,0 +1,195 @@
+//! Shared helpers: run the binary, make collections, find peers and the
+//! real-music corpus.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use musicark_sample::{SampleSpec, generate};
+use serde_json::Value;
+
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_musicark"));
+    c.env_remove("MUSICARK_ARCHIVE");
+    c
+}
+
+/// Run `musicark --archive ARCHIVE ARGS...`, expecting success.
+pub fn ok(archive: &Path, args: &[&str]) -> Output {
+    let out = bin()
+        .arg("--archive")
+        .arg(archive)
+        .args(args)
+        .output()
+        .expect("run musicark");
+    assert!(
+        out.status.success(),
+        "musicark {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Run with `--json` and parse stdout.
+pub fn json(archive: &Path, args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let out = ok(archive, &all);
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout of {args:?} is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// Ingest `paths` into a new archive at `archive`; returns the run summary.
+pub fn init_and_ingest(archive: &Path, paths: &[&Path], extra: &[&str]) -> Value {
+    ok(archive, &["init"]);
+    ingest(archive, paths, extra)
+}
+
+pub fn ingest(archive: &Path, paths: &[&Path], extra: &[&str]) -> Value {
+    let mut args: Vec<String> = vec!["ingest".into()];
+    args.extend(paths.iter().map(|p| p.to_string_lossy().into_owned()));
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    json(archive, &refs)
+}
+
+/// A small generated collection: `n` tracks of `seconds` each, plus a
+/// duplicate, two damaged files and liner notes.
+pub fn sample(dir: &Path, n: u32, seconds: f64) -> musicark_sample::SampleReport {
+    generate(dir, &SampleSpec::with_tracks(n, seconds, 42)).expect("generate sample")
+}
+
+/// Peers (ffmpeg, vorbiscomment…) are installed by `.ci/run`; a plain
+/// `cargo test` on a bare machine skips the tests that need them, loudly.
+/// With `MUSICARK_REQUIRE_PEERS=1` (CI) a missing peer fails the test.
+pub fn peer(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        skip_or_fail(&format!("peer `{name}` is not installed"));
+    }
+    found
+}
+
+pub fn skip_or_fail(why: &str) {
+    if std::env::var_os("MUSICARK_REQUIRE_PEERS").is_some_and(|v| v == "1") {
+        panic!("{why}, and MUSICARK_REQUIRE_PEERS=1");
+    }
+    eprintln!("SKIPPED: {why} (run .ci/run, or scripts/fetch-music-corpus.sh, to include it)");
+}
+
+/// The real-music corpus fetched by `../shared/scripts/fetch-music-corpus.sh`.
+pub fn corpus() -> Option<PathBuf> {
+    let candidates = [
+        std::env::var_os("MUSICARK_CORPUS").map(|d| PathBuf::from(d).join("audio")),
+        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/musicark-corpus/audio")),
+    ];
+    let found = candidates.into_iter().flatten().find(|d| {
+        std::fs::read_dir(d)
+            .map(|mut e| e.next().is_some())
+            .unwrap_or(false)
+    });
+    if found.is_none() {
+        skip_or_fail("the real-music corpus is not fetched");
+    }
+    found
+}
+
+/// All files under `dir` with one of `exts`, sorted.
+pub fn files_with(dir: &Path, exts: &[&str]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read_dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p
+                .extension()
+                .and_then(|x| x.to_str())
+                .is_some_and(|x| exts.contains(&x))
+            {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The catalogue's rows, in a stable order without timestamps.
+pub fn catalogue_rows(archive: &Path) -> Vec<String> {
+    let home = musicark_store::Home::open(archive).expect("open archive");
+    home.db()
+        .expect("db")
+        .catalogue_fingerprint_rows()
+        .expect("rows")
+}
+
+/// One file's row: (status, reason, tags JSON, duration, content id).
+pub type FileRow = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<f64>,
+    Option<String>,
+);
+
+/// Look up one file's row by its path.
+pub fn file_row(archive: &Path, path: &Path) -> Option<FileRow> {
+    let home = musicark_store::Home::open(archive).expect("open archive");
+    let db = home.db().expect("db");
+    let abs = std::path::absolute(path).expect("absolute");
+    db.conn
+        .query_row(
+            "SELECT f.status, coalesce(f.reason, c.reason), c.tags, c.duration_seconds, f.content_id \
+             FROM files f LEFT JOIN contents c USING (content_id) WHERE f.display_path = ?1",
+            [abs.to_string_lossy().as_ref()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .ok()
+}
+
+/// Every blob is named by the BLAKE3 of its bytes; returns how many there are.
+pub fn check_blobs(archive: &Path) -> usize {
+    let blobs = files_with_any(&archive.join("blobs"));
+    for b in &blobs {
+        let bytes = std::fs::read(b).expect("read blob");
+        let name = b.file_name().and_then(|n| n.to_str()).expect("blob name");
+        assert_eq!(
+            blake3::hash(&bytes).to_hex().as_str(),
+            name,
+            "blob {} lies about its name",
+            b.display()
+        );
+    }
+    let tmp: Vec<_> = std::fs::read_dir(archive.join("tmp"))
+        .expect("tmp")
+        .collect();
+    assert!(tmp.is_empty(), "staging files left behind: {tmp:?}");
+    blobs.len()
+}
+
+pub fn files_with_any(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read_dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p)
+            } else {
+                out.push(p)
+            }
+        }
+    }
+    out
+}
