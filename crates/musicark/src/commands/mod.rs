@@ -6,11 +6,12 @@ mod ingest;
 mod init;
 mod report;
 mod status;
+mod torrent;
 
 use anyhow::Context;
 use musicark_store::Home;
 
-use crate::cli::{Cli, Command, Global, ReportCommand};
+use crate::cli::{Cli, Command, Global, ReportCommand, TorrentCommand};
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let g = &cli.global;
@@ -20,6 +21,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status => status::run(g),
         Command::Report(ReportCommand::Damaged) => report::damaged(g),
         Command::Demo(args) => demo::run(g, &args),
+        Command::Torrent(TorrentCommand::Create(args)) => torrent::create(g, &args),
+        Command::Torrent(TorrentCommand::Show { file }) => torrent::show(g, &file),
+        Command::Torrent(TorrentCommand::Verify { file, dir, jobs }) => {
+            torrent::verify(g, &file, &dir, jobs)
+        }
     }
 }
 
