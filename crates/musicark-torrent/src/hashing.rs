@@ -9,7 +9,7 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use serde::Serialize;
 use sha1::Sha1;
@@ -178,12 +178,49 @@ fn hash_one(
     Ok(out)
 }
 
+/// How far ahead of the hashers the prefetcher asks the kernel to read.
+const PREFETCH_AHEAD: u64 = 64 << 20;
+
+/// Ask the kernel to start reading the pieces the hashers will take next
+/// (`posix_fadvise(WILLNEED)`): on a cold cache, many small files are
+/// otherwise read one synchronous request at a time. Costs next to nothing
+/// when the data is already cached.
+fn prefetch(pieces: &[Piece], ctx: &Ctx<'_>, next: &AtomicUsize, done: &AtomicBool) {
+    let mut pos = 0usize;
+    let mut cache: Option<(usize, File)> = None;
+    let window = (PREFETCH_AHEAD / ctx.piece_length).max(2) as usize;
+    while pos < pieces.len() && !done.load(Ordering::Relaxed) {
+        let claimed = next.load(Ordering::Relaxed).min(pieces.len());
+        pos = pos.max(claimed);
+        if pos >= pieces.len() {
+            break;
+        }
+        if pos - claimed >= window {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            continue;
+        }
+        for seg in &pieces[pos].segments {
+            let (Some(i), Some(len)) = (seg.file, std::num::NonZeroU64::new(seg.len)) else { continue };
+            let src = ctx.files[i].source;
+            if cache.as_ref().map(|c| c.0) != Some(src) {
+                cache = File::open(&ctx.sources[src]).ok().map(|f| (src, f));
+            }
+            if let Some((_, f)) = &cache {
+                let _ = rustix::fs::fadvise(f, seg.offset, Some(len), rustix::fs::Advice::WillNeed);
+            }
+        }
+        pos += 1;
+    }
+}
+
 /// Hash `pieces` on `threads` threads; results in piece order. A piece whose
 /// data cannot be read gives the error instead.
 fn hash_pieces(pieces: &[Piece], ctx: &Ctx<'_>, threads: usize) -> Vec<std::io::Result<PieceOut>> {
     let next = AtomicUsize::new(0);
+    let done = AtomicBool::new(false);
     let batch = ((4u64 << 20) / ctx.piece_length).max(1) as usize;
     let mut results: Vec<(usize, std::io::Result<PieceOut>)> = std::thread::scope(|s| {
+        s.spawn(|| prefetch(pieces, ctx, &next, &done));
         let workers: Vec<_> = (0..threads.max(1))
             .map(|_| {
                 s.spawn(|| {
