@@ -76,6 +76,151 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX pending_order ON pending(size DESC, path);
     "#,
+    // 2: the catalogue — what exists (artists, release groups, releases,
+    // recordings, tracks), its identifiers, popularity, rights, provenance.
+    r#"
+    CREATE TABLE imports (
+        import_id   INTEGER PRIMARY KEY,
+        source      TEXT NOT NULL,               -- musicbrainz | listenbrainz | a mapping's source
+        kind        TEXT NOT NULL,               -- artist | release | recording | popularity | mapped
+        path        TEXT NOT NULL,
+        size        INTEGER NOT NULL,
+        mtime_ns    INTEGER NOT NULL,
+        lines_done  INTEGER NOT NULL DEFAULT 0,  -- committed input lines: where a rerun resumes
+        rows        INTEGER NOT NULL DEFAULT 0,
+        rejects     INTEGER NOT NULL DEFAULT 0,
+        started_at  TEXT NOT NULL,
+        finished_at TEXT
+    ) STRICT;
+
+    CREATE TABLE artists (
+        artist_id  INTEGER PRIMARY KEY,
+        mbid       TEXT UNIQUE,
+        name       TEXT NOT NULL,
+        sort_name  TEXT,
+        country    TEXT,
+        type       TEXT
+    ) STRICT;
+
+    CREATE TABLE release_groups (
+        rg_id        INTEGER PRIMARY KEY,
+        mbid         TEXT UNIQUE,
+        title        TEXT NOT NULL,
+        primary_type TEXT
+    ) STRICT;
+
+    CREATE TABLE releases (
+        release_id     INTEGER PRIMARY KEY,
+        mbid           TEXT UNIQUE,
+        title          TEXT NOT NULL,
+        artist_credit  TEXT,
+        rg_id          INTEGER REFERENCES release_groups(rg_id),
+        date           TEXT,
+        country        TEXT,
+        barcode        TEXT,                     -- validated UPC/EAN (GTIN)
+        label          TEXT,
+        catalog_number TEXT,
+        status         TEXT
+    ) STRICT;
+    CREATE INDEX releases_barcode ON releases(barcode) WHERE barcode IS NOT NULL;
+
+    CREATE TABLE recordings (
+        recording_id  INTEGER PRIMARY KEY,
+        mbid          TEXT UNIQUE,
+        title         TEXT NOT NULL,
+        artist_credit TEXT,                      -- the credit as printed, join phrases included
+        length_ms     INTEGER,
+        video         INTEGER NOT NULL DEFAULT 0,
+        first_release_date TEXT
+    ) STRICT;
+
+    -- Who is credited, in order (MusicBrainz artist credits).
+    CREATE TABLE recording_artists (
+        recording_id  INTEGER NOT NULL REFERENCES recordings(recording_id),
+        position      INTEGER NOT NULL,
+        artist_id     INTEGER NOT NULL REFERENCES artists(artist_id),
+        credited_name TEXT NOT NULL,
+        join_phrase   TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (recording_id, position)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX recording_artists_artist ON recording_artists(artist_id);
+
+    CREATE TABLE isrcs (
+        isrc         TEXT NOT NULL,              -- normalised: 12 characters, upper case
+        recording_id INTEGER NOT NULL REFERENCES recordings(recording_id),
+        PRIMARY KEY (isrc, recording_id)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX isrcs_recording ON isrcs(recording_id);
+
+    -- A recording on a release, at disc and position.
+    CREATE TABLE tracks (
+        release_id   INTEGER NOT NULL REFERENCES releases(release_id),
+        disc         INTEGER NOT NULL,
+        position     INTEGER NOT NULL,
+        recording_id INTEGER NOT NULL REFERENCES recordings(recording_id),
+        title        TEXT,
+        length_ms    INTEGER,
+        PRIMARY KEY (release_id, disc, position)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX tracks_recording ON tracks(recording_id);
+
+    -- Every source's identifier for every entity (MBID too): provenance
+    -- of identity, and the generic home of other sources' ids.
+    CREATE TABLE external_ids (
+        source      TEXT NOT NULL,
+        external_id TEXT NOT NULL,
+        entity      TEXT NOT NULL,               -- recording | release | artist
+        entity_id   INTEGER NOT NULL,
+        import_id   INTEGER REFERENCES imports(import_id),
+        PRIMARY KEY (source, entity, external_id)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX external_ids_entity ON external_ids(entity, entity_id);
+
+    -- Popularity by recording key — its MBID, or `rec:<recording_id>` for
+    -- recordings without one — so that it may arrive before or after the
+    -- recordings it scores.
+    CREATE TABLE popularity (
+        recording_key  TEXT NOT NULL,
+        source         TEXT NOT NULL,
+        listen_count   INTEGER,
+        user_count     INTEGER,
+        score          REAL,                     -- 0..100, when a source gives one
+        as_of          TEXT,
+        PRIMARY KEY (recording_key, source)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE rights (
+        entity        TEXT NOT NULL,
+        entity_id     INTEGER NOT NULL,
+        statement     TEXT,                      -- a rights statement URI or text
+        license       TEXT,
+        embargo       INTEGER NOT NULL DEFAULT 0,
+        embargo_until TEXT,
+        takedown      INTEGER NOT NULL DEFAULT 0,
+        source        TEXT,
+        PRIMARY KEY (entity, entity_id)
+    ) STRICT, WITHOUT ROWID;
+
+    -- Invalid input, never silently dropped: the reason and the line.
+    CREATE TABLE rejects (
+        reject_id INTEGER PRIMARY KEY,
+        import_id INTEGER NOT NULL REFERENCES imports(import_id),
+        line      INTEGER NOT NULL,
+        field     TEXT,
+        value     TEXT,
+        reason    TEXT NOT NULL,
+        raw       TEXT                           -- the input line, cut at 1 KiB
+    ) STRICT;
+    CREATE INDEX rejects_import ON rejects(import_id, line);
+
+    -- Full-text search, case and diacritics folded. One document per
+    -- recording (rowid = recording_id) and per release (rowid = -release_id).
+    CREATE VIRTUAL TABLE catalog_fts USING fts5(
+        title, artist, release,
+        content = '', contentless_delete = 1,
+        tokenize = 'unicode61 remove_diacritics 2'
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

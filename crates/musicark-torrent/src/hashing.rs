@@ -200,7 +200,9 @@ fn prefetch(pieces: &[Piece], ctx: &Ctx<'_>, next: &AtomicUsize, done: &AtomicBo
             continue;
         }
         for seg in &pieces[pos].segments {
-            let (Some(i), Some(len)) = (seg.file, std::num::NonZeroU64::new(seg.len)) else { continue };
+            let (Some(i), Some(len)) = (seg.file, std::num::NonZeroU64::new(seg.len)) else {
+                continue;
+            };
             let src = ctx.files[i].source;
             if cache.as_ref().map(|c| c.0) != Some(src) {
                 cache = File::open(&ctx.sources[src]).ok().map(|f| (src, f));

@@ -63,6 +63,49 @@ pub enum Command {
     /// Create, inspect and verify torrents (v1, v2, hybrid).
     #[command(subcommand)]
     Torrent(TorrentCommand),
+    /// The catalogue of recorded music: import open data, look up, search.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Import a dump. Resumable (a rerun continues after the last committed
+    /// line) and idempotent (a re-import updates, never duplicates). Invalid
+    /// identifiers and malformed lines go to the rejects, with their line.
+    Import {
+        #[arg(value_enum)]
+        source: ImportSource,
+        /// musicbrainz: `recording`, `release`, `artist` JSON Lines (plain or
+        /// `.tar.xz`), or a directory of them; listenbrainz: CSV or JSON
+        /// Lines of recording_mbid, total_listen_count, total_user_count;
+        /// mapped: a CSV, JSON Lines or SQLite file.
+        path: PathBuf,
+        /// The TOML mapping for `mapped` (see `musicark-catalog`'s mapping docs).
+        #[arg(long, value_name = "FILE")]
+        mapping: Option<PathBuf>,
+    },
+    /// Ranked full-text search over titles, artists and releases.
+    Search {
+        query: String,
+        #[arg(long, short = 'n', default_value_t = 20)]
+        limit: usize,
+    },
+    /// Show recordings by MBID (recording or release), ISRC, UPC/EAN or
+    /// internal id (`rec:123`).
+    Show { id: String },
+    /// Rejected input of the last imports: line, field, value and reason.
+    Rejects {
+        #[arg(long, short = 'n', default_value_t = 50)]
+        limit: usize,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ImportSource {
+    Musicbrainz,
+    Listenbrainz,
+    Mapped,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,6 +1,7 @@
 //! One module per command; each takes parsed arguments and does the work
 //! through the library crates.
 
+mod catalog;
 mod demo;
 mod ingest;
 mod init;
@@ -11,7 +12,7 @@ mod torrent;
 use anyhow::Context;
 use musicark_store::Home;
 
-use crate::cli::{Cli, Command, Global, ReportCommand, TorrentCommand};
+use crate::cli::{CatalogCommand, Cli, Command, Global, ReportCommand, TorrentCommand};
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let g = &cli.global;
@@ -26,6 +27,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Torrent(TorrentCommand::Verify { file, dir, jobs }) => {
             torrent::verify(g, &file, &dir, jobs)
         }
+        Command::Catalog(CatalogCommand::Import {
+            source,
+            path,
+            mapping,
+        }) => catalog::import(g, source, &path, mapping.as_deref()),
+        Command::Catalog(CatalogCommand::Search { query, limit }) => {
+            catalog::search(g, &query, limit)
+        }
+        Command::Catalog(CatalogCommand::Show { id }) => catalog::show(g, &id),
+        Command::Catalog(CatalogCommand::Rejects { limit }) => catalog::rejects(g, limit),
     }
 }
 

@@ -1,0 +1,834 @@
+//! Streaming importers. Each runs a producer thread (read and parse) and
+//! writes on the calling thread in transactions of [`BATCH`] lines; each
+//! transaction also records how many input lines are done, so a rerun after
+//! a crash resumes exactly there. Upserts make a re-import an update.
+//!
+//! Memory is bounded: a few batches in flight and one line at a time, at
+//! most [`MAX_LINE`] bytes (a longer line is rejected, not read into memory).
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Instant, UNIX_EPOCH};
+
+use musicark_store::Db;
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use crate::mapping::{Format, Mapping};
+use crate::mb;
+use crate::write::{FieldReject, MappedRow, W};
+use crate::{CatalogError, ids};
+
+/// Input lines per transaction.
+pub const BATCH: usize = 4096;
+/// Longest input line read.
+pub const MAX_LINE: usize = 64 << 20;
+
+/// Progress hooks (the binary draws a bar; bytes are of the file on disk,
+/// compressed or not, so the ETA is honest).
+pub trait ImportProgress: Sync {
+    fn start(&self, _label: &str, _total_bytes: u64) {}
+    fn advance(&self, _bytes_read: u64, _lines: u64) {}
+    fn finish(&self) {}
+}
+
+pub struct NoProgress;
+impl ImportProgress for NoProgress {}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportSummary {
+    pub import_id: i64,
+    pub source: String,
+    pub kind: String,
+    pub path: String,
+    /// Input lines (or records) read, in all runs of this import.
+    pub lines: u64,
+    /// Lines this run started after (non-zero when it resumed).
+    pub resumed_after: u64,
+    pub rows: u64,
+    pub rejects: u64,
+    pub seconds: f64,
+    pub lines_per_second: f64,
+}
+
+/// One produced item: its line number, the parsed value or why not, and
+/// the raw line for a reject.
+struct Produced<T> {
+    line: u64,
+    item: Result<T, String>,
+    raw: Option<String>,
+}
+
+/// A reader that counts the bytes taken from the file underneath.
+struct Counting<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+fn io_err(path: &Path, source: std::io::Error) -> CatalogError {
+    CatalogError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Read one line of at most `MAX_LINE` bytes into `buf` (without the
+/// newline). `Ok(None)` at the end; `Ok(Some(false))` for an over-long line
+/// (skipped to its end).
+fn read_line_bounded(r: &mut dyn BufRead, buf: &mut Vec<u8>) -> std::io::Result<Option<bool>> {
+    buf.clear();
+    let mut too_long = false;
+    let mut any = false;
+    loop {
+        let chunk = r.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(if any { Some(!too_long) } else { None });
+        }
+        any = true;
+        let (take, done) = match chunk.iter().position(|&b| b == b'\n') {
+            Some(i) => (i, true),
+            None => (chunk.len(), false),
+        };
+        if !too_long {
+            if buf.len() + take > MAX_LINE {
+                too_long = true;
+                buf.clear();
+            } else {
+                buf.extend_from_slice(&chunk[..take]);
+            }
+        }
+        r.consume(take + usize::from(done));
+        if done {
+            return Ok(Some(!too_long));
+        }
+    }
+}
+
+/// Run `f` on a line reader for the MusicBrainz `entity` in `path`: a plain
+/// JSON Lines file, or the `mbdump/<entity>` member of a `.tar.xz` dump
+/// (streamed: the archive is never unpacked).
+fn with_mb_reader<T>(
+    path: &Path,
+    entity: &str,
+    count: Arc<AtomicU64>,
+    f: impl FnOnce(&mut dyn BufRead) -> T,
+) -> Result<T, CatalogError> {
+    let file = File::open(path).map_err(|e| io_err(path, e))?;
+    let counted = Counting {
+        inner: BufReader::with_capacity(1 << 20, file),
+        count,
+    };
+    if is_tar_xz(path) {
+        let xz = xz2::read::XzDecoder::new_multi_decoder(counted);
+        let mut archive = tar::Archive::new(xz);
+        let wanted = format!("mbdump/{entity}");
+        let entries = archive.entries().map_err(|e| io_err(path, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| io_err(path, e))?;
+            let p = entry
+                .path()
+                .map_err(|e| io_err(path, e))?
+                .to_string_lossy()
+                .into_owned();
+            if p == wanted || p.ends_with(&format!("/{wanted}")) {
+                let mut reader = BufReader::with_capacity(1 << 20, entry);
+                return Ok(f(&mut reader));
+            }
+        }
+        return Err(CatalogError::Input {
+            path: path.to_path_buf(),
+            message: format!("no {wanted} in this archive"),
+        });
+    }
+    let mut reader = BufReader::new(counted);
+    Ok(f(&mut reader))
+}
+
+fn is_tar_xz(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    name.ends_with(".tar.xz") || name.ends_with(".txz")
+}
+
+/// The MusicBrainz entity a path holds, from its name (`recording`,
+/// `mbdump/recording`, `recording.tar.xz`, `recording.jsonl`).
+pub fn mb_entity(path: &Path) -> Option<&'static str> {
+    let name = path.file_name()?.to_string_lossy().to_lowercase();
+    let stem = name.split('.').next().unwrap_or("");
+    ["artist", "release", "recording"]
+        .into_iter()
+        .find(|e| *e == stem)
+}
+
+struct ImportRow {
+    import_id: i64,
+    resume_after: u64,
+}
+
+/// Find an unfinished import of the same file (same size and mtime) to
+/// resume, or start a new one.
+fn begin(db: &Db, source: &str, kind: &str, path: &Path) -> Result<ImportRow, CatalogError> {
+    let meta = std::fs::metadata(path).map_err(|e| io_err(path, e))?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0);
+    let display = std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string();
+    let open: Option<(i64, i64)> = db
+        .conn
+        .query_row(
+            "SELECT import_id, lines_done FROM imports WHERE source = ?1 AND kind = ?2 AND path = ?3 \
+             AND size = ?4 AND mtime_ns = ?5 AND finished_at IS NULL ORDER BY import_id DESC LIMIT 1",
+            params![source, kind, display, meta.len() as i64, mtime],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    if let Some((import_id, done)) = open {
+        return Ok(ImportRow {
+            import_id,
+            resume_after: done as u64,
+        });
+    }
+    db.conn.execute(
+        "INSERT INTO imports (source, kind, path, size, mtime_ns, started_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
+        params![source, kind, display, meta.len() as i64, mtime],
+    )?;
+    Ok(ImportRow {
+        import_id: db.conn.last_insert_rowid(),
+        resume_after: 0,
+    })
+}
+
+/// Run one import: `produce` (on its own thread) reads and parses, calling
+/// `emit` per line; `write` stores one item, returning how many rows.
+#[allow(clippy::too_many_arguments)]
+fn drive<T: Send>(
+    db: &mut Db,
+    source: &str,
+    kind: &str,
+    path: &Path,
+    progress: &dyn ImportProgress,
+    bytes_read: Arc<AtomicU64>,
+    produce: impl FnOnce(u64, &mut dyn FnMut(Produced<T>) -> bool) -> Result<(), CatalogError> + Send,
+    mut write: impl FnMut(&W<'_>, T, &mut Vec<FieldReject>) -> rusqlite::Result<u64>,
+) -> Result<ImportSummary, CatalogError> {
+    let started = Instant::now();
+    let import = begin(db, source, kind, path)?;
+    let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    progress.start(&format!("{source} {kind}"), total);
+    let skip = import.resume_after;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Produced<T>>>(4);
+    let mut lines = skip;
+    let mut rows_total = 0u64;
+    let mut rejects_total = 0u64;
+    let produced = std::thread::scope(|s| -> Result<Result<(), CatalogError>, CatalogError> {
+        let producer = s.spawn(move || {
+            let mut batch = Vec::with_capacity(BATCH);
+            let mut alive = true;
+            let result = produce(skip, &mut |p| {
+                batch.push(p);
+                if batch.len() >= BATCH {
+                    alive = tx
+                        .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
+                        .is_ok();
+                }
+                alive
+            });
+            if !batch.is_empty() {
+                let _ = tx.send(batch);
+            }
+            result
+        });
+        for batch in rx.iter() {
+            let t = db.conn.transaction()?;
+            let w = W {
+                tx: &t,
+                import_id: import.import_id,
+                source: source.to_string(),
+            };
+            let mut rows = 0u64;
+            let mut rejects = 0u64;
+            let mut last = lines;
+            for p in batch {
+                last = p.line;
+                match p.item {
+                    Ok(item) => {
+                        let mut field_rejects = Vec::new();
+                        rows += write(&w, item, &mut field_rejects)?;
+                        for r in field_rejects {
+                            w.reject(p.line, Some(r.field), Some(&r.value), &r.reason, None)?;
+                            rejects += 1;
+                        }
+                    }
+                    Err(reason) => {
+                        w.reject(p.line, None, None, &reason, p.raw.as_deref())?;
+                        rejects += 1;
+                    }
+                }
+            }
+            t.execute(
+                "UPDATE imports SET lines_done = ?2, rows = rows + ?3, rejects = rejects + ?4 WHERE import_id = ?1",
+                params![import.import_id, last as i64, rows as i64, rejects as i64],
+            )?;
+            t.commit()?;
+            lines = last;
+            rows_total += rows;
+            rejects_total += rejects;
+            progress.advance(bytes_read.load(Ordering::Relaxed), lines);
+        }
+        producer.join().map_err(|_| CatalogError::Input {
+            path: path.to_path_buf(),
+            message: "the reader thread panicked".into(),
+        })
+    })?;
+    if let Err(e) = produced {
+        // The input itself failed (a truncated archive, a read error): what
+        // was read is kept, the failure is a reject at the line where the
+        // input stopped, and the import counts as done.
+        let t = db.conn.transaction()?;
+        let w = W {
+            tx: &t,
+            import_id: import.import_id,
+            source: source.to_string(),
+        };
+        w.reject(
+            lines + 1,
+            None,
+            None,
+            &format!("input ends early: {e}"),
+            None,
+        )?;
+        t.execute(
+            "UPDATE imports SET rejects = rejects + 1 WHERE import_id = ?1",
+            [import.import_id],
+        )?;
+        t.commit()?;
+        rejects_total += 1;
+    }
+    db.conn.execute(
+        "UPDATE imports SET finished_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE import_id = ?1",
+        [import.import_id],
+    )?;
+    progress.finish();
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(ImportSummary {
+        import_id: import.import_id,
+        source: source.to_string(),
+        kind: kind.to_string(),
+        path: path.display().to_string(),
+        lines,
+        resumed_after: skip,
+        rows: rows_total,
+        rejects: rejects_total,
+        seconds,
+        lines_per_second: (lines - skip) as f64 / seconds.max(1e-9),
+    })
+}
+
+/// Produce parsed JSON lines from `reader`, skipping the first `skip`.
+fn json_lines<T: serde::de::DeserializeOwned>(
+    reader: &mut dyn BufRead,
+    skip: u64,
+    emit: &mut dyn FnMut(Produced<T>) -> bool,
+) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    let mut line = 0u64;
+    while let Some(fits) = read_line_bounded(reader, &mut buf)? {
+        line += 1;
+        if line <= skip {
+            continue;
+        }
+        let produced = if !fits {
+            Produced {
+                line,
+                item: Err(format!("line longer than {MAX_LINE} bytes")),
+                raw: None,
+            }
+        } else if buf.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        } else {
+            match serde_json::from_slice::<T>(&buf) {
+                Ok(v) => Produced {
+                    line,
+                    item: Ok(v),
+                    raw: None,
+                },
+                Err(e) => Produced {
+                    line,
+                    item: Err(format!("bad JSON: {e}")),
+                    raw: Some(String::from_utf8_lossy(&buf).into_owned()),
+                },
+            }
+        };
+        if !emit(produced) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Import a MusicBrainz JSON dump: a file (`recording`, `release.jsonl`,
+/// `artist.tar.xz`…) or a directory holding several (imported artists,
+/// then recordings, then releases).
+pub fn import_musicbrainz(
+    db: &mut Db,
+    path: &Path,
+    progress: &dyn ImportProgress,
+) -> Result<Vec<ImportSummary>, CatalogError> {
+    let mut files: Vec<(PathBuf, &'static str)> = Vec::new();
+    if path.is_dir() {
+        let mut found: Vec<(PathBuf, &'static str)> = Vec::new();
+        for dir in [path.to_path_buf(), path.join("mbdump")] {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                if let Some(entity) = mb_entity(&e.path()) {
+                    found.push((e.path(), entity));
+                }
+            }
+        }
+        for entity in ["artist", "recording", "release"] {
+            files.extend(found.iter().filter(|f| f.1 == entity).cloned());
+        }
+        if files.is_empty() {
+            return Err(CatalogError::Input {
+                path: path.to_path_buf(),
+                message: "no artist, recording or release dump in this directory".into(),
+            });
+        }
+    } else {
+        let entity = mb_entity(path).ok_or_else(|| CatalogError::Input {
+            path: path.to_path_buf(),
+            message: "cannot tell the entity from the name: expected artist, recording or release (plain, .jsonl or .tar.xz)".into(),
+        })?;
+        files.push((path.to_path_buf(), entity));
+    }
+    let mut out = Vec::new();
+    for (file, entity) in files {
+        let count = Arc::new(AtomicU64::new(0));
+        let c2 = count.clone();
+        let f2 = file.clone();
+        let summary = match entity {
+            "artist" => drive(
+                db,
+                "musicbrainz",
+                entity,
+                &file,
+                progress,
+                count,
+                move |skip, emit| {
+                    with_mb_reader(&f2, entity, c2, |r| json_lines::<mb::Artist>(r, skip, emit))?
+                        .map_err(|e| io_err(&f2, e))
+                },
+                |w, a, rej| Ok(w.mb_artist(&a, rej)?.map_or(0, |_| 1)),
+            )?,
+            "recording" => drive(
+                db,
+                "musicbrainz",
+                entity,
+                &file,
+                progress,
+                count,
+                move |skip, emit| {
+                    with_mb_reader(&f2, entity, c2, |r| {
+                        json_lines::<mb::Recording>(r, skip, emit)
+                    })?
+                    .map_err(|e| io_err(&f2, e))
+                },
+                |w, rec, rej| Ok(w.mb_recording(&rec, false, rej)?.map_or(0, |_| 1)),
+            )?,
+            _ => drive(
+                db,
+                "musicbrainz",
+                entity,
+                &file,
+                progress,
+                count,
+                move |skip, emit| {
+                    with_mb_reader(&f2, entity, c2, |r| {
+                        json_lines::<mb::Release>(r, skip, emit)
+                    })?
+                    .map_err(|e| io_err(&f2, e))
+                },
+                |w, rel, rej| Ok(w.mb_release(&rel, rej)?.map_or(0, |_| 1)),
+            )?,
+        };
+        out.push(summary);
+    }
+    Ok(out)
+}
+
+#[derive(serde::Deserialize)]
+struct LbRow {
+    recording_mbid: String,
+    total_listen_count: Option<i64>,
+    total_user_count: Option<i64>,
+}
+
+fn looks_like_json(path: &Path) -> bool {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    matches!(ext.as_str(), "json" | "jsonl" | "ndjson")
+}
+
+/// Import ListenBrainz popularity: CSV with a header, or JSON Lines, of
+/// `recording_mbid, total_listen_count, total_user_count`.
+pub fn import_listenbrainz(
+    db: &mut Db,
+    path: &Path,
+    progress: &dyn ImportProgress,
+) -> Result<ImportSummary, CatalogError> {
+    let count = Arc::new(AtomicU64::new(0));
+    let c2 = count.clone();
+    let p2 = path.to_path_buf();
+    let json = looks_like_json(path);
+    drive(
+        db,
+        "listenbrainz",
+        "popularity",
+        path,
+        progress,
+        count,
+        move |skip, emit| {
+            let file = File::open(&p2).map_err(|e| io_err(&p2, e))?;
+            let mut reader = BufReader::with_capacity(
+                1 << 20,
+                Counting {
+                    inner: file,
+                    count: c2,
+                },
+            );
+            if json {
+                return json_lines::<LbRow>(&mut reader, skip, emit).map_err(|e| io_err(&p2, e));
+            }
+            let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
+            let mut record = csv::StringRecord::new();
+            let headers = csv
+                .headers()
+                .map_err(|e| CatalogError::Input {
+                    path: p2.clone(),
+                    message: e.to_string(),
+                })?
+                .clone();
+            let col = |name: &str| headers.iter().position(|h| h.trim() == name);
+            let (Some(mi), li, ui) = (
+                col("recording_mbid"),
+                col("total_listen_count"),
+                col("total_user_count"),
+            ) else {
+                return Err(CatalogError::Input {
+                    path: p2.clone(),
+                    message: "no recording_mbid column in the header".into(),
+                });
+            };
+            let mut n = 0u64;
+            loop {
+                match csv.read_record(&mut record) {
+                    Ok(false) => break,
+                    Ok(true) => {}
+                    Err(e) => {
+                        n += 1;
+                        if n > skip
+                            && !emit(Produced {
+                                line: n + 1,
+                                item: Err(format!("bad CSV: {e}")),
+                                raw: None,
+                            })
+                        {
+                            break;
+                        }
+                        continue;
+                    }
+                }
+                n += 1;
+                if n <= skip {
+                    continue;
+                }
+                let num = |i: Option<usize>| -> Result<Option<i64>, String> {
+                    match i
+                        .and_then(|i| record.get(i))
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                    {
+                        None => Ok(None),
+                        Some(s) => s
+                            .parse()
+                            .map(Some)
+                            .map_err(|_| format!("not a number: {s:?}")),
+                    }
+                };
+                let item = match (num(li), num(ui)) {
+                    (Ok(l), Ok(u)) => Ok(LbRow {
+                        recording_mbid: record.get(mi).unwrap_or("").to_string(),
+                        total_listen_count: l,
+                        total_user_count: u,
+                    }),
+                    (Err(e), _) | (_, Err(e)) => Err(e),
+                };
+                let raw = item
+                    .is_err()
+                    .then(|| record.iter().collect::<Vec<_>>().join(","));
+                // Line numbers count the header.
+                if !emit(Produced {
+                    line: n + 1,
+                    item,
+                    raw,
+                }) {
+                    break;
+                }
+            }
+            Ok(())
+        },
+        |w, row: LbRow, rej| match ids::mbid(&row.recording_mbid) {
+            Ok(m) => {
+                w.popularity(&m, row.total_listen_count, row.total_user_count, None)?;
+                Ok(1)
+            }
+            Err(e) => {
+                rej.push(FieldReject {
+                    field: "recording_mbid",
+                    value: row.recording_mbid,
+                    reason: e.to_string(),
+                });
+                Ok(0)
+            }
+        },
+    )
+}
+
+/// A value from a mapped source, as text.
+fn cell_text(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s.trim().to_string()).filter(|s| !s.is_empty()),
+        other => Some(other.to_string()),
+    }
+}
+
+fn mapped_row(m: &Mapping, get: &dyn Fn(&str) -> Option<String>) -> Result<MappedRow, String> {
+    let field = |f: &str| m.column(f).and_then(get);
+    let int = |f: &str| -> Result<Option<i64>, String> {
+        match field(f) {
+            None => Ok(None),
+            Some(s) => s
+                .parse::<f64>()
+                .map(|v| Some(v.round() as i64))
+                .map_err(|_| format!("{f}: not a number: {s:?}")),
+        }
+    };
+    let id = field("id").ok_or("the id column is empty")?;
+    let title = field("title").ok_or("the title column is empty")?;
+    let length_ms = match int("length_ms")? {
+        Some(ms) => Some(ms),
+        None => match field("length_s") {
+            Some(s) => Some(
+                (s.parse::<f64>()
+                    .map_err(|_| format!("length_s: not a number: {s:?}"))?
+                    * 1000.0)
+                    .round() as i64,
+            ),
+            None => None,
+        },
+    };
+    Ok(MappedRow {
+        id,
+        title,
+        artist: field("artist"),
+        isrc: field("isrc"),
+        mbid: field("mbid"),
+        length_ms,
+        release: field("release"),
+        barcode: field("barcode"),
+        date: field("date"),
+        license: field("license"),
+        listen_count: int("listen_count")?,
+        disc: int("disc")?,
+        track: int("track")?,
+    })
+}
+
+/// Import any CSV, JSON Lines or SQLite table through a mapping.
+pub fn import_mapped(
+    db: &mut Db,
+    path: &Path,
+    mapping: &Mapping,
+    progress: &dyn ImportProgress,
+) -> Result<ImportSummary, CatalogError> {
+    let count = Arc::new(AtomicU64::new(0));
+    let c2 = count.clone();
+    let p2 = path.to_path_buf();
+    let m = mapping.clone();
+    drive(
+        db,
+        &mapping.source,
+        "mapped",
+        path,
+        progress,
+        count,
+        move |skip, emit| match m.format {
+            Format::Jsonl => {
+                let file = File::open(&p2).map_err(|e| io_err(&p2, e))?;
+                let mut reader = BufReader::with_capacity(
+                    1 << 20,
+                    Counting {
+                        inner: file,
+                        count: c2,
+                    },
+                );
+                let mut inner = |p: Produced<serde_json::Value>| {
+                    let Produced { line, item, raw } = p;
+                    let item = item.and_then(|v| mapped_row(&m, &|c| v.get(c).and_then(cell_text)));
+                    emit(Produced { line, item, raw })
+                };
+                json_lines::<serde_json::Value>(&mut reader, skip, &mut inner)
+                    .map_err(|e| io_err(&p2, e))
+            }
+            Format::Csv => {
+                let file = File::open(&p2).map_err(|e| io_err(&p2, e))?;
+                let reader = BufReader::with_capacity(
+                    1 << 20,
+                    Counting {
+                        inner: file,
+                        count: c2,
+                    },
+                );
+                let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
+                let headers = csv
+                    .headers()
+                    .map_err(|e| CatalogError::Input {
+                        path: p2.clone(),
+                        message: e.to_string(),
+                    })?
+                    .clone();
+                for needed in m.columns.values() {
+                    if !headers.iter().any(|h| h == needed) {
+                        return Err(CatalogError::Input {
+                            path: p2.clone(),
+                            message: format!(
+                                "the mapping names column {needed:?}, which the CSV header lacks"
+                            ),
+                        });
+                    }
+                }
+                let mut record = csv::StringRecord::new();
+                let mut n = 0u64;
+                loop {
+                    let read = csv.read_record(&mut record);
+                    n += 1;
+                    let item = match read {
+                        Ok(false) => break,
+                        Ok(true) => mapped_row(&m, &|c| {
+                            headers
+                                .iter()
+                                .position(|h| h == c)
+                                .and_then(|i| record.get(i))
+                                .map(|s| s.trim().to_string())
+                                .filter(|s| !s.is_empty())
+                        }),
+                        Err(e) => Err(format!("bad CSV: {e}")),
+                    };
+                    if n <= skip {
+                        continue;
+                    }
+                    let raw = item
+                        .is_err()
+                        .then(|| record.iter().collect::<Vec<_>>().join(","));
+                    if !emit(Produced {
+                        line: n + 1,
+                        item,
+                        raw,
+                    }) {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+            Format::Sqlite => {
+                let conn = rusqlite::Connection::open_with_flags(
+                    &p2,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+                )?;
+                let sql = match (&m.query, &m.table) {
+                    (Some(q), _) => q.clone(),
+                    (None, Some(t)) => format!("SELECT * FROM \"{}\"", t.replace('"', "\"\"")),
+                    (None, None) => unreachable_mapping(&p2)?,
+                };
+                let mut stmt = conn.prepare(&sql)?;
+                let names: Vec<String> = stmt.column_names().map(String::from).collect();
+                for needed in m.columns.values() {
+                    if !names.contains(needed) {
+                        return Err(CatalogError::Input {
+                            path: p2.clone(),
+                            message: format!(
+                                "the mapping names column {needed:?}, which the table lacks"
+                            ),
+                        });
+                    }
+                }
+                let mut rows = stmt.query([])?;
+                let mut n = 0u64;
+                while let Some(row) = rows.next()? {
+                    n += 1;
+                    if n <= skip {
+                        continue;
+                    }
+                    let get = |c: &str| -> Option<String> {
+                        let i = names.iter().position(|x| x == c)?;
+                        match row.get_ref(i).ok()? {
+                            rusqlite::types::ValueRef::Null => None,
+                            rusqlite::types::ValueRef::Integer(v) => Some(v.to_string()),
+                            rusqlite::types::ValueRef::Real(v) => Some(v.to_string()),
+                            rusqlite::types::ValueRef::Text(t) => {
+                                Some(String::from_utf8_lossy(t).trim().to_string())
+                                    .filter(|s| !s.is_empty())
+                            }
+                            rusqlite::types::ValueRef::Blob(_) => None,
+                        }
+                    };
+                    let item = mapped_row(&m, &get);
+                    if !emit(Produced {
+                        line: n,
+                        item,
+                        raw: None,
+                    }) {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+        },
+        |w, row: MappedRow, rej| {
+            w.mapped_recording(&row, rej)?;
+            Ok(1)
+        },
+    )
+}
+
+fn unreachable_mapping(path: &Path) -> Result<String, CatalogError> {
+    Err(CatalogError::Input {
+        path: path.to_path_buf(),
+        message: "an sqlite mapping needs `table` or `query`".into(),
+    })
+}

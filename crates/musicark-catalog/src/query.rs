@@ -1,0 +1,318 @@
+//! Lookups by any identifier and ranked full-text search: the plain data
+//! behind `catalog show`, `catalog search` and the API.
+
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use crate::ids::{self, Lookup};
+use musicark_store::Db;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ArtistCredit {
+    pub artist_mbid: Option<String>,
+    pub name: String,
+    pub credited_as: String,
+    pub join_phrase: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TrackOn {
+    pub release_id: i64,
+    pub release_mbid: Option<String>,
+    pub release_title: String,
+    pub date: Option<String>,
+    pub country: Option<String>,
+    pub barcode: Option<String>,
+    pub disc: i64,
+    pub position: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExternalId {
+    pub source: String,
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Popularity {
+    pub source: String,
+    pub listen_count: Option<i64>,
+    pub user_count: Option<i64>,
+    pub as_of: Option<String>,
+}
+
+/// One recording, with everything the catalogue knows of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordingView {
+    pub recording_id: i64,
+    pub mbid: Option<String>,
+    pub title: String,
+    pub artist_credit: Option<String>,
+    pub length_ms: Option<i64>,
+    pub video: bool,
+    pub first_release_date: Option<String>,
+    pub artists: Vec<ArtistCredit>,
+    pub isrcs: Vec<String>,
+    pub releases: Vec<TrackOn>,
+    pub external_ids: Vec<ExternalId>,
+    pub popularity: Vec<Popularity>,
+    pub license: Option<String>,
+}
+
+fn recording(db: &Db, id: i64) -> rusqlite::Result<Option<RecordingView>> {
+    let base = db
+        .conn
+        .query_row(
+            "SELECT recording_id, mbid, title, artist_credit, length_ms, video, first_release_date FROM recordings WHERE recording_id = ?1",
+            [id],
+            |r| {
+                Ok(RecordingView {
+                    recording_id: r.get(0)?,
+                    mbid: r.get(1)?,
+                    title: r.get(2)?,
+                    artist_credit: r.get(3)?,
+                    length_ms: r.get(4)?,
+                    video: r.get::<_, i64>(5)? != 0,
+                    first_release_date: r.get(6)?,
+                    artists: vec![],
+                    isrcs: vec![],
+                    releases: vec![],
+                    external_ids: vec![],
+                    popularity: vec![],
+                    license: None,
+                })
+            },
+        )
+        .optional()?;
+    let Some(mut v) = base else { return Ok(None) };
+    v.artists = db
+        .conn
+        .prepare_cached(
+            "SELECT a.mbid, a.name, ra.credited_name, ra.join_phrase FROM recording_artists ra \
+             JOIN artists a USING (artist_id) WHERE ra.recording_id = ?1 ORDER BY ra.position",
+        )?
+        .query_map([id], |r| {
+            Ok(ArtistCredit {
+                artist_mbid: r.get(0)?,
+                name: r.get(1)?,
+                credited_as: r.get(2)?,
+                join_phrase: r.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    v.isrcs = db
+        .conn
+        .prepare_cached("SELECT isrc FROM isrcs WHERE recording_id = ?1 ORDER BY isrc")?
+        .query_map([id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    v.releases = db
+        .conn
+        .prepare_cached(
+            "SELECT r.release_id, r.mbid, r.title, r.date, r.country, r.barcode, t.disc, t.position \
+             FROM tracks t JOIN releases r USING (release_id) WHERE t.recording_id = ?1 \
+             ORDER BY r.date IS NULL, r.date, r.release_id LIMIT 100",
+        )?
+        .query_map([id], |r| {
+            Ok(TrackOn {
+                release_id: r.get(0)?,
+                release_mbid: r.get(1)?,
+                release_title: r.get(2)?,
+                date: r.get(3)?,
+                country: r.get(4)?,
+                barcode: r.get(5)?,
+                disc: r.get(6)?,
+                position: r.get(7)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    v.external_ids = db
+        .conn
+        .prepare_cached("SELECT source, external_id FROM external_ids WHERE entity = 'recording' AND entity_id = ?1 ORDER BY source, external_id")?
+        .query_map([id], |r| Ok(ExternalId { source: r.get(0)?, id: r.get(1)? }))?
+        .collect::<rusqlite::Result<_>>()?;
+    let key = v.mbid.clone().unwrap_or_else(|| format!("rec:{id}"));
+    v.popularity = db
+        .conn
+        .prepare_cached("SELECT source, listen_count, user_count, as_of FROM popularity WHERE recording_key = ?1 ORDER BY source")?
+        .query_map([key], |r| Ok(Popularity { source: r.get(0)?, listen_count: r.get(1)?, user_count: r.get(2)?, as_of: r.get(3)? }))?
+        .collect::<rusqlite::Result<_>>()?;
+    v.license = db
+        .conn
+        .prepare_cached("SELECT license FROM rights WHERE entity = 'recording' AND entity_id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?
+        .flatten();
+    Ok(Some(v))
+}
+
+/// Look a recording up by MBID, ISRC, barcode (its release's tracks) or
+/// internal id. Several recordings may share an ISRC or a barcode.
+pub fn lookup(db: &Db, query: &str) -> rusqlite::Result<Vec<RecordingView>> {
+    let ids: Vec<i64> = match ids::classify(query) {
+        None => vec![],
+        Some(Lookup::Internal(id)) => vec![id],
+        Some(Lookup::Mbid(m)) => {
+            let direct: Vec<i64> = db
+                .conn
+                .prepare_cached("SELECT recording_id FROM recordings WHERE mbid = ?1")?
+                .query_map([&m], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            if direct.is_empty() {
+                // A release MBID: its tracks.
+                db.conn
+                    .prepare_cached("SELECT t.recording_id FROM tracks t JOIN releases r USING (release_id) WHERE r.mbid = ?1 ORDER BY t.disc, t.position")?
+                    .query_map([&m], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?
+            } else {
+                direct
+            }
+        }
+        Some(Lookup::Isrc(i)) => db
+            .conn
+            .prepare_cached("SELECT recording_id FROM isrcs WHERE isrc = ?1")?
+            .query_map([&i], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?,
+        Some(Lookup::Barcode(b)) => db
+            .conn
+            .prepare_cached("SELECT t.recording_id FROM tracks t JOIN releases r USING (release_id) WHERE r.barcode = ?1 ORDER BY t.disc, t.position LIMIT 500")?
+            .query_map([&b], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?,
+    };
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(v) = recording(db, id)? {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchHit {
+    /// `recording` or `release`.
+    pub kind: &'static str,
+    pub id: i64,
+    pub mbid: Option<String>,
+    pub title: String,
+    pub artist: Option<String>,
+    pub length_ms: Option<i64>,
+    /// bm25 rank (lower is better).
+    pub rank: f64,
+}
+
+/// The user's words as an FTS5 query: every word must match (prefix match
+/// on the last one, for search-as-you-type); FTS syntax characters are
+/// treated as text.
+fn fts_query(q: &str) -> Option<String> {
+    let words: Vec<String> = q
+        .split(|c: char| !c.is_alphanumeric() && c != '\'')
+        .filter(|w| !w.is_empty())
+        .take(16)
+        .map(|w| format!("\"{}\"", w.replace('"', "")))
+        .collect();
+    if words.is_empty() {
+        return None;
+    }
+    let mut s = words.join(" ");
+    s.push('*');
+    Some(s)
+}
+
+/// Ranked full-text search over recording titles and credits and release
+/// titles; case and diacritics folded.
+pub fn search(db: &Db, query: &str, limit: usize) -> rusqlite::Result<Vec<SearchHit>> {
+    let Some(q) = fts_query(query) else {
+        return Ok(vec![]);
+    };
+    let limit = limit.clamp(1, 1000) as i64;
+    let mut stmt = db.conn.prepare_cached(
+        "SELECT rowid, bm25(catalog_fts, 10.0, 5.0, 3.0) AS rank FROM catalog_fts WHERE catalog_fts MATCH ?1 ORDER BY rank LIMIT ?2",
+    )?;
+    let rows: Vec<(i64, f64)> = stmt
+        .query_map(params![q, limit], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut hits = Vec::with_capacity(rows.len());
+    for (rowid, rank) in rows {
+        if rowid > 0 {
+            let hit = db
+                .conn
+                .prepare_cached("SELECT mbid, title, artist_credit, length_ms FROM recordings WHERE recording_id = ?1")?
+                .query_row([rowid], |r| {
+                    Ok(SearchHit { kind: "recording", id: rowid, mbid: r.get(0)?, title: r.get(1)?, artist: r.get(2)?, length_ms: r.get(3)?, rank })
+                })
+                .optional()?;
+            hits.extend(hit);
+        } else {
+            let hit = db
+                .conn
+                .prepare_cached(
+                    "SELECT mbid, title, artist_credit FROM releases WHERE release_id = ?1",
+                )?
+                .query_row([-rowid], |r| {
+                    Ok(SearchHit {
+                        kind: "release",
+                        id: -rowid,
+                        mbid: r.get(0)?,
+                        title: r.get(1)?,
+                        artist: r.get(2)?,
+                        length_ms: None,
+                        rank,
+                    })
+                })
+                .optional()?;
+            hits.extend(hit);
+        }
+    }
+    Ok(hits)
+}
+
+/// One rejected input: where, what and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct RejectView {
+    pub import_id: i64,
+    pub source: String,
+    pub path: String,
+    pub line: i64,
+    pub field: Option<String>,
+    pub value: Option<String>,
+    pub reason: String,
+}
+
+/// The most recent rejects, newest import first, by line.
+pub fn rejects(db: &Db, limit: usize) -> rusqlite::Result<Vec<RejectView>> {
+    db.conn
+        .prepare_cached(
+            "SELECT r.import_id, i.source, i.path, r.line, r.field, r.value, r.reason FROM rejects r \
+             JOIN imports i USING (import_id) ORDER BY r.import_id DESC, r.line LIMIT ?1",
+        )?
+        .query_map([limit as i64], |r| {
+            Ok(RejectView {
+                import_id: r.get(0)?,
+                source: r.get(1)?,
+                path: r.get(2)?,
+                line: r.get(3)?,
+                field: r.get(4)?,
+                value: r.get(5)?,
+                reason: r.get(6)?,
+            })
+        })?
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fts_query;
+
+    #[test]
+    fn user_words_become_a_safe_fts_query() {
+        assert_eq!(
+            fts_query("Thinking Out Loud").as_deref(),
+            Some("\"Thinking\" \"Out\" \"Loud\"*")
+        );
+        assert_eq!(
+            fts_query("AC/DC \"NEAR\" OR -x").as_deref(),
+            Some("\"AC\" \"DC\" \"NEAR\" \"OR\" \"x\"*")
+        );
+        assert_eq!(fts_query("  ::  "), None);
+    }
+}

@@ -1,0 +1,558 @@
+//! Writing catalogue rows inside an import's transaction: upserts keyed by
+//! MBID or by a source's own id, so a re-import updates and never
+//! duplicates.
+
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use crate::ids;
+use crate::mb::{self, credit_string};
+
+/// A problem with one field of an otherwise good line.
+pub struct FieldReject {
+    pub field: &'static str,
+    pub value: String,
+    pub reason: String,
+}
+
+pub struct W<'t> {
+    pub tx: &'t Transaction<'t>,
+    pub import_id: i64,
+    pub source: String,
+}
+
+fn opt_text(s: &Option<String>) -> Option<&str> {
+    s.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+impl W<'_> {
+    pub fn external_id(
+        &self,
+        entity: &str,
+        external: &str,
+        entity_id: i64,
+    ) -> rusqlite::Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO external_ids (source, external_id, entity, entity_id, import_id) VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT(source, entity, external_id) DO UPDATE SET entity_id = excluded.entity_id",
+            )?
+            .execute(params![self.source, external, entity, entity_id, self.import_id])?;
+        Ok(())
+    }
+
+    /// Upsert an artist by MBID. Fields that are absent keep their value.
+    pub fn artist(
+        &self,
+        mbid: &str,
+        name: &str,
+        sort_name: Option<&str>,
+        country: Option<&str>,
+        kind: Option<&str>,
+    ) -> rusqlite::Result<i64> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO artists (mbid, name, sort_name, country, type) VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT(mbid) DO UPDATE SET name = excluded.name, \
+                   sort_name = coalesce(excluded.sort_name, sort_name), \
+                   country = coalesce(excluded.country, country), type = coalesce(excluded.type, type) \
+                 RETURNING artist_id",
+            )?
+            .query_row(params![mbid, name, sort_name, country, kind], |r| r.get(0))
+    }
+
+    fn credits(
+        &self,
+        recording_id: i64,
+        credits: &[mb::Credit],
+        rejects: &mut Vec<FieldReject>,
+    ) -> rusqlite::Result<()> {
+        self.tx
+            .prepare_cached("DELETE FROM recording_artists WHERE recording_id = ?1")?
+            .execute([recording_id])?;
+        for (pos, c) in credits.iter().enumerate() {
+            let Some(a) = &c.artist else { continue };
+            let raw = a.id.as_deref().unwrap_or("");
+            let Ok(mbid) = ids::mbid(raw) else {
+                rejects.push(FieldReject {
+                    field: "artist-credit.artist.id",
+                    value: raw.to_string(),
+                    reason: ids::IdError::Mbid.to_string(),
+                });
+                continue;
+            };
+            let name = a.name.as_deref().or(c.name.as_deref()).unwrap_or("");
+            let artist_id = self.artist(
+                &mbid,
+                name,
+                opt_text(&a.sort_name),
+                opt_text(&a.country),
+                opt_text(&a.kind),
+            )?;
+            self.tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO recording_artists (recording_id, position, artist_id, credited_name, join_phrase) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![recording_id, pos as i64, artist_id, c.name.as_deref().unwrap_or(name), c.joinphrase])?;
+        }
+        Ok(())
+    }
+
+    fn fts(
+        &self,
+        rowid: i64,
+        title: &str,
+        artist: &str,
+        release: &str,
+        replace: bool,
+    ) -> rusqlite::Result<()> {
+        if replace {
+            self.tx
+                .prepare_cached("DELETE FROM catalog_fts WHERE rowid = ?1")?
+                .execute([rowid])?;
+        }
+        self.tx
+            .prepare_cached(
+                "INSERT INTO catalog_fts (rowid, title, artist, release) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![rowid, title, artist, release])?;
+        Ok(())
+    }
+
+    pub fn isrc(
+        &self,
+        recording_id: i64,
+        raw: &str,
+        rejects: &mut Vec<FieldReject>,
+    ) -> rusqlite::Result<()> {
+        match ids::isrc(raw) {
+            Ok(isrc) => {
+                self.tx
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO isrcs (isrc, recording_id) VALUES (?1, ?2)",
+                    )?
+                    .execute(params![isrc, recording_id])?;
+            }
+            Err(e) => rejects.push(FieldReject {
+                field: "isrc",
+                value: raw.to_string(),
+                reason: e.to_string(),
+            }),
+        }
+        Ok(())
+    }
+
+    /// Upsert a MusicBrainz recording (a full record from a recording dump,
+    /// or `partial` when nested in a release: then fields are only filled,
+    /// never overwritten).
+    pub fn mb_recording(
+        &self,
+        r: &mb::Recording,
+        partial: bool,
+        rejects: &mut Vec<FieldReject>,
+    ) -> rusqlite::Result<Option<i64>> {
+        let Some(mbid) = record_mbid(r.id.as_deref(), rejects) else {
+            return Ok(None);
+        };
+        let title = r.title.as_deref().unwrap_or("");
+        let credit = credit_string(&r.artist_credit);
+        let existing: Option<i64> = self
+            .tx
+            .prepare_cached("SELECT recording_id FROM recordings WHERE mbid = ?1")?
+            .query_row([&mbid], |row| row.get(0))
+            .optional()?;
+        let id = match existing {
+            Some(id) if partial => {
+                self.tx
+                    .prepare_cached(
+                        "UPDATE recordings SET length_ms = coalesce(length_ms, ?2), \
+                           artist_credit = coalesce(nullif(artist_credit, ''), ?3) WHERE recording_id = ?1",
+                    )?
+                    .execute(params![id, r.length, credit])?;
+                return Ok(Some(id));
+            }
+            Some(id) => {
+                self.tx
+                    .prepare_cached(
+                        "UPDATE recordings SET title = ?2, artist_credit = ?3, length_ms = ?4, video = ?5, \
+                           first_release_date = ?6 WHERE recording_id = ?1",
+                    )?
+                    .execute(params![id, title, credit, r.length, r.video as i64, opt_text(&r.first_release_date)])?;
+                self.fts(id, title, &credit, "", true)?;
+                id
+            }
+            None => {
+                let id: i64 = self
+                    .tx
+                    .prepare_cached(
+                        "INSERT INTO recordings (mbid, title, artist_credit, length_ms, video, first_release_date) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING recording_id",
+                    )?
+                    .query_row(params![mbid, title, credit, r.length, r.video as i64, opt_text(&r.first_release_date)], |row| row.get(0))?;
+                self.fts(id, title, &credit, "", false)?;
+                self.external_id("recording", &mbid, id)?;
+                id
+            }
+        };
+        if !r.artist_credit.is_empty() {
+            self.credits(id, &r.artist_credit, rejects)?;
+        }
+        for raw in r.isrcs.iter().flatten() {
+            self.isrc(id, raw, rejects)?;
+        }
+        Ok(Some(id))
+    }
+
+    pub fn mb_artist(
+        &self,
+        a: &mb::Artist,
+        rejects: &mut Vec<FieldReject>,
+    ) -> rusqlite::Result<Option<i64>> {
+        let Some(mbid) = record_mbid(a.id.as_deref(), rejects) else {
+            return Ok(None);
+        };
+        let id = self.artist(
+            &mbid,
+            a.name.as_deref().unwrap_or(""),
+            opt_text(&a.sort_name),
+            opt_text(&a.country),
+            opt_text(&a.kind),
+        )?;
+        self.external_id("artist", &mbid, id)?;
+        Ok(Some(id))
+    }
+
+    pub fn mb_release(
+        &self,
+        r: &mb::Release,
+        rejects: &mut Vec<FieldReject>,
+    ) -> rusqlite::Result<Option<i64>> {
+        let Some(mbid) = record_mbid(r.id.as_deref(), rejects) else {
+            return Ok(None);
+        };
+        let rg_id: Option<i64> = match &r.release_group {
+            Some(rg) => match ids::mbid(rg.id.as_deref().unwrap_or("")) {
+                Ok(rg_mbid) => Some(
+                    self.tx
+                        .prepare_cached(
+                            "INSERT INTO release_groups (mbid, title, primary_type) VALUES (?1, ?2, ?3) \
+                             ON CONFLICT(mbid) DO UPDATE SET title = excluded.title, primary_type = excluded.primary_type \
+                             RETURNING rg_id",
+                        )?
+                        .query_row(params![rg_mbid, rg.title.as_deref().unwrap_or(""), opt_text(&rg.primary_type)], |row| row.get(0))?,
+                ),
+                Err(e) => {
+                    rejects.push(FieldReject { field: "release-group.id", value: rg.id.clone().unwrap_or_default(), reason: e.to_string() });
+                    None
+                }
+            },
+            None => None,
+        };
+        let barcode = match opt_text(&r.barcode) {
+            Some(b) => match ids::barcode(b) {
+                Ok(b) => Some(b),
+                Err(e) => {
+                    rejects.push(FieldReject {
+                        field: "barcode",
+                        value: b.to_string(),
+                        reason: e.to_string(),
+                    });
+                    None
+                }
+            },
+            None => None,
+        };
+        let label = r
+            .label_info
+            .iter()
+            .find_map(|l| l.label.as_ref().and_then(|l| l.name.clone()));
+        let catno = r.label_info.iter().find_map(|l| l.catalog_number.clone());
+        let title = r.title.as_deref().unwrap_or("");
+        let credit = credit_string(&r.artist_credit);
+        let existing: Option<i64> = self
+            .tx
+            .prepare_cached("SELECT release_id FROM releases WHERE mbid = ?1")?
+            .query_row([&mbid], |row| row.get(0))
+            .optional()?;
+        let id: i64 = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO releases (mbid, title, artist_credit, rg_id, date, country, barcode, label, catalog_number, status) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+                 ON CONFLICT(mbid) DO UPDATE SET title = excluded.title, artist_credit = excluded.artist_credit, \
+                   rg_id = excluded.rg_id, date = excluded.date, country = excluded.country, barcode = excluded.barcode, \
+                   label = excluded.label, catalog_number = excluded.catalog_number, status = excluded.status \
+                 RETURNING release_id",
+            )?
+            .query_row(
+                params![mbid, title, credit, rg_id, opt_text(&r.date), opt_text(&r.country), barcode, label, catno, opt_text(&r.status)],
+                |row| row.get(0),
+            )?;
+        if existing.is_none() {
+            self.external_id("release", &mbid, id)?;
+        }
+        self.fts(-id, "", &credit, title, existing.is_some())?;
+        self.tx
+            .prepare_cached("DELETE FROM tracks WHERE release_id = ?1")?
+            .execute([id])?;
+        for (mi, medium) in r.media.iter().enumerate() {
+            let disc = medium.position.unwrap_or(mi as i64 + 1);
+            let tracks = medium.pregap.iter().map(|t| (0i64, t)).chain(
+                medium
+                    .tracks
+                    .iter()
+                    .enumerate()
+                    .map(|(ti, t)| (t.position.unwrap_or(ti as i64 + 1), t)),
+            );
+            for (pos, t) in tracks {
+                let Some(rec) = &t.recording else { continue };
+                let Some(rec_id) = self.mb_recording(rec, true, rejects)? else {
+                    continue;
+                };
+                self.tx
+                    .prepare_cached(
+                        "INSERT OR REPLACE INTO tracks (release_id, disc, position, recording_id, title, length_ms) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    )?
+                    .execute(params![id, disc, pos, rec_id, t.title, t.length])?;
+            }
+        }
+        Ok(Some(id))
+    }
+
+    pub fn popularity(
+        &self,
+        key: &str,
+        listens: Option<i64>,
+        users: Option<i64>,
+        score: Option<f64>,
+    ) -> rusqlite::Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO popularity (recording_key, source, listen_count, user_count, score, as_of) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, date('now')) \
+                 ON CONFLICT(recording_key, source) DO UPDATE SET listen_count = excluded.listen_count, \
+                   user_count = excluded.user_count, score = excluded.score, as_of = excluded.as_of",
+            )?
+            .execute(params![key, self.source, listens, users, score])?;
+        Ok(())
+    }
+
+    pub fn reject(
+        &self,
+        line: u64,
+        field: Option<&str>,
+        value: Option<&str>,
+        reason: &str,
+        raw: Option<&str>,
+    ) -> rusqlite::Result<()> {
+        let raw = raw.map(|r| {
+            let mut cut = r.len().min(1024);
+            while !r.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            &r[..cut]
+        });
+        self.tx
+            .prepare_cached("INSERT INTO rejects (import_id, line, field, value, reason, raw) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+            .execute(params![self.import_id, line as i64, field, value, reason, raw])?;
+        Ok(())
+    }
+
+    /// A mapped row: find the recording by MBID, then by a unique ISRC, then
+    /// by this source's id; otherwise create it. Returns the recording id.
+    pub fn mapped_recording(
+        &self,
+        row: &MappedRow,
+        rejects: &mut Vec<FieldReject>,
+    ) -> rusqlite::Result<i64> {
+        let mbid = match row.mbid.as_deref() {
+            Some(m) => match ids::mbid(m) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    rejects.push(FieldReject {
+                        field: "mbid",
+                        value: m.to_string(),
+                        reason: e.to_string(),
+                    });
+                    None
+                }
+            },
+            None => None,
+        };
+        let isrc = match row.isrc.as_deref() {
+            Some(i) => match ids::isrc(i) {
+                Ok(i) => Some(i),
+                Err(e) => {
+                    rejects.push(FieldReject {
+                        field: "isrc",
+                        value: i.to_string(),
+                        reason: e.to_string(),
+                    });
+                    None
+                }
+            },
+            None => None,
+        };
+        let by_mbid: Option<i64> = match &mbid {
+            Some(m) => self
+                .tx
+                .prepare_cached("SELECT recording_id FROM recordings WHERE mbid = ?1")?
+                .query_row([m], |r| r.get(0))
+                .optional()?,
+            None => None,
+        };
+        let by_isrc: Option<i64> = match (&by_mbid, &isrc) {
+            (None, Some(i)) => {
+                let ids: Vec<i64> = self
+                    .tx
+                    .prepare_cached("SELECT recording_id FROM isrcs WHERE isrc = ?1 LIMIT 2")?
+                    .query_map([i], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                (ids.len() == 1).then(|| ids[0])
+            }
+            _ => None,
+        };
+        let by_own: Option<i64> = self
+            .tx
+            .prepare_cached("SELECT entity_id FROM external_ids WHERE source = ?1 AND entity = 'recording' AND external_id = ?2")?
+            .query_row(params![self.source, row.id], |r| r.get(0))
+            .optional()?;
+        let id = match by_mbid.or(by_isrc).or(by_own) {
+            Some(id) => {
+                // Another source's record: fill gaps, never overwrite.
+                self.tx
+                    .prepare_cached(
+                        "UPDATE recordings SET length_ms = coalesce(length_ms, ?2), \
+                           artist_credit = coalesce(nullif(artist_credit, ''), ?3), mbid = coalesce(mbid, ?4) \
+                         WHERE recording_id = ?1",
+                    )?
+                    .execute(params![id, row.length_ms, row.artist, mbid])?;
+                id
+            }
+            None => {
+                let id: i64 = self
+                    .tx
+                    .prepare_cached(
+                        "INSERT INTO recordings (mbid, title, artist_credit, length_ms, first_release_date) \
+                         VALUES (?1, ?2, ?3, ?4, ?5) RETURNING recording_id",
+                    )?
+                    .query_row(params![mbid, row.title, row.artist, row.length_ms, row.date], |r| r.get(0))?;
+                self.fts(
+                    id,
+                    &row.title,
+                    row.artist.as_deref().unwrap_or(""),
+                    row.release.as_deref().unwrap_or(""),
+                    false,
+                )?;
+                id
+            }
+        };
+        self.external_id("recording", &row.id, id)?;
+        if let Some(i) = isrc {
+            self.tx
+                .prepare_cached("INSERT OR IGNORE INTO isrcs (isrc, recording_id) VALUES (?1, ?2)")?
+                .execute(params![i, id])?;
+        }
+        if let Some(l) = row.license.as_deref() {
+            self.tx
+                .prepare_cached(
+                    "INSERT INTO rights (entity, entity_id, license, source) VALUES ('recording', ?1, ?2, ?3) \
+                     ON CONFLICT(entity, entity_id) DO UPDATE SET license = excluded.license, source = excluded.source",
+                )?
+                .execute(params![id, l, self.source])?;
+        }
+        if let Some(n) = row.listen_count {
+            let key = match &mbid {
+                Some(m) => m.clone(),
+                None => format!("rec:{id}"),
+            };
+            self.popularity(&key, Some(n), None, None)?;
+        }
+        if let Some(title) = row.release.as_deref() {
+            let barcode = match row.barcode.as_deref() {
+                Some(b) => match ids::barcode(b) {
+                    Ok(b) => Some(b),
+                    Err(e) => {
+                        rejects.push(FieldReject {
+                            field: "barcode",
+                            value: b.to_string(),
+                            reason: e.to_string(),
+                        });
+                        None
+                    }
+                },
+                None => None,
+            };
+            let key = format!("release:{}", barcode.as_deref().unwrap_or(title));
+            let existing: Option<i64> = self
+                .tx
+                .prepare_cached("SELECT entity_id FROM external_ids WHERE source = ?1 AND entity = 'release' AND external_id = ?2")?
+                .query_row(params![self.source, key], |r| r.get(0))
+                .optional()?;
+            let release_id = match existing {
+                Some(r) => r,
+                None => {
+                    let r: i64 = self
+                        .tx
+                        .prepare_cached("INSERT INTO releases (title, artist_credit, date, barcode) VALUES (?1, ?2, ?3, ?4) RETURNING release_id")?
+                        .query_row(params![title, row.artist, row.date, barcode], |r| r.get(0))?;
+                    self.external_id("release", &key, r)?;
+                    self.fts(-r, "", row.artist.as_deref().unwrap_or(""), title, false)?;
+                    r
+                }
+            };
+            if let Some(pos) = row.track {
+                self.tx
+                    .prepare_cached(
+                        "INSERT OR REPLACE INTO tracks (release_id, disc, position, recording_id, title, length_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    )?
+                    .execute(params![release_id, row.disc.unwrap_or(1), pos, id, row.title, row.length_ms])?;
+            }
+        }
+        Ok(id)
+    }
+}
+
+/// A record's own MBID, or a reject saying why there is none.
+fn record_mbid(raw: Option<&str>, rejects: &mut Vec<FieldReject>) -> Option<String> {
+    match raw {
+        None => {
+            rejects.push(FieldReject {
+                field: "id",
+                value: String::new(),
+                reason: "the record has no id".into(),
+            });
+            None
+        }
+        Some(raw) => match ids::mbid(raw) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                rejects.push(FieldReject {
+                    field: "id",
+                    value: raw.to_string(),
+                    reason: e.to_string(),
+                });
+                None
+            }
+        },
+    }
+}
+
+/// One row of a mapped source, in our fields.
+#[derive(Debug, Clone, Default)]
+pub struct MappedRow {
+    pub id: String,
+    pub title: String,
+    pub artist: Option<String>,
+    pub isrc: Option<String>,
+    pub mbid: Option<String>,
+    pub length_ms: Option<i64>,
+    pub release: Option<String>,
+    pub barcode: Option<String>,
+    pub date: Option<String>,
+    pub license: Option<String>,
+    pub listen_count: Option<i64>,
+    pub disc: Option<i64>,
+    pub track: Option<i64>,
+}
