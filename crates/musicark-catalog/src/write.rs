@@ -18,7 +18,13 @@ pub struct W<'t> {
     pub tx: &'t Transaction<'t>,
     pub import_id: i64,
     pub source: String,
+    /// Artists already written by this import (MBID → id): credits repeat
+    /// the same artists endlessly, and each upsert is a random index probe.
+    pub artists: &'t std::cell::RefCell<std::collections::HashMap<String, i64>>,
 }
+
+/// Most artists remembered by an import before the memory is cleared.
+pub const ARTIST_CACHE: usize = 1 << 20;
 
 fn opt_text(s: &Option<String>) -> Option<&str> {
     s.as_deref().map(str::trim).filter(|s| !s.is_empty())
@@ -60,15 +66,20 @@ impl W<'_> {
             .query_row(params![mbid, name, sort_name, country, kind], |r| r.get(0))
     }
 
+    /// Write a recording's credits; `replace` drops the old ones first (a
+    /// new recording has none).
     fn credits(
         &self,
         recording_id: i64,
         credits: &[mb::Credit],
+        replace: bool,
         rejects: &mut Vec<FieldReject>,
     ) -> rusqlite::Result<()> {
-        self.tx
-            .prepare_cached("DELETE FROM recording_artists WHERE recording_id = ?1")?
-            .execute([recording_id])?;
+        if replace {
+            self.tx
+                .prepare_cached("DELETE FROM recording_artists WHERE recording_id = ?1")?
+                .execute([recording_id])?;
+        }
         for (pos, c) in credits.iter().enumerate() {
             let Some(a) = &c.artist else { continue };
             let raw = a.id.as_deref().unwrap_or("");
@@ -81,13 +92,25 @@ impl W<'_> {
                 continue;
             };
             let name = a.name.as_deref().or(c.name.as_deref()).unwrap_or("");
-            let artist_id = self.artist(
-                &mbid,
-                name,
-                opt_text(&a.sort_name),
-                opt_text(&a.country),
-                opt_text(&a.kind),
-            )?;
+            let cached = self.artists.borrow().get(&mbid).copied();
+            let artist_id = match cached {
+                Some(id) => id,
+                None => {
+                    let id = self.artist(
+                        &mbid,
+                        name,
+                        opt_text(&a.sort_name),
+                        opt_text(&a.country),
+                        opt_text(&a.kind),
+                    )?;
+                    let mut cache = self.artists.borrow_mut();
+                    if cache.len() >= ARTIST_CACHE {
+                        cache.clear();
+                    }
+                    cache.insert(mbid.clone(), id);
+                    id
+                }
+            };
             self.tx
                 .prepare_cached(
                     "INSERT OR REPLACE INTO recording_artists (recording_id, position, artist_id, credited_name, join_phrase) \
@@ -156,22 +179,39 @@ impl W<'_> {
         };
         let title = r.title.as_deref().unwrap_or("");
         let credit = credit_string(&r.artist_credit);
-        let existing: Option<i64> = self
+        // New recordings (the common case of a first import) cost one
+        // statement; an existing one is found on conflict.
+        let inserted: Option<i64> = self
             .tx
-            .prepare_cached("SELECT recording_id FROM recordings WHERE mbid = ?1")?
-            .query_row([&mbid], |row| row.get(0))
+            .prepare_cached(
+                "INSERT INTO recordings (mbid, title, artist_credit, length_ms, video, first_release_date) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(mbid) DO NOTHING RETURNING recording_id",
+            )?
+            .query_row(
+                params![mbid, title, credit, r.length, r.video as i64, opt_text(&r.first_release_date)],
+                |row| row.get(0),
+            )
             .optional()?;
-        let id = match existing {
-            Some(id) if partial => {
-                self.tx
-                    .prepare_cached(
-                        "UPDATE recordings SET length_ms = coalesce(length_ms, ?2), \
-                           artist_credit = coalesce(nullif(artist_credit, ''), ?3) WHERE recording_id = ?1",
-                    )?
-                    .execute(params![id, r.length, credit])?;
-                return Ok(Some(id));
-            }
+        let id = match inserted {
             Some(id) => {
+                self.fts(id, title, &credit, "", false)?;
+                id
+            }
+            None => {
+                let id: i64 = self
+                    .tx
+                    .prepare_cached("SELECT recording_id FROM recordings WHERE mbid = ?1")?
+                    .query_row([&mbid], |row| row.get(0))?;
+                if partial {
+                    // Nested in a release: fill gaps, never overwrite.
+                    self.tx
+                        .prepare_cached(
+                            "UPDATE recordings SET length_ms = coalesce(length_ms, ?2), \
+                               artist_credit = coalesce(nullif(artist_credit, ''), ?3) WHERE recording_id = ?1",
+                        )?
+                        .execute(params![id, r.length, credit])?;
+                    return Ok(Some(id));
+                }
                 self.tx
                     .prepare_cached(
                         "UPDATE recordings SET title = ?2, artist_credit = ?3, length_ms = ?4, video = ?5, \
@@ -181,21 +221,9 @@ impl W<'_> {
                 self.fts(id, title, &credit, "", true)?;
                 id
             }
-            None => {
-                let id: i64 = self
-                    .tx
-                    .prepare_cached(
-                        "INSERT INTO recordings (mbid, title, artist_credit, length_ms, video, first_release_date) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING recording_id",
-                    )?
-                    .query_row(params![mbid, title, credit, r.length, r.video as i64, opt_text(&r.first_release_date)], |row| row.get(0))?;
-                self.fts(id, title, &credit, "", false)?;
-                self.external_id("recording", &mbid, id)?;
-                id
-            }
         };
         if !r.artist_credit.is_empty() {
-            self.credits(id, &r.artist_credit, rejects)?;
+            self.credits(id, &r.artist_credit, inserted.is_none(), rejects)?;
         }
         for raw in r.isrcs.iter().flatten() {
             self.isrc(id, raw, rejects)?;
@@ -218,7 +246,6 @@ impl W<'_> {
             opt_text(&a.country),
             opt_text(&a.kind),
         )?;
-        self.external_id("artist", &mbid, id)?;
         Ok(Some(id))
     }
 
@@ -288,9 +315,6 @@ impl W<'_> {
                 params![mbid, title, credit, rg_id, opt_text(&r.date), opt_text(&r.country), barcode, label, catno, opt_text(&r.status)],
                 |row| row.get(0),
             )?;
-        if existing.is_none() {
-            self.external_id("release", &mbid, id)?;
-        }
         self.fts(-id, "", &credit, title, existing.is_some())?;
         self.tx
             .prepare_cached("DELETE FROM tracks WHERE release_id = ?1")?

@@ -300,7 +300,7 @@ pub fn write_catalog(dir: &Path, spec: &CatalogSpec) -> std::io::Result<CatalogS
     // recordings have no listens at all and are absent, as in ListenBrainz.
     let mut out = BufWriter::with_capacity(1 << 20, File::create(dir.join("listenbrainz.csv"))?);
     writeln!(out, "recording_mbid,total_listen_count,total_user_count")?;
-    let top = 50_000_000f64;
+    let top = 2.0 * spec.recordings as f64;
     for rank in 1..=spec.recordings {
         let listens = (top / (rank as f64).powf(1.1)) as u64;
         if listens == 0 {

@@ -86,6 +86,13 @@ pub fn import(
         return print_json(&summaries);
     }
     for s in &summaries {
+        if s.unchanged {
+            println!(
+                "{} {}: {} is unchanged since import {} ({} lines); nothing to do (touch it to import it again)",
+                s.source, s.kind, s.path, s.import_id, s.lines
+            );
+            continue;
+        }
         let resumed = if s.resumed_after > 0 {
             format!(" (resumed after line {})", s.resumed_after)
         } else {

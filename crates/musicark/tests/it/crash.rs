@@ -52,3 +52,105 @@ fn kill_9_at_many_points_then_rerun_equals_a_clean_run() {
     }
     assert_eq!(check_blobs(&crashed), expected_blobs);
 }
+
+/// Everything a catalogue import writes, in a stable order, without clocks.
+fn catalogue_dump(archive: &std::path::Path) -> Vec<String> {
+    let home = musicark_store::Home::open(archive).expect("open");
+    let db = home.db().expect("db");
+    let mut out = Vec::new();
+    for sql in [
+        "SELECT recording_id || '|' || coalesce(mbid,'') || '|' || title || '|' || coalesce(artist_credit,'') || '|' || coalesce(length_ms,'') FROM recordings ORDER BY recording_id",
+        "SELECT isrc || '|' || recording_id FROM isrcs ORDER BY isrc, recording_id",
+        "SELECT recording_id || '|' || position || '|' || artist_id || '|' || join_phrase FROM recording_artists ORDER BY 1",
+        "SELECT artist_id || '|' || mbid || '|' || name FROM artists ORDER BY artist_id",
+        "SELECT line || '|' || coalesce(field,'') || '|' || reason FROM rejects ORDER BY line, reason",
+        "SELECT count(*) FROM catalog_fts WHERE catalog_fts MATCH 'love'",
+    ] {
+        let mut stmt = db.conn.prepare(sql).expect(sql);
+        let rows = stmt
+            .query_map([], |r| {
+                r.get::<_, String>(0)
+                    .or_else(|_| r.get::<_, i64>(0).map(|i| i.to_string()))
+            })
+            .expect("query");
+        out.extend(rows.map(|r| r.expect("row")));
+    }
+    out
+}
+
+#[test]
+fn kill_9_during_a_catalogue_import_then_rerun_equals_a_clean_import() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dump = tmp.path().join("dump");
+    musicark_synth::write_catalog(
+        &dump,
+        &musicark_synth::CatalogSpec {
+            recordings: 40_000,
+            seed: 5,
+            invalid_share: 0.02,
+        },
+    )
+    .expect("generate");
+    let recording = dump.join("mbdump/recording");
+
+    let clean = tmp.path().join("clean");
+    ok(&clean, &["init"]);
+    let started = Instant::now();
+    ok(
+        &clean,
+        &[
+            "catalog",
+            "import",
+            "musicbrainz",
+            &recording.display().to_string(),
+        ],
+    );
+    let clean_time = started.elapsed();
+    let expected = catalogue_dump(&clean);
+    assert!(expected.len() > 40_000);
+
+    let crashed = tmp.path().join("crashed");
+    ok(&crashed, &["init"]);
+    let mut interrupted = 0;
+    for fraction in [0.1, 0.3, 0.5, 0.7, 0.9] {
+        let mut child = bin()
+            .arg("--archive")
+            .arg(&crashed)
+            .args(["catalog", "import", "musicbrainz", "--quiet"])
+            .arg(&recording)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn import");
+        std::thread::sleep(clean_time.mul_f64(fraction).max(Duration::from_millis(5)));
+        if child.try_wait().expect("try_wait").is_none() {
+            interrupted += 1;
+        }
+        child.kill().expect("kill -9");
+        child.wait().expect("wait");
+    }
+    assert!(
+        interrupted >= 3,
+        "only {interrupted} kills hit a running import"
+    );
+    let out = ok(
+        &crashed,
+        &[
+            "catalog",
+            "import",
+            "musicbrainz",
+            "--json",
+            &recording.display().to_string(),
+        ],
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(
+        summary[0]["resumed_after"].as_u64().unwrap_or(0) > 0,
+        "the rerun resumes: {summary}"
+    );
+    let got = catalogue_dump(&crashed);
+    assert_eq!(got.len(), expected.len());
+    for (g, e) in got.iter().zip(&expected) {
+        assert_eq!(g, e);
+    }
+}
