@@ -1,6 +1,7 @@
 //! Project automation: `cargo xtask <task>`. Never shipped in the binary.
 //!
 //!   cargo xtask gen-catalog --recordings N [--out DIR] [--seed S] [--invalid SHARE]
+//!   cargo xtask bench-catalog --archive DIR [--queries N]
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,6 +10,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("gen-catalog") => gen_catalog(&args[1..]),
+        Some("bench-catalog") => bench_catalog(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask gen-catalog --recordings N [--out DIR] [--seed S] [--invalid SHARE]"
@@ -52,6 +54,91 @@ fn gen_catalog(args: &[String]) -> ExitCode {
         }
         Err(e) => {
             eprintln!("error: {}: {e}", out.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Lookup and search latency over random real keys of an archive's
+/// catalogue: ISRC, MBID, and searches of two words of random titles.
+fn bench_catalog(args: &[String]) -> ExitCode {
+    let Some(archive) = flag(args, "--archive") else {
+        eprintln!("--archive DIR is required");
+        return ExitCode::from(2);
+    };
+    let n: usize = flag(args, "--queries")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1000);
+    let run = || -> Result<(), Box<dyn std::error::Error>> {
+        let home = musicark_store::Home::open(std::path::Path::new(&archive))?;
+        let db = home.db()?;
+        let sample = |sql: &str| -> Result<Vec<String>, rusqlite::Error> {
+            db.conn
+                .prepare(sql)?
+                .query_map([n as i64], |r| r.get(0))?
+                .collect()
+        };
+        let isrcs = sample("SELECT isrc FROM isrcs ORDER BY random() LIMIT ?1")?;
+        let mbids = sample(
+            "SELECT mbid FROM recordings WHERE mbid IS NOT NULL ORDER BY random() LIMIT ?1",
+        )?;
+        let titles = sample("SELECT title FROM recordings ORDER BY random() LIMIT ?1")?;
+        let time = |keys: &[String], f: &dyn Fn(&str) -> usize| -> (f64, f64, usize) {
+            let mut t: Vec<f64> = Vec::with_capacity(keys.len());
+            let mut found = 0;
+            for k in keys {
+                let s = std::time::Instant::now();
+                found += (f(k) > 0) as usize;
+                t.push(s.elapsed().as_secs_f64() * 1e3);
+            }
+            t.sort_by(|a, b| a.total_cmp(b));
+            (percentile(&t, 0.5), percentile(&t, 0.99), found)
+        };
+        let lookup = |k: &str| {
+            musicark_catalog::lookup(&db, k)
+                .map(|v| v.len())
+                .unwrap_or(0)
+        };
+        let search = |k: &str| {
+            let q: Vec<&str> = k.split_whitespace().take(2).collect();
+            musicark_catalog::search(&db, &q.join(" "), 20)
+                .map(|v| v.len())
+                .unwrap_or(0)
+        };
+        // Warm the page cache once, as a server would be.
+        let _ = time(&isrcs, &lookup);
+        let recordings: i64 = db
+            .conn
+            .query_row("SELECT count(*) FROM recordings", [], |r| r.get(0))?;
+        let bytes = std::fs::metadata(home.db_path())?.len();
+        println!(
+            "recordings: {recordings}, database: {bytes} bytes, {:.0} bytes per recording",
+            bytes as f64 / recordings.max(1) as f64
+        );
+        for (what, keys, f) in [
+            ("ISRC lookup", &isrcs, &lookup as &dyn Fn(&str) -> usize),
+            ("MBID lookup", &mbids, &lookup),
+            ("search", &titles, &search),
+        ] {
+            let (p50, p99, found) = time(keys, f);
+            println!(
+                "{what}: {} queries, p50 {p50:.3} ms, p99 {p99:.3} ms, {found} with results",
+                keys.len()
+            );
+        }
+        Ok(())
+    };
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }

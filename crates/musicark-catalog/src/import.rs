@@ -178,12 +178,15 @@ pub fn mb_entity(path: &Path) -> Option<&'static str> {
 struct ImportRow {
     import_id: i64,
     resume_after: u64,
+    /// Recordings with a larger id are new in this import: their search
+    /// documents are built when it ends.
+    fts_from: i64,
     /// The same file (size and mtime) was imported to the end before.
     done_before: bool,
 }
 
 /// Find an unfinished import of the same file (same size and mtime) to
-/// resume, or start a new one.
+/// resume, a finished one (nothing to do), or start a new one.
 fn begin(db: &Db, source: &str, kind: &str, path: &Path) -> Result<ImportRow, CatalogError> {
     let meta = std::fs::metadata(path).map_err(|e| io_err(path, e))?;
     let mtime = meta
@@ -196,46 +199,38 @@ fn begin(db: &Db, source: &str, kind: &str, path: &Path) -> Result<ImportRow, Ca
         .unwrap_or_else(|_| path.to_path_buf())
         .display()
         .to_string();
-    let open: Option<(i64, i64)> = db
+    let previous: Option<(i64, i64, i64, bool)> = db
         .conn
         .query_row(
-            "SELECT import_id, lines_done FROM imports WHERE source = ?1 AND kind = ?2 AND path = ?3 \
-             AND size = ?4 AND mtime_ns = ?5 AND finished_at IS NULL ORDER BY import_id DESC LIMIT 1",
+            "SELECT import_id, lines_done, fts_from, finished_at IS NOT NULL FROM imports \
+             WHERE source = ?1 AND kind = ?2 AND path = ?3 AND size = ?4 AND mtime_ns = ?5 \
+             ORDER BY import_id DESC LIMIT 1",
             params![source, kind, display, meta.len() as i64, mtime],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
         .optional()?;
-    if let Some((import_id, done)) = open {
+    if let Some((import_id, done, fts_from, finished)) = previous {
         return Ok(ImportRow {
             import_id,
             resume_after: done as u64,
-            done_before: false,
+            fts_from,
+            done_before: finished,
         });
     }
-    let finished: Option<(i64, i64)> = db
-        .conn
-        .query_row(
-            "SELECT import_id, lines_done FROM imports WHERE source = ?1 AND kind = ?2 AND path = ?3 \
-             AND size = ?4 AND mtime_ns = ?5 AND finished_at IS NOT NULL ORDER BY import_id DESC LIMIT 1",
-            params![source, kind, display, meta.len() as i64, mtime],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    if let Some((import_id, done)) = finished {
-        return Ok(ImportRow {
-            import_id,
-            resume_after: done as u64,
-            done_before: true,
-        });
-    }
+    let fts_from: i64 = db.conn.query_row(
+        "SELECT coalesce(max(recording_id), 0) FROM recordings",
+        [],
+        |r| r.get(0),
+    )?;
     db.conn.execute(
-        "INSERT INTO imports (source, kind, path, size, mtime_ns, started_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
-        params![source, kind, display, meta.len() as i64, mtime],
+        "INSERT INTO imports (source, kind, path, size, mtime_ns, started_at, fts_from) \
+         VALUES (?1, ?2, ?3, ?4, ?5, strftime('%Y-%m-%dT%H:%M:%fZ','now'), ?6)",
+        params![source, kind, display, meta.len() as i64, mtime, fts_from],
     )?;
     Ok(ImportRow {
         import_id: db.conn.last_insert_rowid(),
         resume_after: 0,
+        fts_from,
         done_before: false,
     })
 }
@@ -373,10 +368,24 @@ fn drive<T: Send>(
         t.commit()?;
         rejects_total += 1;
     }
-    db.conn.execute(
+    // The search documents of the recordings this import created, in one
+    // pass, atomically with marking the import finished (a rerun after a
+    // crash here builds them again from scratch).
+    let t = db.conn.transaction()?;
+    t.execute(
+        "DELETE FROM catalog_fts WHERE rowid > ?1",
+        [import.fts_from],
+    )?;
+    t.execute(
+        "INSERT INTO catalog_fts (rowid, title, artist, release) \
+         SELECT recording_id, title, coalesce(artist_credit, ''), '' FROM recordings WHERE recording_id > ?1",
+        [import.fts_from],
+    )?;
+    t.execute(
         "UPDATE imports SET finished_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE import_id = ?1",
         [import.import_id],
     )?;
+    t.commit()?;
     db.conn
         .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
     db.conn.pragma_update(None, "wal_autocheckpoint", 1000i64)?;

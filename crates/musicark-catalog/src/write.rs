@@ -193,10 +193,8 @@ impl W<'_> {
             )
             .optional()?;
         let id = match inserted {
-            Some(id) => {
-                self.fts(id, title, &credit, "", false)?;
-                id
-            }
+            // Its search document is built at the end of the import.
+            Some(id) => id,
             None => {
                 let id: i64 = self
                     .tx
@@ -462,13 +460,6 @@ impl W<'_> {
                          VALUES (?1, ?2, ?3, ?4, ?5) RETURNING recording_id",
                     )?
                     .query_row(params![mbid, row.title, row.artist, row.length_ms, row.date], |r| r.get(0))?;
-                self.fts(
-                    id,
-                    &row.title,
-                    row.artist.as_deref().unwrap_or(""),
-                    row.release.as_deref().unwrap_or(""),
-                    false,
-                )?;
                 id
             }
         };

@@ -221,6 +221,11 @@ const MIGRATIONS: &[&str] = &[
         tokenize = 'unicode61 remove_diacritics 2'
     );
     "#,
+    // 3: search documents of new recordings are built once, at the end of
+    // the import that created them (rowid > fts_from), not row by row.
+    r#"
+    ALTER TABLE imports ADD COLUMN fts_from INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// The schema version this build writes.

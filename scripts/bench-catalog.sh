@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Catalogue import and query benchmark at N recordings (default 1 000 000):
+# generate MusicBrainz- and ListenBrainz-shaped dumps, import them with
+# every index (peak RSS, rate, database bytes per recording), then lookup
+# and search latency; in the same run, the baseline of loading the same
+# recording rows with the sqlite3 shell's .import from CSV (plus its MBID
+# index).
+#
+#   scripts/bench-catalog.sh [N]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+n=${1:-1000000}
+work=${BENCH_DIR:-/tmp/musicark-cbench}/$n
+(cd "$root" && cargo build --release -q -p musicark -p xtask)
+bin="$root/target/release/musicark"
+mkdir -p "$work"
+[ -f "$work/mbdump/recording" ] || "$root/target/release/xtask" gen-catalog --recordings "$n" --out "$work"
+rm -rf "$work/archive" "$work/baseline.sqlite"
+"$bin" --archive "$work/archive" init -q > /dev/null
+
+t() { /usr/bin/time -f "%e %M" -o "$work/time" "$@" > "$work/out" 2>&1; cat "$work/time"; }
+read -r a_s a_m < <(t "$bin" --archive "$work/archive" catalog import musicbrainz "$work/mbdump/artist" --quiet)
+read -r r_s r_m < <(t "$bin" --archive "$work/archive" catalog import musicbrainz "$work/mbdump/recording" --quiet)
+read -r l_s l_m < <(t "$bin" --archive "$work/archive" catalog import musicbrainz "$work/mbdump/release" --quiet)
+read -r p_s p_m < <(t "$bin" --archive "$work/archive" catalog import listenbrainz "$work/listenbrainz.csv" --quiet)
+
+# Baseline: the same recordings as CSV rows, loaded by the sqlite3 shell.
+python3 - "$work" <<'PY'
+import csv, json, sys
+w = sys.argv[1]
+with open(f"{w}/mbdump/recording") as src, open(f"{w}/recordings.csv", "w", newline="") as dst:
+    out = csv.writer(dst)
+    out.writerow(["mbid", "title", "length_ms", "artist_credit"])
+    for line in src:
+        r = json.loads(line)
+        credit = "".join(c["name"] + c["joinphrase"] for c in r["artist-credit"])
+        out.writerow([r["id"], r["title"], r["length"], credit])
+PY
+read -r b_s b_m < <(t sqlite3 "$work/baseline.sqlite" \
+  "CREATE TABLE recordings (recording_id INTEGER PRIMARY KEY, mbid TEXT, title TEXT, length_ms INTEGER, artist_credit TEXT);" \
+  ".mode csv" ".import --skip 1 $work/recordings.csv recordings_csv" \
+  "INSERT INTO recordings (mbid, title, length_ms, artist_credit) SELECT * FROM recordings_csv;" \
+  "DROP TABLE recordings_csv;" "CREATE UNIQUE INDEX recordings_mbid ON recordings(mbid);")
+
+echo "| step | wall s | rows/s | peak RSS MiB |"
+echo "|---|---|---|---|"
+printf "| musicark import artists (%s) | %.1f | %.0f | %.0f |\n" "$(wc -l < "$work/mbdump/artist")" "$a_s" "$(echo "$(wc -l < "$work/mbdump/artist") / $a_s" | bc -l)" "$(echo "$a_m/1024" | bc -l)"
+printf "| musicark import recordings (%s) | %.1f | %.0f | %.0f |\n" "$n" "$r_s" "$(echo "$n / $r_s" | bc -l)" "$(echo "$r_m/1024" | bc -l)"
+printf "| musicark import releases (%s) | %.1f | %.0f | %.0f |\n" "$(wc -l < "$work/mbdump/release")" "$l_s" "$(echo "$(wc -l < "$work/mbdump/release") / $l_s" | bc -l)" "$(echo "$l_m/1024" | bc -l)"
+printf "| musicark import popularity (%s) | %.1f | %.0f | %.0f |\n" "$(($(wc -l < "$work/listenbrainz.csv") - 1))" "$p_s" "$(echo "($(wc -l < "$work/listenbrainz.csv") - 1) / $p_s" | bc -l)" "$(echo "$p_m/1024" | bc -l)"
+printf "| sqlite3 .import of the recording rows + MBID index | %.1f | %.0f | %.0f |\n" "$b_s" "$(echo "$n / $b_s" | bc -l)" "$(echo "$b_m/1024" | bc -l)"
+echo
+"$root/target/release/xtask" bench-catalog --archive "$work/archive" --queries 1000
