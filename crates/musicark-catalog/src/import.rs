@@ -183,6 +183,45 @@ struct ImportRow {
     fts_from: i64,
     /// The same file (size and mtime) was imported to the end before.
     done_before: bool,
+    /// A first load: rows appended without secondary indexes.
+    bulk: bool,
+}
+
+/// The secondary indexes a bulk load goes without, and how to build them.
+const BULK_INDEXES: &[&str] = &[
+    "CREATE UNIQUE INDEX IF NOT EXISTS recordings_mbid ON recordings(mbid)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS isrcs_pk ON isrcs(isrc, recording_id)",
+    "CREATE INDEX IF NOT EXISTS isrcs_recording ON isrcs(recording_id)",
+    "CREATE INDEX IF NOT EXISTS recording_artists_artist ON recording_artists(artist_id)",
+];
+
+/// Build the indexes a bulk load left out, after dropping the duplicates
+/// the unique ones would refuse (the last copy of a recording wins). Cheap
+/// when they exist.
+fn ensure_indexes(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    let present: i64 = conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN \
+         ('recordings_mbid', 'isrcs_pk', 'isrcs_recording', 'recording_artists_artist')",
+        [],
+        |r| r.get(0),
+    )?;
+    if present == BULK_INDEXES.len() as i64 {
+        return Ok(());
+    }
+    conn.execute_batch(
+        "CREATE TEMP TABLE dup AS SELECT recording_id FROM recordings WHERE mbid IS NOT NULL \
+           AND recording_id NOT IN (SELECT max(recording_id) FROM recordings WHERE mbid IS NOT NULL GROUP BY mbid);
+         DELETE FROM isrcs WHERE recording_id IN (SELECT recording_id FROM temp.dup);
+         DELETE FROM recording_artists WHERE recording_id IN (SELECT recording_id FROM temp.dup);
+         DELETE FROM tracks WHERE recording_id IN (SELECT recording_id FROM temp.dup);
+         DELETE FROM recordings WHERE recording_id IN (SELECT recording_id FROM temp.dup);
+         DROP TABLE temp.dup;
+         DELETE FROM isrcs WHERE rowid NOT IN (SELECT min(rowid) FROM isrcs GROUP BY isrc, recording_id);",
+    )?;
+    for sql in BULK_INDEXES {
+        conn.execute(sql, [])?;
+    }
+    Ok(())
 }
 
 /// Find an unfinished import of the same file (same size and mtime) to
@@ -199,39 +238,62 @@ fn begin(db: &Db, source: &str, kind: &str, path: &Path) -> Result<ImportRow, Ca
         .unwrap_or_else(|_| path.to_path_buf())
         .display()
         .to_string();
-    let previous: Option<(i64, i64, i64, bool)> = db
+    let previous: Option<(i64, i64, i64, bool, bool)> = db
         .conn
         .query_row(
-            "SELECT import_id, lines_done, fts_from, finished_at IS NOT NULL FROM imports \
+            "SELECT import_id, lines_done, fts_from, finished_at IS NOT NULL, bulk FROM imports \
              WHERE source = ?1 AND kind = ?2 AND path = ?3 AND size = ?4 AND mtime_ns = ?5 \
              ORDER BY import_id DESC LIMIT 1",
             params![source, kind, display, meta.len() as i64, mtime],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
         .optional()?;
-    if let Some((import_id, done, fts_from, finished)) = previous {
+    if let Some((import_id, done, fts_from, finished, bulk)) = previous {
+        let bulk = bulk && !finished;
+        if !bulk {
+            ensure_indexes(&db.conn)?;
+        }
         return Ok(ImportRow {
             import_id,
             resume_after: done as u64,
             fts_from,
             done_before: finished,
+            bulk,
         });
     }
+    // A first load of recordings appends without indexes; anything else
+    // needs them (the indexes of an earlier bulk load that died are built).
+    ensure_indexes(&db.conn)?;
+    let empty: bool =
+        db.conn
+            .query_row("SELECT NOT EXISTS (SELECT 1 FROM recordings)", [], |r| {
+                r.get(0)
+            })?;
+    let bulk = empty && source == "musicbrainz" && kind == "recording";
     let fts_from: i64 = db.conn.query_row(
         "SELECT coalesce(max(recording_id), 0) FROM recordings",
         [],
         |r| r.get(0),
     )?;
     db.conn.execute(
-        "INSERT INTO imports (source, kind, path, size, mtime_ns, started_at, fts_from) \
-         VALUES (?1, ?2, ?3, ?4, ?5, strftime('%Y-%m-%dT%H:%M:%fZ','now'), ?6)",
-        params![source, kind, display, meta.len() as i64, mtime, fts_from],
+        "INSERT INTO imports (source, kind, path, size, mtime_ns, started_at, fts_from, bulk) \
+         VALUES (?1, ?2, ?3, ?4, ?5, strftime('%Y-%m-%dT%H:%M:%fZ','now'), ?6, ?7)",
+        params![
+            source,
+            kind,
+            display,
+            meta.len() as i64,
+            mtime,
+            fts_from,
+            bulk
+        ],
     )?;
     Ok(ImportRow {
         import_id: db.conn.last_insert_rowid(),
         resume_after: 0,
         fts_from,
         done_before: false,
+        bulk,
     })
 }
 
@@ -274,6 +336,12 @@ fn drive<T: Send>(
             unchanged: true,
         });
     }
+    if import.bulk {
+        db.conn.execute_batch(
+            "DROP INDEX IF EXISTS recordings_mbid; DROP INDEX IF EXISTS isrcs_pk; \
+             DROP INDEX IF EXISTS isrcs_recording; DROP INDEX IF EXISTS recording_artists_artist;",
+        )?;
+    }
     let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     progress.start(&format!("{source} {kind}"), total);
     let skip = import.resume_after;
@@ -307,6 +375,7 @@ fn drive<T: Send>(
                 import_id: import.import_id,
                 source: source.to_string(),
                 artists: &artists,
+                bulk: import.bulk,
             };
             let mut rows = 0u64;
             let mut rejects = 0u64;
@@ -353,6 +422,7 @@ fn drive<T: Send>(
             import_id: import.import_id,
             source: source.to_string(),
             artists: &artists,
+            bulk: import.bulk,
         };
         w.reject(
             lines + 1,
@@ -372,6 +442,7 @@ fn drive<T: Send>(
     // pass, atomically with marking the import finished (a rerun after a
     // crash here builds them again from scratch).
     let t = db.conn.transaction()?;
+    ensure_indexes(&t)?;
     t.execute(
         "DELETE FROM catalog_fts WHERE rowid > ?1",
         [import.fts_from],

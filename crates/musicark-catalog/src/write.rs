@@ -21,6 +21,9 @@ pub struct W<'t> {
     /// Artists already written by this import (MBID → id): credits repeat
     /// the same artists endlessly, and each upsert is a random index probe.
     pub artists: &'t std::cell::RefCell<std::collections::HashMap<String, i64>>,
+    /// A first load into an empty recordings table: plain appends (its
+    /// indexes are built when it ends).
+    pub bulk: bool,
 }
 
 /// Most artists remembered by an import before the memory is cleared.
@@ -183,10 +186,13 @@ impl W<'_> {
         // statement; an existing one is found on conflict.
         let inserted: Option<i64> = self
             .tx
-            .prepare_cached(
+            .prepare_cached(if self.bulk {
                 "INSERT INTO recordings (mbid, title, artist_credit, length_ms, video, first_release_date) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(mbid) DO NOTHING RETURNING recording_id",
-            )?
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING recording_id"
+            } else {
+                "INSERT INTO recordings (mbid, title, artist_credit, length_ms, video, first_release_date) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(mbid) DO NOTHING RETURNING recording_id"
+            })?
             .query_row(
                 params![mbid, title, credit, r.length, r.video as i64, opt_text(&r.first_release_date)],
                 |row| row.get(0),

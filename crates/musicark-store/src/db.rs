@@ -126,13 +126,16 @@ const MIGRATIONS: &[&str] = &[
 
     CREATE TABLE recordings (
         recording_id  INTEGER PRIMARY KEY,
-        mbid          TEXT UNIQUE,
+        mbid          TEXT,                      -- unique: recordings_mbid
         title         TEXT NOT NULL,
         artist_credit TEXT,                      -- the credit as printed, join phrases included
         length_ms     INTEGER,
         video         INTEGER NOT NULL DEFAULT 0,
         first_release_date TEXT
     ) STRICT;
+    -- Separate (not a column constraint) so that a first bulk load can
+    -- append rows without it and build it sorted at the end.
+    CREATE UNIQUE INDEX recordings_mbid ON recordings(mbid);
 
     -- Who is credited, in order (MusicBrainz artist credits).
     CREATE TABLE recording_artists (
@@ -147,9 +150,9 @@ const MIGRATIONS: &[&str] = &[
 
     CREATE TABLE isrcs (
         isrc         TEXT NOT NULL,              -- normalised: 12 characters, upper case
-        recording_id INTEGER NOT NULL REFERENCES recordings(recording_id),
-        PRIMARY KEY (isrc, recording_id)
-    ) STRICT, WITHOUT ROWID;
+        recording_id INTEGER NOT NULL REFERENCES recordings(recording_id)
+    ) STRICT;
+    CREATE UNIQUE INDEX isrcs_pk ON isrcs(isrc, recording_id);
     CREATE INDEX isrcs_recording ON isrcs(recording_id);
 
     -- A recording on a release, at disc and position.
@@ -225,6 +228,9 @@ const MIGRATIONS: &[&str] = &[
     // the import that created them (rowid > fts_from), not row by row.
     r#"
     ALTER TABLE imports ADD COLUMN fts_from INTEGER NOT NULL DEFAULT 0;
+    -- 1: a first load into an empty recordings table, appending rows
+    -- without secondary indexes, which are built when it ends.
+    ALTER TABLE imports ADD COLUMN bulk INTEGER NOT NULL DEFAULT 0;
     "#,
 ];
 

@@ -413,3 +413,45 @@ fn bad_mappings_are_refused_with_a_reason() {
         assert!(err.contains(needle), "{err}");
     }
 }
+
+#[test]
+fn a_first_load_with_the_same_mbid_twice_keeps_the_last_copy_and_builds_its_indexes() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let f = tmp.path().join("recording");
+    let line = |title: &str, isrc: &str| {
+        format!(
+            r#"{{"id":"33333333-0000-4000-8000-000000000003","title":"{title}","isrcs":["{isrc}","{isrc}"],"artist-credit":[]}}"#
+        )
+    };
+    std::fs::write(
+        &f,
+        [
+            line("First copy", "USRC17607839"),
+            line("Second copy", "GBAHS1400099"),
+        ]
+        .join("\n"),
+    )
+    .expect("write");
+    let (_h, mut db) = home(tmp.path());
+    import_musicbrainz(&mut db, &f, &NoProgress).expect("import");
+    assert_eq!(
+        count(&db, "SELECT bulk FROM imports"),
+        1,
+        "a first load is a bulk load"
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM recordings"), 1);
+    assert_eq!(count(&db, "SELECT count(*) FROM isrcs"), 1);
+    assert_eq!(
+        lookup(&db, "GBAHS1400099").expect("lookup")[0].title,
+        "Second copy"
+    );
+    assert!(lookup(&db, "USRC17607839").expect("lookup").is_empty());
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN ('recordings_mbid', 'isrcs_pk', 'isrcs_recording', 'recording_artists_artist')"
+        ),
+        4
+    );
+    assert_eq!(search(&db, "second copy", 5).expect("search").len(), 1);
+}
