@@ -611,6 +611,39 @@ pub fn import_musicbrainz(
     Ok(out)
 }
 
+/// Produce the records of a CSV file (after its header), skipping the first
+/// `skip`; line numbers count the header, as an editor shows them.
+fn csv_records<R: Read, T>(
+    csv: &mut csv::Reader<R>,
+    skip: u64,
+    emit: &mut dyn FnMut(Produced<T>) -> bool,
+    parse: impl Fn(&csv::StringRecord) -> Result<T, String>,
+) {
+    let mut record = csv::StringRecord::new();
+    let mut n = 0u64;
+    loop {
+        let item = match csv.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => parse(&record),
+            Err(e) => Err(format!("bad CSV: {e}")),
+        };
+        n += 1;
+        if n <= skip {
+            continue;
+        }
+        let raw = item
+            .is_err()
+            .then(|| record.iter().collect::<Vec<_>>().join(","));
+        if !emit(Produced {
+            line: n + 1,
+            item,
+            raw,
+        }) {
+            break;
+        }
+    }
+}
+
 #[derive(serde::Deserialize)]
 struct LbRow {
     recording_mbid: String,
@@ -657,7 +690,6 @@ pub fn import_listenbrainz(
                 return json_lines::<LbRow>(&mut reader, skip, emit).map_err(|e| io_err(&p2, e));
             }
             let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
-            let mut record = csv::StringRecord::new();
             let headers = csv
                 .headers()
                 .map_err(|e| CatalogError::Input {
@@ -676,29 +708,7 @@ pub fn import_listenbrainz(
                     message: "no recording_mbid column in the header".into(),
                 });
             };
-            let mut n = 0u64;
-            loop {
-                match csv.read_record(&mut record) {
-                    Ok(false) => break,
-                    Ok(true) => {}
-                    Err(e) => {
-                        n += 1;
-                        if n > skip
-                            && !emit(Produced {
-                                line: n + 1,
-                                item: Err(format!("bad CSV: {e}")),
-                                raw: None,
-                            })
-                        {
-                            break;
-                        }
-                        continue;
-                    }
-                }
-                n += 1;
-                if n <= skip {
-                    continue;
-                }
+            csv_records(&mut csv, skip, emit, |record| {
                 let num = |i: Option<usize>| -> Result<Option<i64>, String> {
                     match i
                         .and_then(|i| record.get(i))
@@ -712,26 +722,12 @@ pub fn import_listenbrainz(
                             .map_err(|_| format!("not a number: {s:?}")),
                     }
                 };
-                let item = match (num(li), num(ui)) {
-                    (Ok(l), Ok(u)) => Ok(LbRow {
-                        recording_mbid: record.get(mi).unwrap_or("").to_string(),
-                        total_listen_count: l,
-                        total_user_count: u,
-                    }),
-                    (Err(e), _) | (_, Err(e)) => Err(e),
-                };
-                let raw = item
-                    .is_err()
-                    .then(|| record.iter().collect::<Vec<_>>().join(","));
-                // Line numbers count the header.
-                if !emit(Produced {
-                    line: n + 1,
-                    item,
-                    raw,
-                }) {
-                    break;
-                }
-            }
+                Ok(LbRow {
+                    recording_mbid: record.get(mi).unwrap_or("").to_string(),
+                    total_listen_count: num(li)?,
+                    total_user_count: num(ui)?,
+                })
+            });
             Ok(())
         },
         |w, row: LbRow, rej| match ids::mbid(&row.recording_mbid) {
@@ -865,37 +861,16 @@ pub fn import_mapped(
                         });
                     }
                 }
-                let mut record = csv::StringRecord::new();
-                let mut n = 0u64;
-                loop {
-                    let read = csv.read_record(&mut record);
-                    n += 1;
-                    let item = match read {
-                        Ok(false) => break,
-                        Ok(true) => mapped_row(&m, &|c| {
-                            headers
-                                .iter()
-                                .position(|h| h == c)
-                                .and_then(|i| record.get(i))
-                                .map(|s| s.trim().to_string())
-                                .filter(|s| !s.is_empty())
-                        }),
-                        Err(e) => Err(format!("bad CSV: {e}")),
-                    };
-                    if n <= skip {
-                        continue;
-                    }
-                    let raw = item
-                        .is_err()
-                        .then(|| record.iter().collect::<Vec<_>>().join(","));
-                    if !emit(Produced {
-                        line: n + 1,
-                        item,
-                        raw,
-                    }) {
-                        break;
-                    }
-                }
+                csv_records(&mut csv, skip, emit, |record| {
+                    mapped_row(&m, &|c| {
+                        headers
+                            .iter()
+                            .position(|h| h == c)
+                            .and_then(|i| record.get(i))
+                            .map(|s| s.trim().to_string())
+                            .filter(|s| !s.is_empty())
+                    })
+                });
                 Ok(())
             }
             Format::Sqlite => {

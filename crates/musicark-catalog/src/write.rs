@@ -145,27 +145,25 @@ impl W<'_> {
         Ok(())
     }
 
+    /// Link a normalised ISRC to a recording (once).
+    fn link_isrc(&self, recording_id: i64, isrc: &str) -> rusqlite::Result<()> {
+        self.tx
+            .prepare_cached("INSERT OR IGNORE INTO isrcs (isrc, recording_id) VALUES (?1, ?2)")?
+            .execute(params![isrc, recording_id])?;
+        Ok(())
+    }
+
+    /// Validate and link an ISRC as written in a source.
     pub fn isrc(
         &self,
         recording_id: i64,
         raw: &str,
         rejects: &mut Vec<FieldReject>,
     ) -> rusqlite::Result<()> {
-        match ids::isrc(raw) {
-            Ok(isrc) => {
-                self.tx
-                    .prepare_cached(
-                        "INSERT OR IGNORE INTO isrcs (isrc, recording_id) VALUES (?1, ?2)",
-                    )?
-                    .execute(params![isrc, recording_id])?;
-            }
-            Err(e) => rejects.push(FieldReject {
-                field: "isrc",
-                value: raw.to_string(),
-                reason: e.to_string(),
-            }),
+        match checked("isrc", Some(raw), ids::isrc, rejects) {
+            Some(isrc) => self.link_isrc(recording_id, &isrc),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Upsert a MusicBrainz recording (a full record from a recording dump,
@@ -279,20 +277,7 @@ impl W<'_> {
             },
             None => None,
         };
-        let barcode = match opt_text(&r.barcode) {
-            Some(b) => match ids::barcode(b) {
-                Ok(b) => Some(b),
-                Err(e) => {
-                    rejects.push(FieldReject {
-                        field: "barcode",
-                        value: b.to_string(),
-                        reason: e.to_string(),
-                    });
-                    None
-                }
-            },
-            None => None,
-        };
+        let barcode = checked("barcode", opt_text(&r.barcode), ids::barcode, rejects);
         let label = r
             .label_info
             .iter()
@@ -394,34 +379,8 @@ impl W<'_> {
         row: &MappedRow,
         rejects: &mut Vec<FieldReject>,
     ) -> rusqlite::Result<i64> {
-        let mbid = match row.mbid.as_deref() {
-            Some(m) => match ids::mbid(m) {
-                Ok(m) => Some(m),
-                Err(e) => {
-                    rejects.push(FieldReject {
-                        field: "mbid",
-                        value: m.to_string(),
-                        reason: e.to_string(),
-                    });
-                    None
-                }
-            },
-            None => None,
-        };
-        let isrc = match row.isrc.as_deref() {
-            Some(i) => match ids::isrc(i) {
-                Ok(i) => Some(i),
-                Err(e) => {
-                    rejects.push(FieldReject {
-                        field: "isrc",
-                        value: i.to_string(),
-                        reason: e.to_string(),
-                    });
-                    None
-                }
-            },
-            None => None,
-        };
+        let mbid = checked("mbid", row.mbid.as_deref(), ids::mbid, rejects);
+        let isrc = checked("isrc", row.isrc.as_deref(), ids::isrc, rejects);
         let by_mbid: Option<i64> = match &mbid {
             Some(m) => self
                 .tx
@@ -470,10 +429,8 @@ impl W<'_> {
             }
         };
         self.external_id("recording", &row.id, id)?;
-        if let Some(i) = isrc {
-            self.tx
-                .prepare_cached("INSERT OR IGNORE INTO isrcs (isrc, recording_id) VALUES (?1, ?2)")?
-                .execute(params![i, id])?;
+        if let Some(i) = &isrc {
+            self.link_isrc(id, i)?;
         }
         if let Some(l) = row.license.as_deref() {
             self.tx
@@ -491,20 +448,7 @@ impl W<'_> {
             self.popularity(&key, Some(n), None, None)?;
         }
         if let Some(title) = row.release.as_deref() {
-            let barcode = match row.barcode.as_deref() {
-                Some(b) => match ids::barcode(b) {
-                    Ok(b) => Some(b),
-                    Err(e) => {
-                        rejects.push(FieldReject {
-                            field: "barcode",
-                            value: b.to_string(),
-                            reason: e.to_string(),
-                        });
-                        None
-                    }
-                },
-                None => None,
-            };
+            let barcode = checked("barcode", row.barcode.as_deref(), ids::barcode, rejects);
             let key = format!("release:{}", barcode.as_deref().unwrap_or(title));
             let existing: Option<i64> = self
                 .tx
@@ -532,6 +476,28 @@ impl W<'_> {
             }
         }
         Ok(id)
+    }
+}
+
+/// Validate an optional identifier with `check`; an invalid one becomes a
+/// reject of `field` (and `None`), never a guess.
+fn checked(
+    field: &'static str,
+    raw: Option<&str>,
+    check: fn(&str) -> Result<String, ids::IdError>,
+    rejects: &mut Vec<FieldReject>,
+) -> Option<String> {
+    let raw = raw?;
+    match check(raw) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            rejects.push(FieldReject {
+                field,
+                value: raw.to_string(),
+                reason: e.to_string(),
+            });
+            None
+        }
     }
 }
 
