@@ -1,10 +1,12 @@
 //! `musicark demo`: the whole flow on a generated sample collection.
 //!
 //! Today the flow is: generate the sample → init an archive → ingest →
-//! status and damage report. Later stages join as they are built.
+//! import open data about the sample into the catalogue → status, damage
+//! report and a catalogue lookup. Later stages join as they are built.
 
 use anyhow::{Context, bail};
-use musicark_sample::{SampleSpec, generate};
+use musicark_catalog::NoProgress;
+use musicark_sample::{SampleSpec, generate, write_open_data};
 use musicark_store::Home;
 
 use crate::cli::{DemoArgs, Global, IngestArgs};
@@ -43,8 +45,8 @@ pub fn run(g: &Global, args: &DemoArgs) -> anyhow::Result<()> {
         "1. Generating a sample collection in {} …",
         collection.display()
     ));
-    let report =
-        generate(&collection, &SampleSpec::demo()).context("generating the sample collection")?;
+    let spec = SampleSpec::demo();
+    let report = generate(&collection, &spec).context("generating the sample collection")?;
     say(&format!(
         "   {} tagged tracks (FLAC, Ogg Opus, WAV), a duplicate, {} damaged files, liner notes",
         report.audio.len(),
@@ -66,7 +68,29 @@ pub fn run(g: &Global, args: &DemoArgs) -> anyhow::Result<()> {
         ingest::print_summary(&summary);
     }
 
-    let db = home.db()?;
+    say("4. Importing open data about it (MusicBrainz-shaped recordings, ListenBrainz listens) …");
+    let (recordings, listens) =
+        write_open_data(&dir.join("open-data"), &spec).context("writing the sample's open data")?;
+    let mut db = home.db()?;
+    let mut imports = musicark_catalog::import_musicbrainz(&mut db, &recordings, &NoProgress)?;
+    imports.push(musicark_catalog::import_listenbrainz(
+        &mut db,
+        &listens,
+        &NoProgress,
+    )?);
+    for i in &imports {
+        say(&format!(
+            "   {} {}: {} rows, {} rejected (see `catalog rejects`)",
+            i.source, i.kind, i.rows, i.rejects
+        ));
+    }
+    let first_isrc = spec
+        .tracks
+        .first()
+        .map(|t| t.isrc.clone())
+        .unwrap_or_default();
+    let looked_up = musicark_catalog::lookup(&db, &first_isrc)?;
+
     let st = db.status(&home.config.archive.name)?;
     let damaged = db.damaged_report()?;
     if g.json {
@@ -75,15 +99,29 @@ pub fn run(g: &Global, args: &DemoArgs) -> anyhow::Result<()> {
             "ingest": summary,
             "status": st,
             "damaged": damaged,
+            "catalog_imports": imports,
+            "lookup": looked_up,
         }));
     }
     println!();
-    println!("4. Status");
+    println!("5. Status");
     status::print_status(&st);
     println!();
-    println!("5. Damage report");
+    println!("6. Damage report");
     for e in damaged.damaged.iter().chain(&damaged.errors) {
         println!("  {}: {}", e.path, e.reason.as_deref().unwrap_or("?"));
+    }
+    println!();
+    println!("7. Catalogue lookup of ISRC {first_isrc}");
+    for r in &looked_up {
+        let listens: i64 = r.popularity.iter().filter_map(|p| p.listen_count).sum();
+        println!(
+            "  {} — {} (MBID {}, {} listens)",
+            r.artist_credit.as_deref().unwrap_or(""),
+            r.title,
+            r.mbid.as_deref().unwrap_or("-"),
+            listens
+        );
     }
     println!();
     println!(
@@ -93,5 +131,9 @@ pub fn run(g: &Global, args: &DemoArgs) -> anyhow::Result<()> {
     );
     println!("  musicark --archive {} status", dir.display());
     println!("  musicark --archive {} report damaged", dir.display());
+    println!(
+        "  musicark --archive {} catalog search \"dawn chorus\"",
+        dir.display()
+    );
     Ok(())
 }

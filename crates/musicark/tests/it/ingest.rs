@@ -367,3 +367,37 @@ fn commands_fail_clearly_without_an_archive_or_with_a_missing_path() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/definitely/not/here"));
     let _ = files_with(tmp.path(), &["flac"]);
 }
+
+#[test]
+fn demo_runs_the_whole_flow_and_leaves_a_complete_archive() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("demo");
+    let out = crate::support::bin()
+        .args(["demo", "--no-serve", "--json", "--dir"])
+        .arg(&dir)
+        .output()
+        .expect("run demo");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["status"]["audio_files"], 11, "{v}");
+    assert_eq!(v["status"]["damaged"], 2);
+    assert_eq!(v["lookup"][0]["title"], "Dawn Chorus");
+    assert_eq!(
+        v["catalog_imports"][0]["rejects"], 1,
+        "the broken line of the sample's open data"
+    );
+    // The archive stays, usable by every command.
+    let status = json(&dir, &["status"]);
+    assert_eq!(u(&status, "audio_files"), 11);
+    // A second run replaces its own earlier demo.
+    let again = crate::support::bin()
+        .args(["demo", "--no-serve", "--json", "--dir"])
+        .arg(&dir)
+        .output()
+        .expect("run demo");
+    assert!(again.status.success());
+}
