@@ -200,37 +200,68 @@ pub struct SearchHit {
     pub rank: f64,
 }
 
-/// The user's words as an FTS5 query: every word must match (prefix match
-/// on the last one, for search-as-you-type); FTS syntax characters are
-/// treated as text.
-fn fts_query(q: &str) -> Option<String> {
-    let words: Vec<String> = q
-        .split(|c: char| !c.is_alphanumeric() && c != '\'')
+/// The user's words, FTS5 syntax characters treated as text.
+fn words(q: &str) -> Vec<String> {
+    q.split(|c: char| !c.is_alphanumeric() && c != '\'')
         .filter(|w| !w.is_empty())
         .take(16)
-        .map(|w| format!("\"{}\"", w.replace('"', "")))
-        .collect();
-    if words.is_empty() {
+        .map(|w| w.replace('"', ""))
+        .collect()
+}
+
+/// Every word must match, the last one as a prefix (search as you type).
+fn fts_query(q: &str) -> Option<String> {
+    let w = words(q);
+    if w.is_empty() {
         return None;
     }
-    let mut s = words.join(" ");
+    let mut s = w
+        .iter()
+        .map(|w| format!("\"{w}\""))
+        .collect::<Vec<_>>()
+        .join(" ");
     s.push('*');
     Some(s)
 }
 
+/// The words as one phrase (the last a prefix): the best matches, and a
+/// far smaller set to rank than every document holding each word.
+fn phrase_query(q: &str) -> Option<String> {
+    let w = words(q);
+    (w.len() >= 2).then(|| format!("\"{}\"*", w.join(" ")))
+}
+
+fn ranked(db: &Db, fts: &str, limit: i64) -> rusqlite::Result<Vec<(i64, f64)>> {
+    db.conn
+        .prepare_cached(
+            "SELECT rowid, bm25(catalog_fts, 10.0, 5.0, 3.0) AS rank FROM catalog_fts \
+             WHERE catalog_fts MATCH ?1 ORDER BY rank LIMIT ?2",
+        )?
+        .query_map(params![fts, limit], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
+}
+
 /// Ranked full-text search over recording titles and credits and release
-/// titles; case and diacritics folded.
+/// titles; case and diacritics folded. Documents holding the words as a
+/// phrase come first (bm25 among them), then those holding them anywhere.
 pub fn search(db: &Db, query: &str, limit: usize) -> rusqlite::Result<Vec<SearchHit>> {
-    let Some(q) = fts_query(query) else {
+    let Some(all_words) = fts_query(query) else {
         return Ok(vec![]);
     };
     let limit = limit.clamp(1, 1000) as i64;
-    let mut stmt = db.conn.prepare_cached(
-        "SELECT rowid, bm25(catalog_fts, 10.0, 5.0, 3.0) AS rank FROM catalog_fts WHERE catalog_fts MATCH ?1 ORDER BY rank LIMIT ?2",
-    )?;
-    let rows: Vec<(i64, f64)> = stmt
-        .query_map(params![q, limit], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+    let mut rows = match phrase_query(query) {
+        Some(p) => ranked(db, &p, limit)?,
+        None => Vec::new(),
+    };
+    if (rows.len() as i64) < limit {
+        let seen: std::collections::HashSet<i64> = rows.iter().map(|r| r.0).collect();
+        let more = ranked(db, &all_words, limit)?;
+        rows.extend(
+            more.into_iter()
+                .filter(|r| !seen.contains(&r.0))
+                .take(limit as usize - rows.len()),
+        );
+    }
     let mut hits = Vec::with_capacity(rows.len());
     for (rowid, rank) in rows {
         if rowid > 0 {
@@ -301,7 +332,7 @@ pub fn rejects(db: &Db, limit: usize) -> rusqlite::Result<Vec<RejectView>> {
 
 #[cfg(test)]
 mod tests {
-    use super::fts_query;
+    use super::{fts_query, phrase_query};
 
     #[test]
     fn user_words_become_a_safe_fts_query() {
@@ -314,5 +345,7 @@ mod tests {
             Some("\"AC\" \"DC\" \"NEAR\" \"OR\" \"x\"*")
         );
         assert_eq!(fts_query("  ::  "), None);
+        assert_eq!(phrase_query("out loud").as_deref(), Some("\"out loud\"*"));
+        assert_eq!(phrase_query("loud"), None);
     }
 }

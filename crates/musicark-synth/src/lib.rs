@@ -3,8 +3,9 @@
 //! `mbdump/release`, one web-service v2 record per line) and of
 //! ListenBrainz popularity (`recording_mbid,total_listen_count,
 //! total_user_count`), with a Zipf-like long tail (most recordings have few
-//! or no listens), realistic field lengths, multiple artists and ISRCs, and
-//! a controlled share of invalid identifiers.
+//! or no listens), titles drawn from a Zipf-like vocabulary of ~33 000
+//! words, realistic field lengths, multiple artists and ISRCs, and a
+//! controlled share of invalid identifiers.
 //!
 //! Deterministic for a seed. Streams to disk: memory does not grow with N.
 
@@ -94,6 +95,31 @@ fn uuid(rng: &mut Rng) -> String {
     rng.uuid()
 }
 
+const SYLLABLES: &[&str] = &[
+    "ka", "lo", "mi", "ra", "ne", "to", "shi", "va", "ber", "dan", "el", "gor", "hal", "is", "jun", "kel",
+    "lin", "mar", "nor", "ol", "pe", "qu", "ros", "sen", "tar", "ul", "vin", "wen", "xa", "yor", "zu", "ché",
+];
+
+/// A word from a Zipf-like vocabulary: the 45 common words above first,
+/// then ~33 000 made-up ones, most of them rare — as in real titles, where
+/// a few words are everywhere and most appear a handful of times.
+fn word(rng: &mut Rng) -> String {
+    // Log-uniform rank: P(rank) ~ 1/rank over 1..=V.
+    let v = (WORDS.len() + SYLLABLES.len().pow(3)) as f64;
+    let rank = (v.powf(rng.unit() as f64) as usize).saturating_sub(1);
+    if rank < WORDS.len() {
+        return WORDS[rank].to_string();
+    }
+    let mut r = rank - WORDS.len();
+    let n = SYLLABLES.len();
+    let mut w = String::new();
+    for _ in 0..3 {
+        w.push_str(SYLLABLES[r % n]);
+        r /= n;
+    }
+    w
+}
+
 fn title(rng: &mut Rng) -> String {
     let n = 1 + rng.below(4) as usize;
     let mut t = String::new();
@@ -101,7 +127,7 @@ fn title(rng: &mut Rng) -> String {
         if i > 0 {
             t.push(' ');
         }
-        let w = WORDS[rng.below(WORDS.len() as u64) as usize];
+        let w = word(rng);
         if i == 0 {
             let mut c = w.chars();
             if let Some(f) = c.next() {
@@ -109,7 +135,7 @@ fn title(rng: &mut Rng) -> String {
                 t.push_str(c.as_str());
             }
         } else {
-            t.push_str(w);
+            t.push_str(&w);
         }
     }
     t
