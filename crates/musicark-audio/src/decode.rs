@@ -269,15 +269,5 @@ fn describe(e: &SymError) -> String {
 }
 
 fn damaged_only(kind: DamageKind, message: String) -> Analysis {
-    Analysis {
-        verdict: Verdict::Damaged(Damage {
-            kind,
-            message,
-            position_seconds: None,
-            decode_errors: 0,
-        }),
-        tech: None,
-        tags: None,
-        warnings: vec![],
-    }
+    Analysis::damaged(kind, message, None)
 }

@@ -269,16 +269,27 @@ fn decode_any(path: &Path, container: Container, audio_ext: bool, size: u64) -> 
     analysis
 }
 
-fn io_failure(message: String) -> Analysis {
-    Analysis {
-        verdict: Verdict::Damaged(Damage {
-            kind: DamageKind::Io,
-            message,
-            position_seconds: None,
-            decode_errors: 0,
-        }),
-        tech: None,
-        tags: None,
-        warnings: vec![],
+impl Analysis {
+    /// An analysis that found only damage (nothing decoded).
+    pub(crate) fn damaged(
+        kind: DamageKind,
+        message: String,
+        position_seconds: Option<f64>,
+    ) -> Analysis {
+        Analysis {
+            verdict: Verdict::Damaged(Damage {
+                kind,
+                message,
+                position_seconds,
+                decode_errors: 0,
+            }),
+            tech: None,
+            tags: None,
+            warnings: vec![],
+        }
     }
+}
+
+fn io_failure(message: String) -> Analysis {
+    Analysis::damaged(DamageKind::Io, message, None)
 }

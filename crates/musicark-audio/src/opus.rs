@@ -14,17 +14,7 @@ use crate::{Analysis, Damage, DamageKind, TechInfo, Verdict};
 const DECODE_RATE: i32 = 48_000;
 
 pub(crate) fn decode_opus(path: &Path) -> Analysis {
-    let fail = |kind: DamageKind, message: String, position_seconds: Option<f64>| Analysis {
-        verdict: Verdict::Damaged(Damage {
-            kind,
-            message,
-            position_seconds,
-            decode_errors: 0,
-        }),
-        tech: None,
-        tags: None,
-        warnings: vec![],
-    };
+    let fail = Analysis::damaged;
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) => return fail(DamageKind::Io, format!("cannot open: {e}"), None),

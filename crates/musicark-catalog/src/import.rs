@@ -519,6 +519,33 @@ fn json_lines<T: serde::de::DeserializeOwned>(
     Ok(())
 }
 
+/// One MusicBrainz dump file of records `T`, each stored by `write`
+/// (which returns the row's id, or `None` when the record was rejected).
+fn mb_import<T: serde::de::DeserializeOwned + Send>(
+    db: &mut Db,
+    file: &Path,
+    entity: &'static str,
+    progress: &dyn ImportProgress,
+    mut write: impl FnMut(&W<'_>, T, &mut Vec<FieldReject>) -> rusqlite::Result<Option<i64>>,
+) -> Result<ImportSummary, CatalogError> {
+    let count = Arc::new(AtomicU64::new(0));
+    let c2 = count.clone();
+    let f2 = file.to_path_buf();
+    drive(
+        db,
+        "musicbrainz",
+        entity,
+        file,
+        progress,
+        count,
+        move |skip, emit| {
+            with_mb_reader(&f2, entity, c2, |r| json_lines::<T>(r, skip, emit))?
+                .map_err(|e| io_err(&f2, e))
+        },
+        |w, item, rej| Ok(write(w, item, rej)?.map_or(0, |_| 1)),
+    )
+}
+
 /// Import a MusicBrainz JSON dump: a file (`recording`, `release.jsonl`,
 /// `artist.tar.xz`…) or a directory holding several (imported artists,
 /// then recordings, then releases).
@@ -558,53 +585,16 @@ pub fn import_musicbrainz(
     }
     let mut out = Vec::new();
     for (file, entity) in files {
-        let count = Arc::new(AtomicU64::new(0));
-        let c2 = count.clone();
-        let f2 = file.clone();
         let summary = match entity {
-            "artist" => drive(
-                db,
-                "musicbrainz",
-                entity,
-                &file,
-                progress,
-                count,
-                move |skip, emit| {
-                    with_mb_reader(&f2, entity, c2, |r| json_lines::<mb::Artist>(r, skip, emit))?
-                        .map_err(|e| io_err(&f2, e))
-                },
-                |w, a, rej| Ok(w.mb_artist(&a, rej)?.map_or(0, |_| 1)),
-            )?,
-            "recording" => drive(
-                db,
-                "musicbrainz",
-                entity,
-                &file,
-                progress,
-                count,
-                move |skip, emit| {
-                    with_mb_reader(&f2, entity, c2, |r| {
-                        json_lines::<mb::Recording>(r, skip, emit)
-                    })?
-                    .map_err(|e| io_err(&f2, e))
-                },
-                |w, rec, rej| Ok(w.mb_recording(&rec, false, rej)?.map_or(0, |_| 1)),
-            )?,
-            _ => drive(
-                db,
-                "musicbrainz",
-                entity,
-                &file,
-                progress,
-                count,
-                move |skip, emit| {
-                    with_mb_reader(&f2, entity, c2, |r| {
-                        json_lines::<mb::Release>(r, skip, emit)
-                    })?
-                    .map_err(|e| io_err(&f2, e))
-                },
-                |w, rel, rej| Ok(w.mb_release(&rel, rej)?.map_or(0, |_| 1)),
-            )?,
+            "artist" => mb_import::<mb::Artist>(db, &file, entity, progress, |w, a, rej| {
+                w.mb_artist(&a, rej)
+            })?,
+            "recording" => mb_import::<mb::Recording>(db, &file, entity, progress, |w, r, rej| {
+                w.mb_recording(&r, false, rej)
+            })?,
+            _ => mb_import::<mb::Release>(db, &file, entity, progress, |w, r, rej| {
+                w.mb_release(&r, rej)
+            })?,
         };
         out.push(summary);
     }

@@ -96,8 +96,9 @@ fn uuid(rng: &mut Rng) -> String {
 }
 
 const SYLLABLES: &[&str] = &[
-    "ka", "lo", "mi", "ra", "ne", "to", "shi", "va", "ber", "dan", "el", "gor", "hal", "is", "jun", "kel",
-    "lin", "mar", "nor", "ol", "pe", "qu", "ros", "sen", "tar", "ul", "vin", "wen", "xa", "yor", "zu", "ché",
+    "ka", "lo", "mi", "ra", "ne", "to", "shi", "va", "ber", "dan", "el", "gor", "hal", "is", "jun",
+    "kel", "lin", "mar", "nor", "ol", "pe", "qu", "ros", "sen", "tar", "ul", "vin", "wen", "xa",
+    "yor", "zu", "ché",
 ];
 
 /// A word from a Zipf-like vocabulary: the 45 common words above first,
