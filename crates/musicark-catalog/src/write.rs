@@ -180,6 +180,29 @@ impl W<'_> {
         };
         let title = r.title.as_deref().unwrap_or("");
         let credit = credit_string(&r.artist_credit);
+        if partial {
+            // Nested in a release: usually known already. Fill gaps, never
+            // overwrite, and write only when there is a gap to fill.
+            let known: Option<(i64, bool, bool)> = self
+                .tx
+                .prepare_cached(
+                    "SELECT recording_id, length_ms IS NULL, coalesce(artist_credit, '') = '' \
+                     FROM recordings WHERE mbid = ?1",
+                )?
+                .query_row([&mbid], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+                .optional()?;
+            if let Some((id, no_length, no_credit)) = known {
+                if (no_length && r.length.is_some()) || (no_credit && !credit.is_empty()) {
+                    self.tx
+                        .prepare_cached(
+                            "UPDATE recordings SET length_ms = coalesce(length_ms, ?2), \
+                               artist_credit = coalesce(nullif(artist_credit, ''), ?3) WHERE recording_id = ?1",
+                        )?
+                        .execute(params![id, r.length, credit])?;
+                }
+                return Ok(Some(id));
+            }
+        }
         // New recordings (the common case of a first import) cost one
         // statement; an existing one is found on conflict.
         let inserted: Option<i64> = self
@@ -204,16 +227,6 @@ impl W<'_> {
                     .tx
                     .prepare_cached("SELECT recording_id FROM recordings WHERE mbid = ?1")?
                     .query_row([&mbid], |row| row.get(0))?;
-                if partial {
-                    // Nested in a release: fill gaps, never overwrite.
-                    self.tx
-                        .prepare_cached(
-                            "UPDATE recordings SET length_ms = coalesce(length_ms, ?2), \
-                               artist_credit = coalesce(nullif(artist_credit, ''), ?3) WHERE recording_id = ?1",
-                        )?
-                        .execute(params![id, r.length, credit])?;
-                    return Ok(Some(id));
-                }
                 self.tx
                     .prepare_cached(
                         "UPDATE recordings SET title = ?2, artist_credit = ?3, length_ms = ?4, video = ?5, \
@@ -305,9 +318,11 @@ impl W<'_> {
                 |row| row.get(0),
             )?;
         self.fts(-id, "", &credit, title, existing.is_some())?;
-        self.tx
-            .prepare_cached("DELETE FROM tracks WHERE release_id = ?1")?
-            .execute([id])?;
+        if existing.is_some() {
+            self.tx
+                .prepare_cached("DELETE FROM tracks WHERE release_id = ?1")?
+                .execute([id])?;
+        }
         for (mi, medium) in r.media.iter().enumerate() {
             let disc = medium.position.unwrap_or(mi as i64 + 1);
             let tracks = medium.pregap.iter().map(|t| (0i64, t)).chain(
