@@ -6,4 +6,5 @@ mod support;
 mod corpus;
 mod crash;
 mod ingest;
+mod tidy;
 mod torrent;
