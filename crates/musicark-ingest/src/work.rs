@@ -4,6 +4,9 @@
 use std::io::Read;
 use std::path::Path;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex};
+
 use crossbeam_channel::{Receiver, Sender, bounded};
 use musicark_audio::{ANALYZER_VERSION, Analysis, Verdict, analyze_file};
 use musicark_store::records::{ContentRecord, FileKey, FileRecord, FileStatus};
@@ -47,6 +50,7 @@ pub(crate) fn run(
     let (key_tx, key_rx) = bounded::<FileKey>(jobs * 2);
     let (out_tx, out_rx) = bounded::<Message>(jobs * 4);
     let feeder_db = home.db_read_only()?;
+    let inflight = InFlight::default();
     std::thread::scope(|s| -> Result<(), IngestError> {
         let feeder = s.spawn(move || feed(&feeder_db, key_tx));
         let mut workers = Vec::with_capacity(jobs);
@@ -55,7 +59,10 @@ pub(crate) fn run(
             let out_tx = out_tx.clone();
             let worker_db = home.db_read_only()?;
             let blobs = home.blobs();
-            workers.push(s.spawn(move || work(&worker_db, &blobs, reference, key_rx, out_tx)));
+            let inflight = &inflight;
+            workers.push(
+                s.spawn(move || work(&worker_db, &blobs, reference, inflight, key_rx, out_tx)),
+            );
         }
         drop(key_rx);
         drop(out_tx);
@@ -144,15 +151,132 @@ fn feed(db: &Db, tx: Sender<FileKey>) -> Result<(), IngestError> {
     }
 }
 
-fn work(db: &Db, blobs: &FsBlobStore, reference: bool, rx: Receiver<FileKey>, tx: Sender<Message>) {
+fn work(
+    db: &Db,
+    blobs: &FsBlobStore,
+    reference: bool,
+    inflight: &InFlight,
+    rx: Receiver<FileKey>,
+    tx: Sender<Message>,
+) {
     for key in rx.iter() {
-        let message = match process(db, blobs, reference, key) {
-            Ok(o) => Message::Done(Box::new(o)),
-            Err(e) => Message::Fatal(e),
+        let (message, completion) = match process(db, blobs, reference, inflight, key) {
+            Ok((o, completion)) => (Message::Done(Box::new(o)), completion),
+            Err(e) => (Message::Fatal(e), None),
         };
-        if tx.send(message).is_err() {
+        let sent = tx.send(message);
+        // Only now, with the content's row ahead of theirs in the writer's
+        // queue, may workers holding the same bytes record them.
+        if let Some((claim, known)) = completion {
+            claim.complete(known);
+        }
+        if sent.is_err() {
             return;
         }
+    }
+}
+
+/// What a worker learnt about some bytes, for others holding the same.
+#[derive(Debug, Clone)]
+struct Known {
+    verdict: String,
+    duration: Option<f64>,
+    /// Whether the verdict holds for any file with these bytes (see
+    /// [`reusable`]).
+    reusable: bool,
+}
+
+/// Whether a verdict on some bytes holds for every file that has them.
+/// Not so for empty or unrecognisable bytes: whether those are damaged
+/// audio or just some other file depends on the file's name.
+fn reusable(verdict: &str, damage_kind: Option<&str>) -> bool {
+    match verdict {
+        "audio" | "unsupported" => true,
+        "damaged" => !matches!(damage_kind, Some("empty" | "unrecognized")),
+        _ => false,
+    }
+}
+
+/// Content ids being analysed right now. Identical files sit next to each
+/// other in the largest-first queue, so without this two workers would
+/// decode the same bytes at the same time; the second waits for the first
+/// instead. Entries leave when their analysis is done: memory is bounded by
+/// the number of workers.
+#[derive(Default)]
+struct InFlight {
+    map: Mutex<HashMap<String, Arc<Pending>>>,
+}
+
+#[derive(Default)]
+struct Pending {
+    /// `Some(None)`: the owner failed, and a waiter does the work itself.
+    state: Mutex<Option<Option<Known>>>,
+    ready: Condvar,
+}
+
+impl Pending {
+    fn wait(&self) -> Option<Known> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        while state.is_none() {
+            state = self.ready.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        state.clone().flatten()
+    }
+}
+
+enum Claimed<'a> {
+    Owner(Claim<'a>),
+    Wait(Arc<Pending>),
+}
+
+impl InFlight {
+    fn claim(&self, id: &str) -> Claimed<'_> {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = map.get(id) {
+            return Claimed::Wait(p.clone());
+        }
+        let pending = Arc::new(Pending::default());
+        map.insert(id.to_string(), pending.clone());
+        Claimed::Owner(Claim {
+            inflight: self,
+            id: id.to_string(),
+            pending,
+            done: false,
+        })
+    }
+}
+
+/// The right to analyse some bytes; dropping it unfinished (an error) lets
+/// the waiters do the work themselves.
+struct Claim<'a> {
+    inflight: &'a InFlight,
+    id: String,
+    pending: Arc<Pending>,
+    done: bool,
+}
+
+impl Claim<'_> {
+    fn complete(mut self, known: Option<Known>) {
+        self.finish(known);
+    }
+
+    fn finish(&mut self, known: Option<Known>) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
+        self.inflight
+            .map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
+        *self.pending.state.lock().unwrap_or_else(|e| e.into_inner()) = Some(known);
+        self.pending.ready.notify_all();
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        self.finish(None);
     }
 }
 
@@ -214,12 +338,16 @@ fn status_of(verdict: &str) -> FileStatus {
 
 /// One file, start to end. `Err` only for failures of the archive itself;
 /// everything wrong with the file becomes its record.
-fn process(
+/// What `process` hands back beside the outcome when it owned the analysis.
+type Completion<'a> = Option<(Claim<'a>, Option<Known>)>;
+
+fn process<'a>(
     db: &Db,
     blobs: &FsBlobStore,
     reference: bool,
+    inflight: &'a InFlight,
     queued: FileKey,
-) -> Result<Outcome, StoreError> {
+) -> Result<(Outcome, Completion<'a>), StoreError> {
     let path = path_from_bytes(&queued.path);
     // The file may have changed or vanished since the walk.
     let key = match std::fs::metadata(&path) {
@@ -228,26 +356,58 @@ fn process(
             ..key_for(&path, &meta)
         },
         Err(e) => {
-            return Ok(error_outcome(
-                queued,
-                reference,
-                format!("cannot read: {e}"),
+            return Ok((
+                error_outcome(queued, reference, format!("cannot read: {e}")),
+                None,
             ));
         }
     };
     let hashes = match hash_file(&path) {
         Ok(h) => h,
-        Err(e) => return Ok(error_outcome(key, reference, format!("cannot read: {e}"))),
+        Err(e) => {
+            return Ok((
+                error_outcome(key, reference, format!("cannot read: {e}")),
+                None,
+            ));
+        }
     };
     if hashes.len != key.size {
-        return Ok(error_outcome(
-            key,
-            reference,
-            "the file changed while it was being read".into(),
+        return Ok((
+            error_outcome(
+                key,
+                reference,
+                "the file changed while it was being read".into(),
+            ),
+            None,
         ));
     }
     let id = ContentId::from_hash(&hashes.blake3);
     let copy = !reference;
+    let claim = match inflight.claim(id.as_str()) {
+        Claimed::Owner(c) => Some(c),
+        Claimed::Wait(pending) => match pending.wait() {
+            Some(k) if k.reusable => {
+                let outcome = Outcome {
+                    file: FileRecord {
+                        key,
+                        content_id: Some(id.to_string()),
+                        status: status_of(&k.verdict),
+                        reason: None,
+                        reference,
+                    },
+                    content: None,
+                    stored_now: false,
+                    blob_written: false,
+                    known: true,
+                    audio_seconds: k.duration.unwrap_or(0.0),
+                };
+                return Ok((outcome, None));
+            }
+            // The first worker failed on these bytes, or its verdict depends
+            // on its file's name: analyse this file alone.
+            _ => None,
+        },
+    };
 
     let put = |verdict: &str| -> Result<Option<bool>, StoreError> {
         if !copy || verdict == "not_audio" {
@@ -267,6 +427,7 @@ fn process(
 
     if let Some(known) = db.known_content(id.as_str())?
         && known.analyzer_version >= ANALYZER_VERSION
+        && reusable(&known.verdict, known.damage_kind.as_deref())
     {
         let status = status_of(&known.verdict);
         let mut blob_written = false;
@@ -278,15 +439,23 @@ fn process(
                     stored_now = known.verdict != "not_audio";
                 }
                 None => {
-                    return Ok(error_outcome(
-                        key,
-                        reference,
-                        "the file changed while it was being stored".into(),
+                    return Ok((
+                        error_outcome(
+                            key,
+                            reference,
+                            "the file changed while it was being stored".into(),
+                        ),
+                        None,
                     ));
                 }
             }
         }
-        return Ok(Outcome {
+        let learnt = Known {
+            verdict: known.verdict.clone(),
+            duration: known.duration_seconds,
+            reusable: true,
+        };
+        let outcome = Outcome {
             file: FileRecord {
                 key,
                 content_id: Some(id.to_string()),
@@ -299,7 +468,8 @@ fn process(
             blob_written,
             known: true,
             audio_seconds: known.duration_seconds.unwrap_or(0.0),
-        });
+        };
+        return Ok((outcome, claim.map(|c| (c, Some(learnt)))));
     }
 
     let analysis = analyze_file(&path);
@@ -307,10 +477,13 @@ fn process(
     let blob_written = match put(verdict)? {
         Some(w) => w,
         None => {
-            return Ok(error_outcome(
-                key,
-                reference,
-                "the file changed while it was being stored".into(),
+            return Ok((
+                error_outcome(
+                    key,
+                    reference,
+                    "the file changed while it was being stored".into(),
+                ),
+                None,
             ));
         }
     };
@@ -321,12 +494,18 @@ fn process(
         .map(|t| t.duration_seconds)
         .unwrap_or(0.0);
     let content = content_record(&id, &hashes, stored, &analysis);
-    Ok(Outcome {
+    let shared = reusable(verdict, content.damage_kind.as_deref());
+    let learnt = Known {
+        verdict: verdict.to_string(),
+        duration: content.duration_seconds,
+        reusable: shared,
+    };
+    let outcome = Outcome {
         file: FileRecord {
             key,
             content_id: Some(id.to_string()),
             status: status_of(verdict),
-            reason: None,
+            reason: (!shared).then(|| content.reason.clone()).flatten(),
             reference,
         },
         content: Some(content),
@@ -334,7 +513,8 @@ fn process(
         blob_written,
         known: false,
         audio_seconds,
-    })
+    };
+    Ok((outcome, claim.map(|c| (c, Some(learnt)))))
 }
 
 fn content_record(id: &ContentId, h: &Hashes, stored: bool, a: &Analysis) -> ContentRecord {

@@ -79,6 +79,7 @@ pub struct KnownContent {
     pub stored: bool,
     pub analyzer_version: u32,
     pub duration_seconds: Option<f64>,
+    pub damage_kind: Option<String>,
 }
 
 /// One file's outcome, ready to record.
@@ -167,7 +168,7 @@ impl Db {
 
     pub fn known_content(&self, content_id: &str) -> Result<Option<KnownContent>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT verdict, stored, analyzer_version, duration_seconds FROM contents \
+            "SELECT verdict, stored, analyzer_version, duration_seconds, damage_kind FROM contents \
              WHERE content_id = ?1",
         )?;
         Ok(stmt
@@ -177,6 +178,7 @@ impl Db {
                     stored: r.get::<_, i64>(1)? != 0,
                     analyzer_version: r.get::<_, i64>(2)? as u32,
                     duration_seconds: r.get(3)?,
+                    damage_kind: r.get(4)?,
                 })
             })
             .optional()?)

@@ -21,6 +21,9 @@ fn sample_collection_is_ingested_with_status_tags_and_damage_report() {
     let archive = tmp.path().join("archive");
     let summary = init_and_ingest(&archive, &[&coll], &["--jobs", "2"]);
     assert_eq!(u(&summary, "processed"), 10, "{summary}");
+    // The duplicate sits next to its twin in the largest-first queue: it is
+    // recognised, not decoded a second time.
+    assert_eq!(u(&summary, "known_content"), 1, "{summary}");
 
     let status = json(&archive, &["status"]);
     assert_eq!(u(&status, "files"), 10, "{status}");
