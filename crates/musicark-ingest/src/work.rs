@@ -197,15 +197,21 @@ fn reusable(verdict: &str, damage_kind: Option<&str>) -> bool {
     }
 }
 
-/// Content ids being analysed right now. Identical files sit next to each
-/// other in the largest-first queue, so without this two workers would
-/// decode the same bytes at the same time; the second waits for the first
-/// instead. Entries leave when their analysis is done: memory is bounded by
-/// the number of workers.
+/// Content ids being analysed right now, and the last few analysed.
+/// Identical files sit next to each other in the largest-first queue, so
+/// without this two workers would decode the same bytes at the same time;
+/// the second waits for the first instead. A verdict stays at hand for a
+/// while after its analysis (the writer commits it up to 250 ms later, and
+/// until then the catalogue does not know it). Memory is bounded: the
+/// workers' claims plus [`RECENT`] verdicts.
 #[derive(Default)]
 struct InFlight {
     map: Mutex<HashMap<String, Arc<Pending>>>,
+    recent: Mutex<std::collections::VecDeque<(String, Known)>>,
 }
+
+/// Verdicts kept after their analysis, for duplicates that come just after.
+const RECENT: usize = 1024;
 
 #[derive(Default)]
 struct Pending {
@@ -227,10 +233,16 @@ impl Pending {
 enum Claimed<'a> {
     Owner(Claim<'a>),
     Wait(Arc<Pending>),
+    Done(Known),
 }
 
 impl InFlight {
     fn claim(&self, id: &str) -> Claimed<'_> {
+        let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, k)) = recent.iter().find(|(r, _)| r == id) {
+            return Claimed::Done(k.clone());
+        }
+        drop(recent);
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(p) = map.get(id) {
             return Claimed::Wait(p.clone());
@@ -263,6 +275,17 @@ impl Claim<'_> {
     fn finish(&mut self, known: Option<Known>) {
         if std::mem::replace(&mut self.done, true) {
             return;
+        }
+        if let Some(k) = &known {
+            let mut recent = self
+                .inflight
+                .recent
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if recent.len() >= RECENT {
+                recent.pop_front();
+            }
+            recent.push_back((self.id.clone(), k.clone()));
         }
         self.inflight
             .map
@@ -383,31 +406,34 @@ fn process<'a>(
     }
     let id = ContentId::from_hash(&hashes.blake3);
     let copy = !reference;
-    let claim = match inflight.claim(id.as_str()) {
-        Claimed::Owner(c) => Some(c),
-        Claimed::Wait(pending) => match pending.wait() {
-            Some(k) if k.reusable => {
-                let outcome = Outcome {
-                    file: FileRecord {
-                        key,
-                        content_id: Some(id.to_string()),
-                        status: status_of(&k.verdict),
-                        reason: None,
-                        reference,
-                    },
-                    content: None,
-                    stored_now: false,
-                    blob_written: false,
-                    known: true,
-                    audio_seconds: k.duration.unwrap_or(0.0),
-                };
-                return Ok((outcome, None));
-            }
-            // The first worker failed on these bytes, or its verdict depends
-            // on its file's name: analyse this file alone.
-            _ => None,
-        },
+    // Bytes another worker is analysing, or analysed a moment ago, are not
+    // analysed again (unless the verdict depends on the file's name).
+    let mut claim = None;
+    let shared = match inflight.claim(id.as_str()) {
+        Claimed::Owner(c) => {
+            claim = Some(c);
+            None
+        }
+        Claimed::Wait(pending) => pending.wait(),
+        Claimed::Done(k) => Some(k),
     };
+    if let Some(k) = shared.filter(|k| k.reusable) {
+        let outcome = Outcome {
+            file: FileRecord {
+                key,
+                content_id: Some(id.to_string()),
+                status: status_of(&k.verdict),
+                reason: None,
+                reference,
+            },
+            content: None,
+            stored_now: false,
+            blob_written: false,
+            known: true,
+            audio_seconds: k.duration.unwrap_or(0.0),
+        };
+        return Ok((outcome, None));
+    }
 
     let put = |verdict: &str| -> Result<Option<bool>, StoreError> {
         if !copy || verdict == "not_audio" {
