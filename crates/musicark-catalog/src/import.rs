@@ -6,6 +6,7 @@
 //! Memory is bounded: a few batches in flight and one line at a time, at
 //! most [`MAX_LINE`] bytes (a longer line is rejected, not read into memory).
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -85,6 +86,41 @@ fn io_err(path: &Path, source: std::io::Error) -> CatalogError {
     }
 }
 
+/// Open `path` for reading, counting the bytes taken from it (for the
+/// progress bar's ETA).
+fn open_counted(
+    path: &Path,
+    count: Arc<AtomicU64>,
+) -> Result<BufReader<Counting<File>>, CatalogError> {
+    let file = File::open(path).map_err(|e| io_err(path, e))?;
+    Ok(BufReader::with_capacity(
+        1 << 20,
+        Counting { inner: file, count },
+    ))
+}
+
+/// A CSV reader over `reader` and its header row.
+fn csv_with_header<R: Read>(
+    reader: R,
+    path: &Path,
+) -> Result<(csv::Reader<R>, csv::StringRecord), CatalogError> {
+    let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
+    let header = csv
+        .headers()
+        .map_err(|e| CatalogError::Input {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?
+        .clone();
+    Ok((csv, header))
+}
+
+/// Column name → position, built once per input (not once per field of
+/// every row).
+fn column_index<'a>(names: impl Iterator<Item = &'a str>) -> HashMap<&'a str, usize> {
+    names.enumerate().map(|(i, n)| (n, i)).collect()
+}
+
 /// Read one line of at most `MAX_LINE` bytes into `buf` (without the
 /// newline). `Ok(None)` at the end; `Ok(Some(false))` for an over-long line
 /// (skipped to its end).
@@ -126,11 +162,7 @@ fn with_mb_reader<T>(
     count: Arc<AtomicU64>,
     f: impl FnOnce(&mut dyn BufRead) -> T,
 ) -> Result<T, CatalogError> {
-    let file = File::open(path).map_err(|e| io_err(path, e))?;
-    let counted = Counting {
-        inner: BufReader::with_capacity(1 << 20, file),
-        count,
-    };
+    let counted = open_counted(path, count)?;
     if is_tar_xz(path) {
         let xz = xz2::read::XzDecoder::new_multi_decoder(counted);
         let mut archive = tar::Archive::new(xz);
@@ -153,7 +185,7 @@ fn with_mb_reader<T>(
             message: format!("no {wanted} in this archive"),
         });
     }
-    let mut reader = BufReader::new(counted);
+    let mut reader = counted;
     Ok(f(&mut reader))
 }
 
@@ -668,25 +700,11 @@ pub fn import_listenbrainz(
         progress,
         count,
         move |skip, emit| {
-            let file = File::open(&p2).map_err(|e| io_err(&p2, e))?;
-            let mut reader = BufReader::with_capacity(
-                1 << 20,
-                Counting {
-                    inner: file,
-                    count: c2,
-                },
-            );
+            let mut reader = open_counted(&p2, c2)?;
             if json {
                 return json_lines::<LbRow>(&mut reader, skip, emit).map_err(|e| io_err(&p2, e));
             }
-            let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
-            let headers = csv
-                .headers()
-                .map_err(|e| CatalogError::Input {
-                    path: p2.clone(),
-                    message: e.to_string(),
-                })?
-                .clone();
+            let (mut csv, headers) = csv_with_header(reader, &p2)?;
             let col = |name: &str| headers.iter().position(|h| h.trim() == name);
             let (Some(mi), li, ui) = (
                 col("recording_mbid"),
@@ -808,14 +826,7 @@ pub fn import_mapped(
         count,
         move |skip, emit| match m.format {
             Format::Jsonl => {
-                let file = File::open(&p2).map_err(|e| io_err(&p2, e))?;
-                let mut reader = BufReader::with_capacity(
-                    1 << 20,
-                    Counting {
-                        inner: file,
-                        count: c2,
-                    },
-                );
+                let mut reader = open_counted(&p2, c2)?;
                 let mut inner = |p: Produced<serde_json::Value>| {
                     let Produced { line, item, raw } = p;
                     let item = item.and_then(|v| mapped_row(&m, &|c| v.get(c).and_then(cell_text)));
@@ -825,22 +836,8 @@ pub fn import_mapped(
                     .map_err(|e| io_err(&p2, e))
             }
             Format::Csv => {
-                let file = File::open(&p2).map_err(|e| io_err(&p2, e))?;
-                let reader = BufReader::with_capacity(
-                    1 << 20,
-                    Counting {
-                        inner: file,
-                        count: c2,
-                    },
-                );
-                let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
-                let headers = csv
-                    .headers()
-                    .map_err(|e| CatalogError::Input {
-                        path: p2.clone(),
-                        message: e.to_string(),
-                    })?
-                    .clone();
+                let reader = open_counted(&p2, c2)?;
+                let (mut csv, headers) = csv_with_header(reader, &p2)?;
                 for needed in m.columns.values() {
                     if !headers.iter().any(|h| h == needed) {
                         return Err(CatalogError::Input {
@@ -851,12 +848,12 @@ pub fn import_mapped(
                         });
                     }
                 }
+                let index = column_index(headers.iter());
                 csv_records(&mut csv, skip, emit, |record| {
                     mapped_row(&m, &|c| {
-                        headers
-                            .iter()
-                            .position(|h| h == c)
-                            .and_then(|i| record.get(i))
+                        index
+                            .get(c)
+                            .and_then(|&i| record.get(i))
                             .map(|s| s.trim().to_string())
                             .filter(|s| !s.is_empty())
                     })
@@ -891,6 +888,7 @@ pub fn import_mapped(
                         });
                     }
                 }
+                let index = column_index(names.iter().map(String::as_str));
                 let mut rows = stmt.query([])?;
                 let mut n = 0u64;
                 while let Some(row) = rows.next()? {
@@ -899,7 +897,7 @@ pub fn import_mapped(
                         continue;
                     }
                     let get = |c: &str| -> Option<String> {
-                        let i = names.iter().position(|x| x == c)?;
+                        let i = *index.get(c)?;
                         match row.get_ref(i).ok()? {
                             rusqlite::types::ValueRef::Null => None,
                             rusqlite::types::ValueRef::Integer(v) => Some(v.to_string()),
