@@ -303,6 +303,18 @@ impl Drop for Claim<'_> {
     }
 }
 
+const CHANGED_WHILE_STORED: &str = "the file changed while it was being stored";
+
+/// `process`'s answer for a file that could not be read or stored whole:
+/// an error row, retried by the next ingest.
+fn not_recorded<'a>(
+    key: FileKey,
+    reference: bool,
+    reason: String,
+) -> Result<(Outcome, Completion<'a>), StoreError> {
+    Ok((error_outcome(key, reference, reason), None))
+}
+
 fn error_outcome(key: FileKey, reference: bool, reason: String) -> Outcome {
     Outcome {
         file: FileRecord {
@@ -379,30 +391,21 @@ fn process<'a>(
             ..key_for(&path, &meta)
         },
         Err(e) => {
-            return Ok((
-                error_outcome(queued, reference, format!("cannot read: {e}")),
-                None,
-            ));
+            return not_recorded(queued, reference, format!("cannot read: {e}"));
         }
     };
     let hashes = match hash_file(&path) {
         Ok(h) => h,
         Err(e) => {
-            return Ok((
-                error_outcome(key, reference, format!("cannot read: {e}")),
-                None,
-            ));
+            return not_recorded(key, reference, format!("cannot read: {e}"));
         }
     };
     if hashes.len != key.size {
-        return Ok((
-            error_outcome(
-                key,
-                reference,
-                "the file changed while it was being read".into(),
-            ),
-            None,
-        ));
+        return not_recorded(
+            key,
+            reference,
+            "the file changed while it was being read".into(),
+        );
     }
     let id = ContentId::from_hash(&hashes.blake3);
     let copy = !reference;
@@ -442,11 +445,8 @@ fn process<'a>(
         match blobs.put_file(&id, &path) {
             Ok(outcome) => Ok(Some(outcome == musicark_store::PutOutcome::Stored)),
             Err(StoreError::BlobMismatch { .. }) => Ok(None),
-            Err(StoreError::Io { path: p, source }) if p == path => {
-                // The source vanished or became unreadable mid-copy.
-                let _ = source;
-                Ok(None)
-            }
+            // The source vanished or became unreadable mid-copy.
+            Err(StoreError::Io { path: p, .. }) if p == path => Ok(None),
             Err(e) => Err(e),
         }
     };
@@ -465,14 +465,7 @@ fn process<'a>(
                     stored_now = known.verdict != "not_audio";
                 }
                 None => {
-                    return Ok((
-                        error_outcome(
-                            key,
-                            reference,
-                            "the file changed while it was being stored".into(),
-                        ),
-                        None,
-                    ));
+                    return not_recorded(key, reference, CHANGED_WHILE_STORED.into());
                 }
             }
         }
@@ -503,14 +496,7 @@ fn process<'a>(
     let blob_written = match put(verdict)? {
         Some(w) => w,
         None => {
-            return Ok((
-                error_outcome(
-                    key,
-                    reference,
-                    "the file changed while it was being stored".into(),
-                ),
-                None,
-            ));
+            return not_recorded(key, reference, CHANGED_WHILE_STORED.into());
         }
     };
     let stored = copy && verdict != "not_audio";
