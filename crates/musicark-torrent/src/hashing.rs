@@ -261,6 +261,37 @@ fn pieces_in_file(files: &[InputFile], pieces: &[Piece]) -> Vec<u64> {
     counts
 }
 
+/// Per file, the v2 hashes of its pieces as they are hashed, and the root
+/// of a file that fits in one piece (a smaller tree than a piece's).
+struct FileTrees {
+    pieces: Vec<Vec<H256>>,
+    single: Vec<Option<H256>>,
+}
+
+impl FileTrees {
+    fn new(files: usize) -> FileTrees {
+        FileTrees {
+            pieces: vec![Vec::new(); files],
+            single: vec![None; files],
+        }
+    }
+
+    fn add(&mut self, piece: &Piece, out: &PieceOut) {
+        if let Some((f, _)) = piece.file {
+            self.pieces[f].push(out.v2);
+            if out.small.is_some() {
+                self.single[f] = out.small;
+            }
+        }
+    }
+
+    /// File `f`'s pieces root and piece layer, once its pieces are in.
+    fn root(&self, f: usize, blocks_per_piece: u64) -> Option<(H256, Option<Vec<H256>>)> {
+        let pieces = &self.pieces[f];
+        (!pieces.is_empty()).then(|| file_root(pieces, self.single[f], blocks_per_piece))
+    }
+}
+
 /// Hash a planned layout; `sources[f.source]` is where file `f` is read.
 pub fn hash_layout(
     layout: &Layout,
@@ -281,29 +312,23 @@ pub fn hash_layout(
         roots: vec![None; layout.files.len()],
         layers: vec![None; layout.files.len()],
     };
-    let mut per_file: Vec<Vec<H256>> = vec![Vec::new(); layout.files.len()];
-    let mut small: Vec<Option<H256>> = vec![None; layout.files.len()];
+    let mut trees = FileTrees::new(layout.files.len());
     for (p, out) in layout.pieces.iter().zip(outs) {
         let out = out?;
         if ctx.want_v1 {
             hashes.v1.push(out.v1);
         }
-        if let (true, Some((f, _))) = (ctx.want_v2, p.file) {
-            per_file[f].push(out.v2);
-            if out.small.is_some() {
-                small[f] = out.small;
-            }
+        if ctx.want_v2 {
+            trees.add(p, &out);
         }
     }
     if ctx.want_v2 {
         let bpp = layout.piece_length / BLOCK;
-        for (i, hs) in per_file.iter().enumerate() {
-            if hs.is_empty() {
-                continue;
+        for i in 0..layout.files.len() {
+            if let Some((root, layer)) = trees.root(i, bpp) {
+                hashes.roots[i] = Some(root);
+                hashes.layers[i] = layer;
             }
-            let (root, layer) = file_root(hs, small[i], bpp);
-            hashes.roots[i] = Some(root);
-            hashes.layers[i] = layer;
         }
     }
     Ok(hashes)
@@ -453,8 +478,7 @@ pub fn verify(meta: &Metainfo, save_path: &Path, options: HashOptions) -> Verify
     let mut outs = outs.into_iter();
 
     let mut bad_pieces = 0u64;
-    let mut per_file_v2: Vec<Vec<H256>> = vec![Vec::new(); files.len()];
-    let mut small: Vec<Option<H256>> = vec![None; files.len()];
+    let mut trees = FileTrees::new(files.len());
     let mut first_bad: Vec<Option<u64>> = vec![None; files.len()];
     let mut unreadable: Vec<Option<String>> = vec![None; files.len()];
     let mut bytes = 0u64;
@@ -464,11 +488,8 @@ pub fn verify(meta: &Metainfo, save_path: &Path, options: HashOptions) -> Verify
         let good = match result {
             Some(Ok(out)) => {
                 bytes += piece.segments.iter().map(|s| s.len).sum::<u64>();
-                if want_v2 && let Some((f, _)) = piece.file {
-                    per_file_v2[f].push(out.v2);
-                    if out.small.is_some() {
-                        small[f] = out.small;
-                    }
+                if want_v2 {
+                    trees.add(piece, &out);
                 }
                 !want_v1 || meta.pieces.get(index) == Some(&out.v1)
             }
@@ -500,19 +521,18 @@ pub fn verify(meta: &Metainfo, save_path: &Path, options: HashOptions) -> Verify
             let expected_root = v2_meta.get(i).and_then(|m| m.pieces_root);
             if verdicts[i] == FileVerdict::Ok
                 && f.length > 0
-                && per_file_v2[i].len() as u64 == count
+                && trees.pieces[i].len() as u64 == count
+                && let Some((root, _)) = trees.root(i, bpp)
+                && Some(root) != expected_root
             {
-                let (root, _) = file_root(&per_file_v2[i], small[i], bpp);
-                if Some(root) != expected_root {
-                    let layer = expected_root.and_then(|r| meta.piece_layers.get(&r));
-                    let at = layer
-                        .and_then(|l| l.iter().zip(&per_file_v2[i]).position(|(a, b)| a != b))
-                        .map(|k| piece_base + k as u64);
-                    if first_bad[i].is_none() {
-                        bad_pieces += 1;
-                    }
-                    first_bad[i] = first_bad[i].or(at).or(Some(piece_base));
+                let layer = expected_root.and_then(|r| meta.piece_layers.get(&r));
+                let at = layer
+                    .and_then(|l| l.iter().zip(&trees.pieces[i]).position(|(a, b)| a != b))
+                    .map(|k| piece_base + k as u64);
+                if first_bad[i].is_none() {
+                    bad_pieces += 1;
                 }
+                first_bad[i] = first_bad[i].or(at).or(Some(piece_base));
             }
             piece_base += count;
         }
