@@ -2,6 +2,7 @@
 //!
 //!   cargo xtask gen-catalog --recordings N [--out DIR] [--seed S] [--invalid SHARE]
 //!   cargo xtask bench-catalog --archive DIR [--queries N]
+//!   cargo xtask bench-search --archive DIR [--queries N]
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,6 +12,7 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("gen-catalog") => gen_catalog(&args[1..]),
         Some("bench-catalog") => bench_catalog(&args[1..]),
+        Some("bench-search") => bench_search(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask gen-catalog --recordings N [--out DIR] [--seed S] [--invalid SHARE]"
@@ -78,7 +80,8 @@ fn bench_catalog(args: &[String]) -> ExitCode {
         .unwrap_or(1000);
     let run = || -> Result<(), Box<dyn std::error::Error>> {
         let home = musicark_store::Home::open(std::path::Path::new(&archive))?;
-        let db = home.db()?;
+        let cat = musicark_catalog::Catalog::open(&home)?;
+        let db = &cat.db;
         let sample = |sql: &str| -> Result<Vec<String>, rusqlite::Error> {
             db.conn
                 .prepare(sql)?
@@ -102,13 +105,13 @@ fn bench_catalog(args: &[String]) -> ExitCode {
             (percentile(&t, 0.5), percentile(&t, 0.99), found)
         };
         let lookup = |k: &str| {
-            musicark_catalog::lookup(&db, k)
+            musicark_catalog::lookup(db, k)
                 .map(|v| v.len())
                 .unwrap_or(0)
         };
         let search = |k: &str| {
             let q: Vec<&str> = k.split_whitespace().take(2).collect();
-            musicark_catalog::search(&db, &q.join(" "), 20)
+            musicark_catalog::search(&cat, &q.join(" "), 20)
                 .map(|v| v.len())
                 .unwrap_or(0)
         };
@@ -118,9 +121,14 @@ fn bench_catalog(args: &[String]) -> ExitCode {
             .conn
             .query_row("SELECT count(*) FROM recordings", [], |r| r.get(0))?;
         let bytes = std::fs::metadata(home.db_path())?.len();
+        let search_bytes: u64 = std::fs::read_dir(home.search_dir())?
+            .filter_map(|e| e.ok()?.metadata().ok())
+            .map(|m| m.len())
+            .sum();
         println!(
-            "recordings: {recordings}, database: {bytes} bytes, {:.0} bytes per recording",
-            bytes as f64 / recordings.max(1) as f64
+            "recordings: {recordings}, database: {bytes} bytes, {:.0} bytes per recording; search index: {search_bytes} bytes, {:.0} per recording",
+            bytes as f64 / recordings.max(1) as f64,
+            search_bytes as f64 / recordings.max(1) as f64
         );
         for (what, keys, f) in [
             ("ISRC lookup", &isrcs, &lookup as &dyn Fn(&str) -> usize),
@@ -133,6 +141,83 @@ fn bench_catalog(args: &[String]) -> ExitCode {
                 keys.len()
             );
         }
+        Ok(())
+    };
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Search latency on an archive's catalogue: the search index is brought
+/// up to date first (timed: on a catalogue never indexed, a full build),
+/// then 1000 searches of two words of random titles (phrase first, then
+/// every word; top 20), with the slowest listed.
+fn bench_search(args: &[String]) -> ExitCode {
+    let Some(archive) = flag(args, "--archive") else {
+        eprintln!("--archive DIR is required");
+        return ExitCode::from(2);
+    };
+    let n: usize = flag(args, "--queries")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1000);
+    let run = || -> Result<(), Box<dyn std::error::Error>> {
+        let home = musicark_store::Home::open(std::path::Path::new(&archive))?;
+        let mut cat = musicark_catalog::Catalog::open(&home)?;
+        let started = std::time::Instant::now();
+        let stats = musicark_catalog::textindex::sync(&mut cat.db, &cat.search)?;
+        let secs = started.elapsed().as_secs_f64();
+        let bytes: u64 = std::fs::read_dir(home.search_dir())?
+            .filter_map(|e| e.ok()?.metadata().ok())
+            .map(|m| m.len())
+            .sum();
+        let docs = cat.search.len();
+        println!(
+            "index sync: {} added, {} changed in {secs:.1} s ({:.0}/s); {docs} documents, {bytes} bytes ({:.0} per document)",
+            stats.added,
+            stats.changed,
+            (stats.added + stats.changed) as f64 / secs.max(1e-9),
+            bytes as f64 / docs.max(1) as f64
+        );
+        let titles: Vec<String> = cat
+            .db
+            .conn
+            .prepare("SELECT title FROM recordings ORDER BY random() LIMIT ?1")?
+            .query_map([n as i64], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let queries: Vec<String> = titles
+            .iter()
+            .map(|t| t.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+            .collect();
+        for q in queries.iter().take(100) {
+            let _ = musicark_catalog::search(&cat, q, 20);
+        }
+        let mut t: Vec<(f64, &str)> = Vec::with_capacity(n);
+        let mut found = 0;
+        for q in &queries {
+            let s = std::time::Instant::now();
+            found += (!musicark_catalog::search(&cat, q, 20)?.is_empty()) as usize;
+            t.push((s.elapsed().as_secs_f64() * 1e3, q));
+        }
+        t.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let ms: Vec<f64> = t.iter().map(|x| x.0).collect();
+        println!(
+            "search: {} queries, p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms, {found} with results",
+            queries.len(),
+            percentile(&ms, 0.5),
+            percentile(&ms, 0.99),
+            ms.last().copied().unwrap_or(0.0)
+        );
+        let slowest: Vec<String> = t
+            .iter()
+            .rev()
+            .take(8)
+            .map(|(ms, q)| format!("{q:?} {ms:.1} ms"))
+            .collect();
+        println!("slowest: {}", slowest.join(", "));
         Ok(())
     };
     match run() {

@@ -6,6 +6,8 @@
 //! - [`import`]: streaming, resumable, idempotent importers (MusicBrainz
 //!   dumps, ListenBrainz popularity, any CSV/JSONL/SQLite via a mapping).
 //! - [`query`]: lookup by any identifier and ranked full-text search.
+//! - [`textindex`]: the tantivy search index derived from the database,
+//!   kept in step through a high-water mark and an outbox.
 //!
 //! *Invariant*: an invalid identifier or a malformed line is never dropped
 //! silently and never ends an import: it lands in `rejects` with the reason
@@ -16,6 +18,7 @@ pub mod import;
 pub mod mapping;
 pub mod mb;
 pub mod query;
+pub mod textindex;
 mod write;
 
 pub use import::{
@@ -24,6 +27,32 @@ pub use import::{
 };
 pub use mapping::Mapping;
 pub use query::{RecordingView, SearchHit, lookup, search};
+pub use textindex::{SearchError, SearchIndex};
+
+/// The catalogue of an archive: its database and the search index derived
+/// from it.
+pub struct Catalog {
+    pub db: musicark_store::Db,
+    pub search: SearchIndex,
+}
+
+impl Catalog {
+    /// Open (and migrate) the catalogue of `home` for writing.
+    pub fn open(home: &musicark_store::Home) -> Result<Catalog, CatalogError> {
+        Ok(Catalog {
+            db: home.db()?,
+            search: SearchIndex::open(&home.search_dir())?,
+        })
+    }
+
+    /// Open the catalogue of `home` for reading.
+    pub fn open_read_only(home: &musicark_store::Home) -> Result<Catalog, CatalogError> {
+        Ok(Catalog {
+            db: home.db_read_only()?,
+            search: SearchIndex::open(&home.search_dir())?,
+        })
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -32,6 +61,8 @@ pub enum CatalogError {
     Store(#[from] musicark_store::StoreError),
     #[error("catalogue database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Search(#[from] SearchError),
     #[error("{}: {source}", path.display())]
     Io {
         path: std::path::PathBuf,

@@ -1,10 +1,11 @@
 //! Lookups by any identifier and ranked full-text search: the plain data
 //! behind `catalog show`, `catalog search` and the API.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::OptionalExtension;
 use serde::Serialize;
 
 use crate::ids::{self, Lookup};
+use crate::{Catalog, CatalogError};
 use musicark_store::Db;
 
 #[derive(Debug, Clone, Serialize)]
@@ -196,80 +197,26 @@ pub struct SearchHit {
     pub title: String,
     pub artist: Option<String>,
     pub length_ms: Option<i64>,
-    /// bm25 rank (lower is better).
-    pub rank: f64,
-}
-
-/// The user's words, FTS5 syntax characters treated as text.
-fn words(q: &str) -> Vec<String> {
-    q.split(|c: char| !c.is_alphanumeric() && c != '\'')
-        .filter(|w| !w.is_empty())
-        .take(16)
-        .map(|w| w.replace('"', ""))
-        .collect()
-}
-
-/// Every word must match, the last one as a prefix (search as you type).
-fn fts_query(q: &str) -> Option<String> {
-    let w = words(q);
-    if w.is_empty() {
-        return None;
-    }
-    let mut s = w
-        .iter()
-        .map(|w| format!("\"{w}\""))
-        .collect::<Vec<_>>()
-        .join(" ");
-    s.push('*');
-    Some(s)
-}
-
-/// The words as one phrase (the last a prefix): the best matches, and a
-/// far smaller set to rank than every document holding each word.
-fn phrase_query(q: &str) -> Option<String> {
-    let w = words(q);
-    (w.len() >= 2).then(|| format!("\"{}\"*", w.join(" ")))
-}
-
-fn ranked(db: &Db, fts: &str, limit: i64) -> rusqlite::Result<Vec<(i64, f64)>> {
-    db.conn
-        .prepare_cached(
-            "SELECT rowid, bm25(catalog_fts, 10.0, 5.0, 3.0) AS rank FROM catalog_fts \
-             WHERE catalog_fts MATCH ?1 ORDER BY rank LIMIT ?2",
-        )?
-        .query_map(params![fts, limit], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect()
+    /// Relevance (bm25, weighted by field; higher is better).
+    pub score: f64,
 }
 
 /// Ranked full-text search over recording titles and credits and release
 /// titles; case and diacritics folded. Documents holding the words as a
-/// phrase come first (bm25 among them), then those holding them anywhere.
-pub fn search(db: &Db, query: &str, limit: usize) -> rusqlite::Result<Vec<SearchHit>> {
-    let Some(all_words) = fts_query(query) else {
-        return Ok(vec![]);
-    };
-    let limit = limit.clamp(1, 1000) as i64;
-    let mut rows = match phrase_query(query) {
-        Some(p) => ranked(db, &p, limit)?,
-        None => Vec::new(),
-    };
-    if (rows.len() as i64) < limit {
-        let seen: std::collections::HashSet<i64> = rows.iter().map(|r| r.0).collect();
-        let more = ranked(db, &all_words, limit)?;
-        rows.extend(
-            more.into_iter()
-                .filter(|r| !seen.contains(&r.0))
-                .take(limit as usize - rows.len()),
-        );
-    }
+/// phrase come first, then those holding every word (the last may be a
+/// prefix); bm25 within each, title weighed above artist above release.
+pub fn search(cat: &Catalog, query: &str, limit: usize) -> Result<Vec<SearchHit>, CatalogError> {
+    let db = &cat.db;
+    let rows = cat.search.search(query, limit.clamp(1, 1000))?;
     let mut hits = Vec::with_capacity(rows.len());
     for (rowid, rank) in rows {
+        let score = f64::from(rank);
         if rowid > 0 {
             let hit = db
                 .conn
                 .prepare_cached("SELECT mbid, title, artist_credit, length_ms FROM recordings WHERE recording_id = ?1")?
                 .query_row([rowid], |r| {
-                    Ok(SearchHit { kind: "recording", id: rowid, mbid: r.get(0)?, title: r.get(1)?, artist: r.get(2)?, length_ms: r.get(3)?, rank })
+                    Ok(SearchHit { kind: "recording", id: rowid, mbid: r.get(0)?, title: r.get(1)?, artist: r.get(2)?, length_ms: r.get(3)?, score })
                 })
                 .optional()?;
             hits.extend(hit);
@@ -287,7 +234,7 @@ pub fn search(db: &Db, query: &str, limit: usize) -> rusqlite::Result<Vec<Search
                         title: r.get(1)?,
                         artist: r.get(2)?,
                         length_ms: None,
-                        rank,
+                        score,
                     })
                 })
                 .optional()?;
@@ -328,24 +275,4 @@ pub fn rejects(db: &Db, limit: usize) -> rusqlite::Result<Vec<RejectView>> {
             })
         })?
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{fts_query, phrase_query};
-
-    #[test]
-    fn user_words_become_a_safe_fts_query() {
-        assert_eq!(
-            fts_query("Thinking Out Loud").as_deref(),
-            Some("\"Thinking\" \"Out\" \"Loud\"*")
-        );
-        assert_eq!(
-            fts_query("AC/DC \"NEAR\" OR -x").as_deref(),
-            Some("\"AC\" \"DC\" \"NEAR\" \"OR\" \"x\"*")
-        );
-        assert_eq!(fts_query("  ::  "), None);
-        assert_eq!(phrase_query("out loud").as_deref(), Some("\"out loud\"*"));
-        assert_eq!(phrase_query("loud"), None);
-    }
 }

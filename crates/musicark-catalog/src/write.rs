@@ -18,16 +18,34 @@ pub struct W<'t> {
     pub tx: &'t Transaction<'t>,
     pub import_id: i64,
     pub source: String,
-    /// Artists already written by this import (MBID → id): credits repeat
-    /// the same artists endlessly, and each upsert is a random index probe.
-    pub artists: &'t std::cell::RefCell<std::collections::HashMap<String, i64>>,
-    /// A first load into an empty recordings table: plain appends (its
-    /// indexes are built when it ends).
-    pub bulk: bool,
+    /// Artists already seen by this import (MBID as a number → id):
+    /// credits repeat the same artists endlessly, and each look-up is a
+    /// random index probe.
+    pub artists: &'t std::cell::RefCell<std::collections::HashMap<u128, i64>>,
+    /// A first load into an empty recordings table: plain appends with
+    /// ids counted here (its indexes are built when it ends).
+    pub bulk: Option<&'t std::cell::Cell<i64>>,
 }
 
-/// Most artists remembered by an import before the memory is cleared.
-pub const ARTIST_CACHE: usize = 1 << 20;
+/// Most artists remembered by an import before the memory is cleared
+/// (about 40 bytes each: 4 M is ~160 MiB, more artists than MusicBrainz
+/// has, so a full dump never clears it).
+pub const ARTIST_CACHE: usize = 4 << 20;
+
+/// A canonical MBID (lower-case hyphenated UUID) as a number: a compact
+/// cache key.
+fn mbid_key(mbid: &str) -> Option<u128> {
+    let mut v: u128 = 0;
+    let mut digits = 0;
+    for b in mbid.bytes() {
+        if b == b'-' {
+            continue;
+        }
+        v = (v << 4) | (b as char).to_digit(16)? as u128;
+        digits += 1;
+    }
+    (digits == 32).then_some(v)
+}
 
 fn opt_text(s: &Option<String>) -> Option<&str> {
     s.as_deref().map(str::trim).filter(|s| !s.is_empty())
@@ -95,22 +113,35 @@ impl W<'_> {
                 continue;
             };
             let name = a.name.as_deref().or(c.name.as_deref()).unwrap_or("");
-            let cached = self.artists.borrow().get(&mbid).copied();
+            let key = mbid_key(&mbid);
+            let cached = key.and_then(|k| self.artists.borrow().get(&k).copied());
             let artist_id = match cached {
                 Some(id) => id,
                 None => {
-                    let id = self.artist(
-                        &mbid,
-                        name,
-                        opt_text(&a.sort_name),
-                        opt_text(&a.country),
-                        opt_text(&a.kind),
-                    )?;
-                    let mut cache = self.artists.borrow_mut();
-                    if cache.len() >= ARTIST_CACHE {
-                        cache.clear();
+                    // A credited artist is usually known (from the artist
+                    // dump): read it; write only a new one, never rewrite.
+                    let known: Option<i64> = self
+                        .tx
+                        .prepare_cached("SELECT artist_id FROM artists WHERE mbid = ?1")?
+                        .query_row([&mbid], |r| r.get(0))
+                        .optional()?;
+                    let id = match known {
+                        Some(id) => id,
+                        None => self.artist(
+                            &mbid,
+                            name,
+                            opt_text(&a.sort_name),
+                            opt_text(&a.country),
+                            opt_text(&a.kind),
+                        )?,
+                    };
+                    if let Some(k) = key {
+                        let mut cache = self.artists.borrow_mut();
+                        if cache.len() >= ARTIST_CACHE {
+                            cache.clear();
+                        }
+                        cache.insert(k, id);
                     }
-                    cache.insert(mbid.clone(), id);
                     id
                 }
             };
@@ -124,24 +155,13 @@ impl W<'_> {
         Ok(())
     }
 
-    fn fts(
-        &self,
-        rowid: i64,
-        title: &str,
-        artist: &str,
-        release: &str,
-        replace: bool,
-    ) -> rusqlite::Result<()> {
-        if replace {
-            self.tx
-                .prepare_cached("DELETE FROM catalog_fts WHERE rowid = ?1")?
-                .execute([rowid])?;
-        }
+    /// Mark the search document of `key` (a recording id, or minus a
+    /// release id) as changed: the index is brought up to date when the
+    /// import ends ([`crate::textindex::sync`]).
+    fn search_changed(&self, key: i64) -> rusqlite::Result<()> {
         self.tx
-            .prepare_cached(
-                "INSERT INTO catalog_fts (rowid, title, artist, release) VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![rowid, title, artist, release])?;
+            .prepare_cached("INSERT OR IGNORE INTO search_outbox (key) VALUES (?1)")?
+            .execute([key])?;
         Ok(())
     }
 
@@ -199,26 +219,36 @@ impl W<'_> {
                                artist_credit = coalesce(nullif(artist_credit, ''), ?3) WHERE recording_id = ?1",
                         )?
                         .execute(params![id, r.length, credit])?;
+                    self.search_changed(id)?;
                 }
                 return Ok(Some(id));
             }
         }
         // New recordings (the common case of a first import) cost one
-        // statement; an existing one is found on conflict.
-        let inserted: Option<i64> = self
-            .tx
-            .prepare_cached(if self.bulk {
-                "INSERT INTO recordings (mbid, title, artist_credit, length_ms, video, first_release_date) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING recording_id"
-            } else {
-                "INSERT INTO recordings (mbid, title, artist_credit, length_ms, video, first_release_date) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(mbid) DO NOTHING RETURNING recording_id"
-            })?
-            .query_row(
-                params![mbid, title, credit, r.length, r.video as i64, opt_text(&r.first_release_date)],
-                |row| row.get(0),
-            )
-            .optional()?;
+        // statement; an existing one is found on conflict. A bulk load
+        // appends with ids it counts itself (no index to consult).
+        let inserted: Option<i64> = if let Some(next) = self.bulk {
+            let id = next.get();
+            self.tx
+                .prepare_cached(
+                    "INSERT INTO recordings (recording_id, mbid, title, artist_credit, length_ms, video, first_release_date) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?
+                .execute(params![id, mbid, title, credit, r.length, r.video as i64, opt_text(&r.first_release_date)])?;
+            next.set(id + 1);
+            Some(id)
+        } else {
+            self.tx
+                .prepare_cached(
+                    "INSERT INTO recordings (mbid, title, artist_credit, length_ms, video, first_release_date) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(mbid) DO NOTHING RETURNING recording_id",
+                )?
+                .query_row(
+                    params![mbid, title, credit, r.length, r.video as i64, opt_text(&r.first_release_date)],
+                    |row| row.get(0),
+                )
+                .optional()?
+        };
         let id = match inserted {
             // Its search document is built at the end of the import.
             Some(id) => id,
@@ -233,7 +263,7 @@ impl W<'_> {
                            first_release_date = ?6 WHERE recording_id = ?1",
                     )?
                     .execute(params![id, title, credit, r.length, r.video as i64, opt_text(&r.first_release_date)])?;
-                self.fts(id, title, &credit, "", true)?;
+                self.search_changed(id)?;
                 id
             }
         };
@@ -317,7 +347,7 @@ impl W<'_> {
                 params![mbid, title, credit, rg_id, opt_text(&r.date), opt_text(&r.country), barcode, label, catno, opt_text(&r.status)],
                 |row| row.get(0),
             )?;
-        self.fts(-id, "", &credit, title, existing.is_some())?;
+        self.search_changed(-id)?;
         if existing.is_some() {
             self.tx
                 .prepare_cached("DELETE FROM tracks WHERE release_id = ?1")?
@@ -430,6 +460,7 @@ impl W<'_> {
                          WHERE recording_id = ?1",
                     )?
                     .execute(params![id, row.length_ms, row.artist, mbid])?;
+                self.search_changed(id)?;
                 id
             }
             None => {
@@ -478,7 +509,7 @@ impl W<'_> {
                         .prepare_cached("INSERT INTO releases (title, artist_credit, date, barcode) VALUES (?1, ?2, ?3, ?4) RETURNING release_id")?
                         .query_row(params![title, row.artist, row.date, barcode], |r| r.get(0))?;
                     self.external_id("release", &key, r)?;
-                    self.fts(-r, "", row.artist.as_deref().unwrap_or(""), title, false)?;
+                    self.search_changed(-r)?;
                     r
                 }
             };

@@ -232,6 +232,31 @@ const MIGRATIONS: &[&str] = &[
     -- without secondary indexes, which are built when it ends.
     ALTER TABLE imports ADD COLUMN bulk INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 4: full-text search moves to a tantivy index beside the database
+    // (`search/`), derived from it: FTS5 walked whole posting lists to rank
+    // common words (BENCHMARKS.md). What it still has to index is kept
+    // here, in the same transactions as the rows: every recording above
+    // the high-water mark, and the keys in the outbox (recording_id, or
+    // -release_id) whose documents changed.
+    r#"
+    DROP TABLE catalog_fts;
+    CREATE TABLE search_state (
+        one          INTEGER PRIMARY KEY CHECK (one = 1),
+        indexed_upto INTEGER NOT NULL            -- recordings above it are not indexed yet
+    ) STRICT;
+    INSERT INTO search_state VALUES (1, 0);
+    CREATE TABLE search_outbox (key INTEGER PRIMARY KEY) STRICT;
+    INSERT INTO search_outbox SELECT -release_id FROM releases;
+    "#,
+    // 5: Chromaprint fingerprints of analysed audio, full length.
+    r#"
+    CREATE TABLE fingerprints (
+        content_id TEXT PRIMARY KEY REFERENCES contents(content_id),
+        algorithm  INTEGER NOT NULL,             -- Chromaprint's (2: fpcalc's default)
+        duration   REAL NOT NULL,                -- seconds of audio fingerprinted
+        data       BLOB NOT NULL                 -- the raw items, 4 bytes little-endian each
+    ) STRICT;
+    "#,
 ];
 
 /// The schema version this build writes.

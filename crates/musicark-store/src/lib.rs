@@ -5,6 +5,7 @@
 //!   musicark.toml      config (TOML), written atomically
 //!   catalog.sqlite     the catalogue: SQLite in WAL mode, migrated on open
 //!   blobs/ab/cd/<id>   content-addressed blobs, named by BLAKE3, read-only
+//!   search/            the catalogue's full-text index (tantivy), derived from it
 //!   tmp/               staging for blobs; emptied at the start of every write
 //!   lock               held (flock) by the one process writing the archive
 //! ```
@@ -86,6 +87,12 @@ impl Home {
 
     pub fn db_path(&self) -> PathBuf {
         self.root.join(DB_FILE)
+    }
+
+    /// The catalogue's full-text search index (derived from the database,
+    /// rebuilt when missing).
+    pub fn search_dir(&self) -> PathBuf {
+        self.root.join("search")
     }
 
     /// A new connection to the catalogue (migrated to the current schema).

@@ -6,14 +6,19 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use musicark_catalog::{
-    Mapping, NoProgress, import_listenbrainz, import_mapped, import_musicbrainz, lookup, search,
+    Catalog, Mapping, NoProgress, import_listenbrainz, import_mapped, import_musicbrainz, lookup,
+    search,
 };
 use musicark_store::{Db, Home};
 
-fn home(dir: &Path) -> (Home, Db) {
+fn home(dir: &Path) -> (Home, Catalog) {
     let home = Home::init(&dir.join("archive")).expect("init");
-    let db = home.db().expect("db");
-    (home, db)
+    let cat = Catalog::open(&home).expect("catalogue");
+    (home, cat)
+}
+
+fn count_text(db: &Db, sql: &str) -> String {
+    db.conn.query_row(sql, [], |r| r.get(0)).expect(sql)
 }
 
 fn count(db: &Db, sql: &str) -> i64 {
@@ -70,8 +75,8 @@ fn real_musicbrainz_shapes_import_with_credits_isrcs_media_and_null_variants() {
     );
     let n_rel = dump(&src, &mb.join("release"), "release", "release_group");
     dump(&src, &mb.join("artist"), "artist", "none");
-    let (_h, mut db) = home(tmp.path());
-    let summaries = import_musicbrainz(&mut db, &mb, &NoProgress).expect("import");
+    let (_h, mut cat) = home(tmp.path());
+    let summaries = import_musicbrainz(&mut cat, &mb, &NoProgress).expect("import");
     assert_eq!(summaries.len(), 3);
     let recording = summaries
         .iter()
@@ -85,13 +90,14 @@ fn real_musicbrainz_shapes_import_with_credits_isrcs_media_and_null_variants() {
     assert_eq!(release.lines as usize, n_rel);
 
     // A plain recording: ISRC, length, credit.
-    let hits = lookup(&db, "GBAHS1400099").expect("lookup");
+    let hits = lookup(&cat.db, "GBAHS1400099").expect("lookup");
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0].title, "Thinking Out Loud");
     assert_eq!(hits[0].length_ms, Some(281_000));
     assert_eq!(hits[0].artists[0].name, "Ed Sheeran");
     // Join phrases make the printed credit.
-    let multi: String = db
+    let multi: String = cat
+        .db
         .conn
         .query_row(
             "SELECT artist_credit FROM recordings WHERE artist_credit LIKE '%feat.%' LIMIT 1",
@@ -101,22 +107,22 @@ fn real_musicbrainz_shapes_import_with_credits_isrcs_media_and_null_variants() {
         .expect("a credit with feat.");
     assert!(multi.contains(" feat. "), "{multi}");
     // Multi-disc releases keep their disc numbers; tracks link recordings.
-    assert!(count(&db, "SELECT count(DISTINCT disc) FROM tracks") >= 2);
+    assert!(count(&cat.db, "SELECT count(DISTINCT disc) FROM tracks") >= 2);
     assert_eq!(
-        count(&db, "SELECT count(*) FROM tracks"),
+        count(&cat.db, "SELECT count(*) FROM tracks"),
         17,
         "10 tracks of release.json, 4 + 3 of the multi-disc one"
     );
     // Records whose id is null are rejected with a reason, never dropped
     // silently, and the import went on.
     let no_id = count(
-        &db,
+        &cat.db,
         "SELECT count(*) FROM rejects WHERE reason = 'the record has no id'",
     );
     assert!(no_id >= 2, "null variants must be rejected: {no_id}");
-    assert!(count(&db, "SELECT count(*) FROM recordings") >= (n_rec as i64 - no_id));
+    assert!(count(&cat.db, "SELECT count(*) FROM recordings") >= (n_rec as i64 - no_id));
     // Search folds case and diacritics.
-    let found = search(&db, "thinking out", 5).expect("search");
+    let found = search(&cat, "thinking out", 5).expect("search");
     assert_eq!(
         found.first().map(|h| h.title.as_str()),
         Some("Thinking Out Loud")
@@ -143,11 +149,12 @@ fn malformed_lines_are_rejected_with_their_line_number_and_the_import_goes_on() 
         good(7, "Last", "gb-ahs-14-00099"),
     ];
     std::fs::write(&f, lines.join("\n")).expect("write");
-    let (_h, mut db) = home(tmp.path());
-    let s = &import_musicbrainz(&mut db, &f, &NoProgress).expect("import")[0];
+    let (_h, mut cat) = home(tmp.path());
+    let s = &import_musicbrainz(&mut cat, &f, &NoProgress).expect("import")[0];
     assert_eq!(s.rows, 3, "{s:?}");
     assert_eq!(s.rejects, 4, "{s:?}");
-    let rejects: Vec<(i64, Option<String>, String)> = db
+    let rejects: Vec<(i64, Option<String>, String)> = cat
+        .db
         .conn
         .prepare("SELECT line, field, reason FROM rejects ORDER BY line")
         .expect("prepare")
@@ -165,12 +172,12 @@ fn malformed_lines_are_rejected_with_their_line_number_and_the_import_goes_on() 
     assert_eq!(rejects[3].1.as_deref(), Some("id"));
     // The ISRC written with hyphens and in lower case is normalised.
     assert_eq!(
-        lookup(&db, "GBAHS1400099").expect("lookup")[0].title,
+        lookup(&cat.db, "GBAHS1400099").expect("lookup")[0].title,
         "Last"
     );
     assert_eq!(
         count(
-            &db,
+            &cat.db,
             "SELECT count(*) FROM recordings WHERE title = 'Bad ISRC kept'"
         ),
         1
@@ -201,19 +208,20 @@ fn dumps_are_read_straight_from_tar_xz_and_a_truncated_archive_is_reported() {
     }
     let archive = tmp.path().join("recording.tar.xz");
     xz_tar(&archive, "mbdump/recording", data.as_bytes());
-    let (_h, mut db) = home(tmp.path());
-    let s = &import_musicbrainz(&mut db, &archive, &NoProgress).expect("import")[0];
+    let (_h, mut cat) = home(tmp.path());
+    let s = &import_musicbrainz(&mut cat, &archive, &NoProgress).expect("import")[0];
     assert_eq!((s.lines, s.rows, s.rejects), (2000, 2000, 0));
 
     let bytes = std::fs::read(&archive).expect("read");
     let cut = tmp.path().join("cut").join("recording.tar.xz");
     std::fs::create_dir_all(cut.parent().expect("parent")).expect("mkdir");
     std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).expect("write");
-    let (_h2, mut db2) = home(&tmp.path().join("cut"));
-    let s = &import_musicbrainz(&mut db2, &cut, &NoProgress)
+    let (_h2, mut cat2) = home(&tmp.path().join("cut"));
+    let s = &import_musicbrainz(&mut cat2, &cut, &NoProgress)
         .expect("a truncated archive is not a failed command")[0];
     assert!(s.rows < 2000, "{s:?}");
-    let reason: String = db2
+    let reason: String = cat2
+        .db
         .conn
         .query_row("SELECT reason FROM rejects", [], |r| r.get(0))
         .expect("a reject");
@@ -230,20 +238,66 @@ fn a_reimport_updates_and_never_duplicates() {
         )
     };
     std::fs::write(&f, line("Old title")).expect("write");
-    let (_h, mut db) = home(tmp.path());
-    import_musicbrainz(&mut db, &f, &NoProgress).expect("import");
+    let (_h, mut cat) = home(tmp.path());
+    import_musicbrainz(&mut cat, &f, &NoProgress).expect("import");
     std::fs::write(&f, line("New title")).expect("write");
-    import_musicbrainz(&mut db, &f, &NoProgress).expect("import again");
-    import_musicbrainz(&mut db, &f, &NoProgress).expect("and again");
-    assert_eq!(count(&db, "SELECT count(*) FROM recordings"), 1);
-    assert_eq!(count(&db, "SELECT count(*) FROM isrcs"), 1);
-    assert_eq!(count(&db, "SELECT count(*) FROM artists"), 1);
-    assert_eq!(count(&db, "SELECT count(*) FROM recording_artists"), 1);
-    assert_eq!(search(&db, "new title", 5).expect("search").len(), 1);
+    import_musicbrainz(&mut cat, &f, &NoProgress).expect("import again");
+    import_musicbrainz(&mut cat, &f, &NoProgress).expect("and again");
+    assert_eq!(count(&cat.db, "SELECT count(*) FROM recordings"), 1);
+    assert_eq!(count(&cat.db, "SELECT count(*) FROM isrcs"), 1);
+    assert_eq!(count(&cat.db, "SELECT count(*) FROM artists"), 1);
+    assert_eq!(count(&cat.db, "SELECT count(*) FROM recording_artists"), 1);
+    assert_eq!(search(&cat, "new title", 5).expect("search").len(), 1);
     assert!(
-        search(&db, "old title", 5).expect("search").is_empty(),
+        search(&cat, "old title", 5).expect("search").is_empty(),
         "the search index follows updates"
     );
+}
+
+#[test]
+fn a_lost_search_index_is_rebuilt_by_the_next_import() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dump = tmp.path().join("dump");
+    musicark_synth::write_catalog(
+        &dump,
+        &musicark_synth::CatalogSpec {
+            recordings: 3_000,
+            seed: 9,
+            invalid_share: 0.0,
+        },
+    )
+    .expect("dump");
+    let (h, mut cat) = home(tmp.path());
+    import_musicbrainz(&mut cat, &dump.join("mbdump"), &NoProgress).expect("import");
+    let all = |cat: &Catalog| -> Vec<i64> {
+        let mut v: Vec<i64> = cat
+            .db
+            .conn
+            .prepare(
+                "SELECT recording_id FROM recordings UNION ALL SELECT -release_id FROM releases",
+            )
+            .expect("sql")
+            .query_map([], |r| r.get(0))
+            .expect("keys")
+            .map(|r| r.expect("key"))
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    let want = all(&cat);
+    assert!(want.iter().any(|k| *k < 0), "releases are searchable too");
+    assert_eq!(cat.search.keys().expect("keys"), want);
+    let title: String = count_text(&cat.db, "SELECT title FROM recordings LIMIT 1");
+
+    drop(cat);
+    std::fs::remove_dir_all(h.search_dir()).expect("lose the index");
+    let mut cat = Catalog::open(&h).expect("reopen");
+    assert!(search(&cat, &title, 5).expect("search").is_empty());
+    // The dump is unchanged: nothing to import, but the index is rebuilt.
+    let again = import_musicbrainz(&mut cat, &dump.join("mbdump"), &NoProgress).expect("again");
+    assert!(again.iter().all(|s| s.unchanged), "{again:?}");
+    assert_eq!(cat.search.keys().expect("keys"), want);
+    assert!(!search(&cat, &title, 5).expect("search").is_empty());
 }
 
 #[test]
@@ -259,10 +313,11 @@ fn listenbrainz_popularity_from_csv_and_json_lines() {
          89f35c6f-84f4-4b5d-8966-ef2572faf230,7,\n",
     )
     .expect("write");
-    let (_h, mut db) = home(tmp.path());
-    let s = import_listenbrainz(&mut db, &csv, &NoProgress).expect("import");
+    let (_h, mut cat) = home(tmp.path());
+    let s = import_listenbrainz(&mut cat, &csv, &NoProgress).expect("import");
     assert_eq!((s.rows, s.rejects), (2, 2), "{s:?}");
-    let lines: Vec<i64> = db
+    let lines: Vec<i64> = cat
+        .db
         .conn
         .prepare("SELECT line FROM rejects ORDER BY line")
         .expect("p")
@@ -273,8 +328,9 @@ fn listenbrainz_popularity_from_csv_and_json_lines() {
     assert_eq!(lines, [3, 4], "line numbers count the header");
     let jsonl = tmp.path().join("pop.jsonl");
     std::fs::write(&jsonl, r#"{"recording_mbid":"CB2CC207-8125-445C-9EF9-6EA44EEE959A","total_listen_count":2000,"total_user_count":60}"#).expect("write");
-    import_listenbrainz(&mut db, &jsonl, &NoProgress).expect("import");
-    let listens: i64 = db
+    import_listenbrainz(&mut cat, &jsonl, &NoProgress).expect("import");
+    let listens: i64 = cat
+        .db
         .conn
         .query_row("SELECT listen_count FROM popularity WHERE recording_key = 'cb2cc207-8125-445c-9ef9-6ea44eee959a'", [], |r| r.get(0))
         .expect("row");
@@ -284,10 +340,10 @@ fn listenbrainz_popularity_from_csv_and_json_lines() {
 #[test]
 fn mapped_sources_merge_by_mbid_and_isrc_and_keep_their_own_ids() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (_h, mut db) = home(tmp.path());
+    let (_h, mut cat) = home(tmp.path());
     let mb = tmp.path().join("recording");
     std::fs::write(&mb, r#"{"id":"cb2cc207-8125-445c-9ef9-6ea44eee959a","title":"Thinking Out Loud","length":281000,"isrcs":["GBAHS1400099"],"artist-credit":[]}"#).expect("write");
-    import_musicbrainz(&mut db, &mb, &NoProgress).expect("import");
+    import_musicbrainz(&mut cat, &mb, &NoProgress).expect("import");
 
     let mapping = tmp.path().join("netlabel.toml");
     std::fs::write(
@@ -318,10 +374,10 @@ track = "no"
     )
     .expect("write");
     let m = Mapping::load(&mapping).expect("mapping");
-    let s = import_mapped(&mut db, &csv, &m, &NoProgress).expect("import");
+    let s = import_mapped(&mut cat, &csv, &m, &NoProgress).expect("import");
     assert_eq!((s.rows, s.rejects), (2, 2), "{s:?}");
     // Merged with the MusicBrainz recording through the ISRC: one recording, two sources' ids.
-    let merged = &lookup(&db, "GBAHS1400099").expect("lookup")[0];
+    let merged = &lookup(&cat.db, "GBAHS1400099").expect("lookup")[0];
     assert_eq!(
         merged.title, "Thinking Out Loud",
         "another source never overwrites the title"
@@ -334,12 +390,13 @@ track = "no"
     assert!(sources.contains(&"netlabel"), "{sources:?}");
     assert_eq!(merged.license.as_deref(), Some("CC-BY-4.0"));
     // The new one, with its release, its barcode rejected for its check digit.
-    let new = &search(&db, "quiet fields", 5).expect("search")[0];
-    let view = &lookup(&db, &format!("rec:{}", new.id)).expect("lookup")[0];
+    let new = &search(&cat, "quiet fields", 5).expect("search")[0];
+    let view = &lookup(&cat.db, &format!("rec:{}", new.id)).expect("lookup")[0];
     assert_eq!(view.length_ms, Some(190_400));
     assert_eq!(view.releases[0].release_title, "Depot");
     assert_eq!(view.popularity[0].listen_count, Some(3));
-    let reasons: Vec<String> = db
+    let reasons: Vec<String> = cat
+        .db
         .conn
         .prepare("SELECT reason FROM rejects ORDER BY line")
         .expect("p")
@@ -362,7 +419,7 @@ track = "no"
     .expect("write");
     let mut m2 = m.clone();
     m2.format = musicark_catalog::mapping::Format::Jsonl;
-    let s = import_mapped(&mut db, &jsonl, &m2, &NoProgress).expect("jsonl");
+    let s = import_mapped(&mut cat, &jsonl, &m2, &NoProgress).expect("jsonl");
     assert_eq!(s.rows, 1);
     let sqlite = tmp.path().join("label.sqlite");
     let conn = rusqlite::Connection::open(&sqlite).expect("sqlite");
@@ -373,17 +430,17 @@ track = "no"
     m3.table = Some("t".into());
     m3.columns
         .retain(|k, _| ["id", "title", "artist", "length_s"].contains(&k.as_str()));
-    let s = import_mapped(&mut db, &sqlite, &m3, &NoProgress).expect("sqlite");
+    let s = import_mapped(&mut cat, &sqlite, &m3, &NoProgress).expect("sqlite");
     assert_eq!(s.rows, 1);
     assert_eq!(
-        search(&db, "arvore cafe", 5).expect("search")[0].title,
+        search(&cat, "arvore cafe", 5).expect("search")[0].title,
         "Árvore",
         "diacritics fold"
     );
     // Re-importing the CSV changes nothing.
-    let before = count(&db, "SELECT count(*) FROM recordings");
-    import_mapped(&mut db, &csv, &m, &NoProgress).expect("again");
-    assert_eq!(count(&db, "SELECT count(*) FROM recordings"), before);
+    let before = count(&cat.db, "SELECT count(*) FROM recordings");
+    import_mapped(&mut cat, &csv, &m, &NoProgress).expect("again");
+    assert_eq!(count(&cat.db, "SELECT count(*) FROM recordings"), before);
 }
 
 #[test]
@@ -432,26 +489,26 @@ fn a_first_load_with_the_same_mbid_twice_keeps_the_last_copy_and_builds_its_inde
         .join("\n"),
     )
     .expect("write");
-    let (_h, mut db) = home(tmp.path());
-    import_musicbrainz(&mut db, &f, &NoProgress).expect("import");
+    let (_h, mut cat) = home(tmp.path());
+    import_musicbrainz(&mut cat, &f, &NoProgress).expect("import");
     assert_eq!(
-        count(&db, "SELECT bulk FROM imports"),
+        count(&cat.db, "SELECT bulk FROM imports"),
         1,
         "a first load is a bulk load"
     );
-    assert_eq!(count(&db, "SELECT count(*) FROM recordings"), 1);
-    assert_eq!(count(&db, "SELECT count(*) FROM isrcs"), 1);
+    assert_eq!(count(&cat.db, "SELECT count(*) FROM recordings"), 1);
+    assert_eq!(count(&cat.db, "SELECT count(*) FROM isrcs"), 1);
     assert_eq!(
-        lookup(&db, "GBAHS1400099").expect("lookup")[0].title,
+        lookup(&cat.db, "GBAHS1400099").expect("lookup")[0].title,
         "Second copy"
     );
-    assert!(lookup(&db, "USRC17607839").expect("lookup").is_empty());
+    assert!(lookup(&cat.db, "USRC17607839").expect("lookup").is_empty());
     assert_eq!(
         count(
-            &db,
+            &cat.db,
             "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN ('recordings_mbid', 'isrcs_pk', 'isrcs_recording', 'recording_artists_artist')"
         ),
         4
     );
-    assert_eq!(search(&db, "second copy", 5).expect("search").len(), 1);
+    assert_eq!(search(&cat, "second copy", 5).expect("search").len(), 1);
 }

@@ -46,6 +46,13 @@ impl ImportProgress for Bar {
             b.set_message(format!("{lines} lines, {:.0} lines/s", lines as f64 / secs));
         }
     }
+    fn phase(&self, what: &str) {
+        if let Ok(g) = self.bar.lock()
+            && let Some(b) = g.as_ref()
+        {
+            b.set_message(what.to_string());
+        }
+    }
     fn finish(&self) {
         if let Ok(mut g) = self.bar.lock()
             && let Some(b) = g.take()
@@ -62,15 +69,15 @@ pub fn import(
     mapping: Option<&Path>,
 ) -> anyhow::Result<()> {
     let home = open_home(g)?;
-    let mut db = home.db()?;
+    let mut cat = musicark_catalog::Catalog::open(&home)?;
     let bar = Bar {
         bar: Mutex::new(None),
         enabled: !g.json && !g.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
     let summaries: Vec<ImportSummary> = match source {
-        ImportSource::Musicbrainz => musicark_catalog::import_musicbrainz(&mut db, path, &bar)?,
+        ImportSource::Musicbrainz => musicark_catalog::import_musicbrainz(&mut cat, path, &bar)?,
         ImportSource::Listenbrainz => {
-            vec![musicark_catalog::import_listenbrainz(&mut db, path, &bar)?]
+            vec![musicark_catalog::import_listenbrainz(&mut cat, path, &bar)?]
         }
         ImportSource::Mapped => {
             let Some(m) = mapping else {
@@ -78,7 +85,7 @@ pub fn import(
             };
             let mapping = Mapping::load(m)?;
             vec![musicark_catalog::import_mapped(
-                &mut db, path, &mapping, &bar,
+                &mut cat, path, &mapping, &bar,
             )?]
         }
     };
@@ -111,8 +118,8 @@ pub fn import(
 
 pub fn search(g: &Global, query: &str, limit: usize) -> anyhow::Result<()> {
     let home = open_home(g)?;
-    let db = home.db()?;
-    let hits = musicark_catalog::search(&db, query, limit).context("searching the catalogue")?;
+    let cat = musicark_catalog::Catalog::open_read_only(&home)?;
+    let hits = musicark_catalog::search(&cat, query, limit).context("searching the catalogue")?;
     if g.json {
         return print_json(&hits);
     }

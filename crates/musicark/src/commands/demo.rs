@@ -71,10 +71,10 @@ pub fn run(g: &Global, args: &DemoArgs) -> anyhow::Result<()> {
     say("4. Importing open data about it (MusicBrainz-shaped recordings, ListenBrainz listens) …");
     let (recordings, listens) =
         write_open_data(&dir.join("open-data"), &spec).context("writing the sample's open data")?;
-    let mut db = home.db()?;
-    let mut imports = musicark_catalog::import_musicbrainz(&mut db, &recordings, &NoProgress)?;
+    let mut cat = musicark_catalog::Catalog::open(&home)?;
+    let mut imports = musicark_catalog::import_musicbrainz(&mut cat, &recordings, &NoProgress)?;
     imports.push(musicark_catalog::import_listenbrainz(
-        &mut db,
+        &mut cat,
         &listens,
         &NoProgress,
     )?);
@@ -89,7 +89,8 @@ pub fn run(g: &Global, args: &DemoArgs) -> anyhow::Result<()> {
         .first()
         .map(|t| t.isrc.clone())
         .unwrap_or_default();
-    let looked_up = musicark_catalog::lookup(&db, &first_isrc)?;
+    let looked_up = musicark_catalog::lookup(&cat.db, &first_isrc)?;
+    let db = cat.db;
 
     let st = db.status(&home.config.archive.name)?;
     let damaged = db.damaged_report()?;

@@ -64,7 +64,6 @@ fn catalogue_dump(archive: &std::path::Path) -> Vec<String> {
         "SELECT recording_id || '|' || position || '|' || artist_id || '|' || join_phrase FROM recording_artists ORDER BY 1",
         "SELECT artist_id || '|' || mbid || '|' || name FROM artists ORDER BY artist_id",
         "SELECT line || '|' || coalesce(field,'') || '|' || reason FROM rejects ORDER BY line, reason",
-        "SELECT count(*) FROM catalog_fts WHERE catalog_fts MATCH 'love'",
     ] {
         let mut stmt = db.conn.prepare(sql).expect(sql);
         let rows = stmt
@@ -75,6 +74,22 @@ fn catalogue_dump(archive: &std::path::Path) -> Vec<String> {
             .expect("query");
         out.extend(rows.map(|r| r.expect("row")));
     }
+    // The search index holds every recording and release exactly once.
+    let keys = musicark_catalog::SearchIndex::open(&home.search_dir())
+        .expect("search index")
+        .keys()
+        .expect("keys");
+    let mut want: Vec<i64> = db
+        .conn
+        .prepare("SELECT recording_id FROM recordings UNION ALL SELECT -release_id FROM releases")
+        .expect("keys")
+        .query_map([], |r| r.get(0))
+        .expect("keys")
+        .map(|r| r.expect("key"))
+        .collect();
+    want.sort_unstable();
+    assert_eq!(keys, want, "search index keys");
+    out.push(format!("{} search documents", keys.len()));
     out
 }
 
