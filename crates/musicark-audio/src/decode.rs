@@ -11,13 +11,23 @@ use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 
+use symphonia::core::audio::{AudioBuffer, AudioBufferRef, Signal};
+use symphonia::core::conv::IntoSample;
+use symphonia::core::sample::Sample;
+
+use crate::fingerprint::FingerprintSink;
 use crate::{Analysis, Container, Damage, DamageKind, TechInfo, Verdict};
 
 /// After this many demuxer errors in a row the stream is given up on: a
 /// demuxer that cannot resynchronise must not spin forever.
 const MAX_CONSECUTIVE_DEMUX_ERRORS: u32 = 64;
 
-pub(crate) fn decode_symphonia(path: &Path, container: Container, audio_ext: bool) -> Analysis {
+pub(crate) fn decode_symphonia(
+    path: &Path,
+    container: Container,
+    audio_ext: bool,
+    mut sink: Option<&mut FingerprintSink>,
+) -> Analysis {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) => return damaged_only(DamageKind::Io, format!("cannot open: {e}")),
@@ -56,6 +66,7 @@ pub(crate) fn decode_symphonia(path: &Path, container: Container, audio_ext: boo
                     tech: None,
                     tags: None,
                     warnings: vec![],
+                    fingerprint: None,
                 }
             };
         }
@@ -88,6 +99,7 @@ pub(crate) fn decode_symphonia(path: &Path, container: Container, audio_ext: boo
                 tech: None,
                 tags: None,
                 warnings: vec![],
+                fingerprint: None,
             };
         }
         Err(e) => {
@@ -155,6 +167,11 @@ pub(crate) fn decode_symphonia(path: &Path, container: Container, audio_ext: boo
                 max_packet_frames =
                     max_packet_frames.max(n + packet.trim_start as u64 + packet.trim_end as u64);
                 frames += n;
+                if let Some(fp) = sink.as_deref_mut() {
+                    let rate = spec.rate;
+                    mix_to_mono(&buf, fp.mono_buffer(n as usize));
+                    fp.push_mono_buffer(rate);
+                }
             }
             Err(e @ (SymError::DecodeError(_) | SymError::IoError(_))) => {
                 errors += 1;
@@ -245,6 +262,35 @@ pub(crate) fn decode_symphonia(path: &Path, container: Container, audio_ext: boo
         tech: Some(tech),
         tags: None,
         warnings: vec![],
+        fingerprint: None,
+    }
+}
+
+/// Average the channels of `buf` into `mono` (as floats in [-1, 1]).
+fn mix_to_mono(buf: &AudioBufferRef<'_>, mono: &mut [f32]) {
+    fn mix<S: Sample + IntoSample<f32>>(b: &AudioBuffer<S>, mono: &mut [f32]) {
+        let channels = b.spec().channels.count().max(1);
+        for c in 0..channels {
+            for (m, s) in mono.iter_mut().zip(b.chan(c)) {
+                *m += (*s).into_sample();
+            }
+        }
+        if channels > 1 {
+            let k = 1.0 / channels as f32;
+            mono.iter_mut().for_each(|m| *m *= k);
+        }
+    }
+    match buf {
+        AudioBufferRef::U8(b) => mix(b, mono),
+        AudioBufferRef::U16(b) => mix(b, mono),
+        AudioBufferRef::U24(b) => mix(b, mono),
+        AudioBufferRef::U32(b) => mix(b, mono),
+        AudioBufferRef::S8(b) => mix(b, mono),
+        AudioBufferRef::S16(b) => mix(b, mono),
+        AudioBufferRef::S24(b) => mix(b, mono),
+        AudioBufferRef::S32(b) => mix(b, mono),
+        AudioBufferRef::F32(b) => mix(b, mono),
+        AudioBufferRef::F64(b) => mix(b, mono),
     }
 }
 

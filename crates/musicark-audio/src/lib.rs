@@ -13,8 +13,10 @@
 //! chain, FLAC MD5) holds to the last byte.
 
 mod decode;
+pub mod fingerprint;
 mod integrity;
 mod opus;
+pub mod resample;
 mod sniff;
 mod tags;
 
@@ -22,12 +24,14 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub use fingerprint::{Fingerprint, similarity};
 pub use sniff::{Container, is_audio_extension};
 pub use tags::Tags;
 
 /// Bumped whenever the analysis of the same bytes could give a different
 /// answer; stored with each record so that older analyses can be redone.
-pub const ANALYZER_VERSION: u32 = 1;
+/// (2: Chromaprint fingerprints.)
+pub const ANALYZER_VERSION: u32 = 2;
 
 /// Everything musicark learns about one file's bytes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,6 +42,44 @@ pub struct Analysis {
     pub tags: Option<Tags>,
     /// Problems that do not make the audio damaged (unreadable tags, say).
     pub warnings: Vec<String>,
+    /// The Chromaprint fingerprint of what decoded (when asked for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<Fingerprint>,
+}
+
+/// What [`analyze_file_with`] computes beyond the verdict, tags and
+/// technical parameters.
+#[derive(Debug, Clone, Copy)]
+pub struct AnalyzeOptions {
+    /// Fingerprint the decoded audio (Chromaprint, as `fpcalc`): about a
+    /// third more work than decoding alone.
+    pub fingerprint: bool,
+    /// Walk the container's structure to the last byte (Ogg pages and
+    /// CRCs, the MPEG frame chain); off, only what decoding finds counts.
+    pub structure: bool,
+    /// Read the tags.
+    pub tags: bool,
+}
+
+impl Default for AnalyzeOptions {
+    fn default() -> Self {
+        AnalyzeOptions {
+            fingerprint: true,
+            structure: true,
+            tags: true,
+        }
+    }
+}
+
+impl AnalyzeOptions {
+    /// Decode and fingerprint only (what `fpcalc` does).
+    pub fn fingerprint_only() -> AnalyzeOptions {
+        AnalyzeOptions {
+            fingerprint: true,
+            structure: false,
+            tags: false,
+        }
+    }
 }
 
 /// What the bytes are.
@@ -164,6 +206,11 @@ pub struct TechInfo {
 /// Never fails: every problem, including an unreadable file, becomes part of
 /// the returned [`Analysis`].
 pub fn analyze_file(path: &Path) -> Analysis {
+    analyze_file_with(path, AnalyzeOptions::default())
+}
+
+/// [`analyze_file`], choosing what is computed.
+pub fn analyze_file_with(path: &Path, options: AnalyzeOptions) -> Analysis {
     let size = match std::fs::metadata(path) {
         Ok(m) => m.len(),
         Err(e) => return io_failure(format!("cannot read file metadata: {e}")),
@@ -187,6 +234,7 @@ pub fn analyze_file(path: &Path) -> Analysis {
             tech: None,
             tags: None,
             warnings: vec![],
+            fingerprint: None,
         };
     }
     let head = match sniff::read_head(path) {
@@ -198,7 +246,7 @@ pub fn analyze_file(path: &Path) -> Analysis {
     // Decoders are third-party code fed with untrusted bytes: a panic in one
     // must become a damage record, not the end of the batch.
     let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        decode_any(path, container, audio_ext, size)
+        decode_any(path, container, audio_ext, size, options)
     }));
     let mut analysis = match decoded {
         Ok(a) => a,
@@ -218,11 +266,12 @@ pub fn analyze_file(path: &Path) -> Analysis {
                 tech: None,
                 tags: None,
                 warnings: vec![],
+                fingerprint: None,
             }
         }
     };
 
-    if matches!(analysis.verdict, Verdict::Audio | Verdict::Damaged(_)) {
+    if options.tags && matches!(analysis.verdict, Verdict::Audio | Verdict::Damaged(_)) {
         match tags::read_tags(path) {
             Ok(t) => analysis.tags = t,
             Err(e) => analysis.warnings.push(format!("tags unreadable: {e}")),
@@ -231,20 +280,29 @@ pub fn analyze_file(path: &Path) -> Analysis {
     analysis
 }
 
-fn decode_any(path: &Path, container: Container, audio_ext: bool, size: u64) -> Analysis {
+fn decode_any(
+    path: &Path,
+    container: Container,
+    audio_ext: bool,
+    size: u64,
+    options: AnalyzeOptions,
+) -> Analysis {
     if let Some(reason) = container.unsupported_reason() {
         return Analysis {
             verdict: Verdict::Unsupported { reason },
             tech: None,
             tags: None,
             warnings: vec![],
+            fingerprint: None,
         };
     }
+    let mut sink = options.fingerprint.then(fingerprint::FingerprintSink::new);
     let mut analysis = if container == Container::OggOpus {
-        opus::decode_opus(path)
+        opus::decode_opus(path, sink.as_mut())
     } else {
-        decode::decode_symphonia(path, container, audio_ext)
+        decode::decode_symphonia(path, container, audio_ext, sink.as_mut())
     };
+    analysis.fingerprint = sink.and_then(fingerprint::FingerprintSink::finish);
     // Structural checks complement decoding: a demuxer treats a cut-off last
     // packet as a normal end of stream, the container's framing does not.
     // When decoding already failed, the structural finding (a cut page, a
@@ -256,6 +314,9 @@ fn decode_any(path: &Path, container: Container, audio_ext: bool, size: u64) -> 
         }
         _ => return analysis,
     };
+    if !options.structure {
+        return analysis;
+    }
     if let Some(mut damage) = integrity::check(path, container, size) {
         let end = analysis.tech.as_ref().map(|t| t.duration_seconds);
         damage.position_seconds = decoder_damage
@@ -286,6 +347,7 @@ impl Analysis {
             tech: None,
             tags: None,
             warnings: vec![],
+            fingerprint: None,
         }
     }
 }

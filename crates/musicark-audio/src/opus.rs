@@ -8,12 +8,13 @@ use std::path::Path;
 
 use opus_pure::{MAX_PACKET_SAMPLES, OggOpusReader, Trim};
 
+use crate::fingerprint::FingerprintSink;
 use crate::{Analysis, Damage, DamageKind, TechInfo, Verdict};
 
 /// Opus always decodes at 48 kHz here: every Opus stream's native rate.
 const DECODE_RATE: i32 = 48_000;
 
-pub(crate) fn decode_opus(path: &Path) -> Analysis {
+pub(crate) fn decode_opus(path: &Path, mut sink: Option<&mut FingerprintSink>) -> Analysis {
     let fail = Analysis::damaged;
     let file = match File::open(path) {
         Ok(f) => f,
@@ -41,6 +42,7 @@ pub(crate) fn decode_opus(path: &Path) -> Analysis {
             tech: None,
             tags: None,
             warnings: vec![],
+            fingerprint: None,
         };
     }
     let channels = head.channel_count as usize;
@@ -92,6 +94,9 @@ pub(crate) fn decode_opus(path: &Path) -> Analysis {
             Ok(n) => {
                 let kept = trim.keep(&packet, &block[..n * channels]);
                 frames += (kept.len() / channels.max(1)) as u64;
+                if let Some(fp) = sink.as_deref_mut() {
+                    fp.push_interleaved_f32(DECODE_RATE as u32, channels, kept);
+                }
             }
             Err(e) => {
                 errors += 1;
@@ -148,5 +153,6 @@ pub(crate) fn decode_opus(path: &Path) -> Analysis {
         tech: Some(tech),
         tags: None,
         warnings: vec![],
+        fingerprint: None,
     }
 }

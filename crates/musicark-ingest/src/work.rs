@@ -9,7 +9,7 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 use musicark_audio::{ANALYZER_VERSION, Analysis, Verdict, analyze_file};
-use musicark_store::records::{ContentRecord, FileKey, FileRecord, FileStatus};
+use musicark_store::records::{ContentRecord, FileKey, FileRecord, FileStatus, StoredFingerprint};
 use musicark_store::{BlobStore, ContentId, Db, FsBlobStore, Home, RunSummary, StoreError};
 use sha2::Digest;
 
@@ -563,5 +563,10 @@ fn content_record(id: &ContentId, h: &Hashes, stored: bool, a: &Analysis) -> Con
         warnings_json: (!a.warnings.is_empty())
             .then(|| serde_json::to_string(&a.warnings).unwrap_or_default()),
         analyzer_version: ANALYZER_VERSION,
+        fingerprint: a.fingerprint.as_ref().map(|f| StoredFingerprint {
+            algorithm: musicark_audio::fingerprint::ALGORITHM,
+            duration: f.duration,
+            data: f.to_bytes(),
+        }),
     }
 }

@@ -70,6 +70,15 @@ pub struct ContentRecord {
     pub tags_json: Option<String>,
     pub warnings_json: Option<String>,
     pub analyzer_version: u32,
+    pub fingerprint: Option<StoredFingerprint>,
+}
+
+/// A fingerprint as stored: the algorithm, seconds covered, raw bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredFingerprint {
+    pub algorithm: u8,
+    pub duration: f64,
+    pub data: Vec<u8>,
 }
 
 /// What the catalogue already knows of a content id.
@@ -278,6 +287,24 @@ pub fn record_file(
             c.warnings_json,
             c.analyzer_version,
         ])?;
+        match &c.fingerprint {
+            Some(f) => {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO fingerprints (content_id, algorithm, duration, data) \
+                     VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![
+                    c.content_id,
+                    f.algorithm,
+                    f.duration,
+                    f.data
+                ])?;
+            }
+            None => {
+                tx.prepare_cached("DELETE FROM fingerprints WHERE content_id = ?1")?
+                    .execute(params![c.content_id])?;
+            }
+        }
     } else if stored_now && let Some(id) = &file.content_id {
         tx.prepare_cached("UPDATE contents SET stored = 1 WHERE content_id = ?1")?
             .execute(params![id])?;

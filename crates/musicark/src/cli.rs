@@ -66,6 +66,20 @@ pub enum Command {
     /// The catalogue of recorded music: import open data, look up, search.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Chromaprint fingerprints of whole files, as `fpcalc -raw -length 0`.
+    ///
+    /// Any format musicark decodes, Ogg Opus included. With --json, one JSON
+    /// object per line: path, duration (seconds) and fingerprint (unsigned
+    /// 32-bit integers). Files are fingerprinted in parallel and printed in
+    /// the order given. Exits non-zero when a file gave no fingerprint
+    /// (after printing all the others).
+    Fingerprint {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Files fingerprinted at once (default: one per core).
+        #[arg(long, short)]
+        jobs: Option<usize>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

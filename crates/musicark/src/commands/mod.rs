@@ -3,6 +3,7 @@
 
 mod catalog;
 mod demo;
+mod fingerprint;
 mod ingest;
 mod init;
 mod report;
@@ -37,6 +38,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Catalog(CatalogCommand::Show { id }) => catalog::show(g, &id),
         Command::Catalog(CatalogCommand::Rejects { limit }) => catalog::rejects(g, limit),
+        Command::Fingerprint { files, jobs } => fingerprint::run(g, &files, jobs),
     }
 }
 

@@ -5,6 +5,7 @@ mod support;
 
 mod corpus;
 mod crash;
+mod fingerprint;
 mod ingest;
 mod tidy;
 mod torrent;

@@ -1,0 +1,231 @@
+//! Chromaprint fingerprints (rusty-chromaprint, the algorithm `fpcalc` uses
+//! by default) computed from the same decode that validates a file, and
+//! their comparison by aligned bit error rate, as AcoustID compares.
+
+use rusty_chromaprint::{Configuration, Fingerprinter};
+
+use crate::resample::Resampler;
+use serde::{Deserialize, Serialize};
+
+/// Chromaprint's algorithm number for `preset_test2` (`fpcalc`'s default;
+/// AcoustID's fingerprints are of this algorithm).
+pub const ALGORITHM: u8 = 2;
+
+/// One fingerprint item covers this many seconds (4096-sample frames with
+/// two thirds overlap at 11 025 Hz).
+pub const ITEM_SECONDS: f64 = 4096.0 / 3.0 / 11_025.0;
+
+/// The fingerprint of a whole stream, as `fpcalc -raw -length 0` prints it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fingerprint {
+    /// Seconds of audio fingerprinted.
+    pub duration: f64,
+    /// The raw fingerprint: one 32-bit item per ~0.124 s.
+    pub fingerprint: Vec<u32>,
+}
+
+impl Fingerprint {
+    /// Little-endian bytes, 4 per item (how the archive stores it).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.fingerprint
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect()
+    }
+
+    pub fn from_bytes(duration: f64, bytes: &[u8]) -> Fingerprint {
+        Fingerprint {
+            duration,
+            fingerprint: bytes
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        }
+    }
+}
+
+/// Chromaprint's working rate.
+const RATE: u32 = 11_025;
+
+/// Feeds decoded audio into a fingerprinter as it is decoded: mixed down
+/// to mono and resampled to 11 025 Hz here ([`Resampler`], Chromaprint's
+/// own filter design), so the fingerprinter only computes.
+pub(crate) struct FingerprintSink {
+    printer: Fingerprinter,
+    resampler: Option<Resampler>,
+    rate: u32,
+    frames: u64,
+    started: bool,
+    failed: bool,
+    mono: Vec<f32>,
+    resampled: Vec<f32>,
+    pcm: Vec<i16>,
+}
+
+impl FingerprintSink {
+    pub(crate) fn new() -> FingerprintSink {
+        FingerprintSink {
+            printer: Fingerprinter::new(&Configuration::preset_test2()),
+            resampler: None,
+            rate: 0,
+            frames: 0,
+            started: false,
+            failed: false,
+            mono: Vec::new(),
+            resampled: Vec::new(),
+            pcm: Vec::new(),
+        }
+    }
+
+    /// Begin (once) at the stream's rate; false when this audio cannot be
+    /// taken (no rate, or a stream that changes its rate midway: it is
+    /// fingerprinted up to the change).
+    fn accept(&mut self, rate: u32) -> bool {
+        if !self.started {
+            self.started = true;
+            self.rate = rate;
+            self.failed = rate < 2_000 || self.printer.start(RATE, 1).is_err();
+            if rate != RATE {
+                self.resampler = Some(Resampler::new(rate, RATE, 16, 0.8));
+            }
+        }
+        !self.failed && rate == self.rate
+    }
+
+    /// The mono mix buffer for the caller to fill with `frames` samples.
+    pub(crate) fn mono_buffer(&mut self, frames: usize) -> &mut [f32] {
+        self.mono.clear();
+        self.mono.resize(frames, 0.0);
+        &mut self.mono
+    }
+
+    /// Take the mono mix the caller wrote into [`Self::mono_buffer`].
+    pub(crate) fn push_mono_buffer(&mut self, rate: u32) {
+        if !self.accept(rate) {
+            return;
+        }
+        self.frames += self.mono.len() as u64;
+        let mono = std::mem::take(&mut self.mono);
+        match self.resampler.as_mut() {
+            Some(r) => {
+                self.resampled.clear();
+                r.process(&mono, &mut self.resampled);
+                let resampled = std::mem::take(&mut self.resampled);
+                self.consume(&resampled);
+                self.resampled = resampled;
+            }
+            None => self.consume(&mono),
+        }
+        self.mono = mono;
+    }
+
+    /// Interleaved float samples (the Opus decoder's output).
+    pub(crate) fn push_interleaved_f32(&mut self, rate: u32, channels: usize, interleaved: &[f32]) {
+        let channels = channels.max(1);
+        let frames = interleaved.len() / channels;
+        let scale = 1.0 / channels as f32;
+        let mono = self.mono_buffer(frames);
+        for (m, frame) in mono.iter_mut().zip(interleaved.chunks_exact(channels)) {
+            *m = frame.iter().sum::<f32>() * scale;
+        }
+        self.push_mono_buffer(rate);
+    }
+
+    fn consume(&mut self, samples: &[f32]) {
+        self.pcm.clear();
+        // Rounded half away from zero; `as` saturates (no libm call).
+        self.pcm.extend(samples.iter().map(|s| {
+            let v = s * 32767.0;
+            (v + 0.5f32.copysign(v)) as i16
+        }));
+        self.printer.consume(&self.pcm);
+    }
+
+    /// The fingerprint of everything pushed, if anything was.
+    pub(crate) fn finish(mut self) -> Option<Fingerprint> {
+        if !self.started || self.failed || self.frames == 0 {
+            return None;
+        }
+        if let Some(mut r) = self.resampler.take() {
+            let mut tail = Vec::new();
+            r.finish(&mut tail);
+            self.consume(&tail);
+        }
+        self.printer.finish();
+        Some(Fingerprint {
+            duration: self.frames as f64 / self.rate as f64,
+            fingerprint: self.printer.fingerprint().to_vec(),
+        })
+    }
+}
+
+/// How alike two fingerprints are: the share of equal bits over their
+/// overlap at the best alignment within `max_offset` items either way
+/// (1.0: identical; unrelated audio scores about 0.5). The overlap must
+/// cover at least half of the shorter one, so that a few items agreeing by
+/// chance at an extreme offset cannot win.
+pub fn similarity(a: &[u32], b: &[u32], max_offset: usize) -> f64 {
+    let shorter = a.len().min(b.len());
+    if shorter == 0 {
+        return 0.0;
+    }
+    let min_overlap = shorter.div_ceil(2);
+    let mut best = 0.0f64;
+    let max = max_offset as isize;
+    for offset in -max..=max {
+        // a[i] against b[i + offset]
+        let (a_start, b_start) = if offset >= 0 {
+            (0, offset as usize)
+        } else {
+            ((-offset) as usize, 0)
+        };
+        if a_start >= a.len() || b_start >= b.len() {
+            continue;
+        }
+        let n = (a.len() - a_start).min(b.len() - b_start);
+        if n < min_overlap {
+            continue;
+        }
+        let errors: u32 = a[a_start..a_start + n]
+            .iter()
+            .zip(&b[b_start..b_start + n])
+            .map(|(x, y)| (x ^ y).count_ones())
+            .sum();
+        let s = 1.0 - errors as f64 / (32.0 * n as f64);
+        best = best.max(s);
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn similarity_finds_the_alignment() {
+        let a: Vec<u32> = (0..400u32).map(|i| i.wrapping_mul(2_654_435_761)).collect();
+        assert_eq!(similarity(&a, &a, 0), 1.0);
+        let shifted: Vec<u32> = a[7..].to_vec();
+        assert_eq!(similarity(&a, &shifted, 10), 1.0);
+        assert!(similarity(&a, &shifted, 0) < 0.6);
+        let mut noisy = a.clone();
+        for v in noisy.iter_mut().step_by(4) {
+            *v ^= 0xFF;
+        }
+        let s = similarity(&a, &noisy, 5);
+        assert!(
+            (s - (1.0 - 8.0 * 100.0 / (32.0 * 400.0))).abs() < 1e-9,
+            "{s}"
+        );
+        assert_eq!(similarity(&a, &[], 5), 0.0);
+    }
+
+    #[test]
+    fn bytes_round_trip() {
+        let f = Fingerprint {
+            duration: 1.5,
+            fingerprint: vec![1, u32::MAX, 0x1234_5678],
+        };
+        assert_eq!(Fingerprint::from_bytes(1.5, &f.to_bytes()), f);
+    }
+}
