@@ -15,8 +15,7 @@ use symphonia::core::audio::{AudioBuffer, AudioBufferRef, Signal};
 use symphonia::core::conv::IntoSample;
 use symphonia::core::sample::Sample;
 
-use crate::fingerprint::FingerprintSink;
-use crate::{Analysis, Container, Damage, DamageKind, TechInfo, Verdict};
+use crate::{Analysis, Container, Damage, DamageKind, Sinks, TechInfo, Verdict};
 
 /// After this many demuxer errors in a row the stream is given up on: a
 /// demuxer that cannot resynchronise must not spin forever.
@@ -26,7 +25,7 @@ pub(crate) fn decode_symphonia(
     path: &Path,
     container: Container,
     audio_ext: bool,
-    mut sink: Option<&mut FingerprintSink>,
+    sinks: &mut Sinks,
 ) -> Analysis {
     let file = match File::open(path) {
         Ok(f) => f,
@@ -67,6 +66,7 @@ pub(crate) fn decode_symphonia(
                     tags: None,
                     warnings: vec![],
                     fingerprint: None,
+                    spectrum: None,
                 }
             };
         }
@@ -100,6 +100,7 @@ pub(crate) fn decode_symphonia(
                 tags: None,
                 warnings: vec![],
                 fingerprint: None,
+                spectrum: None,
             };
         }
         Err(e) => {
@@ -167,10 +168,10 @@ pub(crate) fn decode_symphonia(
                 max_packet_frames =
                     max_packet_frames.max(n + packet.trim_start as u64 + packet.trim_end as u64);
                 frames += n;
-                if let Some(fp) = sink.as_deref_mut() {
+                if sinks.wanted() {
                     let rate = spec.rate;
-                    mix_to_mono(&buf, fp.mono_buffer(n as usize));
-                    fp.push_mono_buffer(rate);
+                    mix_to_mono(&buf, sinks.mono_buffer(n as usize));
+                    sinks.push_mono_buffer(rate);
                 }
             }
             Err(e @ (SymError::DecodeError(_) | SymError::IoError(_))) => {
@@ -263,6 +264,7 @@ pub(crate) fn decode_symphonia(
         tags: None,
         warnings: vec![],
         fingerprint: None,
+        spectrum: None,
     }
 }
 

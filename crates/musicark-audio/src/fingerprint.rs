@@ -57,7 +57,6 @@ pub(crate) struct FingerprintSink {
     frames: u64,
     started: bool,
     failed: bool,
-    mono: Vec<f32>,
     resampled: Vec<f32>,
     pcm: Vec<i16>,
 }
@@ -71,7 +70,6 @@ impl FingerprintSink {
             frames: 0,
             started: false,
             failed: false,
-            mono: Vec::new(),
             resampled: Vec::new(),
             pcm: Vec::new(),
         }
@@ -92,43 +90,22 @@ impl FingerprintSink {
         !self.failed && rate == self.rate
     }
 
-    /// The mono mix buffer for the caller to fill with `frames` samples.
-    pub(crate) fn mono_buffer(&mut self, frames: usize) -> &mut [f32] {
-        self.mono.clear();
-        self.mono.resize(frames, 0.0);
-        &mut self.mono
-    }
-
-    /// Take the mono mix the caller wrote into [`Self::mono_buffer`].
-    pub(crate) fn push_mono_buffer(&mut self, rate: u32) {
+    /// Take mono audio at `rate`.
+    pub(crate) fn push_mono(&mut self, rate: u32, mono: &[f32]) {
         if !self.accept(rate) {
             return;
         }
-        self.frames += self.mono.len() as u64;
-        let mono = std::mem::take(&mut self.mono);
+        self.frames += mono.len() as u64;
         match self.resampler.as_mut() {
             Some(r) => {
-                self.resampled.clear();
-                r.process(&mono, &mut self.resampled);
-                let resampled = std::mem::take(&mut self.resampled);
+                let mut resampled = std::mem::take(&mut self.resampled);
+                resampled.clear();
+                r.process(mono, &mut resampled);
                 self.consume(&resampled);
                 self.resampled = resampled;
             }
-            None => self.consume(&mono),
+            None => self.consume(mono),
         }
-        self.mono = mono;
-    }
-
-    /// Interleaved float samples (the Opus decoder's output).
-    pub(crate) fn push_interleaved_f32(&mut self, rate: u32, channels: usize, interleaved: &[f32]) {
-        let channels = channels.max(1);
-        let frames = interleaved.len() / channels;
-        let scale = 1.0 / channels as f32;
-        let mono = self.mono_buffer(frames);
-        for (m, frame) in mono.iter_mut().zip(interleaved.chunks_exact(channels)) {
-            *m = frame.iter().sum::<f32>() * scale;
-        }
-        self.push_mono_buffer(rate);
     }
 
     fn consume(&mut self, samples: &[f32]) {

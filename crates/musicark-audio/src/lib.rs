@@ -18,6 +18,7 @@ mod integrity;
 mod opus;
 pub mod resample;
 mod sniff;
+pub mod spectrum;
 mod tags;
 
 use std::path::Path;
@@ -26,12 +27,13 @@ use serde::{Deserialize, Serialize};
 
 pub use fingerprint::{Fingerprint, similarity};
 pub use sniff::{Container, is_audio_extension};
+pub use spectrum::{Bandwidth, SpectrumCheck};
 pub use tags::Tags;
 
 /// Bumped whenever the analysis of the same bytes could give a different
 /// answer; stored with each record so that older analyses can be redone.
-/// (2: Chromaprint fingerprints.)
-pub const ANALYZER_VERSION: u32 = 2;
+/// (2: Chromaprint fingerprints; 3: the spectrum check.)
+pub const ANALYZER_VERSION: u32 = 3;
 
 /// Everything musicark learns about one file's bytes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,6 +47,66 @@ pub struct Analysis {
     /// The Chromaprint fingerprint of what decoded (when asked for).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<Fingerprint>,
+    /// What the spectrum says (a lossy encoder's cut?), when asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spectrum: Option<SpectrumCheck>,
+}
+
+/// Where decoded audio goes besides validation: each consumer gets the mono
+/// mix, computed once per packet.
+pub(crate) struct Sinks {
+    fingerprint: Option<fingerprint::FingerprintSink>,
+    spectrum: Option<spectrum::SpectrumSink>,
+    mono: Vec<f32>,
+}
+
+impl Sinks {
+    fn new(options: AnalyzeOptions) -> Sinks {
+        Sinks {
+            fingerprint: options.fingerprint.then(fingerprint::FingerprintSink::new),
+            spectrum: options.spectrum.then(spectrum::SpectrumSink::new),
+            mono: Vec::new(),
+        }
+    }
+
+    pub(crate) fn wanted(&self) -> bool {
+        self.fingerprint.is_some() || self.spectrum.is_some()
+    }
+
+    /// A zeroed buffer of `frames` samples for the caller's mono mix.
+    pub(crate) fn mono_buffer(&mut self, frames: usize) -> &mut [f32] {
+        self.mono.clear();
+        self.mono.resize(frames, 0.0);
+        &mut self.mono
+    }
+
+    /// Hand the mix written into [`Self::mono_buffer`] to every consumer.
+    pub(crate) fn push_mono_buffer(&mut self, rate: u32) {
+        if let Some(f) = self.fingerprint.as_mut() {
+            f.push_mono(rate, &self.mono);
+        }
+        if let Some(s) = self.spectrum.as_mut() {
+            s.push_mono(rate, &self.mono);
+        }
+    }
+
+    /// Interleaved float samples (the Opus decoder's output).
+    pub(crate) fn push_interleaved_f32(&mut self, rate: u32, channels: usize, interleaved: &[f32]) {
+        let channels = channels.max(1);
+        let scale = 1.0 / channels as f32;
+        let mono = self.mono_buffer(interleaved.len() / channels);
+        for (m, frame) in mono.iter_mut().zip(interleaved.chunks_exact(channels)) {
+            *m = frame.iter().sum::<f32>() * scale;
+        }
+        self.push_mono_buffer(rate);
+    }
+
+    fn finish(self, analysis: &mut Analysis) {
+        analysis.fingerprint = self
+            .fingerprint
+            .and_then(fingerprint::FingerprintSink::finish);
+        analysis.spectrum = self.spectrum.and_then(spectrum::SpectrumSink::finish);
+    }
 }
 
 /// What [`analyze_file_with`] computes beyond the verdict, tags and
@@ -59,6 +121,8 @@ pub struct AnalyzeOptions {
     pub structure: bool,
     /// Read the tags.
     pub tags: bool,
+    /// Look for a lossy encoder's cut in the spectrum (transcode detection).
+    pub spectrum: bool,
 }
 
 impl Default for AnalyzeOptions {
@@ -67,6 +131,7 @@ impl Default for AnalyzeOptions {
             fingerprint: true,
             structure: true,
             tags: true,
+            spectrum: true,
         }
     }
 }
@@ -78,6 +143,7 @@ impl AnalyzeOptions {
             fingerprint: true,
             structure: false,
             tags: false,
+            spectrum: false,
         }
     }
 }
@@ -235,6 +301,7 @@ pub fn analyze_file_with(path: &Path, options: AnalyzeOptions) -> Analysis {
             tags: None,
             warnings: vec![],
             fingerprint: None,
+            spectrum: None,
         };
     }
     let head = match sniff::read_head(path) {
@@ -267,6 +334,7 @@ pub fn analyze_file_with(path: &Path, options: AnalyzeOptions) -> Analysis {
                 tags: None,
                 warnings: vec![],
                 fingerprint: None,
+                spectrum: None,
             }
         }
     };
@@ -294,15 +362,16 @@ fn decode_any(
             tags: None,
             warnings: vec![],
             fingerprint: None,
+            spectrum: None,
         };
     }
-    let mut sink = options.fingerprint.then(fingerprint::FingerprintSink::new);
+    let mut sinks = Sinks::new(options);
     let mut analysis = if container == Container::OggOpus {
-        opus::decode_opus(path, sink.as_mut())
+        opus::decode_opus(path, &mut sinks)
     } else {
-        decode::decode_symphonia(path, container, audio_ext, sink.as_mut())
+        decode::decode_symphonia(path, container, audio_ext, &mut sinks)
     };
-    analysis.fingerprint = sink.and_then(fingerprint::FingerprintSink::finish);
+    sinks.finish(&mut analysis);
     // Structural checks complement decoding: a demuxer treats a cut-off last
     // packet as a normal end of stream, the container's framing does not.
     // When decoding already failed, the structural finding (a cut page, a
@@ -348,6 +417,7 @@ impl Analysis {
             tags: None,
             warnings: vec![],
             fingerprint: None,
+            spectrum: None,
         }
     }
 }

@@ -8,13 +8,12 @@ use std::path::Path;
 
 use opus_pure::{MAX_PACKET_SAMPLES, OggOpusReader, Trim};
 
-use crate::fingerprint::FingerprintSink;
-use crate::{Analysis, Damage, DamageKind, TechInfo, Verdict};
+use crate::{Analysis, Damage, DamageKind, Sinks, TechInfo, Verdict};
 
 /// Opus always decodes at 48 kHz here: every Opus stream's native rate.
 const DECODE_RATE: i32 = 48_000;
 
-pub(crate) fn decode_opus(path: &Path, mut sink: Option<&mut FingerprintSink>) -> Analysis {
+pub(crate) fn decode_opus(path: &Path, sinks: &mut Sinks) -> Analysis {
     let fail = Analysis::damaged;
     let file = match File::open(path) {
         Ok(f) => f,
@@ -43,6 +42,7 @@ pub(crate) fn decode_opus(path: &Path, mut sink: Option<&mut FingerprintSink>) -
             tags: None,
             warnings: vec![],
             fingerprint: None,
+            spectrum: None,
         };
     }
     let channels = head.channel_count as usize;
@@ -94,8 +94,8 @@ pub(crate) fn decode_opus(path: &Path, mut sink: Option<&mut FingerprintSink>) -
             Ok(n) => {
                 let kept = trim.keep(&packet, &block[..n * channels]);
                 frames += (kept.len() / channels.max(1)) as u64;
-                if let Some(fp) = sink.as_deref_mut() {
-                    fp.push_interleaved_f32(DECODE_RATE as u32, channels, kept);
+                if sinks.wanted() {
+                    sinks.push_interleaved_f32(DECODE_RATE as u32, channels, kept);
                 }
             }
             Err(e) => {
@@ -154,5 +154,6 @@ pub(crate) fn decode_opus(path: &Path, mut sink: Option<&mut FingerprintSink>) -
         tags: None,
         warnings: vec![],
         fingerprint: None,
+        spectrum: None,
     }
 }

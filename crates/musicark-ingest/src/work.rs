@@ -568,5 +568,12 @@ fn content_record(id: &ContentId, h: &Hashes, stored: bool, a: &Analysis) -> Con
             duration: f.duration,
             data: f.to_bytes(),
         }),
+        bandwidth: a.spectrum.as_ref().map(|s| {
+            let label = serde_json::to_value(s.verdict)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            (label, s.confidence, s.cutoff_hz)
+        }),
     }
 }

@@ -257,6 +257,12 @@ const MIGRATIONS: &[&str] = &[
         data       BLOB NOT NULL                 -- the raw items, 4 bytes little-endian each
     ) STRICT;
     "#,
+    // 6: what the spectrum says of each content: a lossy encoder's cut?
+    r#"
+    ALTER TABLE contents ADD COLUMN bandwidth TEXT;       -- full_band | transcode | undetermined
+    ALTER TABLE contents ADD COLUMN bandwidth_confidence REAL;
+    ALTER TABLE contents ADD COLUMN cutoff_hz REAL;       -- the cut (transcode) or highest content
+    "#,
 ];
 
 /// The schema version this build writes.

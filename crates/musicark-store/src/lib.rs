@@ -30,7 +30,7 @@ pub use config::{ArchiveConfig, Config, IngestConfig};
 pub use db::{Db, SCHEMA_VERSION};
 pub use error::{Result, StoreError};
 pub use fsutil::{atomic_write, fsync_dir};
-pub use status::{CodecCount, DamagedEntry, DamagedReport, RunSummary, Status};
+pub use status::{CodecCount, DamagedEntry, DamagedReport, RunSummary, Status, TranscodeEntry};
 
 const CONFIG_FILE: &str = "musicark.toml";
 const DB_FILE: &str = "catalog.sqlite";

@@ -71,6 +71,9 @@ pub struct ContentRecord {
     pub warnings_json: Option<String>,
     pub analyzer_version: u32,
     pub fingerprint: Option<StoredFingerprint>,
+    /// `full_band`, `transcode` or `undetermined`, its confidence and the
+    /// cut-off frequency.
+    pub bandwidth: Option<(String, f64, Option<f64>)>,
 }
 
 /// A fingerprint as stored: the algorithm, seconds covered, raw bytes.
@@ -250,9 +253,9 @@ pub fn record_file(
             "INSERT INTO contents (content_id, sha256, size, stored, verdict, reason, damage_kind, \
                damage_position, decode_errors, container, codec, lossless, sample_rate, decode_rate, \
                bits_per_sample, channels, frames, duration_seconds, bitrate, tags, warnings, \
-               analyzer_version, analyzed_at) \
+               analyzer_version, analyzed_at, bandwidth, bandwidth_confidence, cutoff_hz) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
-               ?19, ?20, ?21, ?22, {NOW}) \
+               ?19, ?20, ?21, ?22, {NOW}, ?23, ?24, ?25) \
              ON CONFLICT(content_id) DO UPDATE SET stored = max(stored, excluded.stored), \
                verdict = excluded.verdict, reason = excluded.reason, damage_kind = excluded.damage_kind, \
                damage_position = excluded.damage_position, decode_errors = excluded.decode_errors, \
@@ -261,7 +264,9 @@ pub fn record_file(
                bits_per_sample = excluded.bits_per_sample, channels = excluded.channels, \
                frames = excluded.frames, duration_seconds = excluded.duration_seconds, \
                bitrate = excluded.bitrate, tags = excluded.tags, warnings = excluded.warnings, \
-               analyzer_version = excluded.analyzer_version, analyzed_at = excluded.analyzed_at"
+               analyzer_version = excluded.analyzer_version, analyzed_at = excluded.analyzed_at, \
+               bandwidth = excluded.bandwidth, bandwidth_confidence = excluded.bandwidth_confidence, \
+               cutoff_hz = excluded.cutoff_hz"
         ))?;
         stmt.execute(params![
             c.content_id,
@@ -286,6 +291,9 @@ pub fn record_file(
             c.tags_json,
             c.warnings_json,
             c.analyzer_version,
+            c.bandwidth.as_ref().map(|b| &b.0),
+            c.bandwidth.as_ref().map(|b| b.1),
+            c.bandwidth.as_ref().and_then(|b| b.2),
         ])?;
         match &c.fingerprint {
             Some(f) => {

@@ -80,6 +80,19 @@ pub struct DamagedEntry {
     pub size: u64,
 }
 
+/// One entry of `musicark report transcodes`: a lossless file whose
+/// spectrum shows a lossy encoder's cut.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TranscodeEntry {
+    pub path: String,
+    pub codec: Option<String>,
+    pub sample_rate: Option<u32>,
+    pub cutoff_hz: Option<f64>,
+    pub confidence: Option<f64>,
+    pub content_id: String,
+    pub size: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DamagedReport {
     pub damaged: Vec<DamagedEntry>,
@@ -167,6 +180,30 @@ impl Db {
             codecs,
             last_ingest,
         })
+    }
+
+    /// Lossless files that look transcoded from lossy sources, most
+    /// confident first.
+    pub fn transcode_report(&self) -> Result<Vec<TranscodeEntry>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT f.display_path, c.codec, c.sample_rate, c.cutoff_hz, c.bandwidth_confidence, \
+                    c.content_id, f.size \
+             FROM files f JOIN contents c USING (content_id) \
+             WHERE c.lossless = 1 AND c.bandwidth = 'transcode' \
+             ORDER BY c.bandwidth_confidence DESC, f.display_path",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(TranscodeEntry {
+                path: r.get(0)?,
+                codec: r.get(1)?,
+                sample_rate: r.get(2)?,
+                cutoff_hz: r.get(3)?,
+                confidence: r.get(4)?,
+                content_id: r.get(5)?,
+                size: r.get::<_, i64>(6)? as u64,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
     pub fn damaged_report(&self) -> Result<DamagedReport> {

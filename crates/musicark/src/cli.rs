@@ -231,6 +231,9 @@ pub struct IngestArgs {
 pub enum ReportCommand {
     /// Damaged, unsupported and unreadable files, with reasons.
     Damaged,
+    /// Lossless files ("fake lossless") whose spectrum shows a lossy
+    /// encoder's low-pass cut, with where and how sure.
+    Transcodes,
 }
 
 #[derive(Debug, Args)]

@@ -1,4 +1,4 @@
-//! `musicark report damaged`
+//! `musicark report damaged|transcodes`
 
 use musicark_store::DamagedEntry;
 
@@ -34,6 +34,33 @@ pub fn damaged(g: &Global) -> anyhow::Result<()> {
         && report.warnings.is_empty()
     {
         println!("No damaged, unsupported or unreadable files.");
+    }
+    Ok(())
+}
+
+pub fn transcodes(g: &Global) -> anyhow::Result<()> {
+    let home = open_home(g)?;
+    let report = home.db()?.transcode_report()?;
+    if g.json {
+        return print_json(&report);
+    }
+    if report.is_empty() {
+        println!("No lossless file shows a lossy encoder's cut.");
+        return Ok(());
+    }
+    println!(
+        "Lossless files that look transcoded from a lossy source ({})",
+        report.len()
+    );
+    for e in &report {
+        println!(
+            "  {}\n      {} {} Hz, cut at {:.1} kHz, confidence {:.2}",
+            e.path,
+            e.codec.as_deref().unwrap_or("?"),
+            e.sample_rate.unwrap_or(0),
+            e.cutoff_hz.unwrap_or(0.0) / 1000.0,
+            e.confidence.unwrap_or(0.0)
+        );
     }
     Ok(())
 }

@@ -9,3 +9,4 @@ mod fingerprint;
 mod ingest;
 mod tidy;
 mod torrent;
+mod transcode;
