@@ -11,7 +11,7 @@ use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 
-use symphonia::core::audio::{AudioBuffer, AudioBufferRef, Signal};
+use symphonia::core::audio::{AudioBuffer, AudioBufferRef, SampleBuffer, Signal};
 use symphonia::core::conv::IntoSample;
 use symphonia::core::sample::Sample;
 
@@ -25,7 +25,7 @@ pub(crate) fn decode_symphonia(
     path: &Path,
     container: Container,
     audio_ext: bool,
-    sinks: &mut Sinks,
+    sinks: &mut Sinks<'_>,
 ) -> Analysis {
     let file = match File::open(path) {
         Ok(f) => f,
@@ -121,6 +121,7 @@ pub(crate) fn decode_symphonia(
     let mut errors: u64 = 0;
     let mut consecutive_demux_errors = 0;
     let position = |frames: u64, rate: u32| (rate > 0).then(|| frames as f64 / rate as f64);
+    let mut interleaved: Option<SampleBuffer<f32>> = None;
 
     loop {
         let packet = match format.next_packet() {
@@ -168,7 +169,19 @@ pub(crate) fn decode_symphonia(
                 max_packet_frames =
                     max_packet_frames.max(n + packet.trim_start as u64 + packet.trim_end as u64);
                 frames += n;
-                if sinks.wanted() {
+                if sinks.wants_pcm() {
+                    let spec = *spec;
+                    let fits = interleaved
+                        .as_ref()
+                        .is_some_and(|p| p.capacity() >= buf.capacity() * spec.channels.count());
+                    if !fits {
+                        interleaved = Some(SampleBuffer::new(buf.capacity() as u64, spec));
+                    }
+                    if let Some(p) = interleaved.as_mut() {
+                        p.copy_interleaved_ref(buf);
+                        sinks.push_interleaved_f32(spec.rate, spec.channels.count(), p.samples());
+                    }
+                } else if sinks.wanted() {
                     let rate = spec.rate;
                     mix_to_mono(&buf, sinks.mono_buffer(n as usize));
                     sinks.push_mono_buffer(rate);

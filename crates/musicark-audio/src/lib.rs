@@ -20,6 +20,7 @@ pub mod resample;
 mod sniff;
 pub mod spectrum;
 mod tags;
+pub mod transcode;
 
 use std::path::Path;
 
@@ -54,23 +55,35 @@ pub struct Analysis {
 
 /// Where decoded audio goes besides validation: each consumer gets the mono
 /// mix, computed once per packet.
-pub(crate) struct Sinks {
+/// A consumer of the decoded audio itself: rate, channels, interleaved
+/// samples in [-1, 1].
+pub type PcmSink<'a> = &'a mut dyn FnMut(u32, usize, &[f32]);
+
+pub(crate) struct Sinks<'a> {
     fingerprint: Option<fingerprint::FingerprintSink>,
     spectrum: Option<spectrum::SpectrumSink>,
+    pcm: Option<PcmSink<'a>>,
     mono: Vec<f32>,
 }
 
-impl Sinks {
-    fn new(options: AnalyzeOptions) -> Sinks {
+impl<'a> Sinks<'a> {
+    fn new(options: AnalyzeOptions, pcm: Option<PcmSink<'a>>) -> Sinks<'a> {
         Sinks {
             fingerprint: options.fingerprint.then(fingerprint::FingerprintSink::new),
             spectrum: options.spectrum.then(spectrum::SpectrumSink::new),
+            pcm,
             mono: Vec::new(),
         }
     }
 
+    /// Whether anyone needs the mono mix.
     pub(crate) fn wanted(&self) -> bool {
         self.fingerprint.is_some() || self.spectrum.is_some()
+    }
+
+    /// Whether anyone needs the interleaved audio itself.
+    pub(crate) fn wants_pcm(&self) -> bool {
+        self.pcm.is_some()
     }
 
     /// A zeroed buffer of `frames` samples for the caller's mono mix.
@@ -90,9 +103,16 @@ impl Sinks {
         }
     }
 
-    /// Interleaved float samples (the Opus decoder's output).
+    /// Interleaved float samples (the Opus decoder's output, or any
+    /// decoder's when the audio itself is wanted).
     pub(crate) fn push_interleaved_f32(&mut self, rate: u32, channels: usize, interleaved: &[f32]) {
         let channels = channels.max(1);
+        if let Some(pcm) = self.pcm.as_mut() {
+            pcm(rate, channels, interleaved);
+        }
+        if !self.wanted() {
+            return;
+        }
         let scale = 1.0 / channels as f32;
         let mono = self.mono_buffer(interleaved.len() / channels);
         for (m, frame) in mono.iter_mut().zip(interleaved.chunks_exact(channels)) {
@@ -277,6 +297,16 @@ pub fn analyze_file(path: &Path) -> Analysis {
 
 /// [`analyze_file`], choosing what is computed.
 pub fn analyze_file_with(path: &Path, options: AnalyzeOptions) -> Analysis {
+    analyze_file_into(path, options, None)
+}
+
+/// [`analyze_file_with`], also handing the decoded audio to `pcm` as it is
+/// decoded (after encoder delay and padding are trimmed).
+pub fn analyze_file_into(
+    path: &Path,
+    options: AnalyzeOptions,
+    pcm: Option<PcmSink<'_>>,
+) -> Analysis {
     let size = match std::fs::metadata(path) {
         Ok(m) => m.len(),
         Err(e) => return io_failure(format!("cannot read file metadata: {e}")),
@@ -313,7 +343,7 @@ pub fn analyze_file_with(path: &Path, options: AnalyzeOptions) -> Analysis {
     // Decoders are third-party code fed with untrusted bytes: a panic in one
     // must become a damage record, not the end of the batch.
     let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        decode_any(path, container, audio_ext, size, options)
+        decode_any(path, container, audio_ext, size, options, pcm)
     }));
     let mut analysis = match decoded {
         Ok(a) => a,
@@ -354,6 +384,7 @@ fn decode_any(
     audio_ext: bool,
     size: u64,
     options: AnalyzeOptions,
+    pcm: Option<PcmSink<'_>>,
 ) -> Analysis {
     if let Some(reason) = container.unsupported_reason() {
         return Analysis {
@@ -365,7 +396,7 @@ fn decode_any(
             spectrum: None,
         };
     }
-    let mut sinks = Sinks::new(options);
+    let mut sinks = Sinks::new(options, pcm);
     let mut analysis = if container == Container::OggOpus {
         opus::decode_opus(path, &mut sinks)
     } else {

@@ -13,7 +13,7 @@ use crate::{Analysis, Damage, DamageKind, Sinks, TechInfo, Verdict};
 /// Opus always decodes at 48 kHz here: every Opus stream's native rate.
 const DECODE_RATE: i32 = 48_000;
 
-pub(crate) fn decode_opus(path: &Path, sinks: &mut Sinks) -> Analysis {
+pub(crate) fn decode_opus(path: &Path, sinks: &mut Sinks<'_>) -> Analysis {
     let fail = Analysis::damaged;
     let file = match File::open(path) {
         Ok(f) => f,
@@ -94,7 +94,7 @@ pub(crate) fn decode_opus(path: &Path, sinks: &mut Sinks) -> Analysis {
             Ok(n) => {
                 let kept = trim.keep(&packet, &block[..n * channels]);
                 frames += (kept.len() / channels.max(1)) as u64;
-                if sinks.wanted() {
+                if sinks.wanted() || sinks.wants_pcm() {
                     sinks.push_interleaved_f32(DECODE_RATE as u32, channels, kept);
                 }
             }

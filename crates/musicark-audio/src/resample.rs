@@ -7,6 +7,7 @@
 //! Rust port uses (rubato, f64, per-chunk interpolation) was a fifth of the
 //! fingerprinting time; this one is ~64 multiply-adds per output sample.
 
+/// Chromaprint's phase count.
 const PHASES: usize = 256;
 const KAISER_BETA: f64 = 9.0;
 
@@ -18,7 +19,9 @@ pub struct Resampler {
     /// Input samples per output sample, fixed point.
     step: u64,
     taps: usize,
-    /// `PHASES + 1` rows of `taps` coefficients (the last row is phase 0
+    /// Tabulated phases (a power of two).
+    phases: usize,
+    /// `phases + 1` rows of `taps` coefficients (the last row is phase 0
     /// of the next sample, so rounding up never needs a special case).
     bank: Vec<f32>,
     /// Pending input; `pos` is measured from `buf[0]`, fixed point.
@@ -58,15 +61,29 @@ impl Resampler {
     /// the two rates and the pass band ending at `cutoff` of its Nyquist
     /// frequency (Chromaprint: 16 and 0.8).
     pub fn new(in_rate: u32, out_rate: u32, filter_size: usize, cutoff: f64) -> Resampler {
+        Resampler::with_phases(in_rate, out_rate, filter_size, cutoff, PHASES)
+    }
+
+    /// [`Resampler::new`] with `phases` tabulated phases (rounded up to a
+    /// power of two): more phases, less timing error (256: about −50 dB
+    /// for a 10 kHz tone; 4096: about −75 dB).
+    pub fn with_phases(
+        in_rate: u32,
+        out_rate: u32,
+        filter_size: usize,
+        cutoff: f64,
+        phases: usize,
+    ) -> Resampler {
+        let phases = phases.next_power_of_two();
         let factor = (out_rate as f64 / in_rate as f64).min(1.0);
         // A multiple of 8, so the dot product runs in SIMD lanes.
         let taps = ((filter_size as f64 / factor).ceil() as usize).next_multiple_of(8);
         let half = taps / 2;
         let fc = factor * cutoff;
         let i0_beta = bessel_i0(KAISER_BETA);
-        let mut bank = vec![0f32; (PHASES + 1) * taps];
-        for p in 0..=PHASES {
-            let frac = p as f64 / PHASES as f64;
+        let mut bank = vec![0f32; (phases + 1) * taps];
+        for p in 0..=phases {
+            let frac = p as f64 / phases as f64;
             let row = &mut bank[p * taps..(p + 1) * taps];
             let mut coeffs = vec![0f64; taps];
             for (j, c) in coeffs.iter_mut().enumerate() {
@@ -90,6 +107,7 @@ impl Resampler {
         Resampler {
             step: ((in_rate as f64 / out_rate as f64) * (1u64 << FRAC_BITS) as f64).round() as u64,
             taps,
+            phases,
             bank,
             // Silence before the first sample, so that the first output is
             // centred on it.
@@ -103,7 +121,7 @@ impl Resampler {
         self.buf.extend_from_slice(input);
         let half = self.taps / 2;
         let frac_mask = (1u64 << FRAC_BITS) - 1;
-        let phase_shift = FRAC_BITS - PHASES.trailing_zeros();
+        let phase_shift = FRAC_BITS - self.phases.trailing_zeros();
         loop {
             let i = (self.pos >> FRAC_BITS) as usize;
             // The nearest of the tabulated phases (PHASES itself is the

@@ -142,6 +142,39 @@ fn numbers(value: Option<String>, total: Option<u32>) -> (Option<u32>, Option<u3
     }
 }
 
+/// The file's pictures as base64 FLAC picture blocks (the
+/// `METADATA_BLOCK_PICTURE` comment of Ogg files); none when unreadable.
+pub(crate) fn pictures_as_flac_blocks(path: &Path) -> Vec<String> {
+    let options = ParseOptions::new()
+        .read_properties(false)
+        .read_cover_art(true)
+        .parsing_mode(ParsingMode::BestAttempt);
+    let read = || -> Result<lofty::file::TaggedFile, lofty::error::FileParseError> {
+        Probe::open(path)?
+            .options(options)
+            .guess_file_type()?
+            .read()
+    };
+    let Ok(file) = read() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for tag in file.tags() {
+        for picture in tag.pictures() {
+            if let Ok(info) = lofty::picture::PictureInformation::from_picture(picture) {
+                let bytes = picture.as_flac_bytes(info, true);
+                if let Ok(text) = String::from_utf8(bytes) {
+                    out.push(text);
+                }
+            }
+        }
+        if !out.is_empty() {
+            break;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -80,6 +80,19 @@ pub enum Command {
         #[arg(long, short)]
         jobs: Option<usize>,
     },
+    /// Re-encode one file to Ogg Opus (48 kHz), tags and cover art kept.
+    ///
+    /// The archive's own pipeline: any format musicark decodes, resampled
+    /// to 48 kHz, Opus (pure Rust, libopus's algorithms), Ogg with exact
+    /// pre-skip and end trim so the copy is as long as the source. Written
+    /// beside OUT and renamed into place when complete.
+    Transcode {
+        input: PathBuf,
+        output: PathBuf,
+        /// Target bitrate in kbit/s.
+        #[arg(long, default_value_t = 96, value_name = "KBPS")]
+        bitrate: u32,
+    },
 }
 
 #[derive(Debug, Subcommand)]

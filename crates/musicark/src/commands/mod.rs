@@ -9,6 +9,7 @@ mod init;
 mod report;
 mod status;
 mod torrent;
+mod transcode;
 
 use anyhow::Context;
 use musicark_store::Home;
@@ -40,6 +41,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Catalog(CatalogCommand::Show { id }) => catalog::show(g, &id),
         Command::Catalog(CatalogCommand::Rejects { limit }) => catalog::rejects(g, limit),
         Command::Fingerprint { files, jobs } => fingerprint::run(g, &files, jobs),
+        Command::Transcode {
+            input,
+            output,
+            bitrate,
+        } => transcode::run(g, &input, &output, bitrate),
     }
 }
 
