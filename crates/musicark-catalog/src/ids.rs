@@ -121,6 +121,21 @@ pub fn classify(raw: &str) -> Option<Lookup> {
     t.parse().ok().map(Lookup::Internal)
 }
 
+/// A canonical MBID (lower-case hyphenated UUID) as a number: a compact
+/// cache key.
+pub(crate) fn mbid_key(mbid: &str) -> Option<u128> {
+    let mut v: u128 = 0;
+    let mut digits = 0;
+    for b in mbid.bytes() {
+        if b == b'-' {
+            continue;
+        }
+        v = (v << 4) | (b as char).to_digit(16)? as u128;
+        digits += 1;
+    }
+    (digits == 32).then_some(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,7 @@ pub mod ids;
 pub mod import;
 pub mod mapping;
 pub mod mb;
+pub mod plan;
 pub mod query;
 pub mod textindex;
 mod write;

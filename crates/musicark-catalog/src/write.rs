@@ -32,21 +32,6 @@ pub struct W<'t> {
 /// has, so a full dump never clears it).
 pub const ARTIST_CACHE: usize = 4 << 20;
 
-/// A canonical MBID (lower-case hyphenated UUID) as a number: a compact
-/// cache key.
-fn mbid_key(mbid: &str) -> Option<u128> {
-    let mut v: u128 = 0;
-    let mut digits = 0;
-    for b in mbid.bytes() {
-        if b == b'-' {
-            continue;
-        }
-        v = (v << 4) | (b as char).to_digit(16)? as u128;
-        digits += 1;
-    }
-    (digits == 32).then_some(v)
-}
-
 fn opt_text(s: &Option<String>) -> Option<&str> {
     s.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
@@ -113,7 +98,7 @@ impl W<'_> {
                 continue;
             };
             let name = a.name.as_deref().or(c.name.as_deref()).unwrap_or("");
-            let key = mbid_key(&mbid);
+            let key = ids::mbid_key(&mbid);
             let cached = key.and_then(|k| self.artists.borrow().get(&k).copied());
             let artist_id = match cached {
                 Some(id) => id,

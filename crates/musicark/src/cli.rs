@@ -80,6 +80,24 @@ pub enum Command {
         #[arg(long, short)]
         jobs: Option<usize>,
     },
+    /// Plan what fits a size budget: a quality tier per popularity band.
+    ///
+    /// From the catalogue's lengths and listens: bands by popularity rank
+    /// (top 0.1 %, 1 %, 10 %, 50 %, all) are covered most popular first at
+    /// the cheapest tier, then upgraded where a byte buys the most listens.
+    /// Prints bytes, the share of recordings and of listens kept, and what
+    /// the whole catalogue costs at each tier.
+    Plan {
+        /// The size budget: 300TB, 2TiB, 500GB…
+        #[arg(long, value_parser = parse_budget, value_name = "SIZE")]
+        budget: u64,
+        /// Opus tiers to choose from, kbit/s.
+        #[arg(long, value_delimiter = ',', default_values_t = [64, 96, 128], value_name = "KBPS,...")]
+        tiers: Vec<u32>,
+        /// Also offer original lossless (estimated at 900 kbit/s).
+        #[arg(long)]
+        lossless: bool,
+    },
     /// Re-encode one file to Ogg Opus (48 kHz), tags and cover art kept.
     ///
     /// The archive's own pipeline: any format musicark decodes, resampled
@@ -210,6 +228,38 @@ pub struct TorrentCreateArgs {
     pub jobs: Option<usize>,
 }
 
+/// Parse a storage size the way disks are sold and counted: "300TB",
+/// "1.5TB" (decimal: 10^12), "2TiB" (binary: 2^40), "500GB", "750G"
+/// (a bare letter is decimal), or bytes.
+pub fn parse_budget(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: f64 = number.parse().map_err(|_| format!("not a size: {s}"))?;
+    let unit = unit.trim().to_ascii_lowercase();
+    let mult: f64 = match unit.as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "m" | "mb" => 1e6,
+        "g" | "gb" => 1e9,
+        "t" | "tb" => 1e12,
+        "p" | "pb" => 1e15,
+        "kib" => 1024f64,
+        "mib" => 1024f64.powi(2),
+        "gib" => 1024f64.powi(3),
+        "tib" => 1024f64.powi(4),
+        "pib" => 1024f64.powi(5),
+        other => return Err(format!("unknown size unit {other:?} in {s}")),
+    };
+    let bytes = n * mult;
+    if !bytes.is_finite() || bytes < 1.0 || bytes > u64::MAX as f64 {
+        return Err(format!("not a usable size: {s}"));
+    }
+    Ok(bytes as u64)
+}
+
 /// Parse "262144", "256K", "256KiB", "4M", "1G".
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
@@ -272,6 +322,11 @@ mod tests {
     #[test]
     fn sizes_parse_with_units() {
         assert_eq!(super::parse_size("262144"), Ok(262144));
+        assert_eq!(super::parse_budget("300TB"), Ok(300_000_000_000_000));
+        assert_eq!(super::parse_budget("2TiB"), Ok(2 << 40));
+        assert_eq!(super::parse_budget("1.5 GB"), Ok(1_500_000_000));
+        assert!(super::parse_budget("12 parsecs").is_err());
+        assert!(super::parse_budget("0").is_err());
         assert_eq!(super::parse_size("256K"), Ok(262144));
         assert_eq!(super::parse_size("4MiB"), Ok(4 << 20));
         assert!(super::parse_size("4X").is_err());

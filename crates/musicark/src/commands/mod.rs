@@ -6,6 +6,7 @@ mod demo;
 mod fingerprint;
 mod ingest;
 mod init;
+mod plan;
 mod report;
 mod status;
 mod torrent;
@@ -41,6 +42,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Catalog(CatalogCommand::Show { id }) => catalog::show(g, &id),
         Command::Catalog(CatalogCommand::Rejects { limit }) => catalog::rejects(g, limit),
         Command::Fingerprint { files, jobs } => fingerprint::run(g, &files, jobs),
+        Command::Plan {
+            budget,
+            tiers,
+            lossless,
+        } => plan::run(g, budget, &tiers, lossless),
         Command::Transcode {
             input,
             output,

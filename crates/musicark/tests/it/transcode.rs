@@ -428,3 +428,70 @@ fn tags_and_cover_art_survive_the_re_encode() {
         before.musicbrainz_recording_id
     );
 }
+
+/// `musicark plan` on a real import of a synthetic catalogue.
+#[test]
+fn the_planner_keeps_the_most_listened_first_within_the_budget() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dump = tmp.path().join("dump");
+    musicark_synth::write_catalog(
+        &dump,
+        &musicark_synth::CatalogSpec {
+            recordings: 4_000,
+            seed: 3,
+            invalid_share: 0.0,
+        },
+    )
+    .expect("dump");
+    let archive = tmp.path().join("archive");
+    crate::support::ok(&archive, &["init"]);
+    crate::support::ok(
+        &archive,
+        &[
+            "catalog",
+            "import",
+            "musicbrainz",
+            &dump.join("mbdump").to_string_lossy(),
+        ],
+    );
+    crate::support::ok(
+        &archive,
+        &[
+            "catalog",
+            "import",
+            "listenbrainz",
+            &dump.join("listenbrainz.csv").to_string_lossy(),
+        ],
+    );
+    let whole = crate::support::json(&archive, &["plan", "--budget", "1PB"]);
+    let at64 = whole["catalogue_cost"][0]["bytes"]
+        .as_u64()
+        .expect("cost at 64");
+    assert_eq!(whole["catalogue_cost"][0]["tier"], "opus-64");
+    assert_eq!(whole["listen_share"].as_f64(), Some(1.0));
+    // A fifth of what the whole catalogue needs at the cheapest tier.
+    let budget = (at64 / 5).to_string();
+    let p = crate::support::json(&archive, &["plan", "--budget", &budget]);
+    assert!(p["used_bytes"].as_u64().expect("used") <= at64 / 5);
+    let tracks = p["track_share"].as_f64().expect("tracks");
+    let listens = p["listen_share"].as_f64().expect("listens");
+    assert!((0.15..0.25).contains(&tracks), "{tracks}");
+    assert!(
+        listens > tracks + 0.3,
+        "popular first: {listens} of listens with {tracks} of tracks"
+    );
+    assert_eq!(p["recordings"].as_u64(), Some(4_000));
+    // Bad budgets are refused clearly.
+    let out = crate::support::bin()
+        .args([
+            "--archive",
+            &archive.to_string_lossy(),
+            "plan",
+            "--budget",
+            "lots",
+        ])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a size"));
+}
