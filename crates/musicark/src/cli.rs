@@ -297,6 +297,13 @@ pub enum ReportCommand {
     /// Lossless files ("fake lossless") whose spectrum shows a lossy
     /// encoder's low-pass cut, with where and how sure.
     Transcodes,
+    /// Groups of files that are the same music — identical bytes, or the
+    /// same audio by fingerprint and duration — and the copy to keep.
+    ///
+    /// Ranking: clean over damaged; genuine lossless over lossy over
+    /// lossless transcoded from lossy; then sample rate × bit depth
+    /// (lossless) or bitrate and cut-off (lossy); then tags.
+    Duplicates,
 }
 
 #[derive(Debug, Args)]

@@ -25,6 +25,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status => status::run(g),
         Command::Report(ReportCommand::Damaged) => report::damaged(g),
         Command::Report(ReportCommand::Transcodes) => report::transcodes(g),
+        Command::Report(ReportCommand::Duplicates) => report::duplicates(g),
         Command::Demo(args) => demo::run(g, &args),
         Command::Torrent(TorrentCommand::Create(args)) => torrent::create(g, &args),
         Command::Torrent(TorrentCommand::Show { file }) => torrent::show(g, &file),

@@ -1,4 +1,4 @@
-//! `musicark report damaged|transcodes`
+//! `musicark report damaged|transcodes|duplicates`
 
 use musicark_store::DamagedEntry;
 
@@ -61,6 +61,48 @@ pub fn transcodes(g: &Global) -> anyhow::Result<()> {
             e.cutoff_hz.unwrap_or(0.0) / 1000.0,
             e.confidence.unwrap_or(0.0)
         );
+    }
+    Ok(())
+}
+
+pub fn duplicates(g: &Global) -> anyhow::Result<()> {
+    let home = open_home(g)?;
+    let report = musicark_identify::duplicates(&home.db_read_only()?)?;
+    if g.json {
+        return print_json(&report);
+    }
+    if report.groups.is_empty() {
+        println!(
+            "No duplicates among {} analysed contents.",
+            report.contents_compared
+        );
+        return Ok(());
+    }
+    println!(
+        "{} groups; {} files are redundant copies ({} contents, {} fingerprint comparisons).",
+        report.groups.len(),
+        report.redundant_files,
+        report.contents_compared,
+        report.fingerprint_comparisons
+    );
+    for grp in &report.groups {
+        println!();
+        println!("keep  {}", grp.best.paths.join("\n      "));
+        println!("      {}", grp.reason);
+        for o in &grp.others {
+            for p in &o.paths {
+                println!(
+                    "  dup {p}  ({}{}, similarity {:.3})",
+                    o.codec.as_deref().unwrap_or("?"),
+                    if o.verdict == "damaged" {
+                        ", damaged"
+                    } else {
+                        ""
+                    },
+                    o.similarity
+                );
+            }
+        }
     }
     Ok(())
 }

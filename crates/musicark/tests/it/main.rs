@@ -5,6 +5,7 @@ mod support;
 
 mod corpus;
 mod crash;
+mod duplicates;
 mod fingerprint;
 mod ingest;
 mod tidy;
