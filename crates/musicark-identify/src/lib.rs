@@ -13,8 +13,11 @@
 //!   and the higher cut-off); then tags; then the content id, for a
 //!   stable answer.
 //!
-//! *Boundary*: reads the catalogue, writes nothing: the plain data behind
-//! `report duplicates` (and, later, preservation's choice of source).
+//! [`matching`] links contents to catalogue recordings (`musicark match`).
+//!
+//! *Boundary*: reads the catalogue; writes only the `matches` table.
+
+pub mod matching;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -34,6 +37,8 @@ const MAX_OFFSET: usize = 80;
 pub enum IdentifyError {
     #[error("catalogue database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("catalogue: {0}")]
+    Catalog(String),
 }
 
 /// One analysed content and what ranks it.

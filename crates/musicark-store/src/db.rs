@@ -263,6 +263,18 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE contents ADD COLUMN bandwidth_confidence REAL;
     ALTER TABLE contents ADD COLUMN cutoff_hz REAL;       -- the cut (transcode) or highest content
     "#,
+    // 7: which catalogue recording each analysed content is, and why.
+    r#"
+    CREATE TABLE matches (
+        content_id   TEXT PRIMARY KEY REFERENCES contents(content_id),
+        recording_id INTEGER REFERENCES recordings(recording_id), -- null unless linked
+        status       TEXT NOT NULL,             -- linked | review | unmatched
+        method       TEXT,                      -- mbid | isrc | fingerprint | text
+        confidence   REAL,
+        evidence     TEXT                       -- JSON: what agreed; the candidates for review
+    ) STRICT;
+    CREATE INDEX matches_recording ON matches(recording_id);
+    "#,
 ];
 
 /// The schema version this build writes.

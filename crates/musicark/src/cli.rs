@@ -80,6 +80,16 @@ pub enum Command {
         #[arg(long, short)]
         jobs: Option<usize>,
     },
+    /// Link ingested files to catalogue recordings, with evidence.
+    ///
+    /// Identifiers in the tags first (MusicBrainz recording id, ISRC), then
+    /// the fingerprint against files already linked, then artist, title
+    /// and length. Anything ambiguous goes to review, never guessed.
+    Match {
+        /// List what needs a decision, with the candidates.
+        #[arg(long)]
+        review: bool,
+    },
     /// Plan what fits a size budget: a quality tier per popularity band.
     ///
     /// From the catalogue's lengths and listens: bands by popularity rank

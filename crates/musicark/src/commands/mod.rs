@@ -6,6 +6,7 @@ mod demo;
 mod fingerprint;
 mod ingest;
 mod init;
+mod matching;
 mod plan;
 mod report;
 mod status;
@@ -43,6 +44,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Catalog(CatalogCommand::Show { id }) => catalog::show(g, &id),
         Command::Catalog(CatalogCommand::Rejects { limit }) => catalog::rejects(g, limit),
         Command::Fingerprint { files, jobs } => fingerprint::run(g, &files, jobs),
+        Command::Match { review } => matching::run(g, review),
         Command::Plan {
             budget,
             tiers,

@@ -8,6 +8,7 @@ mod crash;
 mod duplicates;
 mod fingerprint;
 mod ingest;
+mod matching;
 mod tidy;
 mod torrent;
 mod transcode;
