@@ -12,6 +12,62 @@ pub struct Config {
     pub archive: ArchiveConfig,
     #[serde(default)]
     pub ingest: IngestConfig,
+    #[serde(default)]
+    pub preserve: PreserveConfig,
+}
+
+/// The tier policy of `musicark preserve`: what to keep of each file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreserveConfig {
+    /// An original lossy file at or under this bitrate (kbit/s) is kept as
+    /// it is (re-encoding it would only lose).
+    #[serde(default = "keep_lossy")]
+    pub keep_lossy_up_to_kbps: u32,
+    /// Popularity bands, most popular first: the share of the catalogue's
+    /// recordings by listens (`top`, cumulative, up to 1.0) and the Opus
+    /// bitrate (kbit/s) for files of those recordings.
+    #[serde(default = "default_bands")]
+    pub bands: Vec<Band>,
+    /// Opus bitrate for files not linked to a catalogue recording.
+    #[serde(default = "unmatched_kbps")]
+    pub unmatched_kbps: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Band {
+    pub top: f64,
+    pub kbps: u32,
+}
+
+fn keep_lossy() -> u32 {
+    160
+}
+
+fn unmatched_kbps() -> u32 {
+    96
+}
+
+fn default_bands() -> Vec<Band> {
+    vec![
+        Band {
+            top: 0.01,
+            kbps: 128,
+        },
+        Band { top: 0.1, kbps: 96 },
+        Band { top: 1.0, kbps: 64 },
+    ]
+}
+
+impl Default for PreserveConfig {
+    fn default() -> Self {
+        PreserveConfig {
+            keep_lossy_up_to_kbps: keep_lossy(),
+            bands: default_bands(),
+            unmatched_kbps: unmatched_kbps(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,6 +117,7 @@ impl Config {
         Config {
             archive: ArchiveConfig { name, format: 1 },
             ingest: IngestConfig::default(),
+            preserve: PreserveConfig::default(),
         }
     }
 

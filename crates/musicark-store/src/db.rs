@@ -275,6 +275,19 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX matches_recording ON matches(recording_id);
     "#,
+    // 8: the archive copies `musicark preserve` made (or chose to keep).
+    r#"
+    CREATE TABLE preserved (
+        source_id     TEXT PRIMARY KEY REFERENCES contents(content_id),
+        tier          TEXT NOT NULL,            -- original | opus
+        kbps          INTEGER,                  -- the Opus bitrate (null for original)
+        output_id     TEXT NOT NULL,            -- the copy's BLAKE3 (the source's for original)
+        bytes         INTEGER NOT NULL,
+        duration      REAL,
+        recording_id  INTEGER REFERENCES recordings(recording_id),
+        made_at       TEXT NOT NULL
+    ) STRICT;
+    "#,
 ];
 
 /// The schema version this build writes.

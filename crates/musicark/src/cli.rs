@@ -90,6 +90,22 @@ pub enum Command {
         #[arg(long)]
         review: bool,
     },
+    /// Make the archive copies by the tier policy (`[preserve]` in
+    /// musicark.toml).
+    ///
+    /// For the best copy of each piece of music: small lossy originals are
+    /// kept; the rest is re-encoded to Opus at its popularity band's
+    /// bitrate (never above the source's own quality), tagged with its
+    /// source's hash and recording ids, into the blob store. Largest first,
+    /// on every core; a rerun resumes.
+    Preserve {
+        /// Files re-encoded at once (default: one per core).
+        #[arg(long, short)]
+        jobs: Option<usize>,
+        /// Show each file's decision and why; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Plan what fits a size budget: a quality tier per popularity band.
     ///
     /// From the catalogue's lengths and listens: bands by popularity rank

@@ -8,6 +8,7 @@ mod ingest;
 mod init;
 mod matching;
 mod plan;
+mod preserve;
 mod report;
 mod status;
 mod torrent;
@@ -45,6 +46,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Catalog(CatalogCommand::Rejects { limit }) => catalog::rejects(g, limit),
         Command::Fingerprint { files, jobs } => fingerprint::run(g, &files, jobs),
         Command::Match { review } => matching::run(g, review),
+        Command::Preserve { jobs, dry_run } => preserve::run(g, jobs, dry_run),
         Command::Plan {
             budget,
             tiers,

@@ -9,6 +9,7 @@ mod duplicates;
 mod fingerprint;
 mod ingest;
 mod matching;
+mod preserve;
 mod tidy;
 mod torrent;
 mod transcode;

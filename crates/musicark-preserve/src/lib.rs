@@ -1,0 +1,300 @@
+//! `musicark preserve`: the archive's copies, by the tier policy
+//! (`[preserve]` in `musicark.toml`).
+//!
+//! For each piece of music held (the best copy of each duplicate group, see
+//! `musicark-identify`): an original lossy file at or under
+//! `keep_lossy_up_to_kbps` is kept as it is; anything else is re-encoded to
+//! Opus at the bitrate of its recording's popularity band (files not linked
+//! to a recording: `unmatched_kbps`) — never above what the source holds:
+//! a lossy source caps the bitrate at its own, and a lossless file that is
+//! a transcode of lossy audio at 96 kbit/s. Copies carry the source's tags
+//! plus `MUSICARK_SOURCE_BLAKE3`, and the recording's MBID and ISRC when
+//! linked; they go into the blob store (verified, synced, renamed) and the
+//! `preserved` table. Largest first, on every core; a rerun skips what is
+//! done with the same decision, so a killed run resumes.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use musicark_audio::transcode::{TranscodeOptions, transcode_file};
+use musicark_store::{BlobStore, ContentId, Db, Home, PreserveConfig};
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PreserveError {
+    #[error(transparent)]
+    Store(#[from] musicark_store::StoreError),
+    #[error("catalogue database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Identify(#[from] musicark_identify::IdentifyError),
+}
+
+/// What to do with one source.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "tier", rename_all = "snake_case")]
+pub enum Decision {
+    /// Keep the original bytes.
+    Original,
+    /// Re-encode to Opus at this many kbit/s.
+    Opus { kbps: u32 },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Job {
+    pub source_id: String,
+    pub path: String,
+    #[serde(skip)]
+    pub local: PathBuf,
+    pub size: u64,
+    pub duration: f64,
+    pub recording_id: Option<i64>,
+    pub decision: Decision,
+    pub why: String,
+    #[serde(skip)]
+    tags: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PreserveSummary {
+    pub sources: usize,
+    pub made: usize,
+    pub kept_original: usize,
+    pub already_done: usize,
+    pub failed: Vec<(String, String)>,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub audio_seconds: f64,
+    pub seconds: f64,
+    pub realtime: f64,
+}
+
+/// Decide, for every best copy, what the policy keeps.
+pub fn plan(home: &Home, db: &Db, policy: &PreserveConfig) -> Result<Vec<Job>, PreserveError> {
+    let dups = musicark_identify::duplicates(db)?;
+    let redundant: std::collections::HashSet<String> = dups
+        .groups
+        .iter()
+        .flat_map(|g| g.others.iter().map(|o| o.content_id.clone()))
+        .collect();
+    // Listens of every recording, most first: a recording's band is the
+    // share of the catalogue's recordings with more listens.
+    let total: i64 = db
+        .conn
+        .query_row("SELECT count(*) FROM recordings", [], |r| r.get(0))?;
+    let mut listens: Vec<i64> = db
+        .conn
+        .prepare("SELECT max(listen_count) FROM popularity GROUP BY recording_key")?
+        .query_map([], |r| r.get::<_, Option<i64>>(0))?
+        .filter_map(|r| r.ok().flatten())
+        .collect();
+    listens.sort_unstable_by(|a, b| b.cmp(a));
+    let blobs = home.blobs();
+    let mut stmt = db.conn.prepare(
+        "SELECT c.content_id, c.size, c.stored, coalesce(c.lossless, 0), c.bitrate, c.bandwidth, \
+                coalesce(c.duration_seconds, 0), m.recording_id, r.mbid, \
+                (SELECT max(listen_count) FROM popularity p WHERE p.recording_key = coalesce(r.mbid, 'rec:' || r.recording_id)), \
+                (SELECT group_concat(isrc) FROM isrcs i WHERE i.recording_id = r.recording_id), \
+                (SELECT path FROM files f WHERE f.content_id = c.content_id ORDER BY display_path LIMIT 1), \
+                (SELECT display_path FROM files f WHERE f.content_id = c.content_id ORDER BY display_path LIMIT 1) \
+         FROM contents c LEFT JOIN matches m ON m.content_id = c.content_id AND m.status = 'linked' \
+           LEFT JOIN recordings r ON r.recording_id = m.recording_id \
+         WHERE c.verdict = 'audio'",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut jobs = Vec::new();
+    while let Some(r) = rows.next()? {
+        let id: String = r.get(0)?;
+        if redundant.contains(&id) {
+            continue;
+        }
+        let Some(raw): Option<Vec<u8>> = r.get(11)? else {
+            continue;
+        };
+        let stored: bool = r.get(2)?;
+        let local = match ContentId::parse(&id) {
+            Some(cid) if stored => blobs.local_path(&cid),
+            _ => PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&raw)),
+        };
+        let lossless: bool = r.get::<_, i64>(3)? != 0;
+        let bitrate: Option<i64> = r.get(4)?;
+        let source_kbps = bitrate.map(|b| (b / 1000) as u32);
+        let bandwidth: Option<String> = r.get(5)?;
+        let recording_id: Option<i64> = r.get(7)?;
+        let mbid: Option<String> = r.get(8)?;
+        let recording_listens: Option<i64> = r.get(9)?;
+        let isrcs: Option<String> = r.get(10)?;
+        let (mut kbps, mut why) = match recording_id {
+            None => (
+                policy.unmatched_kbps,
+                "not linked to a recording".to_string(),
+            ),
+            Some(_) => {
+                let n = recording_listens.unwrap_or(0);
+                let above = listens.partition_point(|&l| l > n);
+                let share = above as f64 / total.max(1) as f64;
+                let band = policy
+                    .bands
+                    .iter()
+                    .find(|b| share < b.top)
+                    .or(policy.bands.last());
+                (
+                    band.map_or(policy.unmatched_kbps, |b| b.kbps),
+                    format!("{n} listens: top {:.2} % of the catalogue", share * 100.0),
+                )
+            }
+        };
+        let decision =
+            if !lossless && source_kbps.is_some_and(|k| k <= policy.keep_lossy_up_to_kbps) {
+                why = format!(
+                    "{why}; original lossy at {} kbit/s kept",
+                    source_kbps.unwrap_or(0)
+                );
+                Decision::Original
+            } else {
+                if lossless && bandwidth.as_deref() == Some("transcode") && kbps > 96 {
+                    kbps = 96;
+                    why = format!("{why}; a lossless transcode of lossy audio: at most 96 kbit/s");
+                }
+                if let Some(k) = source_kbps.filter(|_| !lossless)
+                    && k < kbps
+                {
+                    kbps = k.max(6);
+                    why = format!("{why}; never above the source's {k} kbit/s");
+                }
+                Decision::Opus { kbps }
+            };
+        let mut tags = vec![("MUSICARK_SOURCE_BLAKE3".to_string(), id.clone())];
+        if let Some(m) = mbid {
+            tags.push(("MUSICBRAINZ_TRACKID".into(), m));
+        }
+        for i in isrcs.iter().flat_map(|s| s.split(',')) {
+            tags.push(("ISRC".into(), i.to_string()));
+        }
+        jobs.push(Job {
+            source_id: id,
+            path: r.get(12)?,
+            local,
+            size: r.get::<_, i64>(1)? as u64,
+            duration: r.get(6)?,
+            recording_id,
+            decision,
+            why,
+            tags,
+        });
+    }
+    jobs.sort_by(|a, b| b.size.cmp(&a.size).then(a.source_id.cmp(&b.source_id)));
+    Ok(jobs)
+}
+
+fn done_already(db: &Db, job: &Job) -> Result<bool, PreserveError> {
+    let row: Option<(String, Option<i64>)> = db
+        .conn
+        .query_row(
+            "SELECT tier, kbps FROM preserved WHERE source_id = ?1",
+            [&job.source_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    Ok(match (row, job.decision) {
+        (Some((t, None)), Decision::Original) => t == "original",
+        (Some((t, Some(k))), Decision::Opus { kbps }) => t == "opus" && k == i64::from(kbps),
+        _ => false,
+    })
+}
+
+/// Carry out `jobs` on `threads` workers; `progress(done, total)` after each.
+pub fn run(
+    home: &Home,
+    jobs: &[Job],
+    threads: usize,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<PreserveSummary, PreserveError> {
+    let started = Instant::now();
+    let db = Mutex::new(home.db()?);
+    let blobs = home.blobs();
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let summary = Mutex::new(PreserveSummary {
+        sources: jobs.len(),
+        ..Default::default()
+    });
+    let tmp_dir = home.root().join("tmp");
+    let record = |job: &Job,
+                  tier: &str,
+                  kbps: Option<u32>,
+                  output: &str,
+                  bytes: u64|
+     -> Result<(), PreserveError> {
+        let db = db.lock().unwrap_or_else(|e| e.into_inner());
+        db.conn.execute(
+            "INSERT OR REPLACE INTO preserved (source_id, tier, kbps, output_id, bytes, duration, recording_id, made_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
+            params![job.source_id, tier, kbps, output, bytes as i64, job.duration, job.recording_id],
+        )?;
+        Ok(())
+    };
+    let work = |job: &Job| -> Result<(), String> {
+        let already = {
+            let db = db.lock().unwrap_or_else(|e| e.into_inner());
+            done_already(&db, job).map_err(|e| e.to_string())?
+        };
+        let mut s = summary.lock().unwrap_or_else(|e| e.into_inner());
+        s.bytes_in += job.size;
+        s.audio_seconds += job.duration;
+        if already {
+            s.already_done += 1;
+            return Ok(());
+        }
+        drop(s);
+        match job.decision {
+            Decision::Original => {
+                record(job, "original", None, &job.source_id, job.size)
+                    .map_err(|e| e.to_string())?;
+                let mut s = summary.lock().unwrap_or_else(|e| e.into_inner());
+                s.kept_original += 1;
+                s.bytes_out += job.size;
+            }
+            Decision::Opus { kbps } => {
+                let out = tmp_dir.join(format!("preserve-{}.opus", job.source_id));
+                let options = TranscodeOptions {
+                    bitrate: kbps * 1000,
+                    extra_tags: job.tags.clone(),
+                };
+                transcode_file(&job.local, &out, &options).map_err(|e| e.to_string())?;
+                let mut hasher = blake3::Hasher::new();
+                let file = std::fs::File::open(&out).map_err(|e| e.to_string())?;
+                let len = file.metadata().map_err(|e| e.to_string())?.len();
+                hasher.update_reader(file).map_err(|e| e.to_string())?;
+                let id = ContentId::from_hash(&hasher.finalize());
+                blobs.put_file(&id, &out).map_err(|e| e.to_string())?;
+                let _ = std::fs::remove_file(&out);
+                record(job, "opus", Some(kbps), id.as_str(), len).map_err(|e| e.to_string())?;
+                let mut s = summary.lock().unwrap_or_else(|e| e.into_inner());
+                s.made += 1;
+                s.bytes_out += len;
+            }
+        }
+        Ok(())
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..threads.max(1) {
+            scope.spawn(|| {
+                while let Some(job) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    if let Err(e) = work(job) {
+                        let mut s = summary.lock().unwrap_or_else(|e| e.into_inner());
+                        s.failed.push((job.path.clone(), e));
+                    }
+                    progress(done.fetch_add(1, Ordering::Relaxed) + 1, jobs.len());
+                }
+            });
+        }
+    });
+    let mut s = summary.into_inner().unwrap_or_else(|e| e.into_inner());
+    s.seconds = started.elapsed().as_secs_f64();
+    s.realtime = s.audio_seconds / s.seconds.max(1e-9);
+    Ok(s)
+}

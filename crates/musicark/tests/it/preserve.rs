@@ -1,0 +1,112 @@
+//! `musicark preserve` on an ingested, catalogued and matched collection:
+//! small lossy originals kept, the rest re-encoded to Opus by popularity
+//! band into the blob store, tagged with where they came from; a rerun
+//! does nothing again.
+
+use musicark_sample::{SampleSpec, generate, write_open_data};
+use serde_json::Value;
+
+use crate::support::{init_and_ingest, json, ok};
+
+#[test]
+fn copies_follow_the_policy_carry_their_provenance_and_a_rerun_resumes() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let spec = SampleSpec::with_tracks(3, 8.0, 42);
+    let music = tmp.path().join("music");
+    let report = generate(&music, &spec).expect("sample");
+    let (recordings, listens) =
+        write_open_data(&tmp.path().join("open"), &spec).expect("open data");
+    let archive = tmp.path().join("archive");
+    init_and_ingest(&archive, &[&music], &[]);
+    ok(
+        &archive,
+        &[
+            "catalog",
+            "import",
+            "musicbrainz",
+            &recordings.to_string_lossy(),
+        ],
+    );
+    ok(
+        &archive,
+        &[
+            "catalog",
+            "import",
+            "listenbrainz",
+            &listens.to_string_lossy(),
+        ],
+    );
+    ok(&archive, &["match"]);
+
+    let plan: Value = json(&archive, &["preserve", "--dry-run"]);
+    let plan = plan.as_array().expect("jobs");
+    // One job per piece of music: the sample's byte duplicate is not one.
+    assert_eq!(plan.len(), report.audio.len(), "{plan:#?}");
+    let s: Value = json(&archive, &["preserve"]);
+    assert_eq!(s["failed"].as_array().map(Vec::len), Some(0), "{s:#}");
+    let opus_sources = report
+        .audio
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "opus"))
+        .count();
+    assert_eq!(
+        s["kept_original"].as_u64(),
+        Some(opus_sources as u64),
+        "{s:#}"
+    );
+    assert_eq!(
+        s["made"].as_u64(),
+        Some((report.audio.len() - opus_sources) as u64),
+        "{s:#}"
+    );
+
+    let home = musicark_store::Home::open(&archive).expect("home");
+    let db = home.db().expect("db");
+    let rows: Vec<(String, String, String, Option<i64>)> = db
+        .conn
+        .prepare(
+            "SELECT source_id, tier, output_id, recording_id FROM preserved ORDER BY source_id",
+        )
+        .expect("sql")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .expect("rows")
+        .map(|r| r.expect("row"))
+        .collect();
+    for (source, tier, output, recording) in &rows {
+        assert!(recording.is_some(), "every sample track is linked");
+        if tier != "opus" {
+            assert_eq!(source, output);
+            continue;
+        }
+        let blob = home.blobs();
+        use musicark_store::BlobStore;
+        let path = blob.local_path(&musicark_store::ContentId::parse(output).expect("id"));
+        let a = musicark_audio::analyze_file(&path);
+        assert_eq!(
+            a.verdict,
+            musicark_audio::Verdict::Audio,
+            "{}",
+            path.display()
+        );
+        assert_eq!(a.tech.as_ref().map(|t| t.codec.as_str()), Some("opus"));
+        assert!((a.tech.expect("tech").duration_seconds - 8.0).abs() < 0.03);
+        let bytes = std::fs::read(&path).expect("read");
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            text.contains(&format!("MUSICARK_SOURCE_BLAKE3={source}")),
+            "provenance tag"
+        );
+        assert!(
+            a.tags.and_then(|t| t.musicbrainz_recording_id).is_some(),
+            "the recording's MBID"
+        );
+    }
+    // A rerun finds everything done.
+    let again: Value = json(&archive, &["preserve"]);
+    assert_eq!(
+        again["already_done"].as_u64(),
+        Some(report.audio.len() as u64),
+        "{again:#}"
+    );
+    assert_eq!(again["made"].as_u64(), Some(0));
+}
