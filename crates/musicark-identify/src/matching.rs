@@ -6,15 +6,17 @@
 //!    catalogue has (confidence 1.0), else ISRCs that name exactly one
 //!    recording (0.97; several → review). A length that disagrees with the
 //!    catalogue's by more than 10 s sends the link to review instead.
-//! 2. **Fingerprint against what is already linked**: the same audio
-//!    (similarity ≥ [`LINK_SIMILARITY`], durations within 2 s or 2 %) as
-//!    linked contents of exactly one recording (confidence = similarity;
-//!    several recordings → review).
-//! 3. **Artist and title** from the tags, folded (case, diacritics,
+//! 2. **Artist and title** from the tags, folded (case, diacritics,
 //!    punctuation): candidates from the search index whose folded title
 //!    equals, whose credit holds every artist word, and whose length is
 //!    within 3 s when both are known — exactly one links (0.8), several go
-//!    to review.
+//!    to review; a title without an artist goes to review.
+//! 3. **Fingerprint against what is linked or in review by now**: the same
+//!    audio (similarity ≥ [`LINK_SIMILARITY`], durations within 2 s or
+//!    2 %) as linked contents of exactly one recording (confidence =
+//!    similarity); as several recordings, or as a file in review → review.
+//! 4. **The file name**, for files with nothing else: the words after a
+//!    leading track number as a title, with the length — review only.
 //!
 //! Whatever is left is unmatched. A rerun recomputes every match.
 
@@ -67,6 +69,28 @@ struct Content {
     fingerprint: Option<Fingerprint>,
 }
 
+#[allow(clippy::too_many_arguments)]
+fn entry(
+    c: &Content,
+    status: &'static str,
+    method: Option<&'static str>,
+    rec: Option<i64>,
+    conf: Option<f64>,
+    evidence: String,
+    candidates: Vec<i64>,
+) -> MatchEntry {
+    MatchEntry {
+        content_id: c.id.clone(),
+        path: c.path.clone(),
+        status,
+        method,
+        recording_id: rec,
+        confidence: conf,
+        evidence,
+        candidates,
+    }
+}
+
 fn folded(s: &str) -> String {
     terms(s).join(" ")
 }
@@ -116,22 +140,6 @@ pub fn match_all(cat: &mut Catalog) -> Result<MatchReport, IdentifyError> {
         }
     }
     let mut entries: Vec<Option<MatchEntry>> = vec![None; contents.len()];
-    let entry = |c: &Content,
-                 status: &'static str,
-                 method: Option<&'static str>,
-                 rec: Option<i64>,
-                 conf: Option<f64>,
-                 evidence: String,
-                 candidates: Vec<i64>| MatchEntry {
-        content_id: c.id.clone(),
-        path: c.path.clone(),
-        status,
-        method,
-        recording_id: rec,
-        confidence: conf,
-        evidence,
-        candidates,
-    };
     // 1. Identifiers.
     for (i, c) in contents.iter().enumerate() {
         let mbid = c
@@ -233,108 +241,12 @@ pub fn match_all(cat: &mut Catalog) -> Result<MatchReport, IdentifyError> {
             }
         }
     }
-    // 2. Fingerprints against the linked contents.
-    let mut index: HashMap<u32, Vec<usize>> = HashMap::new();
-    for (i, c) in contents.iter().enumerate() {
-        let linked = entries[i].as_ref().is_some_and(|e| e.status == "linked");
-        if let (true, Some(fp)) = (linked, &c.fingerprint) {
-            let step = (fp.fingerprint.len() / 48).max(1);
-            for v in fp.fingerprint.iter().step_by(step) {
-                index.entry(*v).or_default().push(i);
-            }
-        }
-    }
-    let mut by_fingerprint: Vec<(usize, MatchEntry)> = Vec::new();
+    // 2. Artist and title from the tags.
     for (i, c) in contents.iter().enumerate() {
         if entries[i].is_some() {
             continue;
         }
-        let Some(fp) = &c.fingerprint else { continue };
-        let mut hits: HashMap<usize, u32> = HashMap::new();
-        for v in &fp.fingerprint {
-            if let Some(list) = index.get(v).filter(|l| l.len() <= 64) {
-                for &j in list {
-                    *hits.entry(j).or_default() += 1;
-                }
-            }
-        }
-        let mut recs: HashMap<i64, f64> = HashMap::new();
-        for (j, n) in hits {
-            if n < 2 {
-                continue;
-            }
-            let other = &contents[j];
-            let agree = match (c.duration, other.duration) {
-                (Some(a), Some(b)) => (a - b).abs() <= 2.0_f64.max(0.02 * a.max(b)),
-                _ => false,
-            };
-            let Some(ofp) = &other.fingerprint else {
-                continue;
-            };
-            if !agree {
-                continue;
-            }
-            let s = musicark_audio::similarity(&fp.fingerprint, &ofp.fingerprint, 80);
-            if s >= LINK_SIMILARITY
-                && let Some(rec) = entries[j].as_ref().and_then(|e| e.recording_id)
-            {
-                let best = recs.entry(rec).or_insert(0.0);
-                *best = best.max(s);
-            }
-        }
-        match recs.len() {
-            0 => {}
-            1 => {
-                let (rec, s) = recs.into_iter().next().unwrap_or((0, 0.0));
-                by_fingerprint.push((
-                    i,
-                    entry(
-                        c,
-                        "linked",
-                        Some("fingerprint"),
-                        Some(rec),
-                        Some(s),
-                        format!("the same audio as a linked copy (fingerprint similarity {s:.3})"),
-                        vec![],
-                    ),
-                ));
-            }
-            _ => {
-                let mut cands: Vec<i64> = recs.into_keys().collect();
-                cands.sort_unstable();
-                by_fingerprint.push((
-                    i,
-                    entry(
-                        c,
-                        "review",
-                        Some("fingerprint"),
-                        None,
-                        None,
-                        format!("sounds like linked copies of {} recordings", cands.len()),
-                        cands,
-                    ),
-                ));
-            }
-        }
-    }
-    for (i, e) in by_fingerprint {
-        entries[i] = Some(e);
-    }
-    // 3. Artist and title.
-    for (i, c) in contents.iter().enumerate() {
-        if entries[i].is_some() {
-            continue;
-        }
-        let (Some(title), false) = (c.tags.title.as_deref(), c.tags.artists.is_empty()) else {
-            entries[i] = Some(entry(
-                c,
-                "unmatched",
-                None,
-                None,
-                None,
-                "no identifier, no fingerprint match, no artist and title in the tags".into(),
-                vec![],
-            ));
+        let Some(title) = c.tags.title.as_deref() else {
             continue;
         };
         let artist = c.tags.artists.join(" ");
@@ -357,14 +269,18 @@ pub fn match_all(cat: &mut Catalog) -> Result<MatchReport, IdentifyError> {
             }
         }
         entries[i] = Some(match cands.len() {
-            0 => entry(
+            0 => continue,
+            // Without an artist, title and length are a hint, not a link.
+            1 if want_artist.is_empty() => entry(
                 c,
-                "unmatched",
+                "review",
+                Some("text"),
                 None,
                 None,
-                None,
-                format!("no recording titled {title:?} by {artist:?} of this length"),
-                vec![],
+                format!(
+                    "title {title:?} and the length match one recording, but the file names no artist"
+                ),
+                cands,
             ),
             1 => entry(
                 c,
@@ -385,6 +301,67 @@ pub fn match_all(cat: &mut Catalog) -> Result<MatchReport, IdentifyError> {
                 cands,
             ),
         });
+    }
+    // 3. Fingerprints against what is linked (or in review) by now.
+    propagate(&contents, &mut entries);
+    // 4. The file name, for what has no tags: a title and the length
+    // point to a recording for review, never a link.
+    for (i, c) in contents.iter().enumerate() {
+        if entries[i].is_some() {
+            continue;
+        }
+        let stem = std::path::Path::new(&c.path)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        // "03 - Title", "03. Title", "3-Title": the words after a leading
+        // track number.
+        let words = terms(&stem);
+        let skip = usize::from(
+            words
+                .first()
+                .is_some_and(|w| w.chars().all(|ch| ch.is_ascii_digit())),
+        );
+        let guess = words[skip.min(words.len())..].join(" ");
+        let mut cands = Vec::new();
+        if !guess.is_empty() {
+            let hits = musicark_catalog::search(cat, &guess, 20)
+                .map_err(|e| IdentifyError::Catalog(e.to_string()))?;
+            for h in hits.iter().filter(|h| h.kind == "recording") {
+                let length_ok = match (h.length_ms, c.duration) {
+                    (Some(ms), Some(d)) => (ms as f64 / 1000.0 - d).abs() <= 3.0,
+                    _ => false,
+                };
+                if folded(&h.title) == guess && length_ok {
+                    cands.push(h.id);
+                }
+            }
+        }
+        if cands.is_empty() {
+            continue;
+        }
+        entries[i] = Some({
+            entry(
+                c,
+                "review",
+                Some("file name"),
+                None,
+                None,
+                format!(
+                    "the file name {stem:?} and the length match {} recording(s)",
+                    cands.len()
+                ),
+                cands,
+            )
+        });
+    }
+    // 5. Once more by fingerprint: copies of what the file name sent to
+    // review go there too; what is left is unmatched.
+    propagate(&contents, &mut entries);
+    for (i, c) in contents.iter().enumerate() {
+        if entries[i].is_none() {
+            entries[i] = Some(entry(c, "unmatched", None, None, None, "no identifier or artist and title in the tags, no fingerprint match, nothing in the file name".into(), vec![]));
+        }
     }
     let entries: Vec<MatchEntry> = entries.into_iter().flatten().collect();
     // Store: every match recomputed, in one transaction.
@@ -424,6 +401,144 @@ pub fn match_all(cat: &mut Catalog) -> Result<MatchReport, IdentifyError> {
         unmatched: count(&|e| e.status == "unmatched"),
         entries,
     })
+}
+
+/// Link (or send to review) the contents not yet decided that sound like
+/// contents already linked or in review.
+fn propagate(contents: &[Content], entries: &mut [Option<MatchEntry>]) {
+    let mut index: HashMap<u32, Vec<usize>> = HashMap::new();
+    for (i, c) in contents.iter().enumerate() {
+        let known = entries[i]
+            .as_ref()
+            .is_some_and(|e| e.status == "linked" || e.status == "review");
+        if let (true, Some(fp)) = (known, &c.fingerprint) {
+            let step = (fp.fingerprint.len() / 48).max(1);
+            for v in fp.fingerprint.iter().step_by(step) {
+                index.entry(*v).or_default().push(i);
+            }
+        }
+    }
+    let mut by_fingerprint: Vec<(usize, MatchEntry)> = Vec::new();
+    for (i, c) in contents.iter().enumerate() {
+        if entries[i].is_some() {
+            continue;
+        }
+        let Some(fp) = &c.fingerprint else { continue };
+        let mut hits: HashMap<usize, u32> = HashMap::new();
+        for v in &fp.fingerprint {
+            if let Some(list) = index.get(v).filter(|l| l.len() <= 64) {
+                for &j in list {
+                    *hits.entry(j).or_default() += 1;
+                }
+            }
+        }
+        let mut recs: HashMap<i64, f64> = HashMap::new();
+        let mut reviewed: BTreeSet<i64> = BTreeSet::new();
+        for (j, n) in hits {
+            if n < 2 {
+                continue;
+            }
+            let other = &contents[j];
+            let agree = match (c.duration, other.duration) {
+                (Some(a), Some(b)) => (a - b).abs() <= 2.0_f64.max(0.02 * a.max(b)),
+                _ => false,
+            };
+            let Some(ofp) = &other.fingerprint else {
+                continue;
+            };
+            if !agree {
+                continue;
+            }
+            let s = musicark_audio::similarity(&fp.fingerprint, &ofp.fingerprint, 80);
+            if s < LINK_SIMILARITY {
+                continue;
+            }
+            match entries[j].as_ref() {
+                Some(e) if e.status == "linked" => {
+                    if let Some(rec) = e.recording_id {
+                        let best = recs.entry(rec).or_insert(0.0);
+                        *best = best.max(s);
+                    }
+                }
+                Some(e) => {
+                    // The same audio as a file in review: so is this one.
+                    for &rec in &e.candidates {
+                        reviewed.insert(rec);
+                    }
+                }
+                None => {}
+            }
+        }
+        match recs.len() {
+            0 if !reviewed.is_empty() => {
+                let cands: Vec<i64> = reviewed.into_iter().collect();
+                by_fingerprint.push((
+                    i,
+                    entry(
+                        c,
+                        "review",
+                        Some("fingerprint"),
+                        None,
+                        None,
+                        "the same audio as a file in review".into(),
+                        cands,
+                    ),
+                ));
+            }
+            0 => {}
+            1 if reviewed.iter().any(|r| !recs.contains_key(r)) => {
+                let mut cands: Vec<i64> = recs.keys().copied().chain(reviewed).collect();
+                cands.sort_unstable();
+                cands.dedup();
+                by_fingerprint.push((
+                    i,
+                    entry(
+                        c,
+                        "review",
+                        Some("fingerprint"),
+                        None,
+                        None,
+                        "sounds like a linked copy and like a file in review".into(),
+                        cands,
+                    ),
+                ));
+            }
+            1 => {
+                let (rec, s) = recs.into_iter().next().unwrap_or((0, 0.0));
+                by_fingerprint.push((
+                    i,
+                    entry(
+                        c,
+                        "linked",
+                        Some("fingerprint"),
+                        Some(rec),
+                        Some(s),
+                        format!("the same audio as a linked copy (fingerprint similarity {s:.3})"),
+                        vec![],
+                    ),
+                ));
+            }
+            _ => {
+                let mut cands: Vec<i64> = recs.into_keys().collect();
+                cands.sort_unstable();
+                by_fingerprint.push((
+                    i,
+                    entry(
+                        c,
+                        "review",
+                        Some("fingerprint"),
+                        None,
+                        None,
+                        format!("sounds like linked copies of {} recordings", cands.len()),
+                        cands,
+                    ),
+                ));
+            }
+        }
+    }
+    for (i, e) in by_fingerprint {
+        entries[i] = Some(e);
+    }
 }
 
 fn serde_json_from(s: &str) -> Option<Tags> {

@@ -216,6 +216,8 @@ pub fn run(
     let started = Instant::now();
     let db = Mutex::new(home.db()?);
     let blobs = home.blobs();
+    // What a killed run left in staging (the caller holds the writer lock).
+    blobs.clean_staging()?;
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     let summary = Mutex::new(PreserveSummary {
