@@ -469,72 +469,40 @@ fn propagate(contents: &[Content], entries: &mut [Option<MatchEntry>]) {
                 None => {}
             }
         }
-        match recs.len() {
-            0 if !reviewed.is_empty() => {
-                let cands: Vec<i64> = reviewed.into_iter().collect();
-                by_fingerprint.push((
-                    i,
-                    entry(
-                        c,
-                        "review",
-                        Some("fingerprint"),
-                        None,
-                        None,
-                        "the same audio as a file in review".into(),
-                        cands,
-                    ),
-                ));
-            }
-            0 => {}
-            1 if reviewed.iter().any(|r| !recs.contains_key(r)) => {
-                let mut cands: Vec<i64> = recs.keys().copied().chain(reviewed).collect();
-                cands.sort_unstable();
-                cands.dedup();
-                by_fingerprint.push((
-                    i,
-                    entry(
-                        c,
-                        "review",
-                        Some("fingerprint"),
-                        None,
-                        None,
-                        "sounds like a linked copy and like a file in review".into(),
-                        cands,
-                    ),
-                ));
-            }
-            1 => {
+        // One linked recording and nothing else: a link. Anything more (or
+        // only files in review): review, with every recording it could be.
+        let from_review = !reviewed.is_empty();
+        let mut cands: BTreeSet<i64> = reviewed;
+        cands.extend(recs.keys().copied());
+        let decided = match (recs.len(), cands.len()) {
+            (_, 0) => continue,
+            (1, 1) => {
                 let (rec, s) = recs.into_iter().next().unwrap_or((0, 0.0));
-                by_fingerprint.push((
-                    i,
-                    entry(
-                        c,
-                        "linked",
-                        Some("fingerprint"),
-                        Some(rec),
-                        Some(s),
-                        format!("the same audio as a linked copy (fingerprint similarity {s:.3})"),
-                        vec![],
-                    ),
-                ));
+                entry(
+                    c,
+                    "linked",
+                    Some("fingerprint"),
+                    Some(rec),
+                    Some(s),
+                    format!("the same audio as a linked copy (fingerprint similarity {s:.3})"),
+                    vec![],
+                )
             }
-            _ => {
-                let mut cands: Vec<i64> = recs.into_keys().collect();
-                cands.sort_unstable();
-                by_fingerprint.push((
-                    i,
-                    entry(
-                        c,
-                        "review",
-                        Some("fingerprint"),
-                        None,
-                        None,
-                        format!("sounds like linked copies of {} recordings", cands.len()),
-                        cands,
-                    ),
-                ));
-            }
-        }
+            (linked, n) => entry(
+                c,
+                "review",
+                Some("fingerprint"),
+                None,
+                None,
+                match (linked, from_review) {
+                    (0, _) => "the same audio as a file in review".to_string(),
+                    (_, true) => "sounds like a linked copy and like a file in review".to_string(),
+                    _ => format!("sounds like linked copies of {n} recordings"),
+                },
+                cands.into_iter().collect(),
+            ),
+        };
+        by_fingerprint.push((i, decided));
     }
     for (i, e) in by_fingerprint {
         entries[i] = Some(e);

@@ -112,24 +112,7 @@ fn every_file_is_linked_right_or_left_for_review_never_wrong() {
 
     let archive = tmp.path().join("archive");
     init_and_ingest(&archive, &[&music], &[]);
-    ok(
-        &archive,
-        &[
-            "catalog",
-            "import",
-            "musicbrainz",
-            &recordings.to_string_lossy(),
-        ],
-    );
-    ok(
-        &archive,
-        &[
-            "catalog",
-            "import",
-            "listenbrainz",
-            &listens.to_string_lossy(),
-        ],
-    );
+    crate::support::import_open_data(&archive, &recordings, &listens);
     let r: Value = json(&archive, &["match"]);
     // Recording id → MBID, to check links.
     let mbid_of = |id: i64| -> String {

@@ -18,24 +18,7 @@ fn copies_follow_the_policy_carry_their_provenance_and_a_rerun_resumes() {
         write_open_data(&tmp.path().join("open"), &spec).expect("open data");
     let archive = tmp.path().join("archive");
     init_and_ingest(&archive, &[&music], &[]);
-    ok(
-        &archive,
-        &[
-            "catalog",
-            "import",
-            "musicbrainz",
-            &recordings.to_string_lossy(),
-        ],
-    );
-    ok(
-        &archive,
-        &[
-            "catalog",
-            "import",
-            "listenbrainz",
-            &listens.to_string_lossy(),
-        ],
-    );
+    crate::support::import_open_data(&archive, &recordings, &listens);
     ok(&archive, &["match"]);
 
     let plan: Value = json(&archive, &["preserve", "--dry-run"]);

@@ -193,3 +193,26 @@ pub fn files_with_any(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Import MusicBrainz-shaped recordings and ListenBrainz-shaped listens
+/// into the catalogue of `archive`.
+pub fn import_open_data(archive: &Path, recordings: &Path, listens: &Path) {
+    ok(
+        archive,
+        &[
+            "catalog",
+            "import",
+            "musicbrainz",
+            &recordings.to_string_lossy(),
+        ],
+    );
+    ok(
+        archive,
+        &[
+            "catalog",
+            "import",
+            "listenbrainz",
+            &listens.to_string_lossy(),
+        ],
+    );
+}

@@ -445,23 +445,10 @@ fn the_planner_keeps_the_most_listened_first_within_the_budget() {
     .expect("dump");
     let archive = tmp.path().join("archive");
     crate::support::ok(&archive, &["init"]);
-    crate::support::ok(
+    crate::support::import_open_data(
         &archive,
-        &[
-            "catalog",
-            "import",
-            "musicbrainz",
-            &dump.join("mbdump").to_string_lossy(),
-        ],
-    );
-    crate::support::ok(
-        &archive,
-        &[
-            "catalog",
-            "import",
-            "listenbrainz",
-            &dump.join("listenbrainz.csv").to_string_lossy(),
-        ],
+        &dump.join("mbdump"),
+        &dump.join("listenbrainz.csv"),
     );
     let whole = crate::support::json(&archive, &["plan", "--budget", "1PB"]);
     let at64 = whole["catalogue_cost"][0]["bytes"]
