@@ -93,3 +93,69 @@ fn copies_follow_the_policy_carry_their_provenance_and_a_rerun_resumes() {
     );
     assert_eq!(again["made"].as_u64(), Some(0));
 }
+
+/// The preserved rows of an archive, in a stable order.
+fn preserved(archive: &std::path::Path) -> Vec<String> {
+    let home = musicark_store::Home::open(archive).expect("home");
+    let db = home.db().expect("db");
+    db.conn
+        .prepare("SELECT source_id || '|' || tier || '|' || coalesce(kbps, '') || '|' || output_id || '|' || bytes FROM preserved ORDER BY source_id")
+        .expect("sql")
+        .query_map([], |r| r.get::<_, String>(0))
+        .expect("rows")
+        .map(|r| r.expect("row"))
+        .collect()
+}
+
+#[test]
+fn kill_9_during_preserve_then_rerun_equals_a_clean_run() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let spec = SampleSpec::with_tracks(8, 20.0, 7);
+    let music = tmp.path().join("music");
+    generate(&music, &spec).expect("sample");
+    let (recordings, listens) =
+        write_open_data(&tmp.path().join("open"), &spec).expect("open data");
+    let prepare = |name: &str| {
+        let archive = tmp.path().join(name);
+        init_and_ingest(&archive, &[&music], &[]);
+        crate::support::import_open_data(&archive, &recordings, &listens);
+        ok(&archive, &["match"]);
+        archive
+    };
+    let clean = prepare("clean");
+    let started = std::time::Instant::now();
+    ok(&clean, &["preserve", "--jobs", "1"]);
+    let clean_time = started.elapsed();
+    let expected = preserved(&clean);
+    assert!(expected.len() >= 8, "{expected:?}");
+
+    let crashed = prepare("crashed");
+    let mut interrupted = 0;
+    for fraction in [0.2, 0.5, 0.8] {
+        let mut child = crate::support::bin()
+            .arg("--archive")
+            .arg(&crashed)
+            .args(["preserve", "--jobs", "1", "--quiet"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(clean_time.mul_f64(fraction));
+        if child.try_wait().expect("try_wait").is_none() {
+            interrupted += 1;
+        }
+        child.kill().expect("kill -9");
+        child.wait().expect("wait");
+    }
+    assert!(
+        interrupted >= 2,
+        "only {interrupted} kills hit a running preserve"
+    );
+    let s: Value = json(&crashed, &["preserve", "--jobs", "1"]);
+    assert!(
+        s["already_done"].as_u64().unwrap_or(0) > 0,
+        "the rerun resumes: {s:#}"
+    );
+    assert_eq!(preserved(&crashed), expected, "same copies, bit for bit");
+    crate::support::check_blobs(&crashed);
+}
