@@ -94,6 +94,19 @@ pub fn run(g: &Global, args: &DemoArgs) -> anyhow::Result<()> {
 
     let st = db.status(&home.config.archive.name)?;
     let damaged = db.damaged_report()?;
+    drop(db);
+
+    say("8. Identifying: duplicates, links to the catalogue, a preservation plan and copies …");
+    let duplicates = musicark_identify::duplicates(&home.db_read_only()?)?;
+    let mut cat = musicark_catalog::Catalog::open(&home)?;
+    let matches = musicark_identify::matching::match_all(&mut cat)?;
+    drop(cat);
+    let work = {
+        let db = home.db()?;
+        musicark_preserve::plan(&home, &db, &home.config.preserve)?
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let preserved = musicark_preserve::run(&home, &work, threads, &|_, _| {})?;
     if g.json {
         return print_json(&serde_json::json!({
             "archive": home.root().display().to_string(),
@@ -102,6 +115,9 @@ pub fn run(g: &Global, args: &DemoArgs) -> anyhow::Result<()> {
             "damaged": damaged,
             "catalog_imports": imports,
             "lookup": looked_up,
+            "duplicates": duplicates,
+            "matches": matches,
+            "preserve": preserved,
         }));
     }
     println!();
@@ -126,12 +142,36 @@ pub fn run(g: &Global, args: &DemoArgs) -> anyhow::Result<()> {
     }
     println!();
     println!(
+        "8. {} duplicate groups ({} redundant files); {} of {} contents linked to recordings \
+         ({} by MusicBrainz id, {} by fingerprint), {} to review, {} unmatched",
+        duplicates.groups.len(),
+        duplicates.redundant_files,
+        matches.linked,
+        matches.contents,
+        matches.by_mbid,
+        matches.by_fingerprint,
+        matches.review,
+        matches.unmatched
+    );
+    println!(
+        "   preserved {} files: {} re-encoded to Opus by popularity band, {} small lossy originals kept; {} → {}",
+        preserved.sources,
+        preserved.made,
+        preserved.kept_original,
+        bytes(preserved.bytes_in),
+        bytes(preserved.bytes_out)
+    );
+    println!();
+    println!(
         "The demo archive is in {} ({} stored). Look around with:",
         dir.display(),
         bytes(st.stored_bytes)
     );
     println!("  musicark --archive {} status", dir.display());
     println!("  musicark --archive {} report damaged", dir.display());
+    println!("  musicark --archive {} report duplicates", dir.display());
+    println!("  musicark --archive {} match --review", dir.display());
+    println!("  musicark --archive {} preserve --dry-run", dir.display());
     println!(
         "  musicark --archive {} catalog search \"dawn chorus\"",
         dir.display()

@@ -393,6 +393,29 @@ fn demo_runs_the_whole_flow_and_leaves_a_complete_archive() {
         v["catalog_imports"][0]["rejects"], 1,
         "the broken line of the sample's open data"
     );
+    // The whole flow: the sample's byte duplicate is found, every clean
+    // track is linked by its MusicBrainz id, and the preserved copies are
+    // smaller than what they preserve.
+    assert_eq!(v["duplicates"]["redundant_files"], 1, "{}", v["duplicates"]);
+    assert!(
+        v["matches"]["by_mbid"].as_u64().unwrap_or(0) >= 10,
+        "{}",
+        v["matches"]
+    );
+    assert_eq!(
+        v["matches"]["entries"]
+            .as_array()
+            .map(|e| e.iter().filter(|e| e["status"] == "linked").count()),
+        v["matches"]["linked"].as_u64().map(|n| n as usize)
+    );
+    assert_eq!(
+        v["preserve"]["failed"].as_array().map(Vec::len),
+        Some(0),
+        "{}",
+        v["preserve"]
+    );
+    assert!(v["preserve"]["made"].as_u64().unwrap_or(0) >= 1);
+    assert!(v["preserve"]["bytes_out"].as_u64() < v["preserve"]["bytes_in"].as_u64());
     // The archive stays, usable by every command.
     let status = json(&dir, &["status"]);
     assert_eq!(u(&status, "audio_files"), 11);
