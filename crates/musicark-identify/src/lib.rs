@@ -31,7 +31,7 @@ pub const SAME_AUDIO: f64 = 0.85;
 /// Items sampled from each fingerprint for the candidate index.
 const PROBES: usize = 48;
 /// Alignment searched when comparing, in items (~0.124 s each): ±10 s.
-const MAX_OFFSET: usize = 80;
+pub(crate) const MAX_OFFSET: usize = 80;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IdentifyError {
@@ -136,7 +136,45 @@ impl Union {
     }
 }
 
-fn durations_agree(a: Option<f64>, b: Option<f64>) -> bool {
+/// Sampled fingerprint items → the entries holding them: the candidates
+/// for the same audio, found without comparing every pair.
+#[derive(Default)]
+pub(crate) struct CandidateIndex(HashMap<u32, Vec<usize>>);
+
+impl CandidateIndex {
+    /// Index entry `i` by [`PROBES`] items sampled through its fingerprint.
+    pub(crate) fn add(&mut self, i: usize, items: &[u32]) {
+        let step = (items.len() / PROBES).max(1);
+        for v in items.iter().step_by(step) {
+            let list = self.0.entry(*v).or_default();
+            if list.last() != Some(&i) {
+                list.push(i);
+            }
+        }
+    }
+
+    /// The entries sharing at least two sampled items with `items`; items
+    /// most entries hold (silence) say nothing and are skipped.
+    pub(crate) fn candidates(&self, items: &[u32]) -> Vec<usize> {
+        let mut shared: HashMap<usize, u32> = HashMap::new();
+        for v in items {
+            if let Some(list) = self.0.get(v).filter(|l| l.len() <= 64) {
+                for &j in list {
+                    *shared.entry(j).or_default() += 1;
+                }
+            }
+        }
+        let mut out: Vec<usize> = shared
+            .into_iter()
+            .filter(|&(_, hits)| hits >= 2)
+            .map(|(j, _)| j)
+            .collect();
+        out.sort_unstable();
+        out
+    }
+}
+
+pub(crate) fn durations_agree(a: Option<f64>, b: Option<f64>) -> bool {
     match (a, b) {
         (Some(a), Some(b)) => (a - b).abs() <= 2.0_f64.max(0.02 * a.max(b)),
         _ => false,
@@ -192,44 +230,18 @@ pub fn duplicates(db: &Db) -> Result<DuplicateReport, IdentifyError> {
     }
     let n = copies.len();
     let mut union = Union((0..n).collect());
-    // Candidate index: sampled item values → contents holding them.
-    let mut index: HashMap<u32, Vec<u32>> = HashMap::new();
+    let mut index = CandidateIndex::default();
     for (i, fp) in prints.iter().enumerate() {
-        let Some(fp) = fp else { continue };
-        let items = &fp.fingerprint;
-        if items.len() < 16 {
-            continue;
-        }
-        let step = (items.len() / PROBES).max(1);
-        for v in items.iter().step_by(step) {
-            let list = index.entry(*v).or_default();
-            if list.last() != Some(&(i as u32)) {
-                list.push(i as u32);
-            }
+        if let Some(fp) = fp.as_ref().filter(|fp| fp.fingerprint.len() >= 16) {
+            index.add(i, &fp.fingerprint);
         }
     }
     let mut comparisons = 0u64;
     let mut pair_similarity: BTreeMap<(usize, usize), f64> = BTreeMap::new();
     for (i, fp) in prints.iter().enumerate() {
         let Some(fp) = fp else { continue };
-        // Contents sharing at least two sampled items with this one.
-        let mut shared: HashMap<u32, u32> = HashMap::new();
-        for v in &fp.fingerprint {
-            if let Some(list) = index.get(v) {
-                // Very common items (silence) say nothing.
-                if list.len() > 64 {
-                    continue;
-                }
-                for &j in list {
-                    if j as usize > i {
-                        *shared.entry(j).or_default() += 1;
-                    }
-                }
-            }
-        }
-        for (j, hits) in shared {
-            let j = j as usize;
-            if hits < 2 || !durations_agree(copies[i].duration, copies[j].duration) {
+        for j in index.candidates(&fp.fingerprint) {
+            if j <= i || !durations_agree(copies[i].duration, copies[j].duration) {
                 continue;
             }
             let Some(other) = &prints[j] else { continue };

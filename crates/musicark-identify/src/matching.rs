@@ -29,7 +29,7 @@ use musicark_catalog::textindex::terms;
 use rusqlite::OptionalExtension;
 use serde::Serialize;
 
-use crate::IdentifyError;
+use crate::{CandidateIndex, IdentifyError, MAX_OFFSET, durations_agree};
 
 /// Fingerprint similarity from which a content is the same recording as
 /// one already linked.
@@ -406,16 +406,13 @@ pub fn match_all(cat: &mut Catalog) -> Result<MatchReport, IdentifyError> {
 /// Link (or send to review) the contents not yet decided that sound like
 /// contents already linked or in review.
 fn propagate(contents: &[Content], entries: &mut [Option<MatchEntry>]) {
-    let mut index: HashMap<u32, Vec<usize>> = HashMap::new();
+    let mut index = CandidateIndex::default();
     for (i, c) in contents.iter().enumerate() {
         let known = entries[i]
             .as_ref()
             .is_some_and(|e| e.status == "linked" || e.status == "review");
         if let (true, Some(fp)) = (known, &c.fingerprint) {
-            let step = (fp.fingerprint.len() / 48).max(1);
-            for v in fp.fingerprint.iter().step_by(step) {
-                index.entry(*v).or_default().push(i);
-            }
+            index.add(i, &fp.fingerprint);
         }
     }
     let mut by_fingerprint: Vec<(usize, MatchEntry)> = Vec::new();
@@ -424,32 +421,17 @@ fn propagate(contents: &[Content], entries: &mut [Option<MatchEntry>]) {
             continue;
         }
         let Some(fp) = &c.fingerprint else { continue };
-        let mut hits: HashMap<usize, u32> = HashMap::new();
-        for v in &fp.fingerprint {
-            if let Some(list) = index.get(v).filter(|l| l.len() <= 64) {
-                for &j in list {
-                    *hits.entry(j).or_default() += 1;
-                }
-            }
-        }
         let mut recs: HashMap<i64, f64> = HashMap::new();
         let mut reviewed: BTreeSet<i64> = BTreeSet::new();
-        for (j, n) in hits {
-            if n < 2 {
-                continue;
-            }
+        for j in index.candidates(&fp.fingerprint) {
             let other = &contents[j];
-            let agree = match (c.duration, other.duration) {
-                (Some(a), Some(b)) => (a - b).abs() <= 2.0_f64.max(0.02 * a.max(b)),
-                _ => false,
-            };
             let Some(ofp) = &other.fingerprint else {
                 continue;
             };
-            if !agree {
+            if !durations_agree(c.duration, other.duration) {
                 continue;
             }
-            let s = musicark_audio::similarity(&fp.fingerprint, &ofp.fingerprint, 80);
+            let s = musicark_audio::similarity(&fp.fingerprint, &ofp.fingerprint, MAX_OFFSET);
             if s < LINK_SIMILARITY {
                 continue;
             }
