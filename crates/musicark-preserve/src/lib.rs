@@ -72,6 +72,61 @@ pub struct PreserveSummary {
     pub realtime: f64,
 }
 
+/// The catalogue's listens, to place a recording in a popularity band: a
+/// recording's rank is the share of the catalogue's recordings with more
+/// listens. One rule for `preserve` (which bitrate) and `pack` (which
+/// torrents).
+pub struct Popularity {
+    /// Listens of every recording with any, most first.
+    listens: Vec<i64>,
+    /// Recordings in the catalogue.
+    recordings: i64,
+}
+
+impl Popularity {
+    pub fn load(db: &Db) -> Result<Popularity, rusqlite::Error> {
+        let recordings: i64 = db
+            .conn
+            .query_row("SELECT count(*) FROM recordings", [], |r| r.get(0))?;
+        let mut listens: Vec<i64> = db
+            .conn
+            .prepare("SELECT max(listen_count) FROM popularity GROUP BY recording_key")?
+            .query_map([], |r| r.get::<_, Option<i64>>(0))?
+            .filter_map(|r| r.ok().flatten())
+            .collect();
+        listens.sort_unstable_by(|a, b| b.cmp(a));
+        Ok(Popularity {
+            listens,
+            recordings,
+        })
+    }
+
+    /// The share of the catalogue's recordings with more than `listens`.
+    pub fn share_above(&self, listens: i64) -> f64 {
+        let above = self.listens.partition_point(|&l| l > listens);
+        above as f64 / self.recordings.max(1) as f64
+    }
+
+    /// The index in `bands` of a recording with `listens`, and its share.
+    pub fn band(&self, bands: &[musicark_store::Band], listens: i64) -> (Option<usize>, f64) {
+        let share = self.share_above(listens);
+        let band = bands
+            .iter()
+            .position(|b| share < b.top)
+            .or(bands.len().checked_sub(1));
+        (band, share)
+    }
+}
+
+/// A short name for band `i` of `bands` (`top1`, `top10`, `top100`), or
+/// `unlinked` for files not linked to a recording. Used in pack names.
+pub fn band_name(bands: &[musicark_store::Band], band: Option<usize>) -> String {
+    match band.and_then(|i| bands.get(i)) {
+        Some(b) => format!("top{}", (b.top * 1e6).round().max(0.0) / 1e4),
+        None => "unlinked".into(),
+    }
+}
+
 /// Decide, for every best copy, what the policy keeps.
 pub fn plan(home: &Home, db: &Db, policy: &PreserveConfig) -> Result<Vec<Job>, PreserveError> {
     let dups = musicark_identify::duplicates(db)?;
@@ -80,18 +135,7 @@ pub fn plan(home: &Home, db: &Db, policy: &PreserveConfig) -> Result<Vec<Job>, P
         .iter()
         .flat_map(|g| g.others.iter().map(|o| o.content_id.clone()))
         .collect();
-    // Listens of every recording, most first: a recording's band is the
-    // share of the catalogue's recordings with more listens.
-    let total: i64 = db
-        .conn
-        .query_row("SELECT count(*) FROM recordings", [], |r| r.get(0))?;
-    let mut listens: Vec<i64> = db
-        .conn
-        .prepare("SELECT max(listen_count) FROM popularity GROUP BY recording_key")?
-        .query_map([], |r| r.get::<_, Option<i64>>(0))?
-        .filter_map(|r| r.ok().flatten())
-        .collect();
-    listens.sort_unstable_by(|a, b| b.cmp(a));
+    let popularity = Popularity::load(db)?;
     let blobs = home.blobs();
     let mut stmt = db.conn.prepare(
         "SELECT c.content_id, c.size, c.stored, coalesce(c.lossless, 0), c.bitrate, c.bandwidth, \
@@ -134,15 +178,9 @@ pub fn plan(home: &Home, db: &Db, policy: &PreserveConfig) -> Result<Vec<Job>, P
             ),
             Some(_) => {
                 let n = recording_listens.unwrap_or(0);
-                let above = listens.partition_point(|&l| l > n);
-                let share = above as f64 / total.max(1) as f64;
-                let band = policy
-                    .bands
-                    .iter()
-                    .find(|b| share < b.top)
-                    .or(policy.bands.last());
+                let (band, share) = popularity.band(&policy.bands, n);
                 (
-                    band.map_or(policy.unmatched_kbps, |b| b.kbps),
+                    band.map_or(policy.unmatched_kbps, |b| policy.bands[b].kbps),
                     format!("{n} listens: top {:.2} % of the catalogue", share * 100.0),
                 )
             }

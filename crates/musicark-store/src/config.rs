@@ -14,6 +14,21 @@ pub struct Config {
     pub ingest: IngestConfig,
     #[serde(default)]
     pub preserve: PreserveConfig,
+    #[serde(default)]
+    pub publish: PublishConfig,
+}
+
+/// How `pack` and `list export` publish.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishConfig {
+    /// Where the list's torrents will be served from (`url` of each list
+    /// entry is this plus `torrents/NAME.torrent`); empty: relative URLs.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub base_url: String,
+    /// Trackers written into new packs (one tier each).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trackers: Vec<String>,
 }
 
 /// The tier policy of `musicark preserve`: what to keep of each file.
@@ -118,6 +133,7 @@ impl Config {
             archive: ArchiveConfig { name, format: 1 },
             ingest: IngestConfig::default(),
             preserve: PreserveConfig::default(),
+            publish: PublishConfig::default(),
         }
     }
 

@@ -288,6 +288,42 @@ const MIGRATIONS: &[&str] = &[
         made_at       TEXT NOT NULL
     ) STRICT;
     "#,
+    // 9: published torrents (packs of preserved copies, metadata releases)
+    // and where each file sits in them. Rows are never rewritten, only
+    // marked obsolete.
+    r#"
+    CREATE TABLE packs (
+        pack_id          INTEGER PRIMARY KEY,     -- monotonic, never reused
+        name             TEXT NOT NULL UNIQUE,    -- the torrent's name
+        kind             TEXT NOT NULL,           -- audio | metadata
+        band             TEXT NOT NULL,           -- popularity band (top1, top10, …, unlinked, metadata)
+        tier             TEXT NOT NULL,           -- opus-64 | original | mixed | metadata
+        btih             TEXT,                    -- v1 info-hash, hex
+        btmh             TEXT,                    -- v2 info-hash, hex (hybrid packs)
+        torrent_size     INTEGER NOT NULL,
+        num_files        INTEGER NOT NULL,
+        data_size        INTEGER NOT NULL,
+        manifest_sha256  TEXT NOT NULL,
+        created_at       TEXT NOT NULL,
+        obsolete         INTEGER NOT NULL DEFAULT 0,
+        obsoleted_at     TEXT,
+        obsolete_reason  TEXT
+    ) STRICT;
+
+    CREATE TABLE pack_files (
+        pack_id      INTEGER NOT NULL REFERENCES packs(pack_id),
+        file_index   INTEGER NOT NULL,            -- in the torrent's v1 file list (BEP 53 `so=`)
+        path         TEXT NOT NULL,               -- below the torrent's name, '/'-separated
+        byte_offset  INTEGER NOT NULL,            -- where the file starts in the torrent's data
+        size         INTEGER NOT NULL,
+        output_id    TEXT NOT NULL,               -- BLAKE3 of the file
+        source_id    TEXT,                        -- the ingested content it was made from
+        recording_id INTEGER,
+        PRIMARY KEY (pack_id, file_index)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX pack_files_recording ON pack_files(recording_id);
+    CREATE INDEX pack_files_output ON pack_files(output_id);
+    "#,
 ];
 
 /// The schema version this build writes.

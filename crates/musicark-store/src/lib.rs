@@ -26,7 +26,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 pub use blobs::{BlobStore, ContentId, FsBlobStore, PutOutcome};
-pub use config::{ArchiveConfig, Band, Config, IngestConfig, PreserveConfig};
+pub use config::{ArchiveConfig, Band, Config, IngestConfig, PreserveConfig, PublishConfig};
 pub use db::{Db, SCHEMA_VERSION};
 pub use error::{Result, StoreError};
 pub use fsutil::{atomic_write, fsync_dir};

@@ -124,7 +124,43 @@ pub enum Command {
         #[arg(long)]
         lossless: bool,
     },
-    /// Re-encode one file to Ogg Opus (48 kHz), tags and cover art kept.
+    /// Group preserved copies into torrents ("packs") with manifests.
+    ///
+    /// By popularity band (most popular first), then by path, cut at
+    /// --target-size bytes or --max-files files. Paths read
+    /// `Artist/Year - Release/NN Title [id].opus`; every file is loose (no
+    /// tar), so a client can fetch any one. Each pack holds a
+    /// manifest.jsonl (ids, ISRC, MBID, size, SHA-256, BLAKE3, codec,
+    /// bitrate, duration, fingerprint, tier, source hash). Packs are v1, no
+    /// creation date: the same archive gives the same .torrent bytes.
+    /// Published packs are never rewritten: new copies make new packs, and
+    /// a pack whose copy was replaced or taken down is marked obsolete.
+    /// Also makes a new metadata release (catalogue snapshot and where
+    /// each recording is, zstd) when the packs changed.
+    Pack {
+        /// Most bytes per pack: 32GB by default (a small donor's spare disk).
+        #[arg(long, value_parser = parse_budget, default_value = "32GB", value_name = "SIZE")]
+        target_size: u64,
+        /// Most files per pack: 10 000 by default (clients' file lists stay
+        /// responsive; the anchor's 30 000-file torrents hung them).
+        #[arg(long, default_value_t = musicark_publish::pack::DEFAULT_MAX_FILES, value_name = "N")]
+        max_files: usize,
+        /// v1+v2 hybrid packs (BEP 52 + BEP 47 pad files) instead of v1.
+        #[arg(long)]
+        hybrid: bool,
+        /// Skip the metadata release.
+        #[arg(long)]
+        no_metadata: bool,
+    },
+    /// The signed list of every torrent the archive published.
+    #[command(subcommand)]
+    List(ListCommand),
+    /// Which torrent, path and byte range hold a recording.
+    ///
+    /// QUERY: an ISRC, a recording or release MBID, an internal id, a
+    /// BLAKE3 of a file (or of its source), or words to search for.
+    Where { query: String },
+
     ///
     /// The archive's own pipeline: any format musicark decodes, resampled
     /// to 48 kHz, Opus (pure Rust, libopus's algorithms), Ogg with exact
@@ -317,6 +353,29 @@ pub struct IngestArgs {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum ListCommand {
+    /// Write the list: JSON (Anna's Archive's torrents.json field names
+    /// plus musicark's), CSV, and a minisign signature of each.
+    ///
+    /// With --out FILE: FILE, FILE.minisig, FILE.pub (the archive's public
+    /// key), the CSV beside FILE, and the listed .torrent files under
+    /// torrents/ beside it. `minisign -V -p FILE.pub -m FILE` verifies it.
+    /// Without --out: the JSON on stdout, unsigned.
+    Export {
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Check a list: its signature, its schema, and that every listed
+    /// torrent's hashes and sizes match its .torrent file. Exits 1 if not.
+    Verify {
+        file: PathBuf,
+        /// The public key (default: FILE.pub).
+        #[arg(long, value_name = "FILE")]
+        pubkey: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum ReportCommand {
     /// Damaged, unsupported and unreadable files, with reasons.
     Damaged,
@@ -330,6 +389,13 @@ pub enum ReportCommand {
     /// lossless transcoded from lossy; then sample rate × bit depth
     /// (lossless) or bitrate and cut-off (lossy); then tags.
     Duplicates,
+    /// How much of the catalogue and of its listens is preserved and
+    /// published, bytes by tier and band, the long tail, coverage by decade
+    /// and country; --html writes a page with charts.
+    Coverage {
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@ mod fingerprint;
 mod ingest;
 mod init;
 mod matching;
+mod pack;
 mod plan;
 mod preserve;
 mod report;
@@ -17,7 +18,9 @@ mod transcode;
 use anyhow::Context;
 use musicark_store::Home;
 
-use crate::cli::{CatalogCommand, Cli, Command, Global, ReportCommand, TorrentCommand};
+use crate::cli::{
+    CatalogCommand, Cli, Command, Global, ListCommand, ReportCommand, TorrentCommand,
+};
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let g = &cli.global;
@@ -28,6 +31,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Report(ReportCommand::Damaged) => report::damaged(g),
         Command::Report(ReportCommand::Transcodes) => report::transcodes(g),
         Command::Report(ReportCommand::Duplicates) => report::duplicates(g),
+        Command::Report(ReportCommand::Coverage { html }) => pack::coverage(g, html.as_deref()),
+        Command::Pack {
+            target_size,
+            max_files,
+            hybrid,
+            no_metadata,
+        } => pack::pack(g, target_size, max_files, hybrid, !no_metadata),
+        Command::List(ListCommand::Export { out }) => pack::list_export(g, out.as_deref()),
+        Command::List(ListCommand::Verify { file, pubkey }) => {
+            pack::list_verify(g, &file, pubkey.as_deref())
+        }
+        Command::Where { query } => pack::locate(g, &query),
         Command::Demo(args) => demo::run(g, &args),
         Command::Torrent(TorrentCommand::Create(args)) => torrent::create(g, &args),
         Command::Torrent(TorrentCommand::Show { file }) => torrent::show(g, &file),

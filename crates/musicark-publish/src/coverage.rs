@@ -1,0 +1,668 @@
+//! `musicark report coverage`: how much of the catalogue — and of what
+//! people listen to — the archive holds, where the bytes go, and the long
+//! tail; as plain data (`--json`) and as a self-contained HTML page with
+//! SVG charts (`--html`), readable offline and printable.
+//!
+//! A recording is *preserved* when the archive holds a copy of it (the
+//! `preserved` table), *published* when that copy is in an active pack.
+//! Listens are the most any popularity source reports for a recording.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write as _;
+
+use musicark_store::{Db, Home};
+use serde::Serialize;
+
+use crate::{PublishError, timestamp};
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TierBytes {
+    pub tier: String,
+    pub files: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct BandCoverage {
+    pub band: String,
+    /// The band's share of recordings (by listens rank), from the policy.
+    pub top: f64,
+    pub recordings: u64,
+    pub preserved: u64,
+    pub listens: i64,
+    pub listens_preserved: i64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct GroupCoverage {
+    pub key: String,
+    pub recordings: u64,
+    pub preserved: u64,
+}
+
+/// A point of the long-tail curve: the top `rank` recordings by listens
+/// hold `listens_share` of all listens, of which the archive preserves
+/// `preserved_share` (both shares of all listens).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TailPoint {
+    pub rank: u64,
+    pub listens_share: f64,
+    pub preserved_share: f64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Coverage {
+    pub archive: String,
+    pub generated_at: String,
+    pub recordings: u64,
+    pub recordings_preserved: u64,
+    pub recordings_published: u64,
+    pub share_recordings_preserved: f64,
+    pub share_recordings_published: f64,
+    pub listens: i64,
+    pub listens_preserved: i64,
+    pub listens_published: i64,
+    pub share_listens_preserved: f64,
+    pub share_listens_published: f64,
+    /// Preserved files, those not linked to a recording included.
+    pub files_preserved: u64,
+    pub bytes_preserved: u64,
+    pub torrents_active: u64,
+    pub bytes_published: u64,
+    pub by_tier: Vec<TierBytes>,
+    pub by_band: Vec<BandCoverage>,
+    pub long_tail: Vec<TailPoint>,
+    /// By the decade of first release, where known.
+    pub by_decade: Vec<GroupCoverage>,
+    /// By the country of the first credited artist, where known (most
+    /// recordings first; the rest summed as `other`).
+    pub by_country: Vec<GroupCoverage>,
+}
+
+fn share(a: f64, b: f64) -> f64 {
+    if b > 0.0 { a / b } else { 0.0 }
+}
+
+/// Ranks for the curve: 1, 2, 5, 10, 20, 50… up to `n`, and `n`.
+fn tail_ranks(n: u64) -> Vec<u64> {
+    let mut out = Vec::new();
+    let mut decade = 1u64;
+    'outer: loop {
+        for m in [1, 2, 5] {
+            let r = decade.saturating_mul(m);
+            if r >= n {
+                break 'outer;
+            }
+            out.push(r);
+        }
+        decade = decade.saturating_mul(10);
+    }
+    if n > 0 {
+        out.push(n);
+    }
+    out
+}
+
+/// Compute the report.
+pub fn coverage(home: &Home, db: &Db) -> Result<Coverage, PublishError> {
+    let generated_at = timestamp(db)?;
+    let preserved: HashSet<i64> = db
+        .conn
+        .prepare("SELECT DISTINCT recording_id FROM preserved WHERE recording_id IS NOT NULL")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let published: HashSet<i64> = db
+        .conn
+        .prepare(
+            "SELECT DISTINCT f.recording_id FROM pack_files f JOIN packs p ON p.pack_id = f.pack_id \
+             WHERE p.obsolete = 0 AND p.kind = 'audio' AND f.recording_id IS NOT NULL",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut listens_of: HashMap<i64, i64> = HashMap::new();
+    {
+        let mut stmt = db.conn.prepare(
+            "SELECT r.recording_id, max(p.listen_count) FROM popularity p \
+             JOIN recordings r ON p.recording_key = coalesce(r.mbid, 'rec:' || r.recording_id) \
+             GROUP BY r.recording_id",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            listens_of.insert(r.get(0)?, r.get::<_, Option<i64>>(1)?.unwrap_or(0));
+        }
+    }
+    // Every recording: (listens, id, decade, country).
+    let mut all: Vec<(i64, i64)> = Vec::new();
+    let mut decades: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    let mut countries: HashMap<String, (u64, u64)> = HashMap::new();
+    {
+        let mut stmt = db.conn.prepare(
+            "SELECT r.recording_id, substr(coalesce(r.first_release_date, \
+                    (SELECT min(rl.date) FROM tracks t JOIN releases rl ON rl.release_id = t.release_id \
+                      WHERE t.recording_id = r.recording_id)), 1, 3), \
+                    (SELECT a.country FROM recording_artists ra JOIN artists a ON a.artist_id = ra.artist_id \
+                      WHERE ra.recording_id = r.recording_id ORDER BY ra.position LIMIT 1) \
+             FROM recordings r",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            let decade: Option<String> = r.get(1)?;
+            let country: Option<String> = r.get(2)?;
+            let kept = u64::from(preserved.contains(&id));
+            all.push((listens_of.get(&id).copied().unwrap_or(0), id));
+            if let Some(d) =
+                decade.filter(|d| d.len() == 3 && d.bytes().all(|b| b.is_ascii_digit()))
+            {
+                let e = decades.entry(format!("{d}0s")).or_default();
+                e.0 += 1;
+                e.1 += kept;
+            }
+            if let Some(c) = country.filter(|c| !c.is_empty()) {
+                let e = countries.entry(c).or_default();
+                e.0 += 1;
+                e.1 += kept;
+            }
+        }
+    }
+    all.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let n = all.len() as u64;
+    let total_listens: i64 = all.iter().map(|a| a.0).sum();
+    let listens_preserved: i64 = all
+        .iter()
+        .filter(|a| preserved.contains(&a.1))
+        .map(|a| a.0)
+        .sum();
+    let listens_published: i64 = all
+        .iter()
+        .filter(|a| published.contains(&a.1))
+        .map(|a| a.0)
+        .sum();
+    // The long tail.
+    let mut long_tail = Vec::new();
+    {
+        let ranks = tail_ranks(n);
+        let (mut cum, mut cum_kept) = (0i64, 0i64);
+        let mut next = ranks.iter().peekable();
+        for (i, (l, id)) in all.iter().enumerate() {
+            cum += l;
+            if preserved.contains(id) {
+                cum_kept += l;
+            }
+            if next.peek().is_some_and(|&&r| r == i as u64 + 1) {
+                next.next();
+                long_tail.push(TailPoint {
+                    rank: i as u64 + 1,
+                    listens_share: share(cum as f64, total_listens as f64),
+                    preserved_share: share(cum_kept as f64, total_listens as f64),
+                });
+            }
+        }
+    }
+    // Bands, as the preserve policy cuts them.
+    let bands = &home.config.preserve.bands;
+    let mut by_band: Vec<BandCoverage> = bands
+        .iter()
+        .enumerate()
+        .map(|(i, b)| BandCoverage {
+            band: musicark_preserve::band_name(bands, Some(i)),
+            top: b.top,
+            recordings: 0,
+            preserved: 0,
+            listens: 0,
+            listens_preserved: 0,
+            bytes: 0,
+        })
+        .collect();
+    let popularity = musicark_preserve::Popularity::load(db)?;
+    let mut band_of: HashMap<i64, usize> = HashMap::new();
+    for (l, id) in &all {
+        if let (Some(b), _) = popularity.band(bands, *l) {
+            let e = &mut by_band[b];
+            e.recordings += 1;
+            e.listens += l;
+            if preserved.contains(id) {
+                e.preserved += 1;
+                e.listens_preserved += l;
+            }
+            band_of.insert(*id, b);
+        }
+    }
+    // Bytes by tier and band.
+    let mut tiers: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    let (mut files_preserved, mut bytes_preserved) = (0u64, 0u64);
+    let mut unlinked = BandCoverage {
+        band: "unlinked".into(),
+        top: 0.0,
+        recordings: 0,
+        preserved: 0,
+        listens: 0,
+        listens_preserved: 0,
+        bytes: 0,
+    };
+    {
+        let mut stmt = db
+            .conn
+            .prepare("SELECT tier, kbps, bytes, recording_id FROM preserved")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let tier: String = r.get(0)?;
+            let kbps: Option<i64> = r.get(1)?;
+            let bytes = r.get::<_, i64>(2)? as u64;
+            let rec: Option<i64> = r.get(3)?;
+            let label = match kbps {
+                Some(k) if tier == "opus" => format!("opus {k} kbit/s"),
+                _ => tier,
+            };
+            let e = tiers.entry(label).or_default();
+            e.0 += 1;
+            e.1 += bytes;
+            files_preserved += 1;
+            bytes_preserved += bytes;
+            match rec.and_then(|id| band_of.get(&id)) {
+                Some(&b) => by_band[b].bytes += bytes,
+                None => {
+                    unlinked.preserved += 1;
+                    unlinked.bytes += bytes;
+                }
+            }
+        }
+    }
+    if unlinked.preserved > 0 {
+        by_band.push(unlinked);
+    }
+    let (torrents_active, bytes_published): (i64, i64) = db.conn.query_row(
+        "SELECT count(*), coalesce(sum(data_size), 0) FROM packs WHERE obsolete = 0",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let mut by_country: Vec<GroupCoverage> = countries
+        .into_iter()
+        .map(|(key, (recordings, preserved))| GroupCoverage {
+            key,
+            recordings,
+            preserved,
+        })
+        .collect();
+    by_country.sort_by(|a, b| b.recordings.cmp(&a.recordings).then(a.key.cmp(&b.key)));
+    if by_country.len() > 15 {
+        let rest = by_country.split_off(15);
+        by_country.push(GroupCoverage {
+            key: "other".into(),
+            recordings: rest.iter().map(|g| g.recordings).sum(),
+            preserved: rest.iter().map(|g| g.preserved).sum(),
+        });
+    }
+    Ok(Coverage {
+        archive: home.config.archive.name.clone(),
+        generated_at,
+        recordings: n,
+        recordings_preserved: all.iter().filter(|a| preserved.contains(&a.1)).count() as u64,
+        recordings_published: all.iter().filter(|a| published.contains(&a.1)).count() as u64,
+        share_recordings_preserved: share(
+            all.iter().filter(|a| preserved.contains(&a.1)).count() as f64,
+            n as f64,
+        ),
+        share_recordings_published: share(
+            all.iter().filter(|a| published.contains(&a.1)).count() as f64,
+            n as f64,
+        ),
+        listens: total_listens,
+        listens_preserved,
+        listens_published,
+        share_listens_preserved: share(listens_preserved as f64, total_listens as f64),
+        share_listens_published: share(listens_published as f64, total_listens as f64),
+        files_preserved,
+        bytes_preserved,
+        torrents_active: torrents_active as u64,
+        bytes_published: bytes_published as u64,
+        by_tier: tiers
+            .into_iter()
+            .map(|(tier, (files, bytes))| TierBytes { tier, files, bytes })
+            .collect(),
+        by_band,
+        long_tail,
+        by_decade: decades
+            .into_iter()
+            .map(|(key, (recordings, preserved))| GroupCoverage {
+                key,
+                recordings,
+                preserved,
+            })
+            .collect(),
+        by_country,
+    })
+}
+
+// ---------------------------------------------------------------- HTML
+
+/// Escape text for HTML and SVG.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `1.2 GB`, decimal units (as disks are sold).
+pub fn human_bytes(b: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB", "PB"];
+    let mut v = b as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i + 1 < units.len() {
+        v /= 1000.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", units[i])
+    }
+}
+
+fn pct(x: f64) -> String {
+    if x > 0.0 && x < 0.001 {
+        "<0.1 %".into()
+    } else {
+        format!("{:.1} %", x * 100.0)
+    }
+}
+
+const GREEN: &str = "#2e7d32";
+const GREY: &str = "#b0bec5";
+
+/// The long-tail curve: cumulative share of listens against rank (log
+/// scale), the preserved part filled.
+pub fn svg_long_tail(points: &[TailPoint]) -> String {
+    let (w, h, left, bottom, top, right) = (720.0, 340.0, 56.0, 40.0, 16.0, 16.0);
+    let pw = w - left - right;
+    let ph = h - top - bottom;
+    let n = points.last().map_or(1, |p| p.rank).max(2) as f64;
+    let x = |rank: u64| left + pw * (rank.max(1) as f64).ln() / n.ln();
+    let y = |s: f64| top + ph * (1.0 - s.clamp(0.0, 1.0));
+    let mut s = format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" role="img" aria-label="Long-tail curve"><rect width="{w}" height="{h}" fill="#fff"/>"##
+    );
+    for k in 0..=4 {
+        let v = k as f64 / 4.0;
+        let _ = write!(
+            s,
+            r##"<line x1="{left}" x2="{}" y1="{y0:.1}" y2="{y0:.1}" stroke="#eceff1"/><text x="{}" y="{:.1}" font-size="11" text-anchor="end" fill="#455a64">{:.0} %</text>"##,
+            w - right,
+            left - 6.0,
+            y(v) + 4.0,
+            v * 100.0,
+            y0 = y(v)
+        );
+    }
+    let mut decade = 1u64;
+    while (decade as f64) <= n {
+        let label = match decade {
+            d if d >= 1_000_000 => format!("{}M", d / 1_000_000),
+            d if d >= 1_000 => format!("{}k", d / 1_000),
+            d => d.to_string(),
+        };
+        let _ = write!(
+            s,
+            r##"<line x1="{x0:.1}" x2="{x0:.1}" y1="{top}" y2="{}" stroke="#eceff1"/><text x="{x0:.1}" y="{}" font-size="11" text-anchor="middle" fill="#455a64">{label}</text>"##,
+            top + ph,
+            h - bottom + 16.0,
+            x0 = x(decade)
+        );
+        decade = decade.saturating_mul(10);
+    }
+    if !points.is_empty() {
+        let mut area = format!("M{:.1},{:.1}", x(1), y(0.0));
+        for p in points {
+            let _ = write!(area, " L{:.1},{:.1}", x(p.rank), y(p.preserved_share));
+        }
+        let _ = write!(
+            area,
+            " L{:.1},{:.1} Z",
+            x(points[points.len() - 1].rank),
+            y(0.0)
+        );
+        let _ = write!(
+            s,
+            r#"<path d="{area}" fill="{GREEN}" fill-opacity="0.35" stroke="{GREEN}" stroke-width="1.5"/>"#
+        );
+        let line: Vec<String> = points
+            .iter()
+            .map(|p| format!("{:.1},{:.1}", x(p.rank), y(p.listens_share)))
+            .collect();
+        let _ = write!(
+            s,
+            r##"<polyline points="{}" fill="none" stroke="#263238" stroke-width="2"/>"##,
+            line.join(" ")
+        );
+    }
+    let _ = write!(
+        s,
+        r##"<text x="{}" y="{}" font-size="12" text-anchor="middle" fill="#263238">recordings by rank (most listened first, log scale)</text><text x="14" y="{}" font-size="12" fill="#263238" transform="rotate(-90 14 {})" text-anchor="middle">share of all listens</text></svg>"##,
+        left + pw / 2.0,
+        h - 4.0,
+        top + ph / 2.0,
+        top + ph / 2.0
+    );
+    s
+}
+
+/// Horizontal bars: for each row, a total and a preserved part.
+pub fn svg_bars(rows: &[(String, f64, f64, String)], label: &str) -> String {
+    let row_h = 26.0;
+    let (w, left, right) = (720.0, 150.0, 150.0);
+    let h = row_h * rows.len().max(1) as f64 + 10.0;
+    let max = rows.iter().map(|r| r.1).fold(0.0, f64::max).max(1e-12);
+    let pw = w - left - right;
+    let mut s = format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" role="img" aria-label="{}"><rect width="{w}" height="{h}" fill="#fff"/>"##,
+        esc(label)
+    );
+    for (i, (name, total, kept, note)) in rows.iter().enumerate() {
+        let y0 = 5.0 + i as f64 * row_h;
+        let _ = write!(
+            s,
+            r##"<text x="{}" y="{:.1}" font-size="12" text-anchor="end" fill="#263238">{}</text><rect x="{left}" y="{:.1}" width="{:.1}" height="16" fill="{GREY}"/><rect x="{left}" y="{:.1}" width="{:.1}" height="16" fill="{GREEN}"/><text x="{:.1}" y="{:.1}" font-size="11" fill="#455a64">{}</text>"##,
+            left - 8.0,
+            y0 + 13.0,
+            esc(name),
+            y0 + 2.0,
+            pw * total / max,
+            y0 + 2.0,
+            pw * kept / max,
+            left + pw * total / max + 6.0,
+            y0 + 13.0,
+            esc(note)
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// The whole report as one HTML page, no external resources.
+pub fn html(c: &Coverage) -> String {
+    let mut h = String::new();
+    let title = format!("Coverage — {}", c.archive);
+    let _ = write!(
+        h,
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{}</title><style>
+body{{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;max-width:800px;padding:24px;color:#263238;background:#fafafa}}
+h1{{font-size:1.6em;margin:0 0 4px}} h2{{font-size:1.15em;margin:32px 0 8px}} .sub{{color:#607d8b;margin:0 0 20px}}
+.cards{{display:grid;grid-template-columns:repeat(auto-fit,minmax(170px,1fr));gap:12px}}
+.card{{background:#fff;border:1px solid #e0e0e0;border-radius:8px;padding:12px 14px}} .card b{{display:block;font-size:1.7em;color:{GREEN}}}
+.card span{{color:#607d8b;font-size:.9em}} svg{{width:100%;height:auto;border:1px solid #e0e0e0;border-radius:8px;background:#fff}}
+table{{border-collapse:collapse;width:100%;background:#fff;font-size:.92em}} th,td{{border-bottom:1px solid #eceff1;padding:6px 8px;text-align:right}} th:first-child,td:first-child{{text-align:left}}
+.legend span{{display:inline-block;margin-right:16px;font-size:.9em}} .sw{{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-1px}}
+</style></head><body>"#,
+        esc(&title)
+    );
+    let _ = write!(
+        h,
+        r#"<h1>{}</h1><p class="sub">Generated {} · {} recordings in the catalogue · {} listens</p>"#,
+        esc(&title),
+        esc(&c.generated_at),
+        c.recordings,
+        c.listens
+    );
+    let _ = write!(
+        h,
+        r#"<div class="cards"><div class="card"><b>{}</b><span>of listens preserved ({} published)</span></div><div class="card"><b>{}</b><span>of recordings preserved ({} of {})</span></div><div class="card"><b>{}</b><span>preserved in {} files</span></div><div class="card"><b>{}</b><span>in {} active torrents</span></div></div>"#,
+        pct(c.share_listens_preserved),
+        pct(c.share_listens_published),
+        pct(c.share_recordings_preserved),
+        c.recordings_preserved,
+        c.recordings,
+        human_bytes(c.bytes_preserved),
+        c.files_preserved,
+        human_bytes(c.bytes_published),
+        c.torrents_active
+    );
+    let legend = format!(
+        r#"<p class="legend"><span><i class="sw" style="background:{GREEN}"></i>preserved</span><span><i class="sw" style="background:{GREY}"></i>not preserved</span></p>"#
+    );
+    let _ = write!(
+        h,
+        r#"<h2>The long tail</h2><p>How listens spread over recordings: the line is the share of all listens held by the top recordings; the green area is the part the archive preserves.</p>{}"#,
+        svg_long_tail(&c.long_tail)
+    );
+    let bands: Vec<(String, f64, f64, String)> = c
+        .by_band
+        .iter()
+        .map(|b| {
+            let name = if b.band == "unlinked" {
+                "not linked".to_string()
+            } else {
+                format!("top {}", pct(b.top))
+            };
+            (
+                name,
+                b.listens as f64,
+                b.listens_preserved as f64,
+                format!(
+                    "{} of listens",
+                    pct(share(b.listens_preserved as f64, b.listens as f64))
+                ),
+            )
+        })
+        .filter(|r| r.1 > 0.0)
+        .collect();
+    if !bands.is_empty() {
+        let _ = write!(
+            h,
+            "<h2>Listens preserved by popularity band</h2>{legend}{}",
+            svg_bars(&bands, "Listens by band")
+        );
+    }
+    let _ = write!(
+        h,
+        "<table><tr><th>band</th><th>recordings</th><th>preserved</th><th>listens preserved</th><th>bytes</th></tr>"
+    );
+    for b in &c.by_band {
+        let name = if b.band == "unlinked" {
+            "not linked to a recording".into()
+        } else {
+            format!("top {}", pct(b.top))
+        };
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&name),
+            b.recordings,
+            b.preserved,
+            pct(share(b.listens_preserved as f64, b.listens as f64)),
+            human_bytes(b.bytes)
+        );
+    }
+    h.push_str("</table>");
+    let tiers: Vec<(String, f64, f64, String)> = c
+        .by_tier
+        .iter()
+        .map(|t| {
+            (
+                t.tier.clone(),
+                t.bytes as f64,
+                t.bytes as f64,
+                format!("{} · {} files", human_bytes(t.bytes), t.files),
+            )
+        })
+        .collect();
+    if !tiers.is_empty() {
+        let _ = write!(
+            h,
+            "<h2>Bytes by tier</h2>{}",
+            svg_bars(&tiers, "Bytes by tier")
+        );
+    }
+    for (title, groups) in [
+        ("Coverage by decade of first release", &c.by_decade),
+        ("Coverage by artist's country", &c.by_country),
+    ] {
+        if groups.is_empty() {
+            continue;
+        }
+        let rows: Vec<(String, f64, f64, String)> = groups
+            .iter()
+            .map(|g| {
+                (
+                    g.key.clone(),
+                    g.recordings as f64,
+                    g.preserved as f64,
+                    format!(
+                        "{} / {} ({})",
+                        g.preserved,
+                        g.recordings,
+                        pct(share(g.preserved as f64, g.recordings as f64))
+                    ),
+                )
+            })
+            .collect();
+        let _ = write!(
+            h,
+            "<h2>{}</h2>{legend}{}",
+            esc(title),
+            svg_bars(&rows, title)
+        );
+    }
+    h.push_str(r#"<p class="sub" style="margin-top:32px">musicark coverage report. Recordings are preserved when the archive holds a copy; published when that copy is in an active torrent of the list.</p></body></html>"#);
+    h.push('\n');
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_ranks_are_log_spaced() {
+        assert_eq!(tail_ranks(0), Vec::<u64>::new());
+        assert_eq!(tail_ranks(1), vec![1]);
+        assert_eq!(tail_ranks(4), vec![1, 2, 4]);
+        assert_eq!(tail_ranks(120), vec![1, 2, 5, 10, 20, 50, 100, 120]);
+    }
+
+    #[test]
+    fn text_is_escaped() {
+        assert_eq!(
+            esc(r#"<script>"x" & 'y'"#),
+            "&lt;script&gt;&quot;x&quot; &amp; &#39;y&#39;"
+        );
+        let svg = svg_bars(&[("<b>".into(), 1.0, 0.5, "&".into())], "x");
+        assert!(svg.contains("&lt;b&gt;") && !svg.contains("<b>"));
+    }
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(1_500_000), "1.5 MB");
+        assert_eq!(human_bytes(32_000_000_000), "32.0 GB");
+    }
+}

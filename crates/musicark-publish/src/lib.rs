@@ -1,0 +1,74 @@
+//! Publishing the archive: packs (torrents of preserved copies, each with
+//! a manifest), the metadata release, the signed torrent list, `where` a
+//! recording is, and the coverage report.
+//!
+//! *Invariants*: the same inputs give the same bytes — paths, order and
+//! timestamps (`SOURCE_DATE_EPOCH` when set) are fixed by the data, never by
+//! the machine; published packs are immutable (replaced ones are marked
+//! obsolete, never rewritten); rights are respected in everything
+//! published (taken-down or embargoed recordings are never packed, and the
+//! list says which torrents are under embargo).
+//! *Boundary*: no tracker traffic (that is the swarm's).
+
+pub mod coverage;
+pub mod list;
+pub mod locate;
+pub mod metadata;
+pub mod pack;
+pub mod paths;
+
+use std::path::{Path, PathBuf};
+
+use musicark_store::Db;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error(transparent)]
+    Store(#[from] musicark_store::StoreError),
+    #[error("catalogue database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {reason}")]
+    Item { path: String, reason: String },
+    #[error("JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("signature: {0}")]
+    Signature(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl PublishError {
+    pub fn io(path: &Path, source: std::io::Error) -> PublishError {
+        PublishError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// Seconds since the epoch to stamp what is published: `SOURCE_DATE_EPOCH`
+/// when set (reproducible builds' convention), else the clock.
+pub fn epoch_seconds() -> i64 {
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64)
+        })
+}
+
+/// [`epoch_seconds`] as ISO 8601 UTC (`2026-11-26T19:00:00Z`).
+pub fn timestamp(db: &Db) -> Result<String, PublishError> {
+    Ok(db.conn.query_row(
+        "SELECT strftime('%Y-%m-%dT%H:%M:%SZ', ?1, 'unixepoch')",
+        [epoch_seconds()],
+        |r| r.get(0),
+    )?)
+}

@@ -1,0 +1,513 @@
+//! The torrent list: every pack the archive ever published, in JSON with
+//! the field names of Anna's Archive's `torrents.json` (so existing tooling
+//! reads it) plus musicark's own, and as CSV; signed with ed25519 in
+//! minisign's format (`minisign -V -p FILE.pub -m FILE` verifies it).
+//!
+//! The list is a pure function of the `packs` table, the catalogue's
+//! popularity and rights, and the publish time (`SOURCE_DATE_EPOCH`): two
+//! archives built from the same inputs export the same bytes. The
+//! signature differs (keys are the archive's own; ed25519 in minisign is
+//! hedged with random nonces).
+
+use std::collections::{HashMap, HashSet};
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+use minisign::{KeyPair, PublicKey, PublicKeyBox, SecretKey, SecretKeyBox, SignatureBox};
+use musicark_store::{Db, Home, atomic_write};
+use serde::{Deserialize, Serialize};
+
+use crate::pack::{slug, torrents_dir, withheld_recordings};
+use crate::{PublishError, epoch_seconds, timestamp};
+
+/// One torrent of the list. The first block of fields is Anna's Archive's
+/// `torrents.json`; the second is musicark's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListEntry {
+    pub url: String,
+    pub top_level_group_name: String,
+    pub group_name: String,
+    pub display_name: String,
+    pub added_to_torrents_list_at: String,
+    pub is_metadata: bool,
+    pub btih: String,
+    pub magnet_link: String,
+    pub torrent_size: u64,
+    pub num_files: u64,
+    pub data_size: u64,
+    pub obsolete: bool,
+    pub embargo: bool,
+    pub seeders: u64,
+    pub leechers: u64,
+    pub completed: u64,
+    pub stats_scraped_at: Option<String>,
+    pub partially_broken: bool,
+    /// The v2 info-hash (hybrid packs), hex; null for v1.
+    pub btmh: Option<String>,
+    pub popularity_band: String,
+    pub tier: String,
+    /// Audio files in the torrent.
+    pub tracks: u64,
+    /// Of them, recordings held by no other active torrent.
+    pub unique_tracks: u64,
+    /// Share of the catalogue's listens whose recordings the torrent holds.
+    pub listen_share: f64,
+    pub manifest_sha256: String,
+}
+
+/// The columns of the CSV, in order (the JSON's fields).
+pub const CSV_COLUMNS: &[&str] = &[
+    "url",
+    "top_level_group_name",
+    "group_name",
+    "display_name",
+    "added_to_torrents_list_at",
+    "is_metadata",
+    "btih",
+    "magnet_link",
+    "torrent_size",
+    "num_files",
+    "data_size",
+    "obsolete",
+    "embargo",
+    "seeders",
+    "leechers",
+    "completed",
+    "stats_scraped_at",
+    "partially_broken",
+    "btmh",
+    "popularity_band",
+    "tier",
+    "tracks",
+    "unique_tracks",
+    "listen_share",
+    "manifest_sha256",
+];
+
+/// Build the list from the archive.
+pub fn entries(home: &Home, db: &Db) -> Result<Vec<ListEntry>, PublishError> {
+    let now = timestamp(db)?;
+    let withheld = withheld_recordings(db, &now)?;
+    let group = slug(&home.config.archive.name);
+    let base = &home.config.publish.base_url;
+    // Listens per recording (the most any source reports).
+    let mut listens: HashMap<i64, i64> = HashMap::new();
+    {
+        let mut stmt = db.conn.prepare(
+            "SELECT r.recording_id, max(p.listen_count) FROM popularity p \
+             JOIN recordings r ON p.recording_key = coalesce(r.mbid, 'rec:' || r.recording_id) \
+             GROUP BY r.recording_id",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            listens.insert(r.get(0)?, r.get::<_, Option<i64>>(1)?.unwrap_or(0));
+        }
+    }
+    let total_listens: i64 = listens.values().sum();
+    // Recordings (or, unlinked, copies) of each pack, and in how many
+    // active packs each is.
+    let mut held: HashMap<i64, Vec<(Option<i64>, String)>> = HashMap::new();
+    let mut copies: HashMap<String, usize> = HashMap::new();
+    {
+        let mut stmt = db.conn.prepare(
+            "SELECT f.pack_id, f.recording_id, f.output_id, p.obsolete FROM pack_files f \
+             JOIN packs p ON p.pack_id = f.pack_id \
+             WHERE p.kind = 'audio' AND f.source_id IS NOT NULL",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let pack: i64 = r.get(0)?;
+            let rec: Option<i64> = r.get(1)?;
+            let out: String = r.get(2)?;
+            let obsolete: bool = r.get(3)?;
+            let key = rec.map_or_else(|| format!("c:{out}"), |id| format!("r:{id}"));
+            if !obsolete {
+                *copies.entry(key.clone()).or_default() += 1;
+            }
+            held.entry(pack).or_default().push((rec, key));
+        }
+    }
+    let mut stmt = db.conn.prepare(
+        "SELECT pack_id, name, kind, band, tier, btih, btmh, torrent_size, num_files, data_size, \
+                manifest_sha256, substr(created_at, 1, 10), obsolete \
+         FROM packs ORDER BY pack_id",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let pack_id: i64 = r.get(0)?;
+        let name: String = r.get(1)?;
+        let kind: String = r.get(2)?;
+        let btih: Option<String> = r.get(5)?;
+        let btmh: Option<String> = r.get(6)?;
+        let obsolete: bool = r.get(12)?;
+        let files = held.get(&pack_id).map(Vec::as_slice).unwrap_or(&[]);
+        let recordings: HashSet<i64> = files.iter().filter_map(|f| f.0).collect();
+        let pack_listens: i64 = recordings.iter().filter_map(|id| listens.get(id)).sum();
+        let unique: HashSet<&String> = files
+            .iter()
+            .filter(|f| !obsolete && copies.get(&f.1) == Some(&1))
+            .map(|f| &f.1)
+            .collect();
+        let display_name = format!("{name}.torrent");
+        let mut magnet = String::from("magnet:?");
+        let mut xt = Vec::new();
+        if let Some(h) = &btih {
+            xt.push(format!("xt=urn:btih:{h}"));
+        }
+        if let Some(h) = &btmh {
+            xt.push(format!("xt=urn:btmh:1220{h}"));
+        }
+        xt.push(format!("dn={name}"));
+        for t in &home.config.publish.trackers {
+            xt.push(format!("tr={}", url_encode(t)));
+        }
+        magnet.push_str(&xt.join("&"));
+        out.push(ListEntry {
+            url: format!("{base}torrents/{display_name}"),
+            top_level_group_name: group.clone(),
+            group_name: if kind == "metadata" {
+                "metadata".into()
+            } else {
+                format!("{group}-{}", r.get::<_, String>(3)?)
+            },
+            display_name,
+            added_to_torrents_list_at: r.get(11)?,
+            is_metadata: kind == "metadata",
+            btih: btih.unwrap_or_default(),
+            magnet_link: magnet,
+            torrent_size: r.get::<_, i64>(7)? as u64,
+            num_files: r.get::<_, i64>(8)? as u64,
+            data_size: r.get::<_, i64>(9)? as u64,
+            obsolete,
+            embargo: recordings.iter().any(|id| withheld.contains(id)),
+            seeders: 0,
+            leechers: 0,
+            completed: 0,
+            stats_scraped_at: None,
+            partially_broken: false,
+            btmh,
+            popularity_band: r.get(3)?,
+            tier: r.get(4)?,
+            tracks: files.len() as u64,
+            unique_tracks: unique.len() as u64,
+            listen_share: if total_listens > 0 {
+                round6(pack_listens as f64 / total_listens as f64)
+            } else {
+                0.0
+            },
+            manifest_sha256: r.get(10)?,
+        });
+    }
+    Ok(out)
+}
+
+fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The list as JSON bytes (one entry per line inside the array, so that
+/// diffs between releases read well).
+pub fn to_json(entries: &[ListEntry]) -> Result<Vec<u8>, PublishError> {
+    let mut out = b"[\n".to_vec();
+    for (i, e) in entries.iter().enumerate() {
+        serde_json::to_writer(&mut out, e)?;
+        out.extend_from_slice(if i + 1 < entries.len() { b",\n" } else { b"\n" });
+    }
+    out.extend_from_slice(b"]\n");
+    Ok(out)
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// The list as CSV (RFC 4180), the JSON's columns in order.
+pub fn to_csv(entries: &[ListEntry]) -> Result<Vec<u8>, PublishError> {
+    let mut out = CSV_COLUMNS.join(",").into_bytes();
+    out.extend_from_slice(b"\r\n");
+    for e in entries {
+        let v = serde_json::to_value(e)?;
+        let row: Vec<String> = CSV_COLUMNS
+            .iter()
+            .map(|c| match &v[*c] {
+                serde_json::Value::Null => String::new(),
+                serde_json::Value::String(s) => csv_field(s),
+                other => other.to_string(),
+            })
+            .collect();
+        out.extend_from_slice(row.join(",").as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    Ok(out)
+}
+
+/// The archive's signing key (`ARCHIVE/keys/minisign.key`, unencrypted,
+/// mode 0600, with `minisign.pub` beside it), made on first use.
+pub fn archive_key(home: &Home) -> Result<(SecretKey, PublicKey), PublishError> {
+    let dir = home.root().join("keys");
+    let sk_path = dir.join("minisign.key");
+    let pk_path = dir.join("minisign.pub");
+    if sk_path.exists() {
+        let text = std::fs::read_to_string(&sk_path).map_err(|e| PublishError::io(&sk_path, e))?;
+        let sk = SecretKeyBox::from_string(&text)
+            .and_then(SecretKeyBox::into_unencrypted_secret_key)
+            .map_err(|e| PublishError::Signature(format!("{}: {e}", sk_path.display())))?;
+        let pk =
+            PublicKey::from_secret_key(&sk).map_err(|e| PublishError::Signature(e.to_string()))?;
+        return Ok((sk, pk));
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| PublishError::io(&dir, e))?;
+    let kp = KeyPair::generate_unencrypted_keypair()
+        .map_err(|e| PublishError::Signature(e.to_string()))?;
+    let sk_box = kp
+        .sk
+        .to_box(Some("musicark archive secret key"))
+        .map_err(|e| PublishError::Signature(e.to_string()))?;
+    let pk_box = kp
+        .pk
+        .to_box()
+        .map_err(|e| PublishError::Signature(e.to_string()))?;
+    atomic_write(&pk_path, pk_box.to_string().as_bytes())?;
+    atomic_write(&sk_path, sk_box.to_string().as_bytes())?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&sk_path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| PublishError::io(&sk_path, e))?;
+    Ok((kp.sk, kp.pk))
+}
+
+/// A minisign signature of `data`, with minisign's own trusted comment.
+pub fn sign(
+    sk: &SecretKey,
+    pk: &PublicKey,
+    data: &[u8],
+    file_name: &str,
+) -> Result<String, PublishError> {
+    let trusted = format!("timestamp:{}\tfile:{file_name}\thashed", epoch_seconds());
+    let sig = minisign::sign(
+        Some(pk),
+        sk,
+        Cursor::new(data),
+        Some(&trusted),
+        Some("signature from musicark secret key"),
+    )
+    .map_err(|e| PublishError::Signature(e.to_string()))?;
+    Ok(sig.to_string())
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportReport {
+    pub list: PathBuf,
+    pub signature: PathBuf,
+    pub public_key: PathBuf,
+    pub csv: PathBuf,
+    pub torrents: usize,
+    pub key_id: String,
+}
+
+/// Write the list to `out` with `out.minisig`, `out.pub`, the CSV beside it
+/// (`.csv`, signed too) and every listed .torrent under `torrents/` next to
+/// it, so that the relative URLs resolve.
+pub fn export(home: &Home, db: &Db, out: &Path) -> Result<ExportReport, PublishError> {
+    let list = entries(home, db)?;
+    let json = to_json(&list)?;
+    let csv = to_csv(&list)?;
+    let (sk, pk) = archive_key(home)?;
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let tdir = dir.join("torrents");
+    std::fs::create_dir_all(&tdir).map_err(|e| PublishError::io(&tdir, e))?;
+    for e in &list {
+        let src = torrents_dir(home).join(&e.display_name);
+        let bytes = std::fs::read(&src).map_err(|err| PublishError::io(&src, err))?;
+        atomic_write(&tdir.join(&e.display_name), &bytes)?;
+    }
+    let name = out
+        .file_name()
+        .map_or("torrents.json".into(), |n| n.to_string_lossy().into_owned());
+    let csv_path = out.with_extension("csv");
+    let csv_name = csv_path
+        .file_name()
+        .map_or("torrents.csv".into(), |n| n.to_string_lossy().into_owned());
+    let with = |p: &Path, ext: &str| {
+        let mut s = p.as_os_str().to_owned();
+        s.push(ext);
+        PathBuf::from(s)
+    };
+    atomic_write(&csv_path, &csv)?;
+    atomic_write(
+        &with(&csv_path, ".minisig"),
+        sign(&sk, &pk, &csv, &csv_name)?.as_bytes(),
+    )?;
+    let pub_text = pk
+        .to_box()
+        .map_err(|e| PublishError::Signature(e.to_string()))?
+        .to_string();
+    atomic_write(&with(out, ".pub"), pub_text.as_bytes())?;
+    atomic_write(
+        &with(out, ".minisig"),
+        sign(&sk, &pk, &json, &name)?.as_bytes(),
+    )?;
+    // The list last: whoever sees it finds its signature already there.
+    atomic_write(out, &json)?;
+    Ok(ExportReport {
+        list: out.to_path_buf(),
+        signature: with(out, ".minisig"),
+        public_key: with(out, ".pub"),
+        csv: csv_path,
+        torrents: list.len(),
+        key_id: key_id(&pk),
+    })
+}
+
+fn key_id(pk: &PublicKey) -> String {
+    let id = pk.keynum();
+    id.iter().rev().map(|b| format!("{b:02X}")).collect()
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct VerifyReport {
+    pub signature_ok: bool,
+    pub key_id: Option<String>,
+    pub trusted_comment: Option<String>,
+    pub entries: usize,
+    pub torrents_checked: usize,
+    pub problems: Vec<String>,
+}
+
+impl VerifyReport {
+    pub fn ok(&self) -> bool {
+        self.signature_ok && self.problems.is_empty()
+    }
+}
+
+/// Check a list: its minisign signature (`FILE.minisig`, by `pubkey` or
+/// `FILE.pub`), its schema, and every listed torrent against the .torrent
+/// its URL points at (relative URLs beside the list; absolute ones looked
+/// up under `torrents/` beside it).
+pub fn verify(list: &Path, pubkey: Option<&Path>) -> Result<VerifyReport, PublishError> {
+    let mut report = VerifyReport::default();
+    let data = std::fs::read(list).map_err(|e| PublishError::io(list, e))?;
+    let mut sig_path = list.as_os_str().to_owned();
+    sig_path.push(".minisig");
+    let mut pub_path = list.as_os_str().to_owned();
+    pub_path.push(".pub");
+    let pub_path = pubkey.map_or_else(|| PathBuf::from(pub_path), Path::to_path_buf);
+    let sig_path = PathBuf::from(sig_path);
+    let key = std::fs::read_to_string(&pub_path)
+        .map_err(|e| PublishError::io(&pub_path, e))
+        .and_then(|t| {
+            PublicKeyBox::from_string(&t)
+                .and_then(PublicKeyBox::into_public_key)
+                .or_else(|_| PublicKey::from_base64(t.trim()))
+                .map_err(|e| PublishError::Signature(format!("{}: {e}", pub_path.display())))
+        });
+    let sig = std::fs::read_to_string(&sig_path)
+        .map_err(|e| PublishError::io(&sig_path, e))
+        .and_then(|t| {
+            SignatureBox::from_string(&t)
+                .map_err(|e| PublishError::Signature(format!("{}: {e}", sig_path.display())))
+        });
+    match (key, sig) {
+        (Ok(pk), Ok(sig)) => {
+            report.key_id = Some(key_id(&pk));
+            report.trusted_comment = sig.trusted_comment().ok();
+            match minisign::verify(&pk, &sig, Cursor::new(&data), true, false, false) {
+                Ok(()) => report.signature_ok = true,
+                Err(e) => report.problems.push(format!("signature: {e}")),
+            }
+        }
+        (Err(e), _) | (_, Err(e)) => report.problems.push(e.to_string()),
+    }
+    let entries: Vec<ListEntry> = match serde_json::from_slice(&data) {
+        Ok(e) => e,
+        Err(e) => {
+            report.problems.push(format!("schema: {e}"));
+            return Ok(report);
+        }
+    };
+    report.entries = entries.len();
+    let dir = list
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    for e in &entries {
+        let problems_before = report.problems.len();
+        let mut problem =
+            |what: String| report.problems.push(format!("{}: {what}", e.display_name));
+        if e.btih.len() != 40 || !e.btih.bytes().all(|b| b.is_ascii_hexdigit()) {
+            problem(format!("btih {:?} is not 40 hex digits", e.btih));
+        }
+        if !e.magnet_link.contains(&format!("urn:btih:{}", e.btih)) {
+            problem("magnet_link does not carry the btih".into());
+        }
+        let local = if e.url.contains("://") {
+            dir.join("torrents").join(&e.display_name)
+        } else {
+            dir.join(&e.url)
+        };
+        let bytes = match std::fs::read(&local) {
+            Ok(b) => b,
+            Err(err) => {
+                problem(format!("torrent {}: {err}", local.display()));
+                continue;
+            }
+        };
+        let meta = match musicark_torrent::Metainfo::parse(&bytes) {
+            Ok(m) => m,
+            Err(err) => {
+                problem(format!("torrent {}: {err}", local.display()));
+                continue;
+            }
+        };
+        if meta.info_hash_v1.map(hex::encode).as_deref() != Some(e.btih.as_str()) {
+            problem(format!("btih does not match {}", local.display()));
+        }
+        if meta.info_hash_v2.map(hex::encode) != e.btmh {
+            problem(format!("btmh does not match {}", local.display()));
+        }
+        if bytes.len() as u64 != e.torrent_size {
+            problem(format!(
+                "torrent_size {} but the file has {}",
+                e.torrent_size,
+                bytes.len()
+            ));
+        }
+        let files = meta.data_files();
+        if files.len() as u64 != e.num_files {
+            problem(format!(
+                "num_files {} but the torrent has {}",
+                e.num_files,
+                files.len()
+            ));
+        }
+        if meta.total_length() != e.data_size {
+            problem(format!(
+                "data_size {} but the torrent has {}",
+                e.data_size,
+                meta.total_length()
+            ));
+        }
+        if report.problems.len() == problems_before {
+            report.torrents_checked += 1;
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,819 @@
+//! `musicark pack`: the archive's preserved copies as torrents.
+//!
+//! Copies are grouped by popularity band (most popular first, unlinked
+//! files last), ordered by their in-torrent path within a band (so albums
+//! stay together), and cut into packs at `target_size` bytes or
+//! `max_files` files. Each pack is a directory of loose files under
+//! `ARCHIVE/packs/<name>/` (hard links to the blob store: no second copy on
+//! disk) with a `manifest.jsonl` inside, and a v1 torrent of it in
+//! `ARCHIVE/torrents/` (no creation date, canonical order: the same inputs
+//! give the same bytes on any machine).
+//!
+//! *Invariants*: a pack, once in the `packs` table, is never rewritten.
+//! New copies make new packs. A pack holding a copy that is no longer the
+//! archive's (re-made, or its recording taken down or embargoed) is marked
+//! obsolete, and its other copies go into new packs. A pack appears in the
+//! table only after its files, manifest and torrent are complete on disk; a
+//! run killed half way leaves at most a `.tmp` directory that the next run
+//! removes.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use musicark_audio::fingerprint::Fingerprint;
+use musicark_preserve::{Popularity, band_name};
+use musicark_store::{BlobStore, ContentId, Db, Home, atomic_write};
+use musicark_torrent::{
+    BuildOptions, HashOptions, InputFile, Layout, Mode, build_torrent, hash_layout,
+};
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::paths::{PathParts, Unique, path_for};
+use crate::{PublishError, timestamp};
+
+/// 32 GB: a pack fits a small donor's spare disk or the smallest USB
+/// drive on sale, and at Opus 64–128 kbit/s holds ~10 000 tracks, so the
+/// two limits bind at about the same point.
+pub const DEFAULT_TARGET_SIZE: u64 = 32_000_000_000;
+
+/// 10 000 files: a third of the 30 000 that hang clients' file lists in
+/// the anchor release; the v1 file list stays under ~1.5 MB of .torrent.
+pub const DEFAULT_MAX_FILES: usize = 10_000;
+
+/// The manifest's name inside every pack.
+pub const MANIFEST: &str = "manifest.jsonl";
+
+#[derive(Debug, Clone)]
+pub struct PackOptions {
+    pub target_size: u64,
+    pub max_files: usize,
+    /// v1+v2 with BEP 47 alignment instead of v1 (see BENCHMARKS.md for
+    /// its padding cost with many small files).
+    pub hybrid: bool,
+    pub trackers: Vec<String>,
+    pub threads: usize,
+    /// Also make a metadata release when packs changed.
+    pub metadata: bool,
+}
+
+impl Default for PackOptions {
+    fn default() -> Self {
+        PackOptions {
+            target_size: DEFAULT_TARGET_SIZE,
+            max_files: DEFAULT_MAX_FILES,
+            hybrid: false,
+            trackers: Vec::new(),
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            metadata: true,
+        }
+    }
+}
+
+/// One line of a pack's manifest.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct ManifestEntry {
+    /// Inside the torrent, below its name, `/`-separated.
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+    pub blake3: String,
+    pub codec: Option<String>,
+    /// Bits per second (the Opus target for re-encoded copies).
+    pub bitrate: Option<u64>,
+    /// Seconds.
+    pub duration: Option<f64>,
+    /// `original` (the source's bytes) or `opus`.
+    pub tier: String,
+    /// Chromaprint of the source, compressed as `fpcalc` prints it.
+    pub fingerprint: Option<String>,
+    pub recording_id: Option<i64>,
+    pub recording_mbid: Option<String>,
+    pub isrcs: Vec<String>,
+    pub release_id: Option<i64>,
+    pub release_mbid: Option<String>,
+    pub title: Option<String>,
+    pub artist: Option<String>,
+    /// BLAKE3 of the file the copy was made from.
+    pub source_blake3: String,
+}
+
+/// A preserved copy waiting for a pack.
+#[derive(Debug, Clone)]
+struct Item {
+    band_order: usize,
+    band: String,
+    path: Vec<String>,
+    local: PathBuf,
+    entry: ManifestEntry,
+    tier_label: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PackReport {
+    pub name: String,
+    pub band: String,
+    pub files: usize,
+    pub data_size: u64,
+    pub btih: String,
+    pub torrent: PathBuf,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PackSummary {
+    pub packs: Vec<PackReport>,
+    pub obsoleted: Vec<(String, String)>,
+    /// Copies left out by rights (takedown or embargo).
+    pub withheld: usize,
+    /// Copies that could not be packed, with the reason.
+    pub failed: Vec<(String, String)>,
+    pub already_packed: usize,
+    pub seconds: f64,
+}
+
+/// The slug of the archive's name, the prefix of every pack name.
+pub fn slug(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let s = s
+        .split('-')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
+    if s.is_empty() { "musicark".into() } else { s }
+}
+
+/// Recordings that must not be published now: taken down, or under an
+/// embargo that has not ended (their own, or a credited artist's).
+pub(crate) fn withheld_recordings(db: &Db, now: &str) -> Result<HashSet<i64>, PublishError> {
+    let mut stmt = db.conn.prepare(
+        "SELECT entity_id FROM rights WHERE entity = 'recording' \
+           AND (takedown = 1 OR (embargo = 1 AND (embargo_until IS NULL OR embargo_until > ?1))) \
+         UNION SELECT ra.recording_id FROM rights r JOIN recording_artists ra ON ra.artist_id = r.entity_id \
+          WHERE r.entity = 'artist' \
+           AND (r.takedown = 1 OR (r.embargo = 1 AND (r.embargo_until IS NULL OR r.embargo_until > ?1)))",
+    )?;
+    let ids = stmt
+        .query_map([now], |r| r.get(0))?
+        .collect::<Result<HashSet<i64>, _>>()?;
+    Ok(ids)
+}
+
+/// Mark obsolete every active pack holding a copy that is no longer the
+/// archive's current one, or is withheld. Returns (name, reason).
+fn obsolete_stale(
+    db: &Db,
+    withheld: &HashSet<i64>,
+    now: &str,
+) -> Result<Vec<(String, String)>, PublishError> {
+    let mut stale: BTreeMap<(i64, String), String> = BTreeMap::new();
+    {
+        let mut stmt = db.conn.prepare(
+            "SELECT p.pack_id, p.name, f.path, f.output_id, f.recording_id, pr.output_id \
+             FROM packs p JOIN pack_files f ON f.pack_id = p.pack_id \
+             LEFT JOIN preserved pr ON pr.source_id = f.source_id \
+             WHERE p.obsolete = 0 AND p.kind = 'audio' AND f.source_id IS NOT NULL",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let key = (r.get::<_, i64>(0)?, r.get::<_, String>(1)?);
+            if stale.contains_key(&key) {
+                continue;
+            }
+            let path: String = r.get(2)?;
+            let output: String = r.get(3)?;
+            let recording: Option<i64> = r.get(4)?;
+            let current: Option<String> = r.get(5)?;
+            let reason = match current {
+                None => Some(format!("{path}: no longer preserved")),
+                Some(c) if c != output => Some(format!("{path}: replaced by a new copy")),
+                _ if recording.is_some_and(|id| withheld.contains(&id)) => {
+                    Some(format!("{path}: withheld (takedown or embargo)"))
+                }
+                _ => None,
+            };
+            if let Some(reason) = reason {
+                stale.insert(key, reason);
+            }
+        }
+    }
+    for ((id, _), reason) in &stale {
+        db.conn.execute(
+            "UPDATE packs SET obsolete = 1, obsoleted_at = ?2, obsolete_reason = ?3 WHERE pack_id = ?1",
+            params![id, now, reason],
+        )?;
+    }
+    Ok(stale.into_iter().map(|((_, n), r)| (n, r)).collect())
+}
+
+/// The preserved copies not in an active pack, with what their paths and
+/// manifest lines are made of.
+fn unpacked_items(
+    home: &Home,
+    db: &Db,
+    withheld: &HashSet<i64>,
+) -> Result<(Vec<Item>, usize, usize), PublishError> {
+    let policy = &home.config.preserve;
+    let popularity = Popularity::load(db)?;
+    let packed: HashSet<String> = db
+        .conn
+        .prepare(
+            "SELECT f.output_id FROM pack_files f JOIN packs p ON p.pack_id = f.pack_id \
+             WHERE p.obsolete = 0",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let blobs = home.blobs();
+    let mut stmt = db.conn.prepare(
+        "SELECT pr.source_id, pr.tier, pr.kbps, pr.output_id, pr.bytes, pr.duration, pr.recording_id, \
+                c.codec, c.bitrate, c.stored, c.tags, \
+                r.mbid, r.title, r.artist_credit, \
+                (SELECT max(listen_count) FROM popularity p WHERE p.recording_key = coalesce(r.mbid, 'rec:' || r.recording_id)), \
+                (SELECT group_concat(isrc, ',') FROM (SELECT isrc FROM isrcs i WHERE i.recording_id = r.recording_id ORDER BY isrc)), \
+                (SELECT path FROM files f WHERE f.content_id = pr.source_id ORDER BY display_path LIMIT 1), \
+                (SELECT display_path FROM files f WHERE f.content_id = pr.source_id ORDER BY display_path LIMIT 1), \
+                fp.duration, fp.data \
+         FROM preserved pr JOIN contents c ON c.content_id = pr.source_id \
+           LEFT JOIN recordings r ON r.recording_id = pr.recording_id \
+           LEFT JOIN fingerprints fp ON fp.content_id = pr.source_id \
+         ORDER BY pr.output_id",
+    )?;
+    // The release a recording is placed on: its earliest (by date, then
+    // MBID, so that independent archives agree).
+    let mut placement = db.conn.prepare(
+        "SELECT rl.release_id, rl.mbid, rl.title, rl.artist_credit, substr(rl.date, 1, 4), t.disc, t.position, \
+                (SELECT max(disc) FROM tracks t2 WHERE t2.release_id = rl.release_id) \
+         FROM tracks t JOIN releases rl ON rl.release_id = t.release_id \
+         WHERE t.recording_id = ?1 \
+         ORDER BY rl.date IS NULL, rl.date, rl.mbid IS NULL, rl.mbid, rl.release_id, t.disc, t.position LIMIT 1",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut items = Vec::new();
+    let mut already = 0;
+    let mut held = 0;
+    while let Some(r) = rows.next()? {
+        let source_id: String = r.get(0)?;
+        let output_id: String = r.get(3)?;
+        let recording_id: Option<i64> = r.get(6)?;
+        if recording_id.is_some_and(|id| withheld.contains(&id)) {
+            held += 1;
+            continue;
+        }
+        if packed.contains(&output_id) {
+            already += 1;
+            continue;
+        }
+        let tier: String = r.get(1)?;
+        let kbps: Option<i64> = r.get(2)?;
+        let stored: bool = r.get(9)?;
+        let is_copy = tier != "original";
+        let local = match ContentId::parse(&output_id) {
+            Some(id) if is_copy || stored => blobs.local_path(&id),
+            _ => match r.get::<_, Option<Vec<u8>>>(16)? {
+                Some(raw) => PathBuf::from(
+                    <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&raw),
+                ),
+                None => continue,
+            },
+        };
+        let tags: Option<musicark_audio::Tags> = r
+            .get::<_, Option<String>>(10)?
+            .and_then(|t| serde_json::from_str(&t).ok());
+        let listens: Option<i64> = r.get(14)?;
+        let (band, _) = match recording_id {
+            Some(_) => popularity.band(&policy.bands, listens.unwrap_or(0)),
+            None => (None, 1.0),
+        };
+        let fingerprint = match (
+            r.get::<_, Option<f64>>(18)?,
+            r.get::<_, Option<Vec<u8>>>(19)?,
+        ) {
+            (Some(d), Some(bytes)) => {
+                Some(Fingerprint::from_bytes(d, &bytes).to_compressed_base64())
+            }
+            _ => None,
+        };
+        let display: Option<String> = r.get(17)?;
+        let (codec, bitrate, ext) = if is_copy {
+            (
+                Some("opus".to_string()),
+                kbps.map(|k| k as u64 * 1000),
+                "opus".to_string(),
+            )
+        } else {
+            let codec: Option<String> = r.get(7)?;
+            let ext = display
+                .as_deref()
+                .and_then(|d| Path::new(d).extension())
+                .map(|e| e.to_string_lossy().to_lowercase())
+                .unwrap_or_else(|| "bin".into());
+            (codec, r.get::<_, Option<i64>>(8)?.map(|b| b as u64), ext)
+        };
+        let mut parts = PathParts {
+            id: output_id.clone(),
+            ext,
+            ..Default::default()
+        };
+        let mut entry = ManifestEntry {
+            path: String::new(),
+            size: r.get::<_, i64>(4)? as u64,
+            sha256: String::new(),
+            blake3: output_id.clone(),
+            codec,
+            bitrate,
+            duration: r.get(5)?,
+            tier: if is_copy {
+                "opus".into()
+            } else {
+                "original".into()
+            },
+            fingerprint,
+            recording_id,
+            recording_mbid: r.get(11)?,
+            isrcs: r
+                .get::<_, Option<String>>(15)?
+                .map(|s| s.split(',').map(String::from).collect())
+                .unwrap_or_default(),
+            release_id: None,
+            release_mbid: None,
+            title: r.get(12)?,
+            artist: r.get(13)?,
+            source_blake3: source_id.clone(),
+        };
+        match recording_id {
+            Some(id) => {
+                let placed = placement
+                    .query_row([id], |p| {
+                        Ok((
+                            p.get::<_, i64>(0)?,
+                            p.get::<_, Option<String>>(1)?,
+                            p.get::<_, String>(2)?,
+                            p.get::<_, Option<String>>(3)?,
+                            p.get::<_, Option<String>>(4)?,
+                            p.get::<_, i64>(5)?,
+                            p.get::<_, i64>(6)?,
+                            p.get::<_, Option<i64>>(7)?,
+                        ))
+                    })
+                    .optional()?;
+                parts.title = entry.title.clone();
+                parts.artist = entry.artist.clone();
+                if let Some((rid, rmbid, title, credit, year, disc, pos, discs)) = placed {
+                    entry.release_id = Some(rid);
+                    entry.release_mbid = rmbid;
+                    parts.release = Some(title);
+                    parts.artist = credit.or(parts.artist);
+                    parts.year = year.filter(|y| y.len() == 4);
+                    parts.disc = Some(disc as u32);
+                    parts.discs = discs.map(|d| d as u32);
+                    parts.track = Some(pos as u32);
+                }
+            }
+            None => {
+                parts.unlinked = true;
+                let stem = display
+                    .as_deref()
+                    .and_then(|d| Path::new(d).file_stem())
+                    .map(|s| s.to_string_lossy().into_owned());
+                if let Some(t) = &tags {
+                    parts.artist = t.album_artists.first().or(t.artists.first()).cloned();
+                    parts.release = t.album.clone();
+                    parts.track = t.track_number;
+                    parts.title = t.title.clone();
+                }
+                if parts.title.is_none() {
+                    parts.title = stem;
+                    parts.track = None;
+                }
+                if parts.release.is_none() {
+                    parts.release = Some(String::new());
+                }
+            }
+        }
+        let tier_label = match (is_copy, kbps) {
+            (true, Some(k)) => format!("opus-{k}"),
+            _ => "original".to_string(),
+        };
+        items.push(Item {
+            band_order: band.unwrap_or(usize::MAX),
+            band: band_name(&policy.bands, band),
+            path: path_for(&parts),
+            local,
+            entry,
+            tier_label,
+        });
+    }
+    Ok((items, already, held))
+}
+
+/// Cut `items` (already sorted) into packs of at most `target` bytes and
+/// `max_files` files, never mixing bands. A single file larger than
+/// `target` gets a pack of its own. Pure.
+pub fn assign(
+    sizes_and_bands: &[(u64, usize)],
+    target: u64,
+    max_files: usize,
+) -> Vec<std::ops::Range<usize>> {
+    let mut packs = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0u64;
+    for (i, &(size, band)) in sizes_and_bands.iter().enumerate() {
+        let full = i > start
+            && (sizes_and_bands[start].1 != band
+                || bytes + size > target
+                || i - start >= max_files.max(1));
+        if full {
+            packs.push(start..i);
+            start = i;
+            bytes = 0;
+        }
+        bytes += size;
+    }
+    if start < sizes_and_bands.len() {
+        packs.push(start..sizes_and_bands.len());
+    }
+    packs
+}
+
+/// Hard-link `src` to `dst`, or copy it when they are on different
+/// filesystems (or links are refused).
+fn link_or_copy(src: &Path, dst: &Path) -> std::io::Result<()> {
+    if let Some(dir) = dst.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    match std::fs::hard_link(src, dst) {
+        Ok(()) => Ok(()),
+        Err(_) => std::fs::copy(src, dst).map(|_| ()),
+    }
+}
+
+fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Where the packs' data lives (the save path for a client seeding them).
+pub fn packs_dir(home: &Home) -> PathBuf {
+    home.root().join("packs")
+}
+
+/// Where the .torrent files and manifests live.
+pub fn torrents_dir(home: &Home) -> PathBuf {
+    home.root().join("torrents")
+}
+
+/// Remove what a killed run left: `.tmp` pack directories, and pack
+/// directories the table does not know.
+fn clean_partial(home: &Home, db: &Db) -> Result<(), PublishError> {
+    let dir = packs_dir(home);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(());
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let known: bool = db
+            .conn
+            .query_row("SELECT 1 FROM packs WHERE name = ?1", [&name], |_| Ok(()))
+            .optional()?
+            .is_some();
+        if !known {
+            std::fs::remove_dir_all(e.path()).map_err(|err| PublishError::io(&e.path(), err))?;
+        }
+    }
+    Ok(())
+}
+
+/// Pack every preserved copy not yet in an active pack; `progress(done,
+/// total)` after each pack. Call with the archive's writer lock held.
+pub fn pack(
+    home: &Home,
+    db: &mut Db,
+    options: &PackOptions,
+    progress: &dyn Fn(usize, usize),
+) -> Result<PackSummary, PublishError> {
+    let started = std::time::Instant::now();
+    let now = timestamp(db)?;
+    clean_partial(home, db)?;
+    let withheld = withheld_recordings(db, &now)?;
+    let obsoleted = obsolete_stale(db, &withheld, &now)?;
+    let (mut items, already_packed, held) = unpacked_items(home, db, &withheld)?;
+    items.sort_by(|a, b| {
+        a.band_order.cmp(&b.band_order).then_with(|| {
+            a.path
+                .iter()
+                .map(|c| c.as_bytes())
+                .cmp(b.path.iter().map(|c| c.as_bytes()))
+        })
+    });
+    let keys: Vec<(u64, usize)> = items.iter().map(|i| (i.entry.size, i.band_order)).collect();
+    let ranges = assign(&keys, options.target_size, options.max_files);
+    let mut summary = PackSummary {
+        obsoleted,
+        withheld: held,
+        already_packed,
+        ..Default::default()
+    };
+    let slug = slug(&home.config.archive.name);
+    let torrents = torrents_dir(home);
+    std::fs::create_dir_all(&torrents).map_err(|e| PublishError::io(&torrents, e))?;
+    for (n, range) in ranges.iter().enumerate() {
+        let next: i64 =
+            db.conn
+                .query_row("SELECT coalesce(max(pack_id), 0) + 1 FROM packs", [], |r| {
+                    r.get(0)
+                })?;
+        let group = &items[range.clone()];
+        let name = format!("{slug}-{}-{next:05}", group[0].band);
+        let tiers: std::collections::BTreeSet<&str> =
+            group.iter().map(|i| i.tier_label.as_str()).collect();
+        let tier = match tiers.len() {
+            1 => tiers.into_iter().next().unwrap_or("mixed"),
+            _ => "mixed",
+        };
+        let what = PackMeta {
+            kind: "audio",
+            band: &group[0].band,
+            tier,
+        };
+        let files = group
+            .iter()
+            .map(|i| PackFile {
+                path: i.path.clone(),
+                local: i.local.clone(),
+                entry: i.entry.clone(),
+            })
+            .collect();
+        match build_pack(home, db, options, &name, next, &what, files, &now) {
+            Ok(report) => summary.packs.push(report),
+            Err(PublishError::Item { path, reason }) => summary.failed.push((path, reason)),
+            Err(e) => return Err(e),
+        }
+        progress(n + 1, ranges.len());
+    }
+    if options.metadata {
+        let changed = !summary.packs.is_empty() || !summary.obsoleted.is_empty();
+        if let Some(report) = crate::metadata::release(home, db, options, changed)? {
+            summary.packs.push(report);
+        }
+    }
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// What a pack is, beside its files.
+pub(crate) struct PackMeta<'a> {
+    pub kind: &'a str,
+    pub band: &'a str,
+    pub tier: &'a str,
+}
+
+/// One file to place in a pack.
+pub(crate) struct PackFile {
+    pub path: Vec<String>,
+    pub local: PathBuf,
+    pub entry: ManifestEntry,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn build_pack(
+    home: &Home,
+    db: &mut Db,
+    options: &PackOptions,
+    name: &str,
+    pack_id: i64,
+    what: &PackMeta<'_>,
+    group: Vec<PackFile>,
+    now: &str,
+) -> Result<PackReport, PublishError> {
+    let root = packs_dir(home);
+    let tmp = root.join(format!("{name}.tmp"));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| PublishError::io(&tmp, e))?;
+    let mut unique = Unique::new(&[MANIFEST]);
+    let mut entries: Vec<ManifestEntry> = Vec::with_capacity(group.len());
+    for item in &group {
+        let path = unique.claim(item.path.clone());
+        let mut entry = item.entry.clone();
+        entry.path = path.join("/");
+        let dst = path.iter().fold(tmp.clone(), |p, c| p.join(c));
+        link_or_copy(&item.local, &dst).map_err(|e| PublishError::Item {
+            path: item.local.display().to_string(),
+            reason: format!("cannot place in pack: {e}"),
+        })?;
+        entries.push(entry);
+    }
+    // SHA-256 of every file, on every core.
+    let next = AtomicUsize::new(0);
+    let sums: Vec<std::sync::Mutex<Option<std::io::Result<String>>>> = (0..entries.len())
+        .map(|_| std::sync::Mutex::new(None))
+        .collect();
+    std::thread::scope(|s| {
+        for _ in 0..options.threads.max(1) {
+            s.spawn(|| {
+                while let Some(i) =
+                    Some(next.fetch_add(1, Ordering::Relaxed)).filter(|&i| i < entries.len())
+                {
+                    let path = entries[i]
+                        .path
+                        .split('/')
+                        .fold(tmp.clone(), |p, c| p.join(c));
+                    *sums[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(sha256_file(&path));
+                }
+            });
+        }
+    });
+    for (entry, sum) in entries.iter_mut().zip(sums) {
+        match sum.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            Some(Ok(s)) => entry.sha256 = s,
+            Some(Err(e)) => {
+                return Err(PublishError::Item {
+                    path: entry.path.clone(),
+                    reason: e.to_string(),
+                });
+            }
+            None => unreachable!("every index is hashed"),
+        }
+    }
+    let mut manifest = Vec::new();
+    for e in &entries {
+        serde_json::to_writer(&mut manifest, e)?;
+        manifest.push(b'\n');
+    }
+    std::fs::write(tmp.join(MANIFEST), &manifest).map_err(|e| PublishError::io(&tmp, e))?;
+    let manifest_sha256 = hex::encode(Sha256::digest(&manifest));
+    // The torrent: every file, the manifest included.
+    let mut files: Vec<InputFile> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| InputFile {
+            path: e.path.split('/').map(String::from).collect(),
+            length: e.size,
+            source: i,
+        })
+        .collect();
+    let mut sources: Vec<PathBuf> = entries
+        .iter()
+        .map(|e| e.path.split('/').fold(tmp.clone(), |p, c| p.join(c)))
+        .collect();
+    files.push(InputFile {
+        path: vec![MANIFEST.into()],
+        length: manifest.len() as u64,
+        source: sources.len(),
+    });
+    sources.push(tmp.join(MANIFEST));
+    let mode = if options.hybrid {
+        Mode::Hybrid
+    } else {
+        Mode::V1
+    };
+    let layout = Layout::plan(name.to_string(), files, false, mode, None, false);
+    let hashes = hash_layout(
+        &layout,
+        &sources,
+        HashOptions {
+            threads: options.threads.max(1),
+        },
+    )
+    .map_err(|e| PublishError::io(&tmp, e))?;
+    let build = BuildOptions {
+        trackers: options.trackers.iter().map(|t| vec![t.clone()]).collect(),
+        created_by: Some("musicark".into()),
+        ..Default::default()
+    };
+    let torrent = build_torrent(&layout, &hashes, &build);
+    let meta = musicark_torrent::Metainfo::parse(&torrent).map_err(|e| PublishError::Item {
+        path: name.to_string(),
+        reason: format!("built an unreadable torrent: {e}"),
+    })?;
+    let torrent_path = torrents_dir(home).join(format!("{name}.torrent"));
+    atomic_write(&torrent_path, &torrent)?;
+    atomic_write(
+        &torrents_dir(home).join(format!("{name}.{MANIFEST}")),
+        &manifest,
+    )?;
+    let final_dir = root.join(name);
+    let _ = std::fs::remove_dir_all(&final_dir);
+    std::fs::rename(&tmp, &final_dir).map_err(|e| PublishError::io(&final_dir, e))?;
+    // Offsets of each file in the torrent's data (v1: pad files count).
+    let mut offsets: HashMap<String, (usize, u64)> = HashMap::new();
+    let mut offset = 0u64;
+    for (i, f) in layout.v1_files().iter().enumerate() {
+        if !f.pad {
+            offsets.insert(f.path.join("/"), (i, offset));
+        }
+        offset += f.length;
+    }
+    let data_size: u64 = layout.files.iter().map(|f| f.length).sum();
+    let tx = db.conn.transaction()?;
+    tx.execute(
+        "INSERT INTO packs (pack_id, name, kind, band, tier, btih, btmh, torrent_size, num_files, data_size, \
+                            manifest_sha256, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        params![
+            pack_id,
+            name,
+            what.kind,
+            what.band,
+            what.tier,
+            meta.info_hash_v1.map(hex::encode),
+            meta.info_hash_v2.map(hex::encode),
+            torrent.len() as i64,
+            layout.files.len() as i64,
+            data_size as i64,
+            manifest_sha256,
+            now
+        ],
+    )?;
+    {
+        let mut ins = tx.prepare(
+            "INSERT INTO pack_files (pack_id, file_index, path, byte_offset, size, output_id, source_id, recording_id) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        for e in &entries {
+            let (index, offset) = offsets.get(&e.path).copied().unwrap_or((0, 0));
+            ins.execute(params![
+                pack_id,
+                index as i64,
+                e.path,
+                offset as i64,
+                e.size as i64,
+                e.blake3,
+                e.source_blake3,
+                e.recording_id
+            ])?;
+        }
+        let (index, offset) = offsets.get(MANIFEST).copied().unwrap_or((0, 0));
+        ins.execute(params![
+            pack_id,
+            index as i64,
+            MANIFEST,
+            offset as i64,
+            manifest.len() as i64,
+            blake3::hash(&manifest).to_hex().to_string(),
+            Option::<String>::None,
+            Option::<i64>::None
+        ])?;
+    }
+    tx.commit()?;
+    Ok(PackReport {
+        name: name.to_string(),
+        band: what.band.to_string(),
+        files: layout.files.len(),
+        data_size,
+        btih: meta.info_hash_v1.map(hex::encode).unwrap_or_default(),
+        torrent: torrent_path,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assign_cuts_by_size_files_and_band() {
+        // (size, band) → expected ranges
+        type Case<'a> = (&'a [(u64, usize)], u64, usize, &'a [std::ops::Range<usize>]);
+        #[allow(clippy::single_range_in_vec_init)]
+        let cases: &[Case] = &[
+            (&[], 10, 10, &[]),
+            (&[(4, 0), (4, 0), (4, 0)], 10, 10, &[0..2, 2..3]),
+            (&[(4, 0), (4, 0), (4, 0)], 12, 10, &[0..3]),
+            (&[(4, 0), (4, 0), (4, 0)], 100, 2, &[0..2, 2..3]),
+            (&[(4, 0), (4, 1), (4, 1)], 100, 10, &[0..1, 1..3]),
+            // A file bigger than the target gets a pack of its own.
+            (&[(1, 0), (50, 0), (1, 0)], 10, 10, &[0..1, 1..2, 2..3]),
+        ];
+        for (input, target, max, want) in cases {
+            assert_eq!(assign(input, *target, *max), want.to_vec(), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn slugs() {
+        assert_eq!(
+            slug("My Netlabel — Archive 2026"),
+            "my-netlabel-archive-2026"
+        );
+        assert_eq!(slug("—"), "musicark");
+    }
+}

@@ -1,0 +1,246 @@
+//! `musicark pack`, `list export|verify`, `where` and `report coverage`:
+//! publishing, through musicark-publish.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use musicark_publish::pack::PackOptions;
+
+use crate::cli::Global;
+use crate::commands::open_home;
+use crate::output::{bytes, print_json};
+
+pub fn pack(
+    g: &Global,
+    target_size: u64,
+    max_files: usize,
+    hybrid: bool,
+    metadata: bool,
+) -> anyhow::Result<()> {
+    let home = open_home(g)?;
+    let _lock = home.lock_for_writing()?;
+    let mut db = home.db()?;
+    let options = PackOptions {
+        target_size,
+        max_files,
+        hybrid,
+        trackers: home.config.publish.trackers.clone(),
+        metadata,
+        ..Default::default()
+    };
+    let bar = (!g.json && !g.quiet && std::io::stderr().is_terminal()).then(|| {
+        let b = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        b.set_style(
+            ProgressStyle::with_template("{spinner} pack [{bar:30}] {pos}/{len} packs ETA {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        b.enable_steady_tick(Duration::from_millis(120));
+        b
+    });
+    let progress = |done: usize, total: usize| {
+        if let Some(b) = &bar {
+            b.set_length(total as u64);
+            b.set_position(done as u64);
+        }
+    };
+    let summary = musicark_publish::pack::pack(&home, &mut db, &options, &progress)?;
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    if g.json {
+        return print_json(&summary);
+    }
+    for (name, why) in &summary.obsoleted {
+        println!("obsolete   {name}: {why}");
+    }
+    for p in &summary.packs {
+        println!(
+            "{:<40} {:>6} files {:>10}  {}",
+            p.name,
+            p.files,
+            bytes(p.data_size),
+            p.btih
+        );
+    }
+    println!(
+        "{} new torrents, {} obsoleted; {} copies already packed, {} withheld by rights; {:.1} s. Torrents in {}.",
+        summary.packs.len(),
+        summary.obsoleted.len(),
+        summary.already_packed,
+        summary.withheld,
+        summary.seconds,
+        musicark_publish::pack::torrents_dir(&home).display()
+    );
+    for (path, why) in &summary.failed {
+        eprintln!("failed: {path}: {why}");
+    }
+    if !summary.failed.is_empty() {
+        bail!(
+            "{} packs could not be made (see above); a rerun retries them",
+            summary.failed.len()
+        );
+    }
+    Ok(())
+}
+
+pub fn list_export(g: &Global, out: Option<&Path>) -> anyhow::Result<()> {
+    let home = open_home(g)?;
+    let db = home.db_read_only()?;
+    let Some(out) = out else {
+        let entries = musicark_publish::list::entries(&home, &db)?;
+        use std::io::Write;
+        std::io::stdout().write_all(&musicark_publish::list::to_json(&entries)?)?;
+        return Ok(());
+    };
+    let _lock = home.lock_for_writing()?;
+    let report = musicark_publish::list::export(&home, &db, out)?;
+    if g.json {
+        return print_json(&report);
+    }
+    println!(
+        "{} torrents listed in {} (CSV: {}), signed by key {}.\nVerify with: minisign -V -p {} -m {}",
+        report.torrents,
+        report.list.display(),
+        report.csv.display(),
+        report.key_id,
+        report.public_key.display(),
+        report.list.display()
+    );
+    Ok(())
+}
+
+pub fn list_verify(g: &Global, file: &Path, pubkey: Option<&Path>) -> anyhow::Result<()> {
+    let report = musicark_publish::list::verify(file, pubkey)
+        .with_context(|| format!("cannot verify {}", file.display()))?;
+    if g.json {
+        print_json(&report)?;
+    } else {
+        println!(
+            "signature: {}{}",
+            if report.signature_ok { "good" } else { "BAD" },
+            report
+                .key_id
+                .as_deref()
+                .map(|k| format!(" (key {k})"))
+                .unwrap_or_default()
+        );
+        if let Some(c) = &report.trusted_comment {
+            println!("trusted comment: {c}");
+        }
+        println!(
+            "{} entries, {} torrents checked against their files",
+            report.entries, report.torrents_checked
+        );
+        for p in &report.problems {
+            println!("problem: {p}");
+        }
+    }
+    if !report.ok() {
+        bail!("{} does not verify", file.display());
+    }
+    Ok(())
+}
+
+pub fn locate(g: &Global, query: &str) -> anyhow::Result<()> {
+    let home = open_home(g)?;
+    let catalog = musicark_catalog::Catalog::open_read_only(&home)?;
+    let db = &catalog.db;
+    let q = query.trim();
+    let mut found = if q.len() == 64 && q.bytes().all(|b| b.is_ascii_hexdigit()) {
+        musicark_publish::locate::content(&home, db, q)?
+    } else {
+        Vec::new()
+    };
+    let mut searched = None;
+    if found.is_empty() {
+        let mut ids: Vec<i64> = musicark_catalog::query::lookup(db, q)?
+            .into_iter()
+            .map(|r| r.recording_id)
+            .collect();
+        if ids.is_empty() {
+            let hits = musicark_catalog::query::search(&catalog, q, 10)?;
+            ids = hits
+                .iter()
+                .filter(|h| h.kind == "recording")
+                .map(|h| h.id)
+                .collect();
+            searched = Some(hits);
+        }
+        found = musicark_publish::locate::recordings(&home, db, &ids)?;
+    }
+    if g.json {
+        return print_json(&found);
+    }
+    if found.is_empty() {
+        match searched {
+            Some(h) if !h.is_empty() => bail!(
+                "{} recordings match {query:?}, but none is in a published torrent",
+                h.len()
+            ),
+            _ => bail!("no published recording matches {query:?}"),
+        }
+    }
+    for l in &found {
+        println!(
+            "{}{}\n  torrent {} ({})\n  bytes {}..{} ({}), file #{}\n  {}",
+            l.path,
+            if l.obsolete {
+                "  [obsolete torrent]"
+            } else {
+                ""
+            },
+            l.torrent,
+            l.btih.as_deref().unwrap_or("-"),
+            l.byte_start,
+            l.byte_end,
+            bytes(l.size),
+            l.file_index,
+            l.magnet
+        );
+    }
+    Ok(())
+}
+
+pub fn coverage(g: &Global, html: Option<&Path>) -> anyhow::Result<()> {
+    let home = open_home(g)?;
+    let db = home.db_read_only()?;
+    let c = musicark_publish::coverage::coverage(&home, &db)?;
+    if let Some(path) = html {
+        musicark_store::atomic_write(path, musicark_publish::coverage::html(&c).as_bytes())?;
+        if !g.json {
+            eprintln!("coverage report written to {}", path.display());
+        }
+    }
+    if g.json {
+        return print_json(&c);
+    }
+    println!(
+        "{} of listens preserved ({:.1} % published); {} of {} recordings preserved ({:.1} %), {} published.",
+        format_args!("{:.1} %", c.share_listens_preserved * 100.0),
+        c.share_listens_published * 100.0,
+        c.recordings_preserved,
+        c.recordings,
+        c.share_recordings_preserved * 100.0,
+        c.recordings_published
+    );
+    println!(
+        "{} preserved in {} files; {} in {} active torrents.",
+        bytes(c.bytes_preserved),
+        c.files_preserved,
+        bytes(c.bytes_published),
+        c.torrents_active
+    );
+    for t in &c.by_tier {
+        println!(
+            "  {:<18} {:>8} files {:>12}",
+            t.tier,
+            t.files,
+            bytes(t.bytes)
+        );
+    }
+    Ok(())
+}
