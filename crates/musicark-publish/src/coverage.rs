@@ -25,6 +25,8 @@ pub struct TierBytes {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct BandCoverage {
     pub band: String,
+    /// For people: `top 1 %`, `1–10 %`, `not linked`.
+    pub label: String,
     /// The band's share of recordings (by listens rank), from the policy.
     pub top: f64,
     pub recordings: u64,
@@ -207,6 +209,14 @@ pub fn coverage(home: &Home, db: &Db) -> Result<Coverage, PublishError> {
         .enumerate()
         .map(|(i, b)| BandCoverage {
             band: musicark_preserve::band_name(bands, Some(i)),
+            label: match i {
+                0 => format!("top {}", short_pct(b.top)),
+                _ => format!(
+                    "{}–{}",
+                    short_pct(bands[i - 1].top).trim_end_matches(" %"),
+                    short_pct(b.top)
+                ),
+            },
             top: b.top,
             recordings: 0,
             preserved: 0,
@@ -234,6 +244,7 @@ pub fn coverage(home: &Home, db: &Db) -> Result<Coverage, PublishError> {
     let (mut files_preserved, mut bytes_preserved) = (0u64, 0u64);
     let mut unlinked = BandCoverage {
         band: "unlinked".into(),
+        label: "not linked".into(),
         top: 0.0,
         recordings: 0,
         preserved: 0,
@@ -367,6 +378,12 @@ pub fn human_bytes(b: u64) -> String {
     } else {
         format!("{v:.1} {}", units[i])
     }
+}
+
+/// `1 %`, `0.1 %`, `12.5 %`: a policy's band edge.
+fn short_pct(x: f64) -> String {
+    let v = (x * 100.0 * 1e4).round() / 1e4;
+    format!("{v} %")
 }
 
 fn pct(x: f64) -> String {
@@ -538,13 +555,8 @@ table{{border-collapse:collapse;width:100%;background:#fff;font-size:.92em}} th,
         .by_band
         .iter()
         .map(|b| {
-            let name = if b.band == "unlinked" {
-                "not linked".to_string()
-            } else {
-                format!("top {}", pct(b.top))
-            };
             (
-                name,
+                b.label.clone(),
                 b.listens as f64,
                 b.listens_preserved as f64,
                 format!(
@@ -567,15 +579,11 @@ table{{border-collapse:collapse;width:100%;background:#fff;font-size:.92em}} th,
         "<table><tr><th>band</th><th>recordings</th><th>preserved</th><th>listens preserved</th><th>bytes</th></tr>"
     );
     for b in &c.by_band {
-        let name = if b.band == "unlinked" {
-            "not linked to a recording".into()
-        } else {
-            format!("top {}", pct(b.top))
-        };
+        let name = &b.label;
         let _ = write!(
             h,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&name),
+            esc(name),
             b.recordings,
             b.preserved,
             pct(share(b.listens_preserved as f64, b.listens as f64)),
@@ -640,6 +648,124 @@ table{{border-collapse:collapse;width:100%;background:#fff;font-size:.92em}} th,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use musicark_store::Home;
+
+    /// A small archive whose figures are computed by hand below.
+    fn small_archive(dir: &std::path::Path) -> (Home, Db) {
+        let home = Home::init(&dir.join("archive")).expect("init");
+        let db = home.db().expect("db");
+        db.conn
+            .execute_batch(
+                "INSERT INTO artists (artist_id, name, country) VALUES (1, 'A', 'GB'), (2, 'B', 'JP');
+                 INSERT INTO recordings (recording_id, mbid, title, first_release_date) VALUES
+                   (1, 'm1', 'one', '1995-01-01'), (2, 'm2', 'two', '1999'),
+                   (3, 'm3', 'three', '2003-05'), (4, 'm4', 'four', NULL);
+                 INSERT INTO recording_artists (recording_id, position, artist_id, credited_name) VALUES
+                   (1, 0, 1, 'A'), (2, 0, 1, 'A'), (3, 0, 2, 'B');
+                 INSERT INTO popularity (recording_key, source, listen_count) VALUES
+                   ('m1', 'lb', 100), ('m2', 'lb', 50), ('m3', 'lb', 30), ('m4', 'lb', 20),
+                   ('m3', 'other', 10);
+                 INSERT INTO contents (content_id, sha256, size, verdict, analyzer_version, analyzed_at) VALUES
+                   ('c1', 's', 5000, 'audio', 3, 'now'), ('c3', 's', 500, 'audio', 3, 'now'),
+                   ('cx', 's', 200, 'audio', 3, 'now');
+                 INSERT INTO preserved (source_id, tier, kbps, output_id, bytes, recording_id, made_at) VALUES
+                   ('c1', 'opus', 96, 'o1', 1000, 1, 'now'), ('c3', 'original', NULL, 'c3', 500, 3, 'now'),
+                   ('cx', 'original', NULL, 'cx', 200, NULL, 'now');
+                 INSERT INTO packs (pack_id, name, kind, band, tier, btih, torrent_size, num_files, data_size,
+                                    manifest_sha256, created_at) VALUES
+                   (1, 'p1', 'audio', 'top1', 'opus-96', 'x', 1, 2, 1100, 'x', 'now'),
+                   (2, 'p2', 'audio', 'top100', 'original', 'y', 1, 2, 600, 'y', 'now');
+                 UPDATE packs SET obsolete = 1 WHERE pack_id = 2;
+                 INSERT INTO pack_files (pack_id, file_index, path, byte_offset, size, output_id, source_id, recording_id)
+                   VALUES (1, 0, 'a.opus', 0, 1000, 'o1', 'c1', 1), (2, 0, 'b.ogg', 0, 500, 'c3', 'c3', 3);",
+            )
+            .expect("rows");
+        (home, db)
+    }
+
+    #[test]
+    fn figures_match_a_hand_computed_case() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (home, db) = small_archive(tmp.path());
+        let c = coverage(&home, &db).expect("coverage");
+        // Listens: 100, 50, 30 (the most any source reports), 20 = 200.
+        assert_eq!(c.recordings, 4);
+        assert_eq!(c.listens, 200);
+        // Preserved: recordings 1 and 3 (the unlinked copy counts as a file).
+        assert_eq!(
+            (c.recordings_preserved, c.share_recordings_preserved),
+            (2, 0.5)
+        );
+        assert_eq!(
+            (c.listens_preserved, c.share_listens_preserved),
+            (130, 0.65)
+        );
+        // Published: only recording 1 (pack 2 is obsolete).
+        assert_eq!(
+            (c.recordings_published, c.share_recordings_published),
+            (1, 0.25)
+        );
+        assert_eq!((c.listens_published, c.share_listens_published), (100, 0.5));
+        assert_eq!((c.files_preserved, c.bytes_preserved), (3, 1700));
+        assert_eq!((c.torrents_active, c.bytes_published), (1, 1100));
+        let tiers: Vec<(&str, u64, u64)> = c
+            .by_tier
+            .iter()
+            .map(|t| (t.tier.as_str(), t.files, t.bytes))
+            .collect();
+        assert_eq!(tiers, [("opus 96 kbit/s", 1, 1000), ("original", 2, 700)]);
+        // The long tail at ranks 1, 2 and 4.
+        let tail: Vec<(u64, f64, f64)> = c
+            .long_tail
+            .iter()
+            .map(|p| (p.rank, p.listens_share, p.preserved_share))
+            .collect();
+        assert_eq!(tail, [(1, 0.5, 0.5), (2, 0.75, 0.5), (4, 1.0, 0.65)]);
+        // Bands (default policy: top 1 %, 1–10 %, 10–100 %): recording 1
+        // has nobody above it; the others are at 25, 50 and 75 %.
+        let bands: Vec<(&str, u64, u64, i64, i64, u64)> = c
+            .by_band
+            .iter()
+            .map(|b| {
+                (
+                    b.label.as_str(),
+                    b.recordings,
+                    b.preserved,
+                    b.listens,
+                    b.listens_preserved,
+                    b.bytes,
+                )
+            })
+            .collect();
+        assert_eq!(
+            bands,
+            [
+                ("top 1 %", 1, 1, 100, 100, 1000),
+                ("1–10 %", 0, 0, 0, 0, 0),
+                ("10–100 %", 3, 1, 100, 30, 500),
+                ("not linked", 0, 1, 0, 0, 200),
+            ]
+        );
+        let decades: Vec<(&str, u64, u64)> = c
+            .by_decade
+            .iter()
+            .map(|g| (g.key.as_str(), g.recordings, g.preserved))
+            .collect();
+        assert_eq!(decades, [("1990s", 2, 1), ("2000s", 1, 1)]);
+        let countries: Vec<(&str, u64, u64)> = c
+            .by_country
+            .iter()
+            .map(|g| (g.key.as_str(), g.recordings, g.preserved))
+            .collect();
+        assert_eq!(countries, [("GB", 2, 1), ("JP", 1, 1)]);
+        // And the page shows them.
+        let page = html(&c);
+        assert!(
+            page.contains("65.0 %") && page.contains("50.0 %"),
+            "headline figures"
+        );
+    }
 
     #[test]
     fn tail_ranks_are_log_spaced() {

@@ -1,8 +1,9 @@
 //! `musicark demo`: the whole flow on a generated sample collection.
 //!
-//! Today the flow is: generate the sample → init an archive → ingest →
-//! import open data about the sample into the catalogue → status, damage
-//! report and a catalogue lookup. Later stages join as they are built.
+//! The flow: generate the sample → init an archive → ingest → import open
+//! data about the sample into the catalogue → status, damage report and a
+//! lookup → duplicates, matching, a budget plan, preservation → packs, the
+//! signed list and the coverage report.
 
 use anyhow::{Context, bail};
 use musicark_catalog::NoProgress;
@@ -107,6 +108,31 @@ pub fn run(g: &Global, args: &DemoArgs) -> anyhow::Result<()> {
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let preserved = musicark_preserve::run(&home, &work, threads, &|_, _| {})?;
+    // A plan for a small budget: what the tier choice looks like when not
+    // everything fits.
+    let budget_plan = {
+        let db = home.db_read_only()?;
+        let (items, unknown) = musicark_catalog::plan::load_items(&db)?;
+        let tiers = [64, 96, 128].map(musicark_catalog::plan::Tier::opus);
+        musicark_catalog::plan::plan(items, &tiers, 4_000_000, unknown)
+    };
+
+    say("9. Publishing: packs with manifests, the metadata release, the signed list, coverage …");
+    let mut db = home.db()?;
+    let options = musicark_publish::pack::PackOptions {
+        trackers: home.config.publish.trackers.clone(),
+        ..Default::default()
+    };
+    let packs = musicark_publish::pack::pack(&home, &mut db, &options, &|_, _| {})?;
+    let list_path = dir.join("published").join("torrents.json");
+    let list = musicark_publish::list::export(&home, &db, &list_path)?;
+    let coverage = musicark_publish::coverage::coverage(&home, &db)?;
+    let coverage_path = dir.join("coverage.html");
+    musicark_store::atomic_write(
+        &coverage_path,
+        musicark_publish::coverage::html(&coverage).as_bytes(),
+    )?;
+    drop(db);
     if g.json {
         return print_json(&serde_json::json!({
             "archive": home.root().display().to_string(),
@@ -118,6 +144,10 @@ pub fn run(g: &Global, args: &DemoArgs) -> anyhow::Result<()> {
             "duplicates": duplicates,
             "matches": matches,
             "preserve": preserved,
+            "plan": budget_plan,
+            "pack": packs,
+            "list": list,
+            "coverage": coverage,
         }));
     }
     println!();
@@ -161,6 +191,36 @@ pub fn run(g: &Global, args: &DemoArgs) -> anyhow::Result<()> {
         bytes(preserved.bytes_in),
         bytes(preserved.bytes_out)
     );
+    println!(
+        "   a 4 MB budget would keep {:.0} % of listens ({:.0} % of recordings): `musicark plan --budget 4MB`",
+        budget_plan.listen_share * 100.0,
+        budget_plan.track_share * 100.0
+    );
+    println!();
+    println!("9. Published");
+    for p in &packs.packs {
+        println!(
+            "   {:<28} {:>3} files {:>10}  btih {}",
+            p.name,
+            p.files,
+            bytes(p.data_size),
+            p.btih
+        );
+    }
+    println!(
+        "   list of {} torrents: {} (signed: {}; minisign -V -p {} -m {})",
+        list.torrents,
+        list.list.display(),
+        list.signature.display(),
+        list.public_key.display(),
+        list.list.display()
+    );
+    println!(
+        "   coverage: {:.0} % of listens and {:.0} % of recordings preserved; report with charts: {}",
+        coverage.share_listens_preserved * 100.0,
+        coverage.share_recordings_preserved * 100.0,
+        coverage_path.display()
+    );
     println!();
     println!(
         "The demo archive is in {} ({} stored). Look around with:",
@@ -175,6 +235,15 @@ pub fn run(g: &Global, args: &DemoArgs) -> anyhow::Result<()> {
     println!(
         "  musicark --archive {} catalog search \"dawn chorus\"",
         dir.display()
+    );
+    println!(
+        "  musicark --archive {} where \"dawn chorus\"",
+        dir.display()
+    );
+    println!(
+        "  musicark --archive {} list verify {}",
+        dir.display(),
+        list.list.display()
     );
     Ok(())
 }

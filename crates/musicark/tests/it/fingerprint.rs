@@ -195,3 +195,30 @@ fn ingest_stores_the_fingerprint_of_every_audio_content() {
     assert_eq!(stored.fingerprint, items(&printed[0]));
     assert!((stored.duration - 8.0).abs() < 0.05, "{}", stored.duration);
 }
+
+/// The compact form in pack manifests is Chromaprint's own: fpcalc's raw
+/// fingerprint compressed by us equals what fpcalc prints without `-raw`.
+#[test]
+fn compressed_fingerprints_are_chromaprints_encoding() {
+    let Some(corpus) = corpus() else { return };
+    let Some(fpcalc_bin) = peer("fpcalc") else {
+        return;
+    };
+    let files = files_with(&corpus, &["ogg", "mp3"]);
+    for f in files.iter().take(8) {
+        let (duration, raw) = fpcalc(&fpcalc_bin, f);
+        let out = Command::new(&fpcalc_bin)
+            .args(["-length", "0", "-json"])
+            .arg(f)
+            .output()
+            .expect("fpcalc");
+        let v: Value = serde_json::from_slice(&out.stdout).expect("fpcalc JSON");
+        let theirs = v["fingerprint"].as_str().expect("compressed fingerprint");
+        let ours = musicark_audio::Fingerprint {
+            duration,
+            fingerprint: raw,
+        }
+        .to_compressed_base64();
+        assert_eq!(ours, theirs, "{}", f.display());
+    }
+}

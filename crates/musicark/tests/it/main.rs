@@ -10,6 +10,7 @@ mod fingerprint;
 mod ingest;
 mod matching;
 mod preserve;
+mod publish;
 mod tidy;
 mod torrent;
 mod transcode;
