@@ -3,6 +3,7 @@
 //!   cargo xtask gen-catalog --recordings N [--out DIR] [--seed S] [--invalid SHARE]
 //!   cargo xtask bench-catalog --archive DIR [--queries N]
 //!   cargo xtask bench-search --archive DIR [--queries N]
+//!   cargo xtask gen-packbench --archive DIR --files N [--kib K]
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,6 +14,7 @@ fn main() -> ExitCode {
         Some("gen-catalog") => gen_catalog(&args[1..]),
         Some("bench-catalog") => bench_catalog(&args[1..]),
         Some("bench-search") => bench_search(&args[1..]),
+        Some("gen-packbench") => gen_packbench(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask gen-catalog --recordings N [--out DIR] [--seed S] [--invalid SHARE]"
@@ -227,4 +229,127 @@ fn bench_search(args: &[String]) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A synthetic archive for `pack` benchmarks: N preserved copies (random
+/// bytes of 1–2×K KiB each, written straight into the blob store), each
+/// linked to a recording with a Zipf-like listen count, an artist, a
+/// release with track numbers and a 3-minute fingerprint; as if ingest,
+/// match and preserve had run.
+fn gen_packbench(args: &[String]) -> ExitCode {
+    let (Some(dir), Some(n)) = (
+        flag(args, "--archive").map(PathBuf::from),
+        flag(args, "--files").and_then(|s| s.replace('_', "").parse::<u64>().ok()),
+    ) else {
+        eprintln!("--archive DIR and --files N are required");
+        return ExitCode::from(2);
+    };
+    let kib: u64 = flag(args, "--kib")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(16);
+    match write_packbench(&dir, n, kib) {
+        Ok(bytes) => {
+            println!("{}: {n} preserved files, {bytes} bytes", dir.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn write_packbench(
+    dir: &std::path::Path,
+    n: u64,
+    kib: u64,
+) -> Result<u64, Box<dyn std::error::Error>> {
+    use rusqlite::params;
+    let home = musicark_store::Home::init(dir)?;
+    let mut db = home.db()?;
+    let mut rng = musicark_sample::Rng::new(7);
+    let tx = db.conn.transaction()?;
+    let mut total = 0u64;
+    let artists = (n / 50).max(1);
+    for a in 0..artists {
+        tx.execute(
+            "INSERT INTO artists (artist_id, name, country) VALUES (?1, ?2, ?3)",
+            params![
+                a as i64 + 1,
+                format!("Artist {a:06}"),
+                ["GB", "US", "JP", "DE", "FR", "BR"][(a % 6) as usize]
+            ],
+        )?;
+    }
+    let releases = (n / 10).max(1);
+    for r in 0..releases {
+        tx.execute(
+            "INSERT INTO releases (release_id, mbid, title, artist_credit, date) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                r as i64 + 1,
+                format!("00000000-0000-4000-8000-{:012x}", r),
+                format!("Release {r:07}"),
+                format!("Artist {:06}", r % artists),
+                format!("{}-01-01", 1960 + (r % 64))
+            ],
+        )?;
+    }
+    let blobs = dir.join("blobs");
+    let items = (1500usize).min(4 * 1024);
+    for i in 0..n {
+        let id = i as i64 + 1;
+        let mbid = format!("11111111-0000-4000-8000-{:012x}", i);
+        let size = (kib * 1024) + rng.below(kib * 1024);
+        let mut bytes = vec![0u8; size as usize];
+        for chunk in bytes.chunks_mut(8) {
+            let v = rng.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+        let b3 = blake3::hash(&bytes).to_hex().to_string();
+        let path = blobs.join(&b3[0..2]).join(&b3[2..4]);
+        std::fs::create_dir_all(&path)?;
+        std::fs::write(path.join(&b3), &bytes)?;
+        total += size;
+        let release = (i / 10) % releases;
+        tx.execute(
+            "INSERT INTO recordings (recording_id, mbid, title, artist_credit, length_ms) VALUES (?1, ?2, ?3, ?4, 180000)",
+            params![id, mbid, format!("Track {i:07}"), format!("Artist {:06}", release % artists)],
+        )?;
+        tx.execute(
+            "INSERT INTO recording_artists (recording_id, position, artist_id, credited_name) VALUES (?1, 0, ?2, 'x')",
+            params![id, (release % artists) as i64 + 1],
+        )?;
+        tx.execute(
+            "INSERT INTO tracks (release_id, disc, position, recording_id) VALUES (?1, 1, ?2, ?3)",
+            params![release as i64 + 1, (i % 10) as i64 + 1, id],
+        )?;
+        tx.execute(
+            "INSERT INTO popularity (recording_key, source, listen_count) VALUES (?1, 'listenbrainz', ?2)",
+            params![mbid, (1_000_000 / (i + 1)) as i64],
+        )?;
+        tx.execute(
+            "INSERT INTO contents (content_id, sha256, size, stored, verdict, codec, bitrate, duration_seconds, analyzer_version, analyzed_at) \
+             VALUES (?1, '-', ?2, 1, 'audio', 'opus', 64000, 180.0, 3, 'bench')",
+            params![b3, size as i64],
+        )?;
+        let fp: Vec<u8> = (0..items)
+            .flat_map(|_| (rng.next_u64() as u32).to_le_bytes())
+            .collect();
+        tx.execute(
+            "INSERT INTO fingerprints (content_id, algorithm, duration, data) VALUES (?1, 2, 180.0, ?2)",
+            params![b3, fp],
+        )?;
+        tx.execute(
+            "INSERT INTO files (path, display_path, size, mtime_ns, content_id, status, mode, first_seen, last_seen) \
+             VALUES (?1, ?2, ?3, 0, ?4, 'ok', 'copy', 'bench', 'bench')",
+            params![format!("/collection/{i}.opus").into_bytes(), format!("/collection/{i}.opus"), size as i64, b3],
+        )?;
+        tx.execute(
+            "INSERT INTO preserved (source_id, tier, output_id, bytes, duration, recording_id, made_at) \
+             VALUES (?1, 'original', ?1, ?2, 180.0, ?3, 'bench')",
+            params![b3, size as i64, id],
+        )?;
+    }
+    tx.commit()?;
+    Ok(total)
 }

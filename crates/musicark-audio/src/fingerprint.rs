@@ -7,9 +7,10 @@ use rusty_chromaprint::{Configuration, Fingerprinter};
 use crate::resample::Resampler;
 use serde::{Deserialize, Serialize};
 
-/// Chromaprint's algorithm number for `preset_test2` (`fpcalc`'s default;
-/// AcoustID's fingerprints are of this algorithm).
-pub const ALGORITHM: u8 = 2;
+/// Chromaprint's number for its algorithm `TEST2` (`fpcalc`'s default;
+/// AcoustID's fingerprints are of it): its enum counts from `TEST1 = 0`,
+/// and this is the first byte of every compressed fingerprint (`AQ…`).
+pub const ALGORITHM: u8 = 1;
 
 /// One fingerprint item covers this many seconds (4096-sample frames with
 /// two thirds overlap at 11 025 Hz).
@@ -39,10 +40,7 @@ impl Fingerprint {
     /// published (pack manifests).
     pub fn to_compressed_base64(&self) -> String {
         use base64::Engine;
-        let config = Configuration::preset_test2();
-        let bytes =
-            rusty_chromaprint::FingerprintCompressor::from(&config).compress(&self.fingerprint);
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(compress(&self.fingerprint))
     }
 
     pub fn from_bytes(duration: f64, bytes: &[u8]) -> Fingerprint {
@@ -53,6 +51,64 @@ impl Fingerprint {
                 .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                 .collect(),
         }
+    }
+}
+
+/// Chromaprint's compression of a raw fingerprint (what AcoustID stores):
+/// a 4-byte header (algorithm, item count big-endian), then for each item
+/// XORed with the one before, the gaps between its set bits as 3-bit
+/// values (7 and above spill the excess into a 5-bit array), each item's
+/// gaps ended by a 0; both arrays packed least significant bit first.
+///
+/// Written here rather than through rusty-chromaprint's compressor, which
+/// iterates bit by bit and takes ~170 ns per item; this one walks set bits
+/// only (~10× faster), with the same bytes (tested against it and fpcalc).
+pub fn compress(fingerprint: &[u32]) -> Vec<u8> {
+    let mut normal: Vec<u8> = Vec::with_capacity(fingerprint.len() * 8);
+    let mut exceptional: Vec<u8> = Vec::new();
+    let mut previous = 0u32;
+    for &item in fingerprint {
+        let mut bits = item ^ previous;
+        previous = item;
+        let mut last = 0u32;
+        while bits != 0 {
+            let bit = bits.trailing_zeros() + 1;
+            let gap = bit - last;
+            if gap >= 7 {
+                normal.push(7);
+                exceptional.push((gap - 7) as u8);
+            } else {
+                normal.push(gap as u8);
+            }
+            last = bit;
+            bits &= bits - 1;
+        }
+        normal.push(0);
+    }
+    let n = fingerprint.len();
+    let mut out = Vec::with_capacity(
+        4 + (normal.len() * 3).div_ceil(8) + (exceptional.len() * 5).div_ceil(8),
+    );
+    out.extend_from_slice(&[ALGORITHM, (n >> 16) as u8, (n >> 8) as u8, n as u8]);
+    pack_bits(&normal, 3, &mut out);
+    pack_bits(&exceptional, 5, &mut out);
+    out
+}
+
+/// Values of `width` bits each, least significant bit first.
+fn pack_bits(values: &[u8], width: u32, out: &mut Vec<u8>) {
+    let (mut acc, mut filled) = (0u32, 0u32);
+    for &v in values {
+        acc |= u32::from(v) << filled;
+        filled += width;
+        while filled >= 8 {
+            out.push(acc as u8);
+            acc >>= 8;
+            filled -= 8;
+        }
+    }
+    if filled > 0 {
+        out.push(acc as u8);
     }
 }
 
@@ -189,6 +245,36 @@ pub fn similarity(a: &[u32], b: &[u32], max_offset: usize) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compression_equals_rusty_chromaprints() {
+        let config = Configuration::preset_test2();
+        let reference = rusty_chromaprint::FingerprintCompressor::from(&config);
+        let mut x = 0x9E37_79B9u32;
+        let mut random = || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x
+        };
+        let cases: Vec<Vec<u32>> = vec![
+            vec![],
+            vec![0],
+            vec![u32::MAX, 0, u32::MAX],
+            vec![1 << 31, 1, 1 << 7, 0b1000_0001],
+            (0..1500).map(|_| random()).collect(),
+            // Neighbouring items share most bits, as real ones do.
+            (0..999)
+                .scan(0u32, |s, _| {
+                    *s ^= 1 << (random() % 32);
+                    Some(*s)
+                })
+                .collect(),
+        ];
+        for fp in cases {
+            assert_eq!(compress(&fp), reference.compress(&fp), "{} items", fp.len());
+        }
+    }
 
     #[test]
     fn similarity_finds_the_alignment() {

@@ -18,7 +18,7 @@
 //! removes.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -242,11 +242,9 @@ fn unpacked_items(
                 (SELECT max(listen_count) FROM popularity p WHERE p.recording_key = coalesce(r.mbid, 'rec:' || r.recording_id)), \
                 (SELECT group_concat(isrc, ',') FROM (SELECT isrc FROM isrcs i WHERE i.recording_id = r.recording_id ORDER BY isrc)), \
                 (SELECT path FROM files f WHERE f.content_id = pr.source_id ORDER BY display_path LIMIT 1), \
-                (SELECT display_path FROM files f WHERE f.content_id = pr.source_id ORDER BY display_path LIMIT 1), \
-                fp.duration, fp.data \
+                (SELECT display_path FROM files f WHERE f.content_id = pr.source_id ORDER BY display_path LIMIT 1) \
          FROM preserved pr JOIN contents c ON c.content_id = pr.source_id \
            LEFT JOIN recordings r ON r.recording_id = pr.recording_id \
-           LEFT JOIN fingerprints fp ON fp.content_id = pr.source_id \
          ORDER BY pr.output_id",
     )?;
     // The release a recording is placed on: its earliest (by date, then
@@ -295,15 +293,6 @@ fn unpacked_items(
             Some(_) => popularity.band(&policy.bands, listens.unwrap_or(0)),
             None => (None, 1.0),
         };
-        let fingerprint = match (
-            r.get::<_, Option<f64>>(18)?,
-            r.get::<_, Option<Vec<u8>>>(19)?,
-        ) {
-            (Some(d), Some(bytes)) => {
-                Some(Fingerprint::from_bytes(d, &bytes).to_compressed_base64())
-            }
-            _ => None,
-        };
         let display: Option<String> = r.get(17)?;
         let (codec, bitrate, ext) = if is_copy {
             (
@@ -338,7 +327,9 @@ fn unpacked_items(
             } else {
                 "original".into()
             },
-            fingerprint,
+            // Read line by line as the manifest is written (see
+            // `build_pack`): the largest field, never all in memory.
+            fingerprint: None,
             recording_id,
             recording_mbid: r.get(11)?,
             isrcs: r
@@ -417,6 +408,19 @@ fn unpacked_items(
     Ok((items, already, held))
 }
 
+/// A source's fingerprint in Chromaprint's compressed form.
+fn fingerprint_of(db: &Db, source: &str) -> Result<Option<String>, PublishError> {
+    let mut stmt = db
+        .conn
+        .prepare_cached("SELECT duration, data FROM fingerprints WHERE content_id = ?1")?;
+    Ok(stmt
+        .query_row([source], |r| {
+            Ok(Fingerprint::from_bytes(r.get(0)?, &r.get::<_, Vec<u8>>(1)?))
+        })
+        .optional()?
+        .map(|f| f.to_compressed_base64()))
+}
+
 /// Cut `items` (already sorted) into packs of at most `target` bytes and
 /// `max_files` files, never mixing bands. A single file larger than
 /// `target` gets a pack of its own. Pure.
@@ -458,18 +462,83 @@ fn link_or_copy(src: &Path, dst: &Path) -> std::io::Result<()> {
     }
 }
 
-fn sha256_file(path: &Path) -> std::io::Result<String> {
+/// SHA-256 of a file, read through `buf` (one per worker, reused: a
+/// fresh megabyte per file piles up in the allocator across threads).
+fn sha256_file(path: &Path, buf: &mut [u8]) -> std::io::Result<String> {
     let mut f = std::fs::File::open(path)?;
     let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = f.read(&mut buf)?;
+        let n = f.read(buf)?;
         if n == 0 {
             break;
         }
         h.update(&buf[..n]);
     }
     Ok(hex::encode(h.finalize()))
+}
+
+/// A writer that counts and hashes (SHA-256 and BLAKE3) what passes.
+struct HashingWriter<W: std::io::Write> {
+    inner: W,
+    len: u64,
+    sha256: Sha256,
+    blake3: blake3::Hasher,
+}
+
+impl<W: std::io::Write> HashingWriter<W> {
+    fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            len: 0,
+            sha256: Sha256::new(),
+            blake3: blake3::Hasher::new(),
+        }
+    }
+
+    /// Flush; (bytes, SHA-256 hex, BLAKE3 hex).
+    fn finish(mut self) -> std::io::Result<(u64, String, String)> {
+        self.inner.flush()?;
+        Ok((
+            self.len,
+            hex::encode(self.sha256.finalize()),
+            self.blake3.finalize().to_hex().to_string(),
+        ))
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.len += n as u64;
+        self.sha256.update(&buf[..n]);
+        self.blake3.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Copy `src` to `dst` atomically: a temporary file beside `dst`, fsync,
+/// rename, fsync the directory.
+fn atomic_copy(src: &Path, dst: &Path) -> Result<(), PublishError> {
+    let dir = dst.parent().unwrap_or(Path::new("."));
+    let name = dst
+        .file_name()
+        .map_or("file".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let copy = || -> std::io::Result<()> {
+        std::fs::copy(src, &tmp)?;
+        std::fs::File::open(&tmp)?.sync_all()
+    };
+    if let Err(e) = copy() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(PublishError::io(&tmp, e));
+    }
+    std::fs::rename(&tmp, dst).map_err(|e| PublishError::io(dst, e))?;
+    musicark_store::fsync_dir(dir)?;
+    Ok(())
 }
 
 /// Where the packs' data lives (the save path for a client seeding them).
@@ -482,22 +551,40 @@ pub fn torrents_dir(home: &Home) -> PathBuf {
     home.root().join("torrents")
 }
 
-/// Remove what a killed run left: `.tmp` pack directories, and pack
-/// directories the table does not know.
+/// Remove what a killed run left: `.tmp` pack directories, pack
+/// directories the table does not know, and in `torrents/` half-written
+/// temporary files and torrents or manifests of unknown packs.
 fn clean_partial(home: &Home, db: &Db) -> Result<(), PublishError> {
-    let dir = packs_dir(home);
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return Ok(());
-    };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let known: bool = db
+    let known = |name: &str| -> Result<bool, PublishError> {
+        Ok(db
             .conn
-            .query_row("SELECT 1 FROM packs WHERE name = ?1", [&name], |_| Ok(()))
+            .query_row("SELECT 1 FROM packs WHERE name = ?1", [name], |_| Ok(()))
             .optional()?
-            .is_some();
-        if !known {
-            std::fs::remove_dir_all(e.path()).map_err(|err| PublishError::io(&e.path(), err))?;
+            .is_some())
+    };
+    if let Ok(entries) = std::fs::read_dir(packs_dir(home)) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !known(&name)? {
+                std::fs::remove_dir_all(e.path())
+                    .map_err(|err| PublishError::io(&e.path(), err))?;
+            }
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir(torrents_dir(home)) {
+        for e in entries.flatten() {
+            let file = e.file_name().to_string_lossy().into_owned();
+            let pack = file
+                .strip_suffix(".torrent")
+                .or_else(|| file.strip_suffix(&format!(".{MANIFEST}")));
+            let stale = match pack {
+                _ if file.starts_with('.') && file.ends_with(".tmp") => true,
+                Some(name) => !known(name)?,
+                None => false,
+            };
+            if stale {
+                std::fs::remove_file(e.path()).map_err(|err| PublishError::io(&e.path(), err))?;
+            }
         }
     }
     Ok(())
@@ -611,9 +698,9 @@ pub(crate) fn build_pack(
     std::fs::create_dir_all(&tmp).map_err(|e| PublishError::io(&tmp, e))?;
     let mut unique = Unique::new(&[MANIFEST]);
     let mut entries: Vec<ManifestEntry> = Vec::with_capacity(group.len());
-    for item in &group {
-        let path = unique.claim(item.path.clone());
-        let mut entry = item.entry.clone();
+    for item in group {
+        let path = unique.claim(item.path);
+        let mut entry = item.entry;
         entry.path = path.join("/");
         let dst = path.iter().fold(tmp.clone(), |p, c| p.join(c));
         link_or_copy(&item.local, &dst).map_err(|e| PublishError::Item {
@@ -630,6 +717,7 @@ pub(crate) fn build_pack(
     std::thread::scope(|s| {
         for _ in 0..options.threads.max(1) {
             s.spawn(|| {
+                let mut buf = vec![0u8; 1 << 20];
                 while let Some(i) =
                     Some(next.fetch_add(1, Ordering::Relaxed)).filter(|&i| i < entries.len())
                 {
@@ -637,7 +725,8 @@ pub(crate) fn build_pack(
                         .path
                         .split('/')
                         .fold(tmp.clone(), |p, c| p.join(c));
-                    *sums[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(sha256_file(&path));
+                    *sums[i].lock().unwrap_or_else(|e| e.into_inner()) =
+                        Some(sha256_file(&path, &mut buf));
                 }
             });
         }
@@ -654,13 +743,27 @@ pub(crate) fn build_pack(
             None => unreachable!("every index is hashed"),
         }
     }
-    let mut manifest = Vec::new();
-    for e in &entries {
-        serde_json::to_writer(&mut manifest, e)?;
-        manifest.push(b'\n');
-    }
-    std::fs::write(tmp.join(MANIFEST), &manifest).map_err(|e| PublishError::io(&tmp, e))?;
-    let manifest_sha256 = hex::encode(Sha256::digest(&manifest));
+    // The manifest, streamed to disk: each audio line gets its source's
+    // fingerprint as it is written, so no pack holds them all in memory.
+    let manifest_path = tmp.join(MANIFEST);
+    let (manifest_len, manifest_sha256, manifest_blake3) = {
+        let file = std::fs::File::create(&manifest_path)
+            .map_err(|e| PublishError::io(&manifest_path, e))?;
+        let mut out = HashingWriter::new(std::io::BufWriter::new(file));
+        for e in &entries {
+            if what.kind == "audio" && e.fingerprint.is_none() {
+                let mut line = e.clone();
+                line.fingerprint = fingerprint_of(db, &e.source_blake3)?;
+                serde_json::to_writer(&mut out, &line)?;
+            } else {
+                serde_json::to_writer(&mut out, e)?;
+            }
+            out.write_all(b"\n")
+                .map_err(|err| PublishError::io(&manifest_path, err))?;
+        }
+        out.finish()
+            .map_err(|err| PublishError::io(&manifest_path, err))?
+    };
     // The torrent: every file, the manifest included.
     let mut files: Vec<InputFile> = entries
         .iter()
@@ -677,7 +780,7 @@ pub(crate) fn build_pack(
         .collect();
     files.push(InputFile {
         path: vec![MANIFEST.into()],
-        length: manifest.len() as u64,
+        length: manifest_len,
         source: sources.len(),
     });
     sources.push(tmp.join(MANIFEST));
@@ -707,9 +810,9 @@ pub(crate) fn build_pack(
     })?;
     let torrent_path = torrents_dir(home).join(format!("{name}.torrent"));
     atomic_write(&torrent_path, &torrent)?;
-    atomic_write(
+    atomic_copy(
+        &manifest_path,
         &torrents_dir(home).join(format!("{name}.{MANIFEST}")),
-        &manifest,
     )?;
     let final_dir = root.join(name);
     let _ = std::fs::remove_dir_all(&final_dir);
@@ -768,8 +871,8 @@ pub(crate) fn build_pack(
             index as i64,
             MANIFEST,
             offset as i64,
-            manifest.len() as i64,
-            blake3::hash(&manifest).to_hex().to_string(),
+            manifest_len as i64,
+            manifest_blake3,
             Option::<String>::None,
             Option::<i64>::None
         ])?;

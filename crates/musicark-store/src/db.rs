@@ -252,7 +252,7 @@ const MIGRATIONS: &[&str] = &[
     r#"
     CREATE TABLE fingerprints (
         content_id TEXT PRIMARY KEY REFERENCES contents(content_id),
-        algorithm  INTEGER NOT NULL,             -- Chromaprint's (2: fpcalc's default)
+        algorithm  INTEGER NOT NULL,             -- Chromaprint's enum (1: TEST2, fpcalc's default; see migration 10)
         duration   REAL NOT NULL,                -- seconds of audio fingerprinted
         data       BLOB NOT NULL                 -- the raw items, 4 bytes little-endian each
     ) STRICT;
@@ -323,6 +323,12 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT, WITHOUT ROWID;
     CREATE INDEX pack_files_recording ON pack_files(recording_id);
     CREATE INDEX pack_files_output ON pack_files(output_id);
+    "#,
+    // 10: fingerprints were stored with algorithm 2 meaning "TEST2"; in
+    // Chromaprint's own numbering (the compressed header, AcoustID) TEST2
+    // is 1.
+    r#"
+    UPDATE fingerprints SET algorithm = 1 WHERE algorithm = 2;
     "#,
 ];
 

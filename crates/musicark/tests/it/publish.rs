@@ -475,3 +475,85 @@ fn coverage_report_renders_in_chromium() {
     );
     eprintln!("coverage screenshot: {}", shot.display());
 }
+
+/// The published state of an archive: pack rows and torrent bytes.
+fn published(archive: &Path) -> (Vec<String>, Vec<(PathBuf, Vec<u8>)>) {
+    let home = musicark_store::Home::open(archive).expect("home");
+    let db = home.db().expect("db");
+    let rows = db
+        .conn
+        .prepare(
+            "SELECT pack_id || '|' || name || '|' || coalesce(btih, '') || '|' || obsolete || '|' || num_files \
+             FROM packs ORDER BY pack_id",
+        )
+        .expect("sql")
+        .query_map([], |r| r.get::<_, String>(0))
+        .expect("rows")
+        .map(|r| r.expect("row"))
+        .collect();
+    let files = sorted_files(&archive.join("torrents"))
+        .into_iter()
+        .map(|f| {
+            let bytes = std::fs::read(archive.join("torrents").join(&f)).expect("read");
+            (f, bytes)
+        })
+        .collect();
+    (rows, files)
+}
+
+#[test]
+fn kill_9_during_pack_then_rerun_equals_a_clean_run() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let spec = SampleSpec::with_tracks(8, 4.0, 5);
+    let music = tmp.path().join("music");
+    generate(&music, &spec).expect("sample");
+    let open = write_open_data(&tmp.path().join("open"), &spec).expect("open data");
+    let prepare = |name: &str| {
+        let archive = tmp.path().join(name).join("archive");
+        init_and_ingest(&archive, &[&music], &[]);
+        crate::support::import_open_data(&archive, &open.0, &open.1);
+        ok(&archive, &["match"]);
+        ok(&archive, &["preserve"]);
+        archive
+    };
+    let clean = prepare("clean");
+    let started = std::time::Instant::now();
+    run(&clean, &["pack", "--max-files", "1"]);
+    let clean_time = started.elapsed();
+    let expected = published(&clean);
+    assert!(expected.0.len() >= 8, "{:?}", expected.0);
+
+    let crashed = prepare("crashed");
+    let mut interrupted = 0;
+    for step in 1..=12 {
+        let mut child = bin()
+            .env("SOURCE_DATE_EPOCH", EPOCH)
+            .arg("--archive")
+            .arg(&crashed)
+            .args(["pack", "--max-files", "1", "--quiet"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(clean_time.mul_f64(step as f64 / 16.0));
+        if child.try_wait().expect("try_wait").is_none() {
+            interrupted += 1;
+        }
+        child.kill().expect("kill -9");
+        child.wait().expect("wait");
+    }
+    assert!(interrupted >= 1, "no kill hit a running pack");
+    run(&crashed, &["pack", "--max-files", "1"]);
+    let got = published(&crashed);
+    assert_eq!(got.0, expected.0, "same packs");
+    assert_eq!(
+        got.1, expected.1,
+        "same torrents and manifests, bit for bit"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(crashed.join("packs"))
+        .expect("packs dir")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
