@@ -495,10 +495,11 @@ impl<W: std::io::Write> HashingWriter<W> {
         }
     }
 
-    /// Flush; (bytes, SHA-256 hex, BLAKE3 hex).
-    fn finish(mut self) -> std::io::Result<(u64, String, String)> {
+    /// Flush; (bytes, SHA-256 hex, BLAKE3 hex) and the inner writer.
+    fn finish(mut self) -> std::io::Result<(W, u64, String, String)> {
         self.inner.flush()?;
         Ok((
+            self.inner,
             self.len,
             hex::encode(self.sha256.finalize()),
             self.blake3.finalize().to_hex().to_string(),
@@ -520,19 +521,24 @@ impl<W: std::io::Write> std::io::Write for HashingWriter<W> {
     }
 }
 
-/// Copy `src` to `dst` atomically: a temporary file beside `dst`, fsync,
-/// rename, fsync the directory.
-fn atomic_copy(src: &Path, dst: &Path) -> Result<(), PublishError> {
+/// Put `src` (complete and synced) at `dst` atomically: a hard link (or,
+/// across filesystems, a synced copy) beside `dst`, renamed over it, the
+/// directory synced.
+fn atomic_link(src: &Path, dst: &Path) -> Result<(), PublishError> {
     let dir = dst.parent().unwrap_or(Path::new("."));
     let name = dst
         .file_name()
         .map_or("file".into(), |n| n.to_string_lossy().into_owned());
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let copy = || -> std::io::Result<()> {
-        std::fs::copy(src, &tmp)?;
-        std::fs::File::open(&tmp)?.sync_all()
+    let _ = std::fs::remove_file(&tmp);
+    let place = || -> std::io::Result<()> {
+        if std::fs::hard_link(src, &tmp).is_err() {
+            std::fs::copy(src, &tmp)?;
+            std::fs::File::open(&tmp)?.sync_all()?;
+        }
+        Ok(())
     };
-    if let Err(e) = copy() {
+    if let Err(e) = place() {
         let _ = std::fs::remove_file(&tmp);
         return Err(PublishError::io(&tmp, e));
     }
@@ -761,8 +767,15 @@ pub(crate) fn build_pack(
             out.write_all(b"\n")
                 .map_err(|err| PublishError::io(&manifest_path, err))?;
         }
-        out.finish()
-            .map_err(|err| PublishError::io(&manifest_path, err))?
+        let (file, len, sha, b3) = out
+            .finish()
+            .map_err(|err| PublishError::io(&manifest_path, err))?;
+        // Durable before the pack is recorded: the torrent vouches for it.
+        file.into_inner()
+            .map_err(|err| PublishError::io(&manifest_path, err.into_error()))?
+            .sync_all()
+            .map_err(|err| PublishError::io(&manifest_path, err))?;
+        (len, sha, b3)
     };
     // The torrent: every file, the manifest included.
     let mut files: Vec<InputFile> = entries
@@ -810,7 +823,7 @@ pub(crate) fn build_pack(
     })?;
     let torrent_path = torrents_dir(home).join(format!("{name}.torrent"));
     atomic_write(&torrent_path, &torrent)?;
-    atomic_copy(
+    atomic_link(
         &manifest_path,
         &torrents_dir(home).join(format!("{name}.{MANIFEST}")),
     )?;
