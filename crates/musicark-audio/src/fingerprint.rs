@@ -36,11 +36,25 @@ impl Fingerprint {
 
     /// Chromaprint's compressed form in URL-safe base64 without padding:
     /// what `fpcalc` prints without `-raw` and what AcoustID accepts.
-    /// About a quarter of the raw size; used where fingerprints are
-    /// published (pack manifests).
+    /// 0.69 of the raw size on the real corpus; how the archive stores
+    /// fingerprints and publishes them (pack manifests).
     pub fn to_compressed_base64(&self) -> String {
         use base64::Engine;
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(compress(&self.fingerprint))
+    }
+
+    /// From the archive's storage: `encoding` `chromaprint` (compressed,
+    /// as [`compress`] writes) or `raw` (4 bytes little-endian per item,
+    /// as fingerprints were stored before schema 11). `None` if the bytes
+    /// do not decode.
+    pub fn from_stored(encoding: &str, duration: f64, bytes: &[u8]) -> Option<Fingerprint> {
+        match encoding {
+            "chromaprint" => decompress(bytes).map(|(_, fingerprint)| Fingerprint {
+                duration,
+                fingerprint,
+            }),
+            _ => Some(Fingerprint::from_bytes(duration, bytes)),
+        }
     }
 
     pub fn from_bytes(duration: f64, bytes: &[u8]) -> Fingerprint {
@@ -93,6 +107,69 @@ pub fn compress(fingerprint: &[u32]) -> Vec<u8> {
     pack_bits(&normal, 3, &mut out);
     pack_bits(&exceptional, 5, &mut out);
     out
+}
+
+/// The inverse of [`compress`]: the algorithm byte and the raw items, or
+/// `None` when the bytes are not a whole compressed fingerprint.
+pub fn decompress(data: &[u8]) -> Option<(u8, Vec<u32>)> {
+    let (&algorithm, rest) = data.split_first()?;
+    let n = (usize::from(*rest.first()?) << 16)
+        | (usize::from(*rest.get(1)?) << 8)
+        | usize::from(*rest.get(2)?);
+    let body = &rest[3..];
+    // The 3-bit values run until the n-th item's terminating 0.
+    let mut normal = Vec::with_capacity(n * 8);
+    let mut reader = BitReader::new(body);
+    let mut ended = 0;
+    while ended < n {
+        let v = reader.read(3)?;
+        ended += usize::from(v == 0);
+        normal.push(v);
+    }
+    let mut exceptional = BitReader::new(body.get((normal.len() * 3).div_ceil(8)..)?);
+    let mut items = Vec::with_capacity(n);
+    let (mut previous, mut bits, mut last) = (0u32, 0u32, 0u32);
+    for v in normal {
+        if v == 0 {
+            previous ^= bits;
+            items.push(previous);
+            bits = 0;
+            last = 0;
+            continue;
+        }
+        let mut gap = u32::from(v);
+        if v == 7 {
+            gap += u32::from(exceptional.read(5)?);
+        }
+        last += gap;
+        if last > 32 {
+            return None;
+        }
+        bits |= 1 << (last - 1);
+    }
+    Some((algorithm, items))
+}
+
+/// Reads values of a few bits, least significant bit first.
+struct BitReader<'a> {
+    data: &'a [u8],
+    bit: usize,
+}
+
+impl<'a> BitReader<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        BitReader { data, bit: 0 }
+    }
+
+    fn read(&mut self, width: usize) -> Option<u8> {
+        let mut v = 0u8;
+        for k in 0..width {
+            let byte = *self.data.get((self.bit + k) / 8)?;
+            v |= ((byte >> ((self.bit + k) % 8)) & 1) << k;
+        }
+        self.bit += width;
+        Some(v)
+    }
 }
 
 /// Values of `width` bits each, least significant bit first.
@@ -245,6 +322,28 @@ pub fn similarity(a: &[u32], b: &[u32], max_offset: usize) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decompression_inverts_compression() {
+        let mut x = 0x1234_5678u32;
+        let fp: Vec<u32> = (0..2000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x
+            })
+            .collect();
+        for case in [vec![], vec![0, 0], vec![u32::MAX, 1 << 31, 7], fp] {
+            let packed = compress(&case);
+            assert_eq!(decompress(&packed), Some((ALGORITHM, case.clone())));
+            // Cut short, it is refused rather than misread.
+            if packed.len() > 4 {
+                assert_eq!(decompress(&packed[..packed.len() - 1]), None);
+            }
+        }
+        assert_eq!(decompress(&[1, 0]), None);
+    }
 
     #[test]
     fn compression_equals_rusty_chromaprints() {

@@ -189,14 +189,14 @@ pub fn duplicates(db: &Db) -> Result<DuplicateReport, IdentifyError> {
         let mut stmt = db.conn.prepare(
             "SELECT c.content_id, c.verdict, c.codec, coalesce(c.lossless, 0), c.sample_rate, \
                     c.bits_per_sample, c.bitrate, c.duration_seconds, c.bandwidth, c.cutoff_hz, \
-                    c.tags IS NOT NULL AND c.tags != 'null', f.duration, f.data, \
+                    c.tags IS NOT NULL AND c.tags != 'null', f.duration, f.data, f.encoding, \
                     (SELECT group_concat(display_path, char(10)) FROM files WHERE files.content_id = c.content_id) \
              FROM contents c LEFT JOIN fingerprints f USING (content_id) \
              WHERE c.verdict IN ('audio', 'damaged') ORDER BY c.content_id",
         )?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
-            let paths: Option<String> = r.get(13)?;
+            let paths: Option<String> = r.get(14)?;
             let paths: Vec<String> = paths
                 .map(|p| p.split('\n').map(str::to_string).collect())
                 .unwrap_or_default();
@@ -222,7 +222,11 @@ pub fn duplicates(db: &Db) -> Result<DuplicateReport, IdentifyError> {
                 r.get::<_, Option<f64>>(11)?,
                 r.get::<_, Option<Vec<u8>>>(12)?,
             ) {
-                (Some(d), Some(data)) => Some(Fingerprint::from_bytes(d, &data)),
+                (Some(d), Some(data)) => Fingerprint::from_stored(
+                    &r.get::<_, Option<String>>(13)?.unwrap_or_default(),
+                    d,
+                    &data,
+                ),
                 _ => None,
             };
             prints.push(fp);

@@ -113,7 +113,7 @@ pub fn match_all(cat: &mut Catalog) -> Result<MatchReport, IdentifyError> {
     {
         let mut stmt = cat.db.conn.prepare(
             "SELECT c.content_id, (SELECT min(display_path) FROM files WHERE files.content_id = c.content_id), \
-                    c.duration_seconds, c.tags, f.duration, f.data \
+                    c.duration_seconds, c.tags, f.duration, f.data, f.encoding \
              FROM contents c LEFT JOIN fingerprints f USING (content_id) \
              WHERE c.verdict IN ('audio', 'damaged') ORDER BY c.content_id",
         )?;
@@ -127,7 +127,11 @@ pub fn match_all(cat: &mut Catalog) -> Result<MatchReport, IdentifyError> {
                 .and_then(|t| serde_json_from(&t))
                 .unwrap_or_default();
             let fingerprint = match (r.get::<_, Option<f64>>(4)?, r.get::<_, Option<Vec<u8>>>(5)?) {
-                (Some(d), Some(data)) => Some(Fingerprint::from_bytes(d, &data)),
+                (Some(d), Some(data)) => Fingerprint::from_stored(
+                    &r.get::<_, Option<String>>(6)?.unwrap_or_default(),
+                    d,
+                    &data,
+                ),
                 _ => None,
             };
             contents.push(Content {

@@ -566,7 +566,8 @@ fn content_record(id: &ContentId, h: &Hashes, stored: bool, a: &Analysis) -> Con
         fingerprint: a.fingerprint.as_ref().map(|f| StoredFingerprint {
             algorithm: musicark_audio::fingerprint::ALGORITHM,
             duration: f.duration,
-            data: f.to_bytes(),
+            data: musicark_audio::fingerprint::compress(&f.fingerprint),
+            encoding: "chromaprint",
         }),
         bandwidth: a.spectrum.as_ref().map(|s| {
             let label = serde_json::to_value(s.verdict)

@@ -410,14 +410,19 @@ fn unpacked_items(
 
 /// A source's fingerprint in Chromaprint's compressed form.
 fn fingerprint_of(db: &Db, source: &str) -> Result<Option<String>, PublishError> {
-    let mut stmt = db
-        .conn
-        .prepare_cached("SELECT duration, data FROM fingerprints WHERE content_id = ?1")?;
+    let mut stmt = db.conn.prepare_cached(
+        "SELECT duration, data, encoding FROM fingerprints WHERE content_id = ?1",
+    )?;
     Ok(stmt
         .query_row([source], |r| {
-            Ok(Fingerprint::from_bytes(r.get(0)?, &r.get::<_, Vec<u8>>(1)?))
+            Ok(Fingerprint::from_stored(
+                &r.get::<_, String>(2)?,
+                r.get(0)?,
+                &r.get::<_, Vec<u8>>(1)?,
+            ))
         })
         .optional()?
+        .flatten()
         .map(|f| f.to_compressed_base64()))
 }
 

@@ -76,12 +76,14 @@ pub struct ContentRecord {
     pub bandwidth: Option<(String, f64, Option<f64>)>,
 }
 
-/// A fingerprint as stored: the algorithm, seconds covered, raw bytes.
+/// A fingerprint as stored: the algorithm, seconds covered, the bytes and
+/// their encoding (`chromaprint`: compressed; `raw`: 4 bytes per item).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredFingerprint {
     pub algorithm: u8,
     pub duration: f64,
     pub data: Vec<u8>,
+    pub encoding: &'static str,
 }
 
 /// What the catalogue already knows of a content id.
@@ -298,14 +300,15 @@ pub fn record_file(
         match &c.fingerprint {
             Some(f) => {
                 tx.prepare_cached(
-                    "INSERT OR REPLACE INTO fingerprints (content_id, algorithm, duration, data) \
-                     VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT OR REPLACE INTO fingerprints (content_id, algorithm, duration, data, encoding) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?
                 .execute(params![
                     c.content_id,
                     f.algorithm,
                     f.duration,
-                    f.data
+                    f.data,
+                    f.encoding
                 ])?;
             }
             None => {

@@ -181,16 +181,26 @@ fn ingest_stores_the_fingerprint_of_every_audio_content() {
     );
     // The stored one is what `musicark fingerprint` prints for the file.
     let file = &report.audio[0];
-    let (duration, data): (f64, Vec<u8>) = db
+    let (duration, data, encoding): (f64, Vec<u8>, String) = db
         .conn
         .query_row(
-            "SELECT f.duration, f.data FROM files JOIN fingerprints f USING (content_id) \
+            "SELECT f.duration, f.data, f.encoding FROM files JOIN fingerprints f USING (content_id) \
              WHERE files.display_path = ?1",
             [file.to_string_lossy()],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .expect("stored fingerprint");
-    let stored = musicark_audio::Fingerprint::from_bytes(duration, &data);
+    // Stored compactly: Chromaprint's compression, under the raw 4 bytes
+    // per item (0.69 of it on real music, see the corpus test).
+    assert_eq!(encoding, "chromaprint");
+    let stored =
+        musicark_audio::Fingerprint::from_stored(&encoding, duration, &data).expect("decodes");
+    assert!(
+        data.len() < stored.fingerprint.len() * 4,
+        "{} bytes for {} items",
+        data.len(),
+        stored.fingerprint.len()
+    );
     let printed = ours(std::slice::from_ref(file));
     assert_eq!(stored.fingerprint, items(&printed[0]));
     assert!((stored.duration - 8.0).abs() < 0.05, "{}", stored.duration);
@@ -205,6 +215,7 @@ fn compressed_fingerprints_are_chromaprints_encoding() {
         return;
     };
     let files = files_with(&corpus, &["ogg", "mp3"]);
+    let (mut raw_bytes, mut packed_bytes) = (0usize, 0usize);
     for f in files.iter().take(8) {
         let (duration, raw) = fpcalc(&fpcalc_bin, f);
         let out = Command::new(&fpcalc_bin)
@@ -220,5 +231,12 @@ fn compressed_fingerprints_are_chromaprints_encoding() {
         }
         .to_compressed_base64();
         assert_eq!(ours, theirs, "{}", f.display());
+        let items: Vec<u32> = fpcalc(&fpcalc_bin, f).1;
+        raw_bytes += items.len() * 4;
+        packed_bytes += musicark_audio::fingerprint::compress(&items).len();
     }
+    // What the archive stores per fingerprint, against the raw items.
+    let ratio = packed_bytes as f64 / raw_bytes as f64;
+    eprintln!("compressed fingerprints: {ratio:.3} of raw on real music");
+    assert!(ratio < 0.8, "{ratio:.3}");
 }
