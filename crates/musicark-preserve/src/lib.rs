@@ -171,10 +171,11 @@ pub fn plan(home: &Home, db: &Db, policy: &PreserveConfig) -> Result<Vec<Job>, P
         let mbid: Option<String> = r.get(8)?;
         let recording_listens: Option<i64> = r.get(9)?;
         let isrcs: Option<String> = r.get(10)?;
-        let (mut kbps, mut why) = match recording_id {
+        let (mut kbps, mut why, share) = match recording_id {
             None => (
                 policy.unmatched_kbps,
                 "not linked to a recording".to_string(),
+                None,
             ),
             Some(_) => {
                 let n = recording_listens.unwrap_or(0);
@@ -182,29 +183,36 @@ pub fn plan(home: &Home, db: &Db, policy: &PreserveConfig) -> Result<Vec<Job>, P
                 (
                     band.map_or(policy.unmatched_kbps, |b| policy.bands[b].kbps),
                     format!("{n} listens: top {:.2} % of the catalogue", share * 100.0),
+                    Some(share),
                 )
             }
         };
-        let decision =
-            if !lossless && source_kbps.is_some_and(|k| k <= policy.keep_lossy_up_to_kbps) {
-                why = format!(
-                    "{why}; original lossy at {} kbit/s kept",
-                    source_kbps.unwrap_or(0)
-                );
-                Decision::Original
-            } else {
-                if lossless && bandwidth.as_deref() == Some("transcode") && kbps > 96 {
-                    kbps = 96;
-                    why = format!("{why}; a lossless transcode of lossy audio: at most 96 kbit/s");
-                }
-                if let Some(k) = source_kbps.filter(|_| !lossless)
-                    && k < kbps
-                {
-                    kbps = k.max(6);
-                    why = format!("{why}; never above the source's {k} kbit/s");
-                }
-                Decision::Opus { kbps }
-            };
+        let genuine_lossless = lossless && bandwidth.as_deref() != Some("transcode");
+        let decision = if genuine_lossless && share.is_some_and(|s| s < policy.keep_lossless_top) {
+            why = format!(
+                "{why}; genuine lossless kept (lossless tier: top {:.2} %)",
+                policy.keep_lossless_top * 100.0
+            );
+            Decision::Original
+        } else if !lossless && source_kbps.is_some_and(|k| k <= policy.keep_lossy_up_to_kbps) {
+            why = format!(
+                "{why}; original lossy at {} kbit/s kept",
+                source_kbps.unwrap_or(0)
+            );
+            Decision::Original
+        } else {
+            if lossless && bandwidth.as_deref() == Some("transcode") && kbps > 96 {
+                kbps = 96;
+                why = format!("{why}; a lossless transcode of lossy audio: at most 96 kbit/s");
+            }
+            if let Some(k) = source_kbps.filter(|_| !lossless)
+                && k < kbps
+            {
+                kbps = k.max(6);
+                why = format!("{why}; never above the source's {k} kbit/s");
+            }
+            Decision::Opus { kbps }
+        };
         let mut tags = vec![("MUSICARK_SOURCE_BLAKE3".to_string(), id.clone())];
         if let Some(m) = mbid {
             tags.push(("MUSICBRAINZ_TRACKID".into(), m));

@@ -47,6 +47,11 @@ pub struct PreserveConfig {
     /// Opus bitrate for files not linked to a catalogue recording.
     #[serde(default = "unmatched_kbps")]
     pub unmatched_kbps: u32,
+    /// The lossless tier: genuine lossless originals (no lossy encoder's
+    /// cut in their spectrum) of recordings in this top share of the
+    /// catalogue by listens are kept as they are. 0 (the default): none.
+    #[serde(default)]
+    pub keep_lossless_top: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -81,6 +86,7 @@ impl Default for PreserveConfig {
             keep_lossy_up_to_kbps: keep_lossy(),
             bands: default_bands(),
             unmatched_kbps: unmatched_kbps(),
+            keep_lossless_top: 0.0,
         }
     }
 }

@@ -159,3 +159,43 @@ fn kill_9_during_preserve_then_rerun_equals_a_clean_run() {
     assert_eq!(preserved(&crashed), expected, "same copies, bit for bit");
     crate::support::check_blobs(&crashed);
 }
+
+#[test]
+fn the_lossless_tier_keeps_genuine_lossless_originals_of_popular_recordings() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let spec = SampleSpec::with_tracks(3, 6.0, 42);
+    let music = tmp.path().join("music");
+    generate(&music, &spec).expect("sample");
+    let (recordings, listens) =
+        write_open_data(&tmp.path().join("open"), &spec).expect("open data");
+    let archive = tmp.path().join("archive");
+    init_and_ingest(&archive, &[&music], &[]);
+    crate::support::import_open_data(&archive, &recordings, &listens);
+    ok(&archive, &["match"]);
+    // Every recording is in the top 100 %: every genuine lossless file
+    // is kept as it is.
+    let config = archive.join("musicark.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    let text = text.replace("keep_lossless_top = 0.0", "keep_lossless_top = 1.0");
+    assert!(text.contains("keep_lossless_top = 1.0"), "{text}");
+    std::fs::write(&config, text).expect("write config");
+    let plan: Value = json(&archive, &["preserve", "--dry-run"]);
+    let plan = plan.as_array().expect("jobs");
+    let lossless_kept = plan
+        .iter()
+        .filter(|j| j["why"].as_str().is_some_and(|w| w.contains("genuine lossless kept")))
+        .count();
+    let lossless_sources = plan
+        .iter()
+        .filter(|j| {
+            j["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with(".flac") || p.ends_with(".wav"))
+        })
+        .count();
+    assert!(lossless_sources >= 1, "{plan:#?}");
+    assert_eq!(lossless_kept, lossless_sources, "{plan:#?}");
+    for j in plan {
+        assert_eq!(j["decision"]["tier"], "original", "{j:#}");
+    }
+}
