@@ -105,6 +105,14 @@ pub fn entries(home: &Home, db: &Db) -> Result<Vec<ListEntry>, PublishError> {
         }
     }
     let total_listens: i64 = listens.values().sum();
+    // The latest scrape of each active pack (`health scrape`).
+    let health: HashMap<String, musicark_swarm::health::PackHealth> =
+        musicark_swarm::health::current(db)
+            .map_err(|e| PublishError::Invalid(e.to_string()))?
+            .0
+            .into_iter()
+            .map(|p| (p.name.clone(), p))
+            .collect();
     // Recordings (or, unlinked, copies) of each pack, and in how many
     // active packs each is.
     let mut held: HashMap<i64, Vec<(Option<i64>, String)>> = HashMap::new();
@@ -182,10 +190,10 @@ pub fn entries(home: &Home, db: &Db) -> Result<Vec<ListEntry>, PublishError> {
             data_size: r.get::<_, i64>(9)? as u64,
             obsolete,
             embargo: recordings.iter().any(|id| withheld.contains(id)),
-            seeders: 0,
-            leechers: 0,
-            completed: 0,
-            stats_scraped_at: None,
+            seeders: health.get(&name).and_then(|h| h.seeders).unwrap_or(0),
+            leechers: health.get(&name).and_then(|h| h.leechers).unwrap_or(0),
+            completed: health.get(&name).and_then(|h| h.completed).unwrap_or(0),
+            stats_scraped_at: health.get(&name).and_then(|h| h.scraped_at.clone()),
             partially_broken: false,
             btmh,
             popularity_band: r.get(3)?,

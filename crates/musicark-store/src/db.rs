@@ -335,6 +335,19 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE fingerprints ADD COLUMN encoding TEXT NOT NULL DEFAULT 'raw'; -- raw | chromaprint
     "#,
+    // 12: what trackers say of each published info-hash, every scrape kept.
+    r#"
+    CREATE TABLE scrapes (
+        info_hash  TEXT NOT NULL,               -- hex: v1, or v2 cut to 20 bytes
+        tracker    TEXT NOT NULL,
+        scraped_at TEXT NOT NULL,
+        seeders    INTEGER,                     -- null when the scrape failed
+        leechers   INTEGER,
+        completed  INTEGER,
+        error      TEXT,
+        PRIMARY KEY (info_hash, tracker, scraped_at)
+    ) STRICT, WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.

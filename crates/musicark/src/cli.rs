@@ -152,6 +152,9 @@ pub enum Command {
         #[arg(long)]
         no_metadata: bool,
     },
+    /// Seeding health: what trackers say of the published torrents.
+    #[command(subcommand)]
+    Health(HealthCommand),
     /// The signed list of every torrent the archive published.
     #[command(subcommand)]
     List(ListCommand),
@@ -350,6 +353,27 @@ pub struct IngestArgs {
     /// Worker threads [default: the archive's config, else one per core].
     #[arg(long, short, value_name = "N")]
     pub jobs: Option<usize>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HealthCommand {
+    /// Ask trackers how many peers seed and download each active torrent
+    /// (HTTP scrape, BEP 48; UDP, BEP 15; both hashes of hybrids), keep
+    /// the answers, and show red (< 4 seeders), amber (4–10) and green
+    /// (> 10) torrents and the share of the data in at least 4 copies.
+    ///
+    /// Default: each torrent's own trackers plus `[publish].trackers`;
+    /// --tracker replaces them. A tracker that is down, slow or talks
+    /// nonsense is reported with its reason; the others go on.
+    Scrape {
+        #[arg(long = "tracker", value_name = "URL")]
+        trackers: Vec<String>,
+        /// First timeout of each exchange, doubled on each of 3 tries (UDP).
+        #[arg(long, default_value_t = 3000, value_name = "MS")]
+        timeout_ms: u64,
+    },
+    /// The latest known health of every active torrent.
+    Show,
 }
 
 #[derive(Debug, Subcommand)]

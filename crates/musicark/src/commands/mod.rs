@@ -4,6 +4,7 @@
 mod catalog;
 mod demo;
 mod fingerprint;
+mod health;
 mod ingest;
 mod init;
 mod matching;
@@ -19,7 +20,7 @@ use anyhow::Context;
 use musicark_store::Home;
 
 use crate::cli::{
-    CatalogCommand, Cli, Command, Global, ListCommand, ReportCommand, TorrentCommand,
+    CatalogCommand, Cli, Command, Global, HealthCommand, ListCommand, ReportCommand, TorrentCommand,
 };
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -43,6 +44,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             pack::list_verify(g, &file, pubkey.as_deref())
         }
         Command::Where { query } => pack::locate(g, &query),
+        Command::Health(HealthCommand::Scrape {
+            trackers,
+            timeout_ms,
+        }) => health::scrape(g, &trackers, timeout_ms),
+        Command::Health(HealthCommand::Show) => health::show(g),
         Command::Demo(args) => demo::run(g, &args),
         Command::Torrent(TorrentCommand::Create(args)) => torrent::create(g, &args),
         Command::Torrent(TorrentCommand::Show { file }) => torrent::show(g, &file),

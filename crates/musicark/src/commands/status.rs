@@ -8,11 +8,18 @@ use crate::output::{bytes, duration, print_json};
 
 pub fn run(g: &Global) -> anyhow::Result<()> {
     let home = open_home(g)?;
-    let status = home.db()?.status(&home.config.archive.name)?;
+    let db = home.db()?;
+    let status = db.status(&home.config.archive.name)?;
+    let (_, health) = musicark_swarm::health::current(&db)?;
     if g.json {
-        print_json(&status)
+        let mut v = serde_json::to_value(&status)?;
+        v["health"] = serde_json::to_value(&health)?;
+        print_json(&v)
     } else {
         print_status(&status);
+        if health.torrents > 0 {
+            crate::commands::health::print_summary(&health);
+        }
         Ok(())
     }
 }

@@ -7,6 +7,7 @@ mod corpus;
 mod crash;
 mod duplicates;
 mod fingerprint;
+mod health;
 mod ingest;
 mod matching;
 mod preserve;

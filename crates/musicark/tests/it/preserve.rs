@@ -183,7 +183,11 @@ fn the_lossless_tier_keeps_genuine_lossless_originals_of_popular_recordings() {
     let plan = plan.as_array().expect("jobs");
     let lossless_kept = plan
         .iter()
-        .filter(|j| j["why"].as_str().is_some_and(|w| w.contains("genuine lossless kept")))
+        .filter(|j| {
+            j["why"]
+                .as_str()
+                .is_some_and(|w| w.contains("genuine lossless kept"))
+        })
         .count();
     let lossless_sources = plan
         .iter()

@@ -13,7 +13,7 @@ use crate::support::{bin, files_with_any, init_and_ingest, json, ok, peer, skip_
 /// A fixed publish time, as a reproducible build would set it.
 const EPOCH: &str = "1790000000";
 
-fn run(archive: &Path, args: &[&str]) -> std::process::Output {
+pub(crate) fn run(archive: &Path, args: &[&str]) -> std::process::Output {
     let out = bin()
         .env("SOURCE_DATE_EPOCH", EPOCH)
         .arg("--archive")
@@ -30,7 +30,7 @@ fn run(archive: &Path, args: &[&str]) -> std::process::Output {
     out
 }
 
-fn run_json(archive: &Path, args: &[&str]) -> Value {
+pub(crate) fn run_json(archive: &Path, args: &[&str]) -> Value {
     let mut all = args.to_vec();
     all.push("--json");
     serde_json::from_slice(&run(archive, &all).stdout).expect("JSON")
@@ -38,7 +38,12 @@ fn run_json(archive: &Path, args: &[&str]) -> Value {
 
 /// Build a whole archive from `music` and its open data: ingest, catalogue,
 /// match, preserve, pack, list.
-fn build(archive: &Path, music: &Path, open: &(PathBuf, PathBuf), pack_args: &[&str]) -> Value {
+pub(crate) fn build(
+    archive: &Path,
+    music: &Path,
+    open: &(PathBuf, PathBuf),
+    pack_args: &[&str],
+) -> Value {
     init_and_ingest(archive, &[music], &[]);
     crate::support::import_open_data(archive, &open.0, &open.1);
     ok(archive, &["match"]);
@@ -64,7 +69,7 @@ fn sorted_files(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-fn lt_helper() -> Option<(PathBuf, PathBuf)> {
+pub(crate) fn lt_helper() -> Option<(PathBuf, PathBuf)> {
     let python = PathBuf::from("/usr/bin/python3");
     let ok = python.is_file()
         && Command::new(&python)
@@ -81,7 +86,7 @@ fn lt_helper() -> Option<(PathBuf, PathBuf)> {
     ))
 }
 
-struct Seeder(std::process::Child);
+pub(crate) struct Seeder(pub std::process::Child);
 
 impl Drop for Seeder {
     fn drop(&mut self) {

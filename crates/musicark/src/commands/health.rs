@@ -1,0 +1,90 @@
+//! `musicark health scrape|show`: seeding health through musicark-swarm.
+
+use std::time::Duration;
+
+use anyhow::bail;
+use musicark_swarm::health::{PackHealth, Summary};
+use musicark_swarm::scrape::ScrapeOptions;
+
+use crate::cli::Global;
+use crate::commands::open_home;
+use crate::output::{bytes, print_json};
+
+pub fn scrape(g: &Global, trackers: &[String], timeout_ms: u64) -> anyhow::Result<()> {
+    let home = open_home(g)?;
+    let db = home.db()?;
+    let options = ScrapeOptions {
+        timeout: Duration::from_millis(timeout_ms.max(1)),
+        ..Default::default()
+    };
+    let report = musicark_swarm::health::scrape_archive(&home, &db, trackers, &options)?;
+    let all_failed =
+        !report.trackers.is_empty() && report.trackers.iter().all(|t| t.error.is_some());
+    if g.json {
+        print_json(&report)?;
+        if all_failed {
+            bail!("no tracker answered");
+        }
+        return Ok(());
+    }
+    if report.trackers.is_empty() {
+        println!(
+            "No tracker to ask: the packs have none. Give --tracker URL, or set [publish].trackers in musicark.toml."
+        );
+    }
+    for t in &report.trackers {
+        match &t.error {
+            None => println!(
+                "{}: {} of {} hashes answered ({:.2} s)",
+                t.tracker, t.answered, t.hashes, t.seconds
+            ),
+            Some(e) => println!("{}: FAILED: {e}", t.tracker),
+        }
+    }
+    print_packs(&report.packs);
+    print_summary(&report.summary);
+    if all_failed {
+        bail!("no tracker answered");
+    }
+    Ok(())
+}
+
+pub fn show(g: &Global) -> anyhow::Result<()> {
+    let home = open_home(g)?;
+    let db = home.db_read_only()?;
+    let (packs, summary) = musicark_swarm::health::current(&db)?;
+    if g.json {
+        return print_json(&serde_json::json!({ "packs": packs, "summary": summary }));
+    }
+    print_packs(&packs);
+    print_summary(&summary);
+    Ok(())
+}
+
+fn print_packs(packs: &[PackHealth]) {
+    for p in packs {
+        let counts = match (p.seeders, p.leechers) {
+            (Some(s), Some(l)) => format!("{s:>4} seeders {l:>4} leechers"),
+            _ => "   never scraped".to_string(),
+        };
+        println!(
+            "  {:<6} {:<36} {counts}  {:>10}",
+            p.class,
+            p.name,
+            bytes(p.data_size)
+        );
+    }
+}
+
+pub(crate) fn print_summary(s: &Summary) {
+    println!(
+        "Health    {:.1} % of the data in ≥ 4 copies ({} of {}); torrents: {} green, {} amber, {} red ({} never scraped)",
+        s.share_data_4_copies * 100.0,
+        bytes(s.bytes_in_4_copies),
+        bytes(s.bytes),
+        s.green,
+        s.amber,
+        s.red,
+        s.unknown
+    );
+}

@@ -1,0 +1,338 @@
+//! Seeding health against Debian's opentracker on loopback (whitelist
+//! mode), with seeders that are real peers (python3-libtorrent): the
+//! counts musicark reads over HTTP and UDP are what the tracker reports; a
+//! tracker that is down gives its own error while the others go on.
+//!
+//! Each test starts its own opentracker (own port, own whitelist in a
+//! temporary chroot), as `.ci/run` installs it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use musicark_sample::{SampleSpec, generate, write_open_data};
+use serde_json::Value;
+
+use crate::publish::{Seeder, lt_helper, run, run_json};
+use crate::support::{init_and_ingest, ok, peer};
+
+struct Tracker {
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Tracker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port free for both TCP and UDP on 127.0.0.1 right now.
+fn free_port() -> u16 {
+    loop {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = tcp.local_addr().expect("addr").port();
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// opentracker on 127.0.0.1:`port` (HTTP and UDP), accepting only
+/// `whitelist` (hex info-hashes).
+fn opentracker(bin: &Path, port: u16, whitelist: &[String]) -> Tracker {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // opentracker chroots here and drops to `nobody`, who must read it.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::write(
+        dir.path().join("whitelist.txt"),
+        whitelist.join("\n") + "\n",
+    )
+    .expect("whitelist");
+    let conf = dir.path().join("opentracker.conf");
+    std::fs::write(&conf, "access.whitelist /whitelist.txt\n").expect("conf");
+    let child = Command::new(bin)
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-P",
+            &port.to_string(),
+            "-u",
+            "nobody",
+            "-d",
+        ])
+        .arg(dir.path())
+        .arg("-f")
+        .arg(&conf)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start opentracker");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "opentracker did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Tracker { child, _dir: dir }
+}
+
+fn seed(python: &Path, helper: &Path, torrent: &Path, save: &Path, ports: &Path) -> Seeder {
+    let s = Seeder(
+        Command::new(python)
+            .arg(helper)
+            .arg("seed")
+            .arg(torrent)
+            .arg(save)
+            .arg(ports)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("seeder"),
+    );
+    let started = Instant::now();
+    while !ports.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "seeder did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    s
+}
+
+/// An archive whose packs name `tracker` (and its path to torrents).
+fn archive_with_tracker(root: &Path, tracker: &str) -> PathBuf {
+    let spec = SampleSpec::with_tracks(3, 4.0, 3);
+    let music = root.join("music");
+    generate(&music, &spec).expect("sample");
+    let open = write_open_data(&root.join("open"), &spec).expect("open data");
+    let archive = root.join("archive");
+    init_and_ingest(&archive, &[&music], &[]);
+    let config = archive.join("musicark.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    assert!(text.trim_end().ends_with("[publish]"), "{text}");
+    std::fs::write(&config, format!("{text}trackers = [\"{tracker}\"]\n")).expect("config");
+    crate::support::import_open_data(&archive, &open.0, &open.1);
+    ok(&archive, &["match"]);
+    ok(&archive, &["preserve"]);
+    run(&archive, &["pack", "--no-metadata"]);
+    archive
+}
+
+#[test]
+fn scrapes_read_what_opentracker_counts_over_http_and_udp_and_a_dead_tracker_is_reported() {
+    let Some(ot) = peer("opentracker") else {
+        return;
+    };
+    let Some((python, helper)) = lt_helper() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let http = format!("http://127.0.0.1:{port}/announce");
+    let udp = format!("udp://127.0.0.1:{port}");
+    let archive = archive_with_tracker(tmp.path(), &http);
+    let list: Vec<Value> =
+        serde_json::from_slice(&run(&archive, &["list", "export"]).stdout).expect("list");
+    let hashes: Vec<String> = list
+        .iter()
+        .map(|e| e["btih"].as_str().expect("btih").to_string())
+        .collect();
+    let _tracker = opentracker(&ot, port, &hashes);
+
+    // Two real peers seed the first pack; they announce to opentracker
+    // (the torrent names it).
+    let name = list[0]["display_name"]
+        .as_str()
+        .expect("name")
+        .trim_end_matches(".torrent")
+        .to_string();
+    let torrent = archive.join("torrents").join(format!("{name}.torrent"));
+    let _a = seed(
+        &python,
+        &helper,
+        &torrent,
+        &archive.join("packs"),
+        &tmp.path().join("ports-a"),
+    );
+    let _b = seed(
+        &python,
+        &helper,
+        &torrent,
+        &archive.join("packs"),
+        &tmp.path().join("ports-b"),
+    );
+
+    // Default trackers (the torrents' own, HTTP), until both announces are in.
+    let started = Instant::now();
+    let report = loop {
+        let r = run_json(&archive, &["health", "scrape", "--timeout-ms", "2000"]);
+        let pack = r["packs"]
+            .as_array()
+            .expect("packs")
+            .iter()
+            .find(|p| p["name"] == name.as_str())
+            .cloned();
+        if pack.as_ref().is_some_and(|p| p["seeders"] == 2)
+            || started.elapsed() > Duration::from_secs(45)
+        {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let trackers = report["trackers"].as_array().expect("trackers");
+    assert_eq!(trackers.len(), 1, "{report:#}");
+    assert_eq!(trackers[0]["tracker"], http.as_str());
+    assert!(trackers[0]["error"].is_null(), "{report:#}");
+    let packs = report["packs"].as_array().expect("packs");
+    let seeded = packs
+        .iter()
+        .find(|p| p["name"] == name.as_str())
+        .expect("the seeded pack");
+    assert_eq!(seeded["seeders"], 2, "{report:#}");
+    assert_eq!(seeded["leechers"], 0);
+    assert_eq!(seeded["class"], "red", "2 seeders: fewer than 4");
+    // Whitelisted but not seeded: known to the tracker with 0 seeders, or
+    // absent; never counted.
+    for p in packs.iter().filter(|p| p["name"] != name.as_str()) {
+        assert!(p["seeders"] == 0 || p["seeders"].is_null(), "{p}");
+    }
+
+    // The same over UDP, with a dead HTTP tracker beside it: one error,
+    // the UDP answer still read.
+    let dead = format!("http://127.0.0.1:{}/announce", free_port());
+    let both = run_json(
+        &archive,
+        &[
+            "health",
+            "scrape",
+            "--tracker",
+            &udp,
+            "--tracker",
+            &dead,
+            "--timeout-ms",
+            "1000",
+        ],
+    );
+    let trackers = both["trackers"].as_array().expect("trackers");
+    let by = |t: &str| {
+        trackers
+            .iter()
+            .find(|r| r["tracker"] == t)
+            .cloned()
+            .expect("tracker report")
+    };
+    assert!(by(&udp)["error"].is_null(), "{both:#}");
+    assert_eq!(
+        by(&udp)["answered"].as_u64(),
+        Some(hashes.len() as u64),
+        "{both:#}"
+    );
+    assert!(
+        by(&dead)["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{both:#}"
+    );
+    let seeded = both["packs"]
+        .as_array()
+        .expect("packs")
+        .iter()
+        .find(|p| p["name"] == name.as_str())
+        .cloned()
+        .expect("pack");
+    assert_eq!(seeded["seeders"], 2, "UDP counts equal HTTP's: {both:#}");
+
+    // The list and the status carry it.
+    let list: Vec<Value> =
+        serde_json::from_slice(&run(&archive, &["list", "export"]).stdout).expect("list");
+    let entry = list
+        .iter()
+        .find(|e| e["display_name"] == format!("{name}.torrent").as_str())
+        .expect("entry");
+    assert_eq!(entry["seeders"], 2);
+    assert!(entry["stats_scraped_at"].is_string(), "{entry}");
+    let status = run_json(&archive, &["status"]);
+    assert_eq!(
+        status["health"]["torrents"].as_u64(),
+        Some(list.len() as u64),
+        "{status:#}"
+    );
+    assert_eq!(status["health"]["share_data_4_copies"], 0.0);
+    // Every scrape is kept.
+    let home = musicark_store::Home::open(&archive).expect("home");
+    let rows: i64 = home
+        .db()
+        .expect("db")
+        .conn
+        .query_row("SELECT count(DISTINCT scraped_at) FROM scrapes", [], |r| {
+            r.get(0)
+        })
+        .expect("count");
+    assert!(rows >= 2, "history kept: {rows}");
+}
+
+#[test]
+fn a_tracker_that_answers_garbage_or_never_answers_is_reported_and_the_command_fails_only_when_all_do()
+ {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let archive = archive_with_tracker(tmp.path(), &format!("http://127.0.0.1:{port}/announce"));
+    // A UDP "tracker" that never answers, and an HTTP one that answers HTML.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let silent_url = format!("udp://{}", silent.local_addr().expect("addr"));
+    let server = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let garbage_url = format!("http://{}/announce", server.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for mut s in server.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\nConnection: close\r\n\r\n<html></html>",
+            );
+        }
+    });
+    let started = Instant::now();
+    let out = crate::support::bin()
+        .arg("--archive")
+        .arg(&archive)
+        .args([
+            "health",
+            "scrape",
+            "--json",
+            "--timeout-ms",
+            "100",
+            "--tracker",
+            &silent_url,
+            "--tracker",
+            &garbage_url,
+        ])
+        .output()
+        .expect("run");
+    // Both failed: the command says so (exit 1), each with its reason,
+    // and the silent one did not hold up the other beyond its retries.
+    assert!(!out.status.success());
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON even on failure");
+    let trackers = report["trackers"].as_array().expect("trackers");
+    let error = |t: &str| {
+        trackers
+            .iter()
+            .find(|r| r["tracker"] == t)
+            .and_then(|r| r["error"].as_str().map(String::from))
+            .expect("an error")
+    };
+    assert!(
+        error(&silent_url).contains("no answer after 3 tries"),
+        "{report:#}"
+    );
+    assert!(
+        error(&garbage_url).contains("not a scrape answer"),
+        "{report:#}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
