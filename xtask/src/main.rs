@@ -4,6 +4,7 @@
 //!   cargo xtask bench-catalog --archive DIR [--queries N]
 //!   cargo xtask bench-search --archive DIR [--queries N]
 //!   cargo xtask gen-packbench --archive DIR --files N [--kib K]
+//!   cargo xtask simulate-seeding [--seeds 1,2,3] [--torrents N] [--donors D]
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,6 +16,7 @@ fn main() -> ExitCode {
         Some("bench-catalog") => bench_catalog(&args[1..]),
         Some("bench-search") => bench_search(&args[1..]),
         Some("gen-packbench") => gen_packbench(&args[1..]),
+        Some("simulate-seeding") => simulate_seeding(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask gen-catalog --recordings N [--out DIR] [--seed S] [--invalid SHARE]"
@@ -352,4 +354,214 @@ fn write_packbench(
     }
     tx.commit()?;
     Ok(total)
+}
+
+// ------------------------------------------------------------ seeding
+
+/// One simulated world: torrents, what they hold, who seeds them, and the
+/// donors who will come (their budgets), all from one seed.
+struct World {
+    torrents: Vec<musicark_swarm::seedplan::Torrent>,
+    recordings: usize,
+    budgets: Vec<u64>,
+}
+
+fn normal(rng: &mut musicark_sample::Rng) -> f64 {
+    let u1 = f64::from(rng.unit()).max(1e-7);
+    let u2 = f64::from(rng.unit());
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
+/// Torrents: sizes log-normal (median 40 GB); 50 recordings each, a
+/// quarter of the torrents mostly re-publishing recordings found in
+/// others (80 %); seeders long-tailed (35 % none, 20 % one, 15 % two,
+/// 10 % three, the rest 4 to ~100). Donors: budgets log-normal (median
+/// 200 GB, from 20 GB to 8 TB).
+fn world(seed: u64, n: usize, donors: usize) -> World {
+    let mut rng = musicark_sample::Rng::new(seed);
+    let per = 50u32;
+    let mut torrents = Vec::with_capacity(n);
+    let mut next_recording = 0u32;
+    for i in 0..n {
+        let size = (40e9 * (0.7 * normal(&mut rng)).exp()) as u64;
+        let repack = i > 10 && rng.unit() < 0.25;
+        let recordings: Vec<u32> = (0..per)
+            .map(|_| {
+                if repack && rng.unit() < 0.8 {
+                    rng.below(u64::from(next_recording)) as u32
+                } else {
+                    next_recording += 1;
+                    next_recording - 1
+                }
+            })
+            .collect();
+        let u = rng.unit();
+        let seeders = match u {
+            u if u < 0.35 => 0,
+            u if u < 0.55 => 1,
+            u if u < 0.70 => 2,
+            u if u < 0.80 => 3,
+            _ => 4 + (8.0 / f64::from(rng.unit()).max(0.08)) as u32 - 8,
+        };
+        let leechers = rng.below(3) as u32;
+        torrents.push(musicark_swarm::seedplan::Torrent {
+            size: size.max(1_000_000_000),
+            seeders,
+            leechers,
+            recordings,
+            key: rng.next_u64(),
+        });
+    }
+    let budgets = (0..donors)
+        .map(|_| ((200e9 * normal(&mut rng).exp()) as u64).clamp(20_000_000_000, 8_000_000_000_000))
+        .collect();
+    World {
+        torrents,
+        recordings: next_recording as usize,
+        budgets,
+    }
+}
+
+#[derive(Default, Clone, Copy)]
+struct Outcome {
+    below4: usize,
+    min_copies: u32,
+    share4: f64,
+    donated: u64,
+}
+
+fn measure(copies: &[u32], donated: u64) -> Outcome {
+    let below4 = copies.iter().filter(|&&c| c < 4).count();
+    Outcome {
+        below4,
+        min_copies: copies.iter().copied().min().unwrap_or(0),
+        share4: 1.0 - below4 as f64 / copies.len().max(1) as f64,
+        donated,
+    }
+}
+
+/// Donors arrive one after another; those within one scrape epoch
+/// (`epoch` donors) see the same, stale seeder counts. Returns the state
+/// after the first `first` donors, and the bytes donated until every
+/// recording had 4 copies (or the donors ran out: `None`).
+fn run_strategy(
+    w: &World,
+    ours: bool,
+    first: usize,
+    epoch: usize,
+    seed: u64,
+    model: &musicark_swarm::seedplan::Model,
+) -> (Outcome, Option<u64>) {
+    let mut live: Vec<musicark_swarm::seedplan::Torrent> = w.torrents.clone();
+    let mut seen = live.clone();
+    let weights = vec![1.0; w.recordings];
+    let mut noise_rng = musicark_sample::Rng::new(seed ^ 0xA17C_0A17);
+    let mut donated = 0u64;
+    let mut at_first = None;
+    for (d, &budget) in w.budgets.iter().enumerate() {
+        if d % epoch == 0 {
+            seen = live.clone();
+        }
+        if d == first {
+            let c = musicark_swarm::seedplan::copies(&live, w.recordings);
+            at_first = Some(measure(&c, donated));
+        }
+        let c = musicark_swarm::seedplan::copies(&live, w.recordings);
+        if c.iter().all(|&x| x >= 4) {
+            let done = donated;
+            return (at_first.unwrap_or_else(|| measure(&c, donated)), Some(done));
+        }
+        let chosen = if ours {
+            let seen_copies = musicark_swarm::seedplan::copies(&seen, w.recordings);
+            musicark_swarm::seedplan::plan(
+                &seen,
+                &weights,
+                &seen_copies,
+                budget,
+                musicark_swarm::seedplan::donor_key(&format!("donor-{d}")),
+                model,
+            )
+        } else {
+            musicark_swarm::seedplan::anchor_plan(&seen, budget, &mut |_| {
+                f64::from(noise_rng.unit()) * 2.0
+            })
+        };
+        for i in chosen {
+            live[i].seeders += 1;
+            donated += live[i].size;
+        }
+    }
+    let c = musicark_swarm::seedplan::copies(&live, w.recordings);
+    (at_first.unwrap_or_else(|| measure(&c, donated)), None)
+}
+
+fn simulate_seeding(args: &[String]) -> ExitCode {
+    let seeds: Vec<u64> = flag(args, "--seeds")
+        .unwrap_or_else(|| "1,2,3,4,5".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let n: usize = flag(args, "--torrents")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2000);
+    let first: usize = flag(args, "--donors")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(300);
+    let epoch: usize = flag(args, "--epoch")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(25);
+    let cap = 20_000;
+    let mut model = musicark_swarm::seedplan::Model::default();
+    if let Some(p) = flag(args, "--p").and_then(|s| s.parse().ok()) {
+        model.p = p;
+    }
+    if let Some(s) = flag(args, "--spread").and_then(|s| s.parse().ok()) {
+        model.spread = s;
+    }
+    if let Some(t) = flag(args, "--target").and_then(|s| s.parse().ok()) {
+        model.target = t;
+    }
+    if args.iter().any(|a| a == "--no-zero-first") {
+        model.zero_first = false;
+    }
+    println!(
+        "Torrents {n} (median 40 GB, 50 recordings each, a quarter re-publishing others' recordings), donors arriving {epoch} per scrape; after {first} donors, and until every recording has 4 copies (at most {cap} donors)."
+    );
+    println!();
+    println!(
+        "| seed | strategy | recordings < 4 copies after {first} donors | min copies | share ≥ 4 | TB donated by then | TB until all ≥ 4 |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let (mut sum_below, mut sum_bytes) = ([0f64; 2], [0f64; 2]);
+    for &seed in &seeds {
+        let w = world(seed, n, cap);
+        for (k, ours) in [(0, false), (1, true)] {
+            let (o, all) = run_strategy(&w, ours, first, epoch, seed, &model);
+            sum_below[k] += o.below4 as f64;
+            sum_bytes[k] += all.map_or(f64::NAN, |b| b as f64);
+            println!(
+                "| {seed} | {} | {} | {} | {:.1} % | {:.1} | {} |",
+                if ours { "musicark" } else { "anchor formula" },
+                o.below4,
+                o.min_copies,
+                o.share4 * 100.0,
+                o.donated as f64 / 1e12,
+                all.map_or("not reached".to_string(), |b| format!(
+                    "{:.1}",
+                    b as f64 / 1e12
+                ))
+            );
+        }
+    }
+    println!();
+    println!(
+        "Mean over seeds: recordings below 4 copies after {first} donors — musicark {:.0}, anchor {:.0} ({:.0} % fewer); bytes until every recording has 4 copies — musicark {:.1} TB, anchor {:.1} TB ({:.0} % fewer).",
+        sum_below[1] / seeds.len() as f64,
+        sum_below[0] / seeds.len() as f64,
+        (1.0 - sum_below[1] / sum_below[0].max(1e-9)) * 100.0,
+        sum_bytes[1] / seeds.len() as f64 / 1e12,
+        sum_bytes[0] / seeds.len() as f64 / 1e12,
+        (1.0 - sum_bytes[1] / sum_bytes[0]) * 100.0
+    );
+    ExitCode::SUCCESS
 }

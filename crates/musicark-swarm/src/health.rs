@@ -144,32 +144,31 @@ pub fn scrape_archive(
     }
     // Every tracker at once, each on its own thread: a slow one does not
     // hold up the others.
-    let results: Vec<Answer> =
-        std::thread::scope(|s| {
-            let handles: Vec<_> = plan
-                .iter()
-                .map(|(tracker, hashes)| {
-                    s.spawn(move || {
-                        let started = std::time::Instant::now();
-                        let r = scrape(tracker, hashes, options).map_err(|e| e.to_string());
-                        (
-                            tracker.clone(),
-                            hashes.len(),
-                            r,
-                            started.elapsed().as_secs_f64(),
-                        )
-                    })
+    let results: Vec<Answer> = std::thread::scope(|s| {
+        let handles: Vec<_> = plan
+            .iter()
+            .map(|(tracker, hashes)| {
+                s.spawn(move || {
+                    let started = std::time::Instant::now();
+                    let r = scrape(tracker, hashes, options).map_err(|e| e.to_string());
+                    (
+                        tracker.clone(),
+                        hashes.len(),
+                        r,
+                        started.elapsed().as_secs_f64(),
+                    )
                 })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        (String::new(), 0, Err("scrape thread panicked".into()), 0.0)
-                    })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    (String::new(), 0, Err("scrape thread panicked".into()), 0.0)
                 })
-                .collect()
-        });
+            })
+            .collect()
+    });
     let mut reports = Vec::new();
     let tx = db.conn.unchecked_transaction()?;
     {

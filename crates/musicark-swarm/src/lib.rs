@@ -6,3 +6,4 @@
 
 pub mod health;
 pub mod scrape;
+pub mod seedplan;
