@@ -271,6 +271,8 @@ mod tests {
         let model = Model {
             p: 0.5,
             spread: 0.0,
+            target: 4,
+            zero_first: true,
         };
         assert_eq!(plan(&torrents, &w, &c, 20, 0, &model), vec![0, 3]);
         // The anchor's formula cannot tell 0 from 1.
