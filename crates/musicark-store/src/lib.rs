@@ -100,9 +100,17 @@ impl Home {
         Db::open(&self.db_path())
     }
 
-    /// A read-only connection, for workers that only look things up.
+    /// A read-only connection, for workers that only look things up. An
+    /// archive written by an older musicark is migrated first (a short
+    /// write), so reading commands work on it too.
     pub fn db_read_only(&self) -> Result<Db> {
-        Db::open_read_only(&self.db_path())
+        let db = Db::open_read_only(&self.db_path())?;
+        if db.schema_version()? < SCHEMA_VERSION {
+            drop(db);
+            drop(Db::open(&self.db_path())?);
+            return Db::open_read_only(&self.db_path());
+        }
+        Ok(db)
     }
 
     pub fn blobs(&self) -> FsBlobStore {

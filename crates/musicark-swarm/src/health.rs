@@ -279,3 +279,151 @@ pub fn current(db: &Db) -> Result<(Vec<PackHealth>, Summary), HealthError> {
     };
     Ok((packs, s))
 }
+
+/// A pack as the planner reads it: id, name, btih, btmh, data size.
+type PackRow = (i64, String, Option<String>, Option<String>, i64);
+
+/// One torrent of a donor's plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedTorrent {
+    pub name: String,
+    pub btih: Option<String>,
+    pub data_size: u64,
+    pub seeders: Option<u64>,
+    pub magnet: String,
+    /// Recordings it holds that nobody seeds now.
+    pub unseeded_recordings: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SeedPlan {
+    pub donor: String,
+    pub budget: u64,
+    pub used: u64,
+    pub torrents: Vec<PlannedTorrent>,
+}
+
+/// A donor's plan over the archive's active packs, from their latest
+/// health (never scraped: 0 seeders) and what they hold (recordings, or
+/// for files not linked to one, the file). A recording's weight is
+/// 1 + the share of the catalogue's recordings more listened than it:
+/// the long tail, which has fewer copies elsewhere in the world, counts
+/// up to twice.
+pub fn seed_plan(db: &Db, budget: u64, donor: &str) -> Result<SeedPlan, HealthError> {
+    use crate::seedplan::{Model, Torrent, copies, donor_key, plan};
+    let (health, _) = current(db)?;
+    let seeders: std::collections::HashMap<String, Option<u64>> =
+        health.into_iter().map(|h| (h.name, h.seeders)).collect();
+    let packs: Vec<PackRow> = db
+        .conn
+        .prepare("SELECT pack_id, name, btih, btmh, data_size FROM packs WHERE obsolete = 0 ORDER BY pack_id")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+        .collect::<Result<_, _>>()?;
+    let metadata: std::collections::HashSet<i64> = db
+        .conn
+        .prepare("SELECT pack_id FROM packs WHERE kind = 'metadata'")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    // Listens rank of each recording.
+    let mut listens: Vec<(i64, i64)> = db
+        .conn
+        .prepare(
+            "SELECT r.recording_id, coalesce(max(p.listen_count), 0) FROM recordings r \
+             LEFT JOIN popularity p ON p.recording_key = coalesce(r.mbid, 'rec:' || r.recording_id) \
+             WHERE r.recording_id IN (SELECT recording_id FROM pack_files) GROUP BY r.recording_id",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    listens.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let n = listens.len().max(1) as f64;
+    let tail: std::collections::HashMap<i64, f64> = listens
+        .iter()
+        .enumerate()
+        .map(|(i, (id, _))| (*id, 1.0 + i as f64 / n))
+        .collect();
+    let mut index: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    let mut weights: Vec<f64> = Vec::new();
+    let mut torrents = Vec::with_capacity(packs.len());
+    let mut stmt = db.conn.prepare(
+        "SELECT recording_id, output_id FROM pack_files WHERE pack_id = ?1 AND source_id IS NOT NULL",
+    )?;
+    for (id, name, btih, _, size) in &packs {
+        let mut recs = Vec::new();
+        let mut rows = stmt.query([id])?;
+        while let Some(r) = rows.next()?.filter(|_| !metadata.contains(id)) {
+            let rec: Option<i64> = r.get(0)?;
+            let key = rec.map_or_else(
+                || format!("c:{}", r.get::<_, String>(1).unwrap_or_default()),
+                |id| format!("r:{id}"),
+            );
+            let next = index.len() as u32;
+            let i = *index.entry(key).or_insert_with(|| {
+                weights.push(rec.and_then(|id| tail.get(&id).copied()).unwrap_or(2.0));
+                next
+            });
+            recs.push(i);
+        }
+        if recs.is_empty() {
+            // The metadata release: one item of its own, weighed as a
+            // whole album of the tail.
+            let next = index.len() as u32;
+            index.insert(format!("p:{name}"), next);
+            weights.push(20.0);
+            recs.push(next);
+        }
+        let key = btih
+            .as_deref()
+            .and_then(|h| u64::from_str_radix(&h[..h.len().min(16)], 16).ok())
+            .unwrap_or(*id as u64);
+        torrents.push(Torrent {
+            size: (*size).max(1) as u64,
+            seeders: seeders.get(name).copied().flatten().unwrap_or(0) as u32,
+            leechers: 0,
+            recordings: recs,
+            key,
+        });
+    }
+    let c = copies(&torrents, weights.len());
+    let chosen = plan(
+        &torrents,
+        &weights,
+        &c,
+        budget,
+        donor_key(donor),
+        &Model::default(),
+    );
+    let mut used = 0;
+    let out = chosen
+        .into_iter()
+        .map(|i| {
+            let (_, name, btih, btmh, size) = &packs[i];
+            used += *size as u64;
+            let mut xt = Vec::new();
+            if let Some(h) = btih {
+                xt.push(format!("xt=urn:btih:{h}"));
+            }
+            if let Some(h) = btmh {
+                xt.push(format!("xt=urn:btmh:1220{h}"));
+            }
+            xt.push(format!("dn={name}"));
+            PlannedTorrent {
+                name: name.clone(),
+                btih: btih.clone(),
+                data_size: *size as u64,
+                seeders: seeders.get(name).copied().flatten(),
+                magnet: format!("magnet:?{}", xt.join("&")),
+                unseeded_recordings: torrents[i]
+                    .recordings
+                    .iter()
+                    .filter(|&&r| c[r as usize] == 0)
+                    .count(),
+            }
+        })
+        .collect();
+    Ok(SeedPlan {
+        donor: donor.to_string(),
+        budget,
+        used,
+        torrents: out,
+    })
+}

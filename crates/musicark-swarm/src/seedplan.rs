@@ -212,9 +212,9 @@ pub fn plan(
     chosen
 }
 
-/// The anchor's generator: ascending `(seeders + 0.1·leechers)·(avg/size)
-/// + noise`, where `noise(i)` gives a value in [0, 2) for torrent `i`;
-/// fill the budget, skipping what does not fit.
+/// The anchor's generator: ascending by
+/// `(seeders + 0.1·leechers)·(avg/size) + noise(i)`, where `noise(i)` is
+/// in [0, 2) for torrent `i`; fill the budget, skipping what does not fit.
 pub fn anchor_plan(
     torrents: &[Torrent],
     budget: u64,

@@ -152,6 +152,28 @@ pub enum Command {
         #[arg(long)]
         no_metadata: bool,
     },
+    /// What a donor with SIZE of disk should seed: the torrents that most
+    /// cut the risk of losing recordings per byte.
+    ///
+    /// Torrents holding a recording nobody seeds come first; then, per
+    /// byte, those whose recordings have the fewest copies (counting every
+    /// torrent that holds them, from the last `health scrape`), the long
+    /// tail weighing up to twice. Donors with different --donor ids spread
+    /// over different torrents; the same id gets the same plan for the
+    /// same health. See BENCHMARKS.md for the simulation against the
+    /// anchor's formula.
+    Seedplan {
+        #[arg(long, value_parser = parse_budget, value_name = "SIZE")]
+        budget: u64,
+        #[arg(long, value_enum, default_value = "json")]
+        format: SeedFormat,
+        /// A stable id for this donor (default: the host name).
+        #[arg(long, value_name = "ID")]
+        donor: Option<String>,
+        /// With --format torrents: where to copy the .torrent files.
+        #[arg(long, default_value = "seedplan-torrents", value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Seeding health: what trackers say of the published torrents.
     #[command(subcommand)]
     Health(HealthCommand),
@@ -353,6 +375,16 @@ pub struct IngestArgs {
     /// Worker threads [default: the archive's config, else one per core].
     #[arg(long, short, value_name = "N")]
     pub jobs: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SeedFormat {
+    /// The plan as JSON (also with --json).
+    Json,
+    /// One magnet link per line.
+    Magnet,
+    /// The .torrent files, copied into --out.
+    Torrents,
 }
 
 #[derive(Debug, Subcommand)]

@@ -49,6 +49,53 @@ pub fn scrape(g: &Global, trackers: &[String], timeout_ms: u64) -> anyhow::Resul
     Ok(())
 }
 
+pub fn seedplan(
+    g: &Global,
+    budget: u64,
+    format: crate::cli::SeedFormat,
+    donor: Option<&str>,
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    use crate::cli::SeedFormat;
+    let home = open_home(g)?;
+    let db = home.db_read_only()?;
+    let donor = donor.map(str::to_string).unwrap_or_else(|| {
+        std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_string())
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "donor".into())
+    });
+    let plan = musicark_swarm::health::seed_plan(&db, budget, &donor)?;
+    match format {
+        _ if g.json => print_json(&plan)?,
+        SeedFormat::Json => print_json(&plan)?,
+        SeedFormat::Magnet => {
+            for t in &plan.torrents {
+                println!("{}", t.magnet);
+            }
+        }
+        SeedFormat::Torrents => {
+            std::fs::create_dir_all(out)?;
+            for t in &plan.torrents {
+                let src = home
+                    .root()
+                    .join("torrents")
+                    .join(format!("{}.torrent", t.name));
+                std::fs::copy(&src, out.join(format!("{}.torrent", t.name)))?;
+            }
+            println!(
+                "{} torrents ({} of {}) copied to {}",
+                plan.torrents.len(),
+                bytes(plan.used),
+                bytes(plan.budget),
+                out.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 pub fn show(g: &Global) -> anyhow::Result<()> {
     let home = open_home(g)?;
     let db = home.db_read_only()?;

@@ -49,6 +49,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             timeout_ms,
         }) => health::scrape(g, &trackers, timeout_ms),
         Command::Health(HealthCommand::Show) => health::show(g),
+        Command::Seedplan {
+            budget,
+            format,
+            donor,
+            out,
+        } => health::seedplan(g, budget, format, donor.as_deref(), &out),
         Command::Demo(args) => demo::run(g, &args),
         Command::Torrent(TorrentCommand::Create(args)) => torrent::create(g, &args),
         Command::Torrent(TorrentCommand::Show { file }) => torrent::show(g, &file),

@@ -336,3 +336,71 @@ fn a_tracker_that_answers_garbage_or_never_answers_is_reported_and_the_command_f
     );
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+#[test]
+fn seed_plans_go_to_unseeded_torrents_fit_the_budget_and_are_stable_per_donor() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let archive = archive_with_tracker(tmp.path(), "http://127.0.0.1:9/announce");
+    let list: Vec<Value> =
+        serde_json::from_slice(&run(&archive, &["list", "export"]).stdout).expect("list");
+    assert!(list.len() >= 2, "{list:#?}");
+    // Pretend the first pack is seeded by 12 peers (a scrape's row).
+    let seeded = list[0]["display_name"]
+        .as_str()
+        .expect("name")
+        .trim_end_matches(".torrent")
+        .to_string();
+    {
+        let home = musicark_store::Home::open(&archive).expect("home");
+        let db = home.db().expect("db");
+        db.conn
+            .execute(
+                "INSERT INTO scrapes (info_hash, tracker, scraped_at, seeders, leechers, completed) \
+                 VALUES (?1, 'http://t/announce', '2026-01-01T00:00:00Z', 12, 0, 12)",
+                [list[0]["btih"].as_str().expect("btih")],
+            )
+            .expect("insert");
+    }
+    let sizes: Vec<u64> = list
+        .iter()
+        .map(|e| e["data_size"].as_u64().expect("size"))
+        .collect();
+    let total: u64 = sizes.iter().sum();
+    // Room for everything but the seeded pack: it is the one left out.
+    let budget = (total - sizes[0]).to_string();
+    let plan = run_json(
+        &archive,
+        &["seedplan", "--budget", &budget, "--donor", "alice"],
+    );
+    let chosen: Vec<&str> = plan["torrents"]
+        .as_array()
+        .expect("torrents")
+        .iter()
+        .map(|t| t["name"].as_str().expect("name"))
+        .collect();
+    assert!(!chosen.contains(&seeded.as_str()), "{plan:#}");
+    assert_eq!(chosen.len(), list.len() - 1, "{plan:#}");
+    assert!(plan["used"].as_u64().expect("used") <= total - sizes[0]);
+    // Stable for the same donor and health.
+    assert_eq!(
+        run_json(
+            &archive,
+            &["seedplan", "--budget", &budget, "--donor", "alice"]
+        ),
+        plan
+    );
+    // Magnets, one per line, for clients.
+    let out = run(
+        &archive,
+        &[
+            "seedplan", "--budget", &budget, "--format", "magnet", "--donor", "alice",
+        ],
+    );
+    let magnets = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(magnets.lines().count(), chosen.len());
+    assert!(
+        magnets
+            .lines()
+            .all(|l| l.starts_with("magnet:?xt=urn:btih:"))
+    );
+}
