@@ -122,18 +122,7 @@ pub fn coverage(home: &Home, db: &Db) -> Result<Coverage, PublishError> {
         )?
         .query_map([], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    let mut listens_of: HashMap<i64, i64> = HashMap::new();
-    {
-        let mut stmt = db.conn.prepare(
-            "SELECT r.recording_id, max(p.listen_count) FROM popularity p \
-             JOIN recordings r ON p.recording_key = coalesce(r.mbid, 'rec:' || r.recording_id) \
-             GROUP BY r.recording_id",
-        )?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            listens_of.insert(r.get(0)?, r.get::<_, Option<i64>>(1)?.unwrap_or(0));
-        }
-    }
+    let listens_of = crate::listens_by_recording(db)?;
     // Every recording: (listens, id, decade, country).
     let mut all: Vec<(i64, i64)> = Vec::new();
     let mut decades: BTreeMap<String, (u64, u64)> = BTreeMap::new();

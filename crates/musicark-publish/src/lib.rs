@@ -64,6 +64,22 @@ pub fn epoch_seconds() -> i64 {
         })
 }
 
+/// Listens of every recording that has any: the most any popularity
+/// source reports for it.
+pub(crate) fn listens_by_recording(
+    db: &Db,
+) -> Result<std::collections::HashMap<i64, i64>, PublishError> {
+    let mut stmt = db.conn.prepare(
+        "SELECT r.recording_id, max(p.listen_count) FROM popularity p \
+         JOIN recordings r ON p.recording_key = coalesce(r.mbid, 'rec:' || r.recording_id) \
+         GROUP BY r.recording_id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get(0)?, r.get::<_, Option<i64>>(1)?.unwrap_or(0)))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// [`epoch_seconds`] as ISO 8601 UTC (`2026-11-26T19:00:00Z`).
 pub fn timestamp(db: &Db) -> Result<String, PublishError> {
     Ok(db.conn.query_row(

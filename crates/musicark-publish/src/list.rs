@@ -91,19 +91,7 @@ pub fn entries(home: &Home, db: &Db) -> Result<Vec<ListEntry>, PublishError> {
     let withheld = withheld_recordings(db, &now)?;
     let group = slug(&home.config.archive.name);
     let base = &home.config.publish.base_url;
-    // Listens per recording (the most any source reports).
-    let mut listens: HashMap<i64, i64> = HashMap::new();
-    {
-        let mut stmt = db.conn.prepare(
-            "SELECT r.recording_id, max(p.listen_count) FROM popularity p \
-             JOIN recordings r ON p.recording_key = coalesce(r.mbid, 'rec:' || r.recording_id) \
-             GROUP BY r.recording_id",
-        )?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            listens.insert(r.get(0)?, r.get::<_, Option<i64>>(1)?.unwrap_or(0));
-        }
-    }
+    let listens = crate::listens_by_recording(db)?;
     let total_listens: i64 = listens.values().sum();
     // The latest scrape of each active pack (`health scrape`).
     let health: HashMap<String, musicark_swarm::health::PackHealth> =
@@ -159,19 +147,13 @@ pub fn entries(home: &Home, db: &Db) -> Result<Vec<ListEntry>, PublishError> {
             .map(|f| &f.1)
             .collect();
         let display_name = format!("{name}.torrent");
-        let mut magnet = String::from("magnet:?");
-        let mut xt = Vec::new();
-        if let Some(h) = &btih {
-            xt.push(format!("xt=urn:btih:{h}"));
-        }
-        if let Some(h) = &btmh {
-            xt.push(format!("xt=urn:btmh:1220{h}"));
-        }
-        xt.push(format!("dn={name}"));
-        for t in &home.config.publish.trackers {
-            xt.push(format!("tr={}", url_encode(t)));
-        }
-        magnet.push_str(&xt.join("&"));
+        let magnet = musicark_torrent::magnet_link(&musicark_torrent::MagnetParts {
+            btih: btih.as_deref(),
+            btmh: btmh.as_deref(),
+            name: &name,
+            trackers: &home.config.publish.trackers,
+            ..Default::default()
+        });
         out.push(ListEntry {
             url: format!("{base}torrents/{display_name}"),
             top_level_group_name: group.clone(),
@@ -213,17 +195,6 @@ pub fn entries(home: &Home, db: &Db) -> Result<Vec<ListEntry>, PublishError> {
 
 fn round6(x: f64) -> f64 {
     (x * 1e6).round() / 1e6
-}
-
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// The list as JSON bytes (one entry per line inside the array, so that

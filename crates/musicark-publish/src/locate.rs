@@ -49,20 +49,14 @@ fn collect(
         let index: i64 = r.get(5)?;
         let start = r.get::<_, i64>(6)? as u64;
         let size = r.get::<_, i64>(7)? as u64;
-        let mut magnet = String::from("magnet:?");
-        let mut parts = Vec::new();
-        if let Some(h) = &btih {
-            parts.push(format!("xt=urn:btih:{h}"));
-        }
-        if let Some(h) = &btmh {
-            parts.push(format!("xt=urn:btmh:1220{h}"));
-        }
-        parts.push(format!("dn={name}"));
-        for t in &home.config.publish.trackers {
-            parts.push(format!("tr={t}"));
-        }
-        parts.push(format!("so={index}"));
-        magnet.push_str(&parts.join("&"));
+        let magnet = musicark_torrent::magnet_link(&musicark_torrent::MagnetParts {
+            btih: btih.as_deref(),
+            btmh: btmh.as_deref(),
+            name: &name,
+            trackers: &home.config.publish.trackers,
+            select: Some(index),
+            ..Default::default()
+        });
         out.push(Location {
             recording_id: r.get(0)?,
             path: format!("{name}/{}", r.get::<_, String>(4)?),

@@ -309,7 +309,13 @@ pub struct SeedPlan {
 /// 1 + the share of the catalogue's recordings more listened than it:
 /// the long tail, which has fewer copies elsewhere in the world, counts
 /// up to twice.
-pub fn seed_plan(db: &Db, budget: u64, donor: &str) -> Result<SeedPlan, HealthError> {
+/// `trackers` go into the plan's magnet links.
+pub fn seed_plan(
+    db: &Db,
+    budget: u64,
+    donor: &str,
+    trackers: &[String],
+) -> Result<SeedPlan, HealthError> {
     use crate::seedplan::{Model, Torrent, copies, donor_key, plan};
     let (health, _) = current(db)?;
     let seeders: std::collections::HashMap<String, Option<u64>> =
@@ -398,20 +404,19 @@ pub fn seed_plan(db: &Db, budget: u64, donor: &str) -> Result<SeedPlan, HealthEr
         .map(|i| {
             let (_, name, btih, btmh, size) = &packs[i];
             used += *size as u64;
-            let mut xt = Vec::new();
-            if let Some(h) = btih {
-                xt.push(format!("xt=urn:btih:{h}"));
-            }
-            if let Some(h) = btmh {
-                xt.push(format!("xt=urn:btmh:1220{h}"));
-            }
-            xt.push(format!("dn={name}"));
+            let magnet = musicark_torrent::magnet_link(&musicark_torrent::MagnetParts {
+                btih: btih.as_deref(),
+                btmh: btmh.as_deref(),
+                name,
+                trackers,
+                ..Default::default()
+            });
             PlannedTorrent {
                 name: name.clone(),
                 btih: btih.clone(),
                 data_size: *size as u64,
                 seeders: seeders.get(name).copied().flatten(),
-                magnet: format!("magnet:?{}", xt.join("&")),
+                magnet,
                 unseeded_recordings: torrents[i]
                     .recordings
                     .iter()

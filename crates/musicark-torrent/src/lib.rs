@@ -23,7 +23,9 @@ pub use hashing::{
     FileCheck, FileVerdict, HashOptions, Hashes, VerifyReport, hash_layout, scan_path, verify,
 };
 pub use layout::{InputFile, Layout, Mode, auto_piece_length};
-pub use metainfo::{FileEntry, Metainfo, ParseError, TorrentSummary, Version};
+pub use metainfo::{
+    FileEntry, MagnetParts, Metainfo, ParseError, TorrentSummary, Version, magnet_link,
+};
 
 /// The BitTorrent v2 block size: leaves of the merkle tree hash 16 KiB.
 pub const BLOCK: u64 = 16 * 1024;

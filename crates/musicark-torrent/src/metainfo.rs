@@ -432,21 +432,14 @@ impl Metainfo {
     }
 
     pub fn magnet(&self) -> String {
-        let mut parts = Vec::new();
-        if let Some(h) = self.info_hash_v1 {
-            parts.push(format!("xt=urn:btih:{}", hex::encode(h)));
-        }
-        if let Some(h) = self.info_hash_v2 {
-            parts.push(format!("xt=urn:btmh:1220{}", hex::encode(h)));
-        }
-        parts.push(format!("dn={}", url_encode(&self.name)));
-        for t in self.trackers.iter().flatten() {
-            parts.push(format!("tr={}", url_encode(t)));
-        }
-        for w in &self.web_seeds {
-            parts.push(format!("ws={}", url_encode(w)));
-        }
-        format!("magnet:?{}", parts.join("&"))
+        magnet_link(&MagnetParts {
+            btih: self.info_hash_v1.map(hex::encode).as_deref(),
+            btmh: self.info_hash_v2.map(hex::encode).as_deref(),
+            name: &self.name,
+            trackers: &self.trackers.iter().flatten().cloned().collect::<Vec<_>>(),
+            web_seeds: &self.web_seeds,
+            select: None,
+        })
     }
 
     /// The plain data behind `torrent show --json`.
@@ -515,6 +508,42 @@ pub struct SummaryFile {
     pub path: String,
     pub length: u64,
     pub pad: bool,
+}
+
+/// What a magnet link is made of.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MagnetParts<'a> {
+    /// v1 info-hash, hex.
+    pub btih: Option<&'a str>,
+    /// v2 info-hash, hex (written as a multihash, `1220…`).
+    pub btmh: Option<&'a str>,
+    pub name: &'a str,
+    pub trackers: &'a [String],
+    pub web_seeds: &'a [String],
+    /// Select one file by its index (BEP 53 `so=`).
+    pub select: Option<i64>,
+}
+
+/// A magnet link (BEP 9, BEP 52's `btmh`, BEP 53's `so`).
+pub fn magnet_link(m: &MagnetParts<'_>) -> String {
+    let mut parts = Vec::new();
+    if let Some(h) = m.btih {
+        parts.push(format!("xt=urn:btih:{h}"));
+    }
+    if let Some(h) = m.btmh {
+        parts.push(format!("xt=urn:btmh:1220{h}"));
+    }
+    parts.push(format!("dn={}", url_encode(m.name)));
+    for t in m.trackers {
+        parts.push(format!("tr={}", url_encode(t)));
+    }
+    for w in m.web_seeds {
+        parts.push(format!("ws={}", url_encode(w)));
+    }
+    if let Some(i) = m.select {
+        parts.push(format!("so={i}"));
+    }
+    format!("magnet:?{}", parts.join("&"))
 }
 
 fn url_encode(s: &str) -> String {

@@ -66,7 +66,8 @@ pub fn seedplan(
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| "donor".into())
     });
-    let plan = musicark_swarm::health::seed_plan(&db, budget, &donor)?;
+    let plan =
+        musicark_swarm::health::seed_plan(&db, budget, &donor, &home.config.publish.trackers)?;
     match format {
         _ if g.json => print_json(&plan)?,
         SeedFormat::Json => print_json(&plan)?,

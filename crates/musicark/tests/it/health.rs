@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use musicark_sample::{SampleSpec, generate, write_open_data};
 use serde_json::Value;
 
-use crate::publish::{Seeder, lt_helper, run, run_json};
-use crate::support::{init_and_ingest, ok, peer};
+use crate::publish::{Seeder, run, run_json};
+use crate::support::{init_and_ingest, lt_helper, ok, peer};
 
 struct Tracker {
     child: Child,

@@ -8,7 +8,7 @@ use std::process::Command;
 use musicark_sample::{SampleSpec, generate, write_open_data};
 use serde_json::Value;
 
-use crate::support::{bin, files_with_any, init_and_ingest, json, ok, peer, skip_or_fail};
+use crate::support::{bin, files_with_any, init_and_ingest, json, lt_helper, ok, peer};
 
 /// A fixed publish time, as a reproducible build would set it.
 const EPOCH: &str = "1790000000";
@@ -67,23 +67,6 @@ fn sorted_files(dir: &Path) -> Vec<PathBuf> {
         .collect();
     v.sort();
     v
-}
-
-pub(crate) fn lt_helper() -> Option<(PathBuf, PathBuf)> {
-    let python = PathBuf::from("/usr/bin/python3");
-    let ok = python.is_file()
-        && Command::new(&python)
-            .args(["-c", "import libtorrent"])
-            .status()
-            .is_ok_and(|s| s.success());
-    if !ok {
-        skip_or_fail("python3-libtorrent is not installed");
-        return None;
-    }
-    Some((
-        python,
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it/lt_helper.py"),
-    ))
 }
 
 pub(crate) struct Seeder(pub std::process::Child);

@@ -79,6 +79,25 @@ pub fn peer(name: &str) -> Option<PathBuf> {
     found
 }
 
+/// Debian's python3 with libtorrent, and `lt_helper.py` (libtorrent as a
+/// reference peer: create, info, check, seed).
+pub fn lt_helper() -> Option<(PathBuf, PathBuf)> {
+    let python = PathBuf::from("/usr/bin/python3");
+    let ok = python.is_file()
+        && Command::new(&python)
+            .args(["-c", "import libtorrent"])
+            .status()
+            .is_ok_and(|s| s.success());
+    if !ok {
+        skip_or_fail("python3-libtorrent is not installed");
+        return None;
+    }
+    Some((
+        python,
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it/lt_helper.py"),
+    ))
+}
+
 pub fn skip_or_fail(why: &str) {
     if std::env::var_os("MUSICARK_REQUIRE_PEERS").is_some_and(|v| v == "1") {
         panic!("{why}, and MUSICARK_REQUIRE_PEERS=1");

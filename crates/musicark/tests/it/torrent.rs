@@ -8,24 +8,7 @@ use std::process::Command;
 use musicark_bencode::{Out, Value};
 use serde_json::Value as Json;
 
-use crate::support::{bin, peer, skip_or_fail};
-
-fn lt_helper() -> Option<(PathBuf, PathBuf)> {
-    let python = PathBuf::from("/usr/bin/python3");
-    let ok = python.is_file()
-        && Command::new(&python)
-            .args(["-c", "import libtorrent"])
-            .status()
-            .is_ok_and(|s| s.success());
-    if !ok {
-        skip_or_fail("python3-libtorrent is not installed");
-        return None;
-    }
-    Some((
-        python,
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it/lt_helper.py"),
-    ))
-}
+use crate::support::{bin, lt_helper, peer};
 
 fn lt(args: &[&str]) -> Option<Json> {
     let (python, helper) = lt_helper()?;
