@@ -174,6 +174,45 @@ pub enum Command {
         #[arg(long, default_value = "seedplan-torrents", value_name = "DIR")]
         out: PathBuf,
     },
+    /// Become one of the copies: verify a signed list, choose what fits
+    /// the budget (fewest seeders per byte first), download it with a real
+    /// BitTorrent engine (librqbit), verify every piece and every file
+    /// against its manifest, then seed.
+    ///
+    /// Needs no archive. Data goes to DIR/data/NAME/, the list (when given
+    /// as a URL) to DIR/list/. Rerunning resumes: data already there is
+    /// checked, not fetched again.
+    Mirror {
+        /// The list: a file, or an http(s) URL (its .minisig, .pub and
+        /// torrents are fetched beside it).
+        #[arg(long, value_name = "FILE|URL")]
+        list: String,
+        #[arg(long, value_parser = parse_budget, value_name = "SIZE")]
+        budget: u64,
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// The publisher's public key (default: the list's .pub).
+        #[arg(long, value_name = "FILE")]
+        pubkey: Option<PathBuf>,
+        /// A stable id for this donor (default: the host name).
+        #[arg(long, value_name = "ID")]
+        donor: Option<String>,
+        /// Download limit, bytes per second.
+        #[arg(long, value_name = "BPS")]
+        download_limit: Option<u32>,
+        /// Upload limit, bytes per second.
+        #[arg(long, value_name = "BPS")]
+        upload_limit: Option<u32>,
+        /// Where to listen for peers.
+        #[arg(long, default_value = "0.0.0.0:0", value_name = "ADDR")]
+        listen: std::net::SocketAddr,
+        /// Give up when a download makes no progress for this many seconds.
+        #[arg(long, default_value_t = 600, value_name = "SECS")]
+        stall_secs: u64,
+        /// Seed for this many seconds, then stop (default: until stopped).
+        #[arg(long, value_name = "SECS")]
+        seed_secs: Option<u64>,
+    },
     /// Seeding health: what trackers say of the published torrents.
     #[command(subcommand)]
     Health(HealthCommand),

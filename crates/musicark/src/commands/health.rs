@@ -59,13 +59,7 @@ pub fn seedplan(
     use crate::cli::SeedFormat;
     let home = open_home(g)?;
     let db = home.db_read_only()?;
-    let donor = donor.map(str::to_string).unwrap_or_else(|| {
-        std::fs::read_to_string("/etc/hostname")
-            .map(|h| h.trim().to_string())
-            .ok()
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "donor".into())
-    });
+    let donor = donor.map(str::to_string).unwrap_or_else(host_name);
     let plan =
         musicark_swarm::health::seed_plan(&db, budget, &donor, &home.config.publish.trackers)?;
     match format {
@@ -94,6 +88,80 @@ pub fn seedplan(
             );
         }
     }
+    Ok(())
+}
+
+/// The default donor id: this machine's name.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "donor".into())
+}
+
+/// Progress of a mirror on stderr: one line per step, a bar on a terminal.
+struct MirrorEvents {
+    bar: Option<indicatif::ProgressBar>,
+    quiet: bool,
+}
+
+impl musicark_mirror::Events for MirrorEvents {
+    fn planned(&self, names: &[String], total: u64) {
+        if !self.quiet {
+            eprintln!("plan: {} torrents, {}", names.len(), bytes(total));
+        }
+    }
+    fn progress(&self, done: u64, total: u64) {
+        if let Some(b) = &self.bar {
+            b.set_length(total);
+            b.set_position(done);
+        }
+    }
+    fn verified(&self, name: &str) {
+        if !self.quiet {
+            eprintln!("verified: {name}");
+        }
+    }
+    fn seeding(&self, port: Option<u16>) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+        if !self.quiet {
+            eprintln!(
+                "seeding on port {}",
+                port.map_or("?".to_string(), |p| p.to_string())
+            );
+        }
+    }
+}
+
+pub fn mirror(g: &Global, options: musicark_mirror::MirrorOptions) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let bar = (!g.json && !g.quiet && std::io::stderr().is_terminal()).then(|| {
+        let b = indicatif::ProgressBar::new(0);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} mirror [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        b
+    });
+    let events = MirrorEvents {
+        bar,
+        quiet: g.quiet || g.json,
+    };
+    let report = musicark_mirror::mirror(&options, &events)?;
+    if g.json {
+        return print_json(&report);
+    }
+    println!(
+        "{} torrents mirrored ({}), verified, seeded.",
+        report.mirrored.len(),
+        bytes(report.bytes)
+    );
     Ok(())
 }
 

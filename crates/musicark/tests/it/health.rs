@@ -404,3 +404,155 @@ fn seed_plans_go_to_unseeded_torrents_fit_the_budget_and_are_stable_per_donor() 
             .all(|l| l.starts_with("magnet:?xt=urn:btih:"))
     );
 }
+
+/// End to end on loopback: opentracker, a libtorrent seeder of a pack,
+/// `musicark mirror` downloads it (librqbit), verifies it, then seeds it
+/// to aria2c once the first seeder is gone.
+#[test]
+fn mirror_downloads_verifies_and_seeds_to_a_second_leecher() {
+    let (Some(ot), Some(aria2c)) = (peer("opentracker"), peer("aria2c")) else {
+        return;
+    };
+    let Some((python, helper)) = lt_helper() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let archive = archive_with_tracker(tmp.path(), &format!("http://127.0.0.1:{port}/announce"));
+    let list_path = tmp.path().join("pub").join("torrents.json");
+    run(
+        &archive,
+        &[
+            "list",
+            "export",
+            "--out",
+            list_path.to_str().expect("utf-8"),
+        ],
+    );
+    let list: Vec<Value> =
+        serde_json::from_slice(&std::fs::read(&list_path).expect("list")).expect("json");
+    let hashes: Vec<String> = list
+        .iter()
+        .map(|e| e["btih"].as_str().expect("btih").to_string())
+        .collect();
+    let _tracker = opentracker(&ot, port, &hashes);
+    // One libtorrent seeder per pack.
+    let mut seeders: Vec<Seeder> = list
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let torrent = list_path
+                .parent()
+                .expect("dir")
+                .join(e["url"].as_str().expect("url"));
+            seed(
+                &python,
+                &helper,
+                &torrent,
+                &archive.join("packs"),
+                &tmp.path().join(format!("ports-{i}")),
+            )
+        })
+        .collect();
+    // The mirror: everything fits; it seeds for 120 s after verifying.
+    let mirror_dir = tmp.path().join("mirror");
+    let log = tmp.path().join("mirror.log");
+    let mut mirror = Seeder(
+        crate::support::bin()
+            .args(["mirror", "--list"])
+            .arg(&list_path)
+            .args(["--budget", "1GB", "--dir"])
+            .arg(&mirror_dir)
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--stall-secs",
+                "60",
+                "--seed-secs",
+                "120",
+                "--donor",
+                "test",
+            ])
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("mirror"),
+    );
+    let started = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("seeding on port") {
+            break;
+        }
+        if let Ok(Some(status)) = mirror.0.try_wait() {
+            panic!("mirror ended early ({status}): {text}");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "mirror did not finish: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let text = std::fs::read_to_string(&log).expect("log");
+    for e in &list {
+        let name = e["display_name"]
+            .as_str()
+            .expect("name")
+            .trim_end_matches(".torrent");
+        assert!(text.contains(&format!("verified: {name}")), "{text}");
+        // The mirror holds exactly the pack's files.
+        let packed = crate::support::files_with_any(&archive.join("packs").join(name)).len();
+        let mirrored = crate::support::files_with_any(&mirror_dir.join("data").join(name)).len();
+        assert_eq!(mirrored, packed, "{name}");
+    }
+    // The first seeders leave; a second leecher (libtorrent) gets the
+    // first pack from the mirror alone.
+    seeders.clear();
+    let port: u16 = text
+        .split("seeding on port ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .expect("the mirror's port");
+    let first = list[0]["display_name"]
+        .as_str()
+        .expect("name")
+        .trim_end_matches(".torrent")
+        .to_string();
+    let torrent = list_path
+        .parent()
+        .expect("dir")
+        .join(list[0]["url"].as_str().expect("url"));
+    let dl = tmp.path().join("second");
+    // aria2c learns peers from opentracker: the first seeders' stale
+    // addresses and the mirror's, which alone answers.
+    let out = Command::new(aria2c)
+        .arg(format!("--dir={}", dl.display()))
+        .args([
+            "--seed-time=0",
+            "--enable-dht=false",
+            "--bt-enable-lpd=false",
+            "--enable-peer-exchange=false",
+            "--console-log-level=warn",
+            "--summary-interval=0",
+            "--bt-stop-timeout=60",
+        ])
+        .arg(&torrent)
+        .output()
+        .expect("aria2c");
+    assert!(
+        out.status.success(),
+        "aria2c from the mirror on port {port}: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    for f in crate::support::files_with_any(&archive.join("packs").join(&first)) {
+        let rel = f.strip_prefix(archive.join("packs")).expect("under packs");
+        assert_eq!(
+            std::fs::read(dl.join(rel)).expect("downloaded"),
+            std::fs::read(&f).expect("packed"),
+            "{}",
+            rel.display()
+        );
+    }
+    drop(mirror);
+}

@@ -419,14 +419,26 @@ fn demo_runs_the_whole_flow_and_leaves_a_complete_archive() {
     // Then published: packs and a metadata release, a signed list that
     // verifies, and a coverage report with everything preserved.
     let packs = v["pack"]["packs"].as_array().expect("packs");
-    assert!(packs.iter().any(|p| p["band"] == "metadata"), "{}", v["pack"]);
+    assert!(
+        packs.iter().any(|p| p["band"] == "metadata"),
+        "{}",
+        v["pack"]
+    );
     assert!(packs.len() >= 2, "{}", v["pack"]);
     assert_eq!(v["list"]["torrents"].as_u64(), Some(packs.len() as u64));
     let list = dir.join("published").join("torrents.json");
     ok(&dir, &["list", "verify", list.to_str().expect("utf-8")]);
-    assert_eq!(v["coverage"]["share_listens_preserved"], 1.0, "{}", v["coverage"]);
+    assert_eq!(
+        v["coverage"]["share_listens_preserved"], 1.0,
+        "{}",
+        v["coverage"]
+    );
     assert!(dir.join("coverage.html").is_file());
-    assert!(v["plan"]["listen_share"].as_f64().is_some(), "{}", v["plan"]);
+    assert!(
+        v["plan"]["listen_share"].as_f64().is_some(),
+        "{}",
+        v["plan"]
+    );
     // The archive stays, usable by every command.
     let status = json(&dir, &["status"]);
     assert_eq!(u(&status, "audio_files"), 11);

@@ -61,6 +61,7 @@ def main():
                           "state": str(s.state), "error": s.errc.message() if s.errc.value() else None}))
     elif cmd == "seed":
         seed(sys.argv[2], sys.argv[3], sys.argv[4])
+
     else:
         sys.exit("unknown command " + cmd)
 
