@@ -555,4 +555,35 @@ fn mirror_downloads_verifies_and_seeds_to_a_second_leecher() {
         );
     }
     drop(mirror);
+    // A restart with no other seeder left: the mirror resumes from its own
+    // data (checked, not fetched) and seeds again.
+    let again = crate::support::bin()
+        .args(["mirror", "--list"])
+        .arg(&list_path)
+        .args(["--budget", "1GB", "--dir"])
+        .arg(&mirror_dir)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--stall-secs",
+            "20",
+            "--seed-secs",
+            "1",
+            "--donor",
+            "test",
+            "--json",
+        ])
+        .output()
+        .expect("mirror again");
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let report: Value = serde_json::from_slice(&again.stdout).expect("JSON");
+    assert_eq!(
+        report["mirrored"].as_array().map(Vec::len),
+        Some(list.len()),
+        "{report:#}"
+    );
 }
