@@ -58,6 +58,8 @@ pub struct MirrorOptions {
     /// Seed for this long once everything is verified (None: until the
     /// process is stopped).
     pub seed_for: Option<Duration>,
+    /// Read the list again this often and follow a changed plan.
+    pub replan: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -83,6 +85,7 @@ pub trait Events: Sync {
     fn progress(&self, _done: u64, _total: u64) {}
     fn verified(&self, _name: &str) {}
     fn seeding(&self, _port: Option<u16>) {}
+    fn replan_failed(&self) {}
 }
 
 pub struct Quiet;
@@ -234,9 +237,8 @@ fn verify_data(torrent: &Path, data: &Path, entry: &ListEntry) -> Result<usize, 
     Ok(checked)
 }
 
-/// Mirror: verify, plan, download, verify, seed. Blocks until seeding
-/// ends (`seed_for`), or forever.
-pub fn mirror(options: &MirrorOptions, events: &dyn Events) -> Result<MirrorReport, MirrorError> {
+/// The verified list: its path and entries.
+fn load_list(options: &MirrorOptions) -> Result<(PathBuf, Vec<ListEntry>), MirrorError> {
     let list = local_list(options)?;
     let verified = musicark_publish::list::verify(&list, options.pubkey.as_deref())
         .map_err(|e| MirrorError::List(e.to_string()))?;
@@ -249,6 +251,129 @@ pub fn mirror(options: &MirrorOptions, events: &dyn Events) -> Result<MirrorRepo
     }
     let entries: Vec<ListEntry> = serde_json::from_slice(&std::fs::read(&list).map_err(io(&list))?)
         .map_err(|e| MirrorError::List(e.to_string()))?;
+    Ok((list, entries))
+}
+
+/// A torrent the session holds.
+struct Held {
+    name: String,
+    handle: std::sync::Arc<librqbit::ManagedTorrent>,
+}
+
+/// Bring the session to `chosen`: drop (with their data) what is no
+/// longer planned, add what is new, wait for it, verify it.
+#[allow(clippy::too_many_arguments)]
+async fn converge(
+    session: &std::sync::Arc<Session>,
+    held: &mut Vec<Held>,
+    entries: &[ListEntry],
+    chosen: &[usize],
+    list_dir: &Path,
+    data_dir: &Path,
+    options: &MirrorOptions,
+    events: &dyn Events,
+) -> Result<Vec<Mirrored>, MirrorError> {
+    let wanted: Vec<String> = chosen
+        .iter()
+        .map(|&i| {
+            entries[i]
+                .display_name
+                .trim_end_matches(".torrent")
+                .to_string()
+        })
+        .collect();
+    let mut kept = Vec::new();
+    for h in held.drain(..) {
+        if wanted.contains(&h.name) {
+            kept.push(h);
+        } else {
+            session
+                .delete(h.handle.id().into(), true)
+                .await
+                .map_err(|e| MirrorError::Engine(format!("{e:#}")))?;
+            let _ = std::fs::remove_dir_all(data_dir.join(&h.name));
+        }
+    }
+    *held = kept;
+    let mut added = Vec::new();
+    for &i in chosen {
+        let e = &entries[i];
+        let name = e.display_name.trim_end_matches(".torrent").to_string();
+        if held.iter().any(|h| h.name == name) {
+            continue;
+        }
+        let torrent = if e.url.contains("://") {
+            list_dir.join("torrents").join(&e.display_name)
+        } else {
+            list_dir.join(&e.url)
+        };
+        let bytes = std::fs::read(&torrent).map_err(io(&torrent))?;
+        let handle = session
+            .add_torrent(
+                AddTorrent::from_bytes(bytes),
+                Some(AddTorrentOptions {
+                    overwrite: true,
+                    output_folder: Some(data_dir.join(&name).display().to_string()),
+                    ..Default::default()
+                }),
+            )
+            .await
+            .map_err(|e| MirrorError::Engine(format!("{e:#}")))?
+            .into_handle()
+            .ok_or_else(|| MirrorError::Engine("torrent not added".into()))?;
+        added.push((i, torrent, name.clone(), Instant::now()));
+        held.push(Held { name, handle });
+    }
+    // Wait for every download, reporting progress; no progress for
+    // `stall` gives up.
+    let mut last = (0u64, Instant::now());
+    loop {
+        let (mut done, mut all, mut finished) = (0u64, 0u64, true);
+        for h in held.iter() {
+            let s = h.handle.stats();
+            done += s.progress_bytes;
+            all += s.total_bytes;
+            finished &= s.finished;
+        }
+        events.progress(done, all);
+        if finished {
+            break;
+        }
+        if done > last.0 {
+            last = (done, Instant::now());
+        } else if last.1.elapsed() > options.stall {
+            return Err(MirrorError::Timeout(
+                held.iter()
+                    .filter(|h| !h.handle.stats().finished)
+                    .map(|h| h.name.clone())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut mirrored = Vec::new();
+    for (i, torrent, name, started) in added {
+        // The engine wrote DIR/data/<name>/…; our checker reads the
+        // torrent's files below DIR/data.
+        let files = verify_data(&torrent, data_dir, &entries[i])?;
+        events.verified(&name);
+        mirrored.push(Mirrored {
+            name,
+            data_size: entries[i].data_size,
+            seconds: started.elapsed().as_secs_f64(),
+            files_verified: files,
+        });
+    }
+    Ok(mirrored)
+}
+
+/// Mirror: verify, plan, download, verify, seed; every `replan`, read the
+/// list again (fetch it again when it is a URL) and follow a changed plan
+/// (torrents now well seeded give their place to those at risk). Blocks
+/// until seeding ends (`seed_for`), or forever.
+pub fn mirror(options: &MirrorOptions, events: &dyn Events) -> Result<MirrorReport, MirrorError> {
+    let (list, entries) = load_list(options)?;
     let chosen = plan(&entries, options.budget, &options.donor);
     let planned: Vec<String> = chosen
         .iter()
@@ -295,80 +420,59 @@ pub fn mirror(options: &MirrorOptions, events: &dyn Events) -> Result<MirrorRepo
         .await
         .map_err(|e| MirrorError::Engine(format!("{e:#}")))?;
         let port = session.announce_port().or(Some(listen.port()));
-        let mut mirrored = Vec::new();
-        let mut handles = Vec::new();
-        for &i in &chosen {
-            let e = &entries[i];
-            let torrent = if e.url.contains("://") {
-                list_dir.join("torrents").join(&e.display_name)
-            } else {
-                list_dir.join(&e.url)
-            };
-            let bytes = std::fs::read(&torrent).map_err(io(&torrent))?;
-            let name = e.display_name.trim_end_matches(".torrent").to_string();
-            let handle = session
-                .add_torrent(
-                    AddTorrent::from_bytes(bytes),
-                    Some(AddTorrentOptions {
-                        overwrite: true,
-                        output_folder: Some(data_dir.join(&name).display().to_string()),
-                        ..Default::default()
-                    }),
-                )
-                .await
-                .map_err(|e| MirrorError::Engine(format!("{e:#}")))?
-                .into_handle()
-                .ok_or_else(|| MirrorError::Engine("torrent not added".into()))?;
-            handles.push((i, torrent, name, handle, Instant::now()));
-        }
-        // Wait for every download, reporting progress; a torrent that
-        // makes no progress for `stall` is given up.
-        let mut last = (0u64, Instant::now());
+        let mut held = Vec::new();
+        let mut mirrored = converge(
+            &session, &mut held, &entries, &chosen, &list_dir, &data_dir, options, events,
+        )
+        .await?;
+        events.seeding(port);
+        let (mut planned, mut total, mut count) = (planned, total, entries.len());
+        let started = Instant::now();
         loop {
-            let (mut done, mut all, mut finished) = (0u64, 0u64, true);
-            for (_, _, _, h, _) in &handles {
-                let s = h.stats();
-                done += s.progress_bytes;
-                all += s.total_bytes;
-                finished &= s.finished;
-            }
-            events.progress(done, all);
-            if finished {
+            let left = options
+                .seed_for
+                .map(|d| d.saturating_sub(started.elapsed()));
+            if left.is_some_and(|l| l.is_zero()) {
                 break;
             }
-            if done > last.0 {
-                last = (done, Instant::now());
-            } else if last.1.elapsed() > options.stall {
-                return Err(MirrorError::Timeout(
-                    handles
-                        .iter()
-                        .filter(|h| !h.3.stats().finished)
-                        .map(|h| h.2.clone())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                ));
+            let nap = match (left, options.replan) {
+                (Some(l), Some(r)) => l.min(r),
+                (Some(l), None) => l,
+                (None, Some(r)) => r,
+                (None, None) => Duration::from_secs(3600),
+            };
+            tokio::time::sleep(nap).await;
+            if options.replan.is_none() {
+                continue;
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        for (i, torrent, name, _, started) in &handles {
-            // The engine wrote DIR/data/<name>/…; our checker reads the
-            // torrent's files below DIR/data.
-            let files = verify_data(torrent, &data_dir, &entries[*i])?;
-            events.verified(name);
-            mirrored.push(Mirrored {
-                name: name.clone(),
-                data_size: entries[*i].data_size,
-                seconds: started.elapsed().as_secs_f64(),
-                files_verified: files,
-            });
-        }
-        events.seeding(port);
-        match options.seed_for {
-            Some(d) => tokio::time::sleep(d).await,
-            None => std::future::pending::<()>().await,
+            // A list that no longer verifies is reported and ignored: the
+            // mirror keeps what it has.
+            let Ok((_, entries)) = load_list(options) else {
+                events.replan_failed();
+                continue;
+            };
+            let chosen = plan(&entries, options.budget, &options.donor);
+            let names: Vec<String> = chosen
+                .iter()
+                .map(|&i| entries[i].display_name.clone())
+                .collect();
+            if names != planned {
+                events.planned(&names, chosen.iter().map(|&i| entries[i].data_size).sum());
+                mirrored.extend(
+                    converge(
+                        &session, &mut held, &entries, &chosen, &list_dir, &data_dir, options,
+                        events,
+                    )
+                    .await?,
+                );
+                total = chosen.iter().map(|&i| entries[i].data_size).sum();
+                planned = names;
+                count = entries.len();
+                events.seeding(port);
+            }
         }
         Ok::<_, MirrorError>(MirrorReport {
-            list_entries: entries.len(),
+            list_entries: count,
             planned,
             bytes: total,
             mirrored,

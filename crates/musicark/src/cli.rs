@@ -212,6 +212,11 @@ pub enum Command {
         /// Seed for this many seconds, then stop (default: until stopped).
         #[arg(long, value_name = "SECS")]
         seed_secs: Option<u64>,
+        /// While seeding, read the list again this often and follow a
+        /// changed plan: torrents now well seeded make room for those at
+        /// risk (their data is deleted). 0: never.
+        #[arg(long, default_value_t = 3600, value_name = "SECS")]
+        replan_secs: u64,
     },
     /// Seeding health: what trackers say of the published torrents.
     #[command(subcommand)]

@@ -123,6 +123,13 @@ impl musicark_mirror::Events for MirrorEvents {
             eprintln!("verified: {name}");
         }
     }
+    fn replan_failed(&self) {
+        if !self.quiet {
+            eprintln!(
+                "re-plan: the list could not be read or does not verify; keeping what is seeded"
+            );
+        }
+    }
     fn seeding(&self, port: Option<u16>) {
         if let Some(b) = &self.bar {
             b.finish_and_clear();

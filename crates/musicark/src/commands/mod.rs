@@ -60,6 +60,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             listen,
             stall_secs,
             seed_secs,
+            replan_secs,
         } => health::mirror(
             g,
             musicark_mirror::MirrorOptions {
@@ -73,6 +74,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 listen,
                 stall: std::time::Duration::from_secs(stall_secs),
                 seed_for: seed_secs.map(std::time::Duration::from_secs),
+                replan: (replan_secs > 0).then(|| std::time::Duration::from_secs(replan_secs)),
             },
         ),
         Command::Seedplan {

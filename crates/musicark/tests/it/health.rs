@@ -587,3 +587,151 @@ fn mirror_downloads_verifies_and_seeds_to_a_second_leecher() {
         "{report:#}"
     );
 }
+
+/// While seeding, the mirror reads the list again and follows a changed
+/// plan: the torrent it holds becomes well seeded, another is at risk, so
+/// it drops the first (and its data) and fetches the second.
+#[test]
+fn mirror_replans_when_health_changes() {
+    let Some(ot) = peer("opentracker") else {
+        return;
+    };
+    let Some((python, helper)) = lt_helper() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let archive = archive_with_tracker(tmp.path(), &format!("http://127.0.0.1:{port}/announce"));
+    let list_path = tmp.path().join("pub").join("torrents.json");
+    run(
+        &archive,
+        &[
+            "list",
+            "export",
+            "--out",
+            list_path.to_str().expect("utf-8"),
+        ],
+    );
+    let list: Vec<Value> =
+        serde_json::from_slice(&std::fs::read(&list_path).expect("list")).expect("json");
+    assert_eq!(list.len(), 2, "two packs: {list:#?}");
+    let hashes: Vec<String> = list
+        .iter()
+        .map(|e| e["btih"].as_str().expect("btih").to_string())
+        .collect();
+    let _tracker = opentracker(&ot, port, &hashes);
+    let _seeders: Vec<Seeder> = list
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let torrent = list_path
+                .parent()
+                .expect("dir")
+                .join(e["url"].as_str().expect("url"));
+            seed(
+                &python,
+                &helper,
+                &torrent,
+                &archive.join("packs"),
+                &tmp.path().join(format!("ports-{i}")),
+            )
+        })
+        .collect();
+    // Room for one pack only.
+    let sizes: Vec<u64> = list
+        .iter()
+        .map(|e| e["data_size"].as_u64().expect("size"))
+        .collect();
+    let budget = sizes.iter().max().copied().expect("sizes").to_string();
+    let mirror_dir = tmp.path().join("mirror");
+    let log = tmp.path().join("mirror.log");
+    let mut mirror = Seeder(
+        crate::support::bin()
+            .args(["mirror", "--list"])
+            .arg(&list_path)
+            .args(["--budget", &budget, "--dir"])
+            .arg(&mirror_dir)
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--seed-secs",
+                "60",
+                "--replan-secs",
+                "1",
+                "--donor",
+                "test",
+            ])
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("mirror"),
+    );
+    let wait_for = |what: &str, mirror: &mut Seeder| {
+        let started = Instant::now();
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains(what) {
+                return text;
+            }
+            if let Ok(Some(status)) = mirror.0.try_wait() {
+                panic!("mirror ended ({status}) before {what:?}: {text}");
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "no {what:?}: {text}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let text = wait_for("seeding on port", &mut mirror);
+    let names: Vec<String> = list
+        .iter()
+        .map(|e| {
+            e["display_name"]
+                .as_str()
+                .expect("name")
+                .trim_end_matches(".torrent")
+                .to_string()
+        })
+        .collect();
+    let first = names
+        .iter()
+        .position(|n| text.contains(&format!("verified: {n}")))
+        .expect("one pack mirrored");
+    let other = 1 - first;
+    assert!(
+        !text.contains(&format!("verified: {}", names[other])),
+        "{text}"
+    );
+    // The publisher's next scrape: the mirrored pack now has 12 seeders.
+    {
+        let home = musicark_store::Home::open(&archive).expect("home");
+        home.db()
+            .expect("db")
+            .conn
+            .execute(
+                "INSERT INTO scrapes (info_hash, tracker, scraped_at, seeders, leechers, completed) \
+                 VALUES (?1, 'http://t/announce', '2099-01-01T00:00:00Z', 12, 0, 12)",
+                [&hashes[first]],
+            )
+            .expect("scrape row");
+    }
+    run(
+        &archive,
+        &[
+            "list",
+            "export",
+            "--out",
+            list_path.to_str().expect("utf-8"),
+        ],
+    );
+    wait_for(&format!("verified: {}", names[other]), &mut mirror);
+    assert!(
+        !mirror_dir.join("data").join(&names[first]).exists(),
+        "the well-seeded pack's data is gone"
+    );
+    assert_eq!(
+        crate::support::files_with_any(&mirror_dir.join("data").join(&names[other])).len(),
+        crate::support::files_with_any(&archive.join("packs").join(&names[other])).len()
+    );
+}
