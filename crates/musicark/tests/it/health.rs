@@ -735,3 +735,92 @@ fn mirror_replans_when_health_changes() {
         crate::support::files_with_any(&archive.join("packs").join(&names[other])).len()
     );
 }
+
+/// `--download-limit` holds the mirror to its rate: the same packs take
+/// far longer than unlimited.
+#[test]
+fn mirror_download_limit_is_obeyed() {
+    let Some(ot) = peer("opentracker") else {
+        return;
+    };
+    let Some((python, helper)) = lt_helper() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let archive = archive_with_tracker(tmp.path(), &format!("http://127.0.0.1:{port}/announce"));
+    let list_path = tmp.path().join("pub").join("torrents.json");
+    run(
+        &archive,
+        &[
+            "list",
+            "export",
+            "--out",
+            list_path.to_str().expect("utf-8"),
+        ],
+    );
+    let list: Vec<Value> =
+        serde_json::from_slice(&std::fs::read(&list_path).expect("list")).expect("json");
+    let hashes: Vec<String> = list
+        .iter()
+        .map(|e| e["btih"].as_str().expect("btih").to_string())
+        .collect();
+    let total: u64 = list
+        .iter()
+        .map(|e| e["data_size"].as_u64().expect("size"))
+        .sum();
+    let _tracker = opentracker(&ot, port, &hashes);
+    let _seeders: Vec<Seeder> = list
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let torrent = list_path
+                .parent()
+                .expect("dir")
+                .join(e["url"].as_str().expect("url"));
+            seed(
+                &python,
+                &helper,
+                &torrent,
+                &archive.join("packs"),
+                &tmp.path().join(format!("ports-{i}")),
+            )
+        })
+        .collect();
+    // A quarter of the data per second: at least ~3 s once the first
+    // second's allowance is spent.
+    let limit = (total / 4).max(16_384);
+    let started = Instant::now();
+    let out = crate::support::bin()
+        .args(["mirror", "--list"])
+        .arg(&list_path)
+        .args(["--budget", "1GB", "--dir"])
+        .arg(tmp.path().join("mirror"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--seed-secs",
+            "0",
+            "--replan-secs",
+            "0",
+            "--json",
+        ])
+        .args(["--download-limit", &limit.to_string()])
+        .output()
+        .expect("mirror");
+    let elapsed = started.elapsed();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        report["mirrored"].as_array().map(Vec::len),
+        Some(list.len())
+    );
+    assert!(
+        elapsed >= Duration::from_secs(2),
+        "{total} bytes at {limit} B/s took {elapsed:?}"
+    );
+}
