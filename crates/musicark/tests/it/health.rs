@@ -106,6 +106,64 @@ fn seed(python: &Path, helper: &Path, torrent: &Path, save: &Path, ports: &Path)
     s
 }
 
+/// A published archive on loopback: its signed list, opentracker
+/// whitelisting its packs, and one libtorrent seeder per pack.
+struct Swarm {
+    archive: PathBuf,
+    list_path: PathBuf,
+    list: Vec<Value>,
+    hashes: Vec<String>,
+    _tracker: Tracker,
+    seeders: Vec<Seeder>,
+}
+
+fn swarm(ot: &Path, python: &Path, helper: &Path, root: &Path) -> Swarm {
+    let port = free_port();
+    let archive = archive_with_tracker(root, &format!("http://127.0.0.1:{port}/announce"));
+    let list_path = root.join("pub").join("torrents.json");
+    run(
+        &archive,
+        &[
+            "list",
+            "export",
+            "--out",
+            list_path.to_str().expect("utf-8"),
+        ],
+    );
+    let list: Vec<Value> =
+        serde_json::from_slice(&std::fs::read(&list_path).expect("list")).expect("json");
+    let hashes: Vec<String> = list
+        .iter()
+        .map(|e| e["btih"].as_str().expect("btih").to_string())
+        .collect();
+    let tracker = opentracker(ot, port, &hashes);
+    let seeders = list
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let torrent = list_path
+                .parent()
+                .expect("dir")
+                .join(e["url"].as_str().expect("url"));
+            seed(
+                python,
+                helper,
+                &torrent,
+                &archive.join("packs"),
+                &root.join(format!("ports-{i}")),
+            )
+        })
+        .collect();
+    Swarm {
+        archive,
+        list_path,
+        list,
+        hashes,
+        _tracker: tracker,
+        seeders,
+    }
+}
+
 /// An archive whose packs name `tracker` (and its path to torrents).
 fn archive_with_tracker(root: &Path, tracker: &str) -> PathBuf {
     let spec = SampleSpec::with_tracks(3, 4.0, 3);
@@ -417,43 +475,15 @@ fn mirror_downloads_verifies_and_seeds_to_a_second_leecher() {
         return;
     };
     let tmp = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let archive = archive_with_tracker(tmp.path(), &format!("http://127.0.0.1:{port}/announce"));
-    let list_path = tmp.path().join("pub").join("torrents.json");
-    run(
-        &archive,
-        &[
-            "list",
-            "export",
-            "--out",
-            list_path.to_str().expect("utf-8"),
-        ],
-    );
-    let list: Vec<Value> =
-        serde_json::from_slice(&std::fs::read(&list_path).expect("list")).expect("json");
-    let hashes: Vec<String> = list
-        .iter()
-        .map(|e| e["btih"].as_str().expect("btih").to_string())
-        .collect();
-    let _tracker = opentracker(&ot, port, &hashes);
-    // One libtorrent seeder per pack.
-    let mut seeders: Vec<Seeder> = list
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            let torrent = list_path
-                .parent()
-                .expect("dir")
-                .join(e["url"].as_str().expect("url"));
-            seed(
-                &python,
-                &helper,
-                &torrent,
-                &archive.join("packs"),
-                &tmp.path().join(format!("ports-{i}")),
-            )
-        })
-        .collect();
+    let Swarm {
+        archive,
+        list_path,
+        list,
+        hashes: _,
+        _tracker,
+        seeders,
+    } = swarm(&ot, &python, &helper, tmp.path());
+    let mut seeders = seeders;
     // The mirror: everything fits; it seeds for 120 s after verifying.
     let mirror_dir = tmp.path().join("mirror");
     let log = tmp.path().join("mirror.log");
@@ -526,20 +556,7 @@ fn mirror_downloads_verifies_and_seeds_to_a_second_leecher() {
     let dl = tmp.path().join("second");
     // aria2c learns peers from opentracker: the first seeders' stale
     // addresses and the mirror's, which alone answers.
-    let out = Command::new(aria2c)
-        .arg(format!("--dir={}", dl.display()))
-        .args([
-            "--seed-time=0",
-            "--enable-dht=false",
-            "--bt-enable-lpd=false",
-            "--enable-peer-exchange=false",
-            "--console-log-level=warn",
-            "--summary-interval=0",
-            "--bt-stop-timeout=60",
-        ])
-        .arg(&torrent)
-        .output()
-        .expect("aria2c");
+    let out = crate::support::aria2c(&aria2c, &torrent, &dl, None);
     assert!(
         out.status.success(),
         "aria2c from the mirror on port {port}: {}",
@@ -600,43 +617,15 @@ fn mirror_replans_when_health_changes() {
         return;
     };
     let tmp = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let archive = archive_with_tracker(tmp.path(), &format!("http://127.0.0.1:{port}/announce"));
-    let list_path = tmp.path().join("pub").join("torrents.json");
-    run(
-        &archive,
-        &[
-            "list",
-            "export",
-            "--out",
-            list_path.to_str().expect("utf-8"),
-        ],
-    );
-    let list: Vec<Value> =
-        serde_json::from_slice(&std::fs::read(&list_path).expect("list")).expect("json");
-    assert_eq!(list.len(), 2, "two packs: {list:#?}");
-    let hashes: Vec<String> = list
-        .iter()
-        .map(|e| e["btih"].as_str().expect("btih").to_string())
-        .collect();
-    let _tracker = opentracker(&ot, port, &hashes);
-    let _seeders: Vec<Seeder> = list
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            let torrent = list_path
-                .parent()
-                .expect("dir")
-                .join(e["url"].as_str().expect("url"));
-            seed(
-                &python,
-                &helper,
-                &torrent,
-                &archive.join("packs"),
-                &tmp.path().join(format!("ports-{i}")),
-            )
-        })
-        .collect();
+    let Swarm {
+        archive,
+        list_path,
+        list,
+        hashes,
+        _tracker,
+        seeders,
+    } = swarm(&ot, &python, &helper, tmp.path());
+    let _seeders = seeders;
     // Room for one pack only.
     let sizes: Vec<u64> = list
         .iter()
@@ -747,46 +736,19 @@ fn mirror_download_limit_is_obeyed() {
         return;
     };
     let tmp = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let archive = archive_with_tracker(tmp.path(), &format!("http://127.0.0.1:{port}/announce"));
-    let list_path = tmp.path().join("pub").join("torrents.json");
-    run(
-        &archive,
-        &[
-            "list",
-            "export",
-            "--out",
-            list_path.to_str().expect("utf-8"),
-        ],
-    );
-    let list: Vec<Value> =
-        serde_json::from_slice(&std::fs::read(&list_path).expect("list")).expect("json");
-    let hashes: Vec<String> = list
-        .iter()
-        .map(|e| e["btih"].as_str().expect("btih").to_string())
-        .collect();
+    let Swarm {
+        archive: _,
+        list_path,
+        list,
+        hashes: _,
+        _tracker,
+        seeders,
+    } = swarm(&ot, &python, &helper, tmp.path());
+    let _seeders = seeders;
     let total: u64 = list
         .iter()
         .map(|e| e["data_size"].as_u64().expect("size"))
         .sum();
-    let _tracker = opentracker(&ot, port, &hashes);
-    let _seeders: Vec<Seeder> = list
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            let torrent = list_path
-                .parent()
-                .expect("dir")
-                .join(e["url"].as_str().expect("url"));
-            seed(
-                &python,
-                &helper,
-                &torrent,
-                &archive.join("packs"),
-                &tmp.path().join(format!("ports-{i}")),
-            )
-        })
-        .collect();
     // A quarter of the data per second: at least ~3 s once the first
     // second's allowance is spent.
     let limit = (total / 4).max(16_384);

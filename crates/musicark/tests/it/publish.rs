@@ -278,23 +278,12 @@ fn archives_built_apart_publish_the_same_bytes_and_real_clients_use_them() {
     let text = std::fs::read_to_string(&ports).expect("ports");
     let tracker_port = text.split_whitespace().nth(1).expect("tracker port");
     let dl = tmp.path().join("download");
-    let out = Command::new(aria2c)
-        .arg(format!("--dir={}", dl.display()))
-        .args([
-            "--seed-time=0",
-            "--enable-dht=false",
-            "--bt-enable-lpd=false",
-            "--enable-peer-exchange=false",
-            "--console-log-level=warn",
-            "--summary-interval=0",
-            "--bt-stop-timeout=60",
-        ])
-        .arg(format!(
-            "--bt-tracker=http://127.0.0.1:{tracker_port}/announce"
-        ))
-        .arg(&torrent)
-        .output()
-        .expect("aria2c");
+    let out = crate::support::aria2c(
+        &aria2c,
+        &torrent,
+        &dl,
+        Some(&format!("http://127.0.0.1:{tracker_port}/announce")),
+    );
     assert!(
         out.status.success(),
         "aria2c: {}",

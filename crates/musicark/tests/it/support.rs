@@ -98,6 +98,25 @@ pub fn lt_helper() -> Option<(PathBuf, PathBuf)> {
     ))
 }
 
+/// aria2c downloads `torrent` into `dir` on loopback only (no DHT, LSD or
+/// PEX), from the torrent's trackers and `tracker`, then stops.
+pub fn aria2c(bin: &Path, torrent: &Path, dir: &Path, tracker: Option<&str>) -> Output {
+    let mut c = Command::new(bin);
+    c.arg(format!("--dir={}", dir.display())).args([
+        "--seed-time=0",
+        "--enable-dht=false",
+        "--bt-enable-lpd=false",
+        "--enable-peer-exchange=false",
+        "--console-log-level=warn",
+        "--summary-interval=0",
+        "--bt-stop-timeout=60",
+    ]);
+    if let Some(t) = tracker {
+        c.arg(format!("--bt-tracker={t}"));
+    }
+    c.arg(torrent).output().expect("run aria2c")
+}
+
 pub fn skip_or_fail(why: &str) {
     if std::env::var_os("MUSICARK_REQUIRE_PEERS").is_some_and(|v| v == "1") {
         panic!("{why}, and MUSICARK_REQUIRE_PEERS=1");
