@@ -302,11 +302,7 @@ async fn converge(
         if held.iter().any(|h| h.name == name) {
             continue;
         }
-        let torrent = if e.url.contains("://") {
-            list_dir.join("torrents").join(&e.display_name)
-        } else {
-            list_dir.join(&e.url)
-        };
+        let torrent = musicark_publish::list::torrent_path(list_dir, e);
         let bytes = std::fs::read(&torrent).map_err(io(&torrent))?;
         let handle = session
             .add_torrent(

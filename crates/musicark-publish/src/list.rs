@@ -17,7 +17,7 @@ use minisign::{KeyPair, PublicKey, PublicKeyBox, SecretKey, SecretKeyBox, Signat
 use musicark_store::{Db, Home, atomic_write};
 use serde::{Deserialize, Serialize};
 
-use crate::pack::{slug, torrents_dir, withheld_recordings};
+use crate::pack::{slug, withheld_recordings};
 use crate::{PublishError, epoch_seconds, timestamp};
 
 /// One torrent of the list. The first block of fields is Anna's Archive's
@@ -315,7 +315,7 @@ pub fn export(home: &Home, db: &Db, out: &Path) -> Result<ExportReport, PublishE
     let tdir = dir.join("torrents");
     std::fs::create_dir_all(&tdir).map_err(|e| PublishError::io(&tdir, e))?;
     for e in &list {
-        let src = torrents_dir(home).join(&e.display_name);
+        let src = home.torrents_dir().join(&e.display_name);
         let bytes = std::fs::read(&src).map_err(|err| PublishError::io(&src, err))?;
         atomic_write(&tdir.join(&e.display_name), &bytes)?;
     }
@@ -360,6 +360,17 @@ pub fn export(home: &Home, db: &Db, out: &Path) -> Result<ExportReport, PublishE
 fn key_id(pk: &PublicKey) -> String {
     let id = pk.keynum();
     id.iter().rev().map(|b| format!("{b:02X}")).collect()
+}
+
+/// Where a list entry's .torrent is, for a list in `list_dir`: its URL
+/// when relative, else `torrents/NAME.torrent` beside the list (where
+/// `export` writes them and `mirror` fetches them).
+pub fn torrent_path(list_dir: &Path, entry: &ListEntry) -> PathBuf {
+    if entry.url.contains("://") {
+        list_dir.join("torrents").join(&entry.display_name)
+    } else {
+        list_dir.join(&entry.url)
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -437,11 +448,7 @@ pub fn verify(list: &Path, pubkey: Option<&Path>) -> Result<VerifyReport, Publis
         if !e.magnet_link.contains(&format!("urn:btih:{}", e.btih)) {
             problem("magnet_link does not carry the btih".into());
         }
-        let local = if e.url.contains("://") {
-            dir.join("torrents").join(&e.display_name)
-        } else {
-            dir.join(&e.url)
-        };
+        let local = torrent_path(&dir, e);
         let bytes = match std::fs::read(&local) {
             Ok(b) => b,
             Err(err) => {

@@ -552,16 +552,6 @@ fn atomic_link(src: &Path, dst: &Path) -> Result<(), PublishError> {
     Ok(())
 }
 
-/// Where the packs' data lives (the save path for a client seeding them).
-pub fn packs_dir(home: &Home) -> PathBuf {
-    home.root().join("packs")
-}
-
-/// Where the .torrent files and manifests live.
-pub fn torrents_dir(home: &Home) -> PathBuf {
-    home.root().join("torrents")
-}
-
 /// Remove what a killed run left: `.tmp` pack directories, pack
 /// directories the table does not know, and in `torrents/` half-written
 /// temporary files and torrents or manifests of unknown packs.
@@ -573,7 +563,7 @@ fn clean_partial(home: &Home, db: &Db) -> Result<(), PublishError> {
             .optional()?
             .is_some())
     };
-    if let Ok(entries) = std::fs::read_dir(packs_dir(home)) {
+    if let Ok(entries) = std::fs::read_dir(home.packs_dir()) {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             if !known(&name)? {
@@ -582,7 +572,7 @@ fn clean_partial(home: &Home, db: &Db) -> Result<(), PublishError> {
             }
         }
     }
-    if let Ok(entries) = std::fs::read_dir(torrents_dir(home)) {
+    if let Ok(entries) = std::fs::read_dir(home.torrents_dir()) {
         for e in entries.flatten() {
             let file = e.file_name().to_string_lossy().into_owned();
             let pack = file
@@ -632,7 +622,7 @@ pub fn pack(
         ..Default::default()
     };
     let slug = slug(&home.config.archive.name);
-    let torrents = torrents_dir(home);
+    let torrents = home.torrents_dir();
     std::fs::create_dir_all(&torrents).map_err(|e| PublishError::io(&torrents, e))?;
     for (n, range) in ranges.iter().enumerate() {
         let next: i64 =
@@ -703,7 +693,7 @@ pub(crate) fn build_pack(
     group: Vec<PackFile>,
     now: &str,
 ) -> Result<PackReport, PublishError> {
-    let root = packs_dir(home);
+    let root = home.packs_dir();
     let tmp = root.join(format!("{name}.tmp"));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| PublishError::io(&tmp, e))?;
@@ -826,11 +816,11 @@ pub(crate) fn build_pack(
         path: name.to_string(),
         reason: format!("built an unreadable torrent: {e}"),
     })?;
-    let torrent_path = torrents_dir(home).join(format!("{name}.torrent"));
+    let torrent_path = home.torrents_dir().join(format!("{name}.torrent"));
     atomic_write(&torrent_path, &torrent)?;
     atomic_link(
         &manifest_path,
-        &torrents_dir(home).join(format!("{name}.{MANIFEST}")),
+        &home.torrents_dir().join(format!("{name}.{MANIFEST}")),
     )?;
     let final_dir = root.join(name);
     let _ = std::fs::remove_dir_all(&final_dir);

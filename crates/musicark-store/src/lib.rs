@@ -6,6 +6,9 @@
 //!   catalog.sqlite     the catalogue: SQLite in WAL mode, migrated on open
 //!   blobs/ab/cd/<id>   content-addressed blobs, named by BLAKE3, read-only
 //!   search/            the catalogue's full-text index (tantivy), derived from it
+//!   packs/<name>/      published packs' files (hard links into blobs/)
+//!   torrents/          published .torrent files and their manifests
+//!   keys/              the list-signing key (minisign)
 //!   tmp/               staging for blobs; emptied at the start of every write
 //!   lock               held (flock) by the one process writing the archive
 //! ```
@@ -93,6 +96,16 @@ impl Home {
     /// rebuilt when missing).
     pub fn search_dir(&self) -> PathBuf {
         self.root.join("search")
+    }
+
+    /// Published packs' data: the save path for a client seeding them.
+    pub fn packs_dir(&self) -> PathBuf {
+        self.root.join("packs")
+    }
+
+    /// Published .torrent files and their manifests.
+    pub fn torrents_dir(&self) -> PathBuf {
+        self.root.join("torrents")
     }
 
     /// A new connection to the catalogue (migrated to the current schema).

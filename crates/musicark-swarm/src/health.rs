@@ -126,8 +126,7 @@ pub fn scrape_archive(
     for (name, btih, btmh) in &packs {
         let hashes = pack_hashes(btih.as_deref(), btmh.as_deref());
         let own: Vec<String> = if trackers.is_empty() {
-            let mut t =
-                torrent_trackers(&home.root().join("torrents").join(format!("{name}.torrent")));
+            let mut t = torrent_trackers(&home.torrents_dir().join(format!("{name}.torrent")));
             t.extend(home.config.publish.trackers.iter().cloned());
             t
         } else {

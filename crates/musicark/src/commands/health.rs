@@ -73,10 +73,7 @@ pub fn seedplan(
         SeedFormat::Torrents => {
             std::fs::create_dir_all(out)?;
             for t in &plan.torrents {
-                let src = home
-                    .root()
-                    .join("torrents")
-                    .join(format!("{}.torrent", t.name));
+                let src = home.torrents_dir().join(format!("{}.torrent", t.name));
                 std::fs::copy(&src, out.join(format!("{}.torrent", t.name)))?;
             }
             println!(

@@ -73,7 +73,7 @@ pub fn pack(
         summary.already_packed,
         summary.withheld,
         summary.seconds,
-        musicark_publish::pack::torrents_dir(&home).display()
+        home.torrents_dir().display()
     );
     for (path, why) in &summary.failed {
         eprintln!("failed: {path}: {why}");

@@ -13,21 +13,9 @@ use crate::support::{bin, files_with_any, init_and_ingest, json, lt_helper, ok, 
 /// A fixed publish time, as a reproducible build would set it.
 const EPOCH: &str = "1790000000";
 
+/// `support::ok` at the fixed publish time.
 pub(crate) fn run(archive: &Path, args: &[&str]) -> std::process::Output {
-    let out = bin()
-        .env("SOURCE_DATE_EPOCH", EPOCH)
-        .arg("--archive")
-        .arg(archive)
-        .args(args)
-        .output()
-        .expect("run musicark");
-    assert!(
-        out.status.success(),
-        "musicark {args:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    crate::support::ok_env(archive, args, &[("SOURCE_DATE_EPOCH", EPOCH)])
 }
 
 pub(crate) fn run_json(archive: &Path, args: &[&str]) -> Value {

@@ -15,7 +15,13 @@ pub fn bin() -> Command {
 
 /// Run `musicark --archive ARCHIVE ARGS...`, expecting success.
 pub fn ok(archive: &Path, args: &[&str]) -> Output {
+    ok_env(archive, args, &[])
+}
+
+/// [`ok`] with environment variables set.
+pub fn ok_env(archive: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
     let out = bin()
+        .envs(envs.iter().copied())
         .arg("--archive")
         .arg(archive)
         .args(args)
@@ -112,7 +118,8 @@ pub fn aria2c(bin: &Path, torrent: &Path, dir: &Path, tracker: Option<&str>) -> 
         "--bt-stop-timeout=60",
     ]);
     if let Some(t) = tracker {
-        c.arg(format!("--bt-tracker={t}"));
+        c.arg("--bt-exclude-tracker=*")
+            .arg(format!("--bt-tracker={t}"));
     }
     c.arg(torrent).output().expect("run aria2c")
 }
