@@ -135,6 +135,13 @@ fn local_list(options: &MirrorOptions) -> Result<PathBuf, MirrorError> {
         .map_err(|e| MirrorError::List(format!("{}: {e}", options.list)))?;
     let base = &options.list[..options.list.rfind('/').map_or(0, |i| i + 1)];
     for e in &entries {
+        // Not yet verified: a name must not lead out of DIR/list/torrents.
+        if e.display_name.contains(['/', '\\']) || e.display_name.starts_with('.') {
+            return Err(MirrorError::List(format!(
+                "{}: refusing torrent name {:?}",
+                options.list, e.display_name
+            )));
+        }
         let url = if e.url.contains("://") {
             e.url.clone()
         } else {
