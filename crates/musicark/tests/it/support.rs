@@ -105,7 +105,8 @@ pub fn lt_helper() -> Option<(PathBuf, PathBuf)> {
 }
 
 /// aria2c downloads `torrent` into `dir` on loopback only (no DHT, LSD or
-/// PEX), from the torrent's trackers and `tracker`, then stops.
+/// PEX), then stops; with `tracker`, from that tracker alone (the
+/// torrent's own are dropped).
 pub fn aria2c(bin: &Path, torrent: &Path, dir: &Path, tracker: Option<&str>) -> Output {
     let mut c = Command::new(bin);
     c.arg(format!("--dir={}", dir.display())).args([
@@ -122,6 +123,31 @@ pub fn aria2c(bin: &Path, torrent: &Path, dir: &Path, tracker: Option<&str>) -> 
             .arg(format!("--bt-tracker={t}"));
     }
     c.arg(torrent).output().expect("run aria2c")
+}
+
+/// A one-answer HTTP tracker on loopback: every announce gets the single
+/// peer 127.0.0.1:`peer_port`. Its announce URL.
+pub fn tracker_for(peer_port: u16) -> String {
+    let server = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/announce", server.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for mut s in server.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let mut body = b"d8:intervali30e5:peers6:".to_vec();
+            body.extend_from_slice(&[127, 0, 0, 1]);
+            body.extend_from_slice(&peer_port.to_be_bytes());
+            body.push(b'e');
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = s.write_all(head.as_bytes());
+            let _ = s.write_all(&body);
+        }
+    });
+    url
 }
 
 pub fn skip_or_fail(why: &str) {
