@@ -27,7 +27,7 @@ pub use import::{
     import_musicbrainz,
 };
 pub use mapping::Mapping;
-pub use query::{RecordingView, SearchHit, lookup, search};
+pub use query::{RecordingView, SearchHit, lookup, search, search_in};
 pub use textindex::{SearchError, SearchIndex};
 
 /// The catalogue of an archive: its database and the search index derived

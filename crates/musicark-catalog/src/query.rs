@@ -8,7 +8,7 @@ use crate::ids::{self, Lookup};
 use crate::{Catalog, CatalogError};
 use musicark_store::Db;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ArtistCredit {
     pub artist_mbid: Option<String>,
     pub name: String,
@@ -16,7 +16,7 @@ pub struct ArtistCredit {
     pub join_phrase: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct TrackOn {
     pub release_id: i64,
     pub release_mbid: Option<String>,
@@ -28,13 +28,13 @@ pub struct TrackOn {
     pub position: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ExternalId {
     pub source: String,
     pub id: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Popularity {
     pub source: String,
     pub listen_count: Option<i64>,
@@ -43,7 +43,7 @@ pub struct Popularity {
 }
 
 /// One recording, with everything the catalogue knows of it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct RecordingView {
     pub recording_id: i64,
     pub mbid: Option<String>,
@@ -60,7 +60,8 @@ pub struct RecordingView {
     pub license: Option<String>,
 }
 
-fn recording(db: &Db, id: i64) -> rusqlite::Result<Option<RecordingView>> {
+/// One recording by internal id, with everything the catalogue knows.
+pub fn recording(db: &Db, id: i64) -> rusqlite::Result<Option<RecordingView>> {
     let base = db
         .conn
         .query_row(
@@ -188,7 +189,7 @@ pub fn lookup(db: &Db, query: &str) -> rusqlite::Result<Vec<RecordingView>> {
     Ok(out)
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct SearchHit {
     /// `recording` or `release`.
     pub kind: &'static str,
@@ -206,8 +207,18 @@ pub struct SearchHit {
 /// phrase come first, then those holding every word (the last may be a
 /// prefix); bm25 within each, title weighed above artist above release.
 pub fn search(cat: &Catalog, query: &str, limit: usize) -> Result<Vec<SearchHit>, CatalogError> {
-    let db = &cat.db;
-    let rows = cat.search.search(query, limit.clamp(1, 1000))?;
+    search_in(&cat.db, &cat.search, query, limit)
+}
+
+/// [`search`] over a database connection and an index opened apart (a
+/// server keeps one index and a pool of connections).
+pub fn search_in(
+    db: &Db,
+    index: &crate::SearchIndex,
+    query: &str,
+    limit: usize,
+) -> Result<Vec<SearchHit>, CatalogError> {
+    let rows = index.search(query, limit.clamp(1, 1000))?;
     let mut hits = Vec::with_capacity(rows.len());
     for (rowid, rank) in rows {
         let score = f64::from(rank);

@@ -15,14 +15,14 @@ use serde::Serialize;
 
 use crate::{PublishError, timestamp};
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct TierBytes {
     pub tier: String,
     pub files: u64,
     pub bytes: u64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct BandCoverage {
     pub band: String,
     /// For people: `top 1 %`, `1–10 %`, `not linked`.
@@ -36,7 +36,7 @@ pub struct BandCoverage {
     pub bytes: u64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct GroupCoverage {
     pub key: String,
     pub recordings: u64,
@@ -46,14 +46,14 @@ pub struct GroupCoverage {
 /// A point of the long-tail curve: the top `rank` recordings by listens
 /// hold `listens_share` of all listens, of which the archive preserves
 /// `preserved_share` (both shares of all listens).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct TailPoint {
     pub rank: u64,
     pub listens_share: f64,
     pub preserved_share: f64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct Coverage {
     pub archive: String,
     pub generated_at: String,

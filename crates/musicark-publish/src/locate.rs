@@ -8,7 +8,7 @@ use musicark_store::{Db, Home};
 use crate::PublishError;
 
 /// One place a recording's copy is published.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct Location {
     pub recording_id: Option<i64>,
     pub torrent: String,

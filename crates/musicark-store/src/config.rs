@@ -16,6 +16,24 @@ pub struct Config {
     pub preserve: PreserveConfig,
     #[serde(default)]
     pub publish: PublishConfig,
+    #[serde(default, skip_serializing_if = "ServeConfig::is_default")]
+    pub serve: ServeConfig,
+}
+
+/// `musicark serve`: the web UI and JSON API.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// The secret that actions (scrape now, embargo, takedown) must carry
+    /// as `Authorization: Bearer TOKEN`. Unset: the server is read-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+impl ServeConfig {
+    fn is_default(&self) -> bool {
+        self == &ServeConfig::default()
+    }
 }
 
 /// How `pack` and `list export` publish.
@@ -140,6 +158,7 @@ impl Config {
             ingest: IngestConfig::default(),
             preserve: PreserveConfig::default(),
             publish: PublishConfig::default(),
+            serve: ServeConfig::default(),
         }
     }
 

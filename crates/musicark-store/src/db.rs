@@ -348,6 +348,10 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (info_hash, tracker, scraped_at)
     ) STRICT, WITHOUT ROWID;
     "#,
+    // 13: a recording's preserved copies, looked up per page of the web UI.
+    r#"
+    CREATE INDEX preserved_recording ON preserved(recording_id);
+    "#,
 ];
 
 /// The schema version this build writes.

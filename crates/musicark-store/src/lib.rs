@@ -24,12 +24,15 @@ mod error;
 mod fsutil;
 pub mod records;
 mod status;
+pub mod units;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 pub use blobs::{BlobStore, ContentId, FsBlobStore, PutOutcome};
-pub use config::{ArchiveConfig, Band, Config, IngestConfig, PreserveConfig, PublishConfig};
+pub use config::{
+    ArchiveConfig, Band, Config, IngestConfig, PreserveConfig, PublishConfig, ServeConfig,
+};
 pub use db::{Db, SCHEMA_VERSION};
 pub use error::{Result, StoreError};
 pub use fsutil::{atomic_write, fsync_dir};

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Db, Result, StoreError};
 
 /// What the archive holds (`musicark status`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Status {
     pub archive: String,
     pub schema_version: i64,
@@ -35,7 +35,7 @@ pub struct Status {
     pub last_ingest: Option<RunSummary>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CodecCount {
     pub codec: String,
     pub files: u64,
@@ -44,7 +44,7 @@ pub struct CodecCount {
 }
 
 /// The outcome of one ingest run.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunSummary {
     pub run_id: i64,
     /// Files the walk found.
@@ -68,7 +68,7 @@ pub struct RunSummary {
 }
 
 /// One entry of `musicark report damaged`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DamagedEntry {
     pub path: String,
     pub status: String,
@@ -82,7 +82,7 @@ pub struct DamagedEntry {
 
 /// One entry of `musicark report transcodes`: a lossless file whose
 /// spectrum shows a lossy encoder's cut.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TranscodeEntry {
     pub path: String,
     pub codec: Option<String>,
@@ -93,7 +93,7 @@ pub struct TranscodeEntry {
     pub size: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DamagedReport {
     pub damaged: Vec<DamagedEntry>,
     pub unsupported: Vec<DamagedEntry>,

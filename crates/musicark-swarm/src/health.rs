@@ -30,7 +30,7 @@ pub fn class(seeders: u64) -> &'static str {
 }
 
 /// One tracker's outcome.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct TrackerReport {
     pub tracker: String,
     pub hashes: usize,
@@ -41,7 +41,7 @@ pub struct TrackerReport {
 
 /// One pack's health (the best any tracker reports, over its v1 and v2
 /// hashes).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct PackHealth {
     pub name: String,
     pub data_size: u64,
@@ -52,7 +52,7 @@ pub struct PackHealth {
     pub class: &'static str,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct Summary {
     pub torrents: usize,
     pub red: usize,
@@ -66,7 +66,7 @@ pub struct Summary {
     pub share_data_4_copies: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ScrapeReport {
     pub scraped_at: String,
     pub trackers: Vec<TrackerReport>,
@@ -283,7 +283,7 @@ pub fn current(db: &Db) -> Result<(Vec<PackHealth>, Summary), HealthError> {
 type PackRow = (i64, String, Option<String>, Option<String>, i64);
 
 /// One torrent of a donor's plan.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct PlannedTorrent {
     pub name: String,
     pub btih: Option<String>,
@@ -294,7 +294,7 @@ pub struct PlannedTorrent {
     pub unseeded_recordings: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct SeedPlan {
     pub donor: String,
     pub budget: u64,

@@ -218,6 +218,18 @@ pub enum Command {
         #[arg(long, default_value_t = 3600, value_name = "SECS")]
         replan_secs: u64,
     },
+    /// The web UI and JSON API: search, recordings and where they are,
+    /// torrents and their health, coverage, a seeding-plan form.
+    ///
+    /// Read-only unless `[serve] token` is set in musicark.toml; then
+    /// actions (`POST /api/actions/...`: scrape now, embargo, takedown)
+    /// need `Authorization: Bearer TOKEN`. The API is described at
+    /// /openapi.json. Needs no network.
+    Serve {
+        /// Address and port to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+        bind: std::net::SocketAddr,
+    },
     /// Seeding health: what trackers say of the published torrents.
     #[command(subcommand)]
     Health(HealthCommand),
@@ -359,37 +371,7 @@ pub struct TorrentCreateArgs {
     pub jobs: Option<usize>,
 }
 
-/// Parse a storage size the way disks are sold and counted: "300TB",
-/// "1.5TB" (decimal: 10^12), "2TiB" (binary: 2^40), "500GB", "750G"
-/// (a bare letter is decimal), or bytes.
-pub fn parse_budget(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let n: f64 = number.parse().map_err(|_| format!("not a size: {s}"))?;
-    let unit = unit.trim().to_ascii_lowercase();
-    let mult: f64 = match unit.as_str() {
-        "" | "b" => 1.0,
-        "k" | "kb" => 1e3,
-        "m" | "mb" => 1e6,
-        "g" | "gb" => 1e9,
-        "t" | "tb" => 1e12,
-        "p" | "pb" => 1e15,
-        "kib" => 1024f64,
-        "mib" => 1024f64.powi(2),
-        "gib" => 1024f64.powi(3),
-        "tib" => 1024f64.powi(4),
-        "pib" => 1024f64.powi(5),
-        other => return Err(format!("unknown size unit {other:?} in {s}")),
-    };
-    let bytes = n * mult;
-    if !bytes.is_finite() || bytes < 1.0 || bytes > u64::MAX as f64 {
-        return Err(format!("not a usable size: {s}"));
-    }
-    Ok(bytes as u64)
-}
+pub use musicark_store::units::parse_budget;
 
 /// Parse "262144", "256K", "256KiB", "4M", "1G".
 pub fn parse_size(s: &str) -> Result<u64, String> {
@@ -503,10 +485,12 @@ pub struct DemoArgs {
     /// Where to build the demo archive (with its sample collection inside).
     #[arg(long, default_value = "musicark-demo", value_name = "DIR")]
     pub dir: PathBuf,
-    /// Do not start the web server at the end (the server arrives with the
-    /// web UI; today the demo always stops after its report).
+    /// Do not serve the demo archive's web UI at the end.
     #[arg(long)]
     pub no_serve: bool,
+    /// Where the web UI listens (another free port when this one is taken).
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub bind: std::net::SocketAddr,
 }
 
 #[cfg(test)]

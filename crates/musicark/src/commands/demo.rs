@@ -133,8 +133,19 @@ pub fn run(g: &Global, args: &DemoArgs) -> anyhow::Result<()> {
         musicark_publish::coverage::html(&coverage).as_bytes(),
     )?;
     drop(db);
+    let serve = |g: &Global| -> anyhow::Result<()> {
+        if args.no_serve {
+            return Ok(());
+        }
+        let g = Global {
+            archive: dir.clone(),
+            json: g.json,
+            quiet: g.quiet,
+        };
+        crate::commands::serve::run(&g, args.bind, true)
+    };
     if g.json {
-        return print_json(&serde_json::json!({
+        print_json(&serde_json::json!({
             "archive": home.root().display().to_string(),
             "ingest": summary,
             "status": st,
@@ -148,7 +159,8 @@ pub fn run(g: &Global, args: &DemoArgs) -> anyhow::Result<()> {
             "pack": packs,
             "list": list,
             "coverage": coverage,
-        }));
+        }))?;
+        return serve(g);
     }
     println!();
     println!("5. Status");
@@ -245,5 +257,12 @@ pub fn run(g: &Global, args: &DemoArgs) -> anyhow::Result<()> {
         dir.display(),
         list.list.display()
     );
-    Ok(())
+    if !args.no_serve {
+        println!();
+        println!(
+            "10. The web UI: search, recordings and where they are, torrents and their health,"
+        );
+        println!("    coverage charts and a seeding-plan form (`musicark serve` on any archive).");
+    }
+    serve(g)
 }

@@ -12,6 +12,7 @@ mod pack;
 mod plan;
 mod preserve;
 mod report;
+pub(crate) mod serve;
 mod status;
 mod torrent;
 mod transcode;
@@ -84,6 +85,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             out,
         } => health::seedplan(g, budget, format, donor.as_deref(), &out),
         Command::Demo(args) => demo::run(g, &args),
+        Command::Serve { bind } => serve::run(g, bind, false),
         Command::Torrent(TorrentCommand::Create(args)) => torrent::create(g, &args),
         Command::Torrent(TorrentCommand::Show { file }) => torrent::show(g, &file),
         Command::Torrent(TorrentCommand::Verify { file, dir, jobs }) => {

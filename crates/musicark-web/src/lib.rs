@@ -1,0 +1,314 @@
+//! `musicark serve`: the web UI and the JSON API over one archive.
+//!
+//! Server-rendered HTML (maud: every interpolation escaped at compile
+//! time), one embedded style sheet, no script and nothing fetched from
+//! the network. The API under `/api/` returns the same types the CLI
+//! prints with `--json`, described by the OpenAPI document at
+//! `/openapi.json` (its schemas are derived from those types).
+//!
+//! Read-only unless the archive's config sets `[serve] token`: then
+//! actions (scrape now, embargo, takedown) are accepted with
+//! `Authorization: Bearer TOKEN`. Requests are bounded: body size, URL
+//! length, query words, rows per answer; file downloads go through names
+//! read from the database, never paths from the URL.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use musicark_catalog::SearchIndex;
+use musicark_store::{Db, Home};
+
+mod api;
+pub mod model;
+pub mod openapi;
+mod pages;
+
+/// Largest request body accepted (actions are small JSON objects).
+pub const MAX_BODY: usize = 16 * 1024;
+/// Longest URL accepted (path and query): room for the longest query
+/// words percent-encoded, so those get their own, clearer error.
+pub const MAX_URI: usize = 8192;
+/// Longest search query, in characters.
+pub const MAX_QUERY_CHARS: usize = 200;
+/// How long list-wide figures (coverage, the torrent list) are reused.
+const CACHE_TTL: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("this action needs the token: Authorization: Bearer TOKEN")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("request body larger than {MAX_BODY} bytes")]
+    TooLarge,
+    #[error("{0}")]
+    Busy(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl WebError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            WebError::NotFound(_) => StatusCode::NOT_FOUND,
+            WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            WebError::Unauthorized => StatusCode::UNAUTHORIZED,
+            WebError::Forbidden(_) => StatusCode::FORBIDDEN,
+            WebError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            WebError::Busy(_) => StatusCode::CONFLICT,
+            WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+macro_rules! internal_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for WebError {
+            fn from(e: $t) -> WebError {
+                WebError::Internal(e.to_string())
+            }
+        }
+    )*};
+}
+internal_from!(
+    rusqlite::Error,
+    musicark_store::StoreError,
+    musicark_catalog::CatalogError,
+    musicark_publish::PublishError,
+    musicark_swarm::health::HealthError,
+    std::io::Error
+);
+
+/// A value computed from the whole archive, reused for [`CACHE_TTL`].
+struct Cached<T>(Mutex<Option<(Instant, Arc<T>)>>);
+
+impl<T> Cached<T> {
+    fn new() -> Self {
+        Cached(Mutex::new(None))
+    }
+
+    fn get(&self, make: impl FnOnce() -> Result<T, WebError>) -> Result<Arc<T>, WebError> {
+        let mut guard = self
+            .0
+            .lock()
+            .map_err(|_| WebError::Internal("cache poisoned".into()))?;
+        if let Some((at, v)) = guard.as_ref()
+            && at.elapsed() < CACHE_TTL
+        {
+            return Ok(v.clone());
+        }
+        let v = Arc::new(make()?);
+        *guard = Some((Instant::now(), v.clone()));
+        Ok(v)
+    }
+
+    fn clear(&self) {
+        if let Ok(mut g) = self.0.lock() {
+            *g = None;
+        }
+    }
+}
+
+/// The server's state: the archive, a pool of read-only connections and
+/// the search index (opened once; tantivy searches from many threads).
+pub struct App {
+    home: Home,
+    pool: Mutex<Vec<Db>>,
+    index: SearchIndex,
+    token: Option<String>,
+    torrents: Cached<Vec<model::TorrentRow>>,
+    coverage: Cached<musicark_publish::coverage::Coverage>,
+}
+
+impl App {
+    /// Open the archive at `root` for serving.
+    pub fn open(root: &Path) -> Result<Arc<App>, WebError> {
+        let home = Home::open(root)?;
+        // Migrates an archive written by an older musicark, once.
+        let db = home.db_read_only()?;
+        let index = SearchIndex::open(&home.search_dir())
+            .map_err(|e| WebError::Internal(format!("search index: {e}")))?;
+        let token = home
+            .config
+            .serve
+            .token
+            .clone()
+            .filter(|t| !t.trim().is_empty());
+        Ok(Arc::new(App {
+            home,
+            pool: Mutex::new(vec![db]),
+            index,
+            token,
+            torrents: Cached::new(),
+            coverage: Cached::new(),
+        }))
+    }
+
+    pub fn home(&self) -> &Home {
+        &self.home
+    }
+
+    /// Whether actions are enabled (a token is configured).
+    pub fn actions_enabled(&self) -> bool {
+        self.token.is_some()
+    }
+
+    /// Run `f` with a pooled read-only connection.
+    fn read<T>(&self, f: impl FnOnce(&Db) -> Result<T, WebError>) -> Result<T, WebError> {
+        let db = self.pool.lock().ok().and_then(|mut p| p.pop());
+        let db = match db {
+            Some(db) => db,
+            None => self.home.db_read_only()?,
+        };
+        let out = f(&db);
+        if let Ok(mut p) = self.pool.lock()
+            && p.len() < 16
+        {
+            p.push(db);
+        }
+        out
+    }
+
+    fn torrent_rows(&self, db: &Db) -> Result<Arc<Vec<model::TorrentRow>>, WebError> {
+        self.torrents.get(|| model::torrents(&self.home, db))
+    }
+
+    fn coverage(&self, db: &Db) -> Result<Arc<musicark_publish::coverage::Coverage>, WebError> {
+        self.coverage
+            .get(|| Ok(musicark_publish::coverage::coverage(&self.home, db)?))
+    }
+
+    /// Forget cached figures (after an action changed the archive).
+    fn invalidate(&self) {
+        self.torrents.clear();
+        self.coverage.clear();
+    }
+
+    /// Check an action's `Authorization` header, in constant time.
+    fn authorize(&self, headers: &axum::http::HeaderMap) -> Result<(), WebError> {
+        let Some(token) = &self.token else {
+            return Err(WebError::Forbidden(
+                "this server is read-only: set [serve] token in musicark.toml to enable actions"
+                    .into(),
+            ));
+        };
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        let (a, b) = (given.as_bytes(), token.as_bytes());
+        let mut diff = a.len() ^ b.len();
+        for i in 0..a.len().max(b.len()) {
+            diff |= usize::from(a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0));
+        }
+        if diff == 0 {
+            Ok(())
+        } else {
+            Err(WebError::Unauthorized)
+        }
+    }
+}
+
+/// Run blocking archive work off the async threads.
+async fn blocking<T: Send + 'static>(
+    app: &Arc<App>,
+    f: impl FnOnce(&App) -> Result<T, WebError> + Send + 'static,
+) -> Result<T, WebError> {
+    let app = app.clone();
+    tokio::task::spawn_blocking(move || f(&app))
+        .await
+        .map_err(|e| WebError::Internal(format!("worker failed: {e}")))?
+}
+
+/// Reject over-long URLs before any handler runs; set safe headers on
+/// every answer.
+async fn guard(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Result<Response, Response> {
+    let len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if len > MAX_URI {
+        let message = format!("URL longer than {MAX_URI} bytes");
+        return Err(if req.uri().path().starts_with("/api/") {
+            (
+                StatusCode::URI_TOO_LONG,
+                axum::Json(api::ApiErrorBody { error: message }),
+            )
+                .into_response()
+        } else {
+            (StatusCode::URI_TOO_LONG, message).into_response()
+        });
+    }
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    Ok(res)
+}
+
+/// The whole application: pages, API, OpenAPI document, assets.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .merge(pages::routes())
+        .nest("/api", api::routes())
+        .route(
+            "/openapi.json",
+            axum::routing::get(|| async { axum::Json(openapi::document()) }),
+        )
+        .fallback(pages::not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(guard))
+        .with_state(app)
+}
+
+/// Serve until the process is stopped.
+pub async fn serve(app: Arc<App>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    axum::serve(listener, router(app)).await
+}
+
+/// Trim and bound a user's search text.
+fn bounded_query(q: &str) -> Result<String, WebError> {
+    if q.chars().count() > MAX_QUERY_CHARS {
+        return Err(WebError::BadRequest(format!(
+            "query longer than {MAX_QUERY_CHARS} characters"
+        )));
+    }
+    Ok(q.trim().to_string())
+}
+
+/// A `.tar` of files, each (name, bytes), for the plan's torrents.
+fn tar_of(files: &[(String, Vec<u8>)]) -> Result<Vec<u8>, WebError> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, bytes) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(bytes.len() as u64);
+        h.set_mode(0o644);
+        h.set_mtime(0);
+        h.set_cksum();
+        b.append_data(&mut h, name, bytes.as_slice())?;
+    }
+    Ok(b.into_inner()?)
+}

@@ -1,0 +1,885 @@
+//! The HTML pages. maud escapes every interpolated value; the only raw
+//! markup is the SVG charts of `musicark_publish::coverage`, which escape
+//! their own text.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+use serde::Deserialize;
+
+use musicark_publish::coverage::{human_bytes, svg_bars, svg_long_tail};
+
+use crate::api::{plan_params, search_limit};
+use crate::model::{self, TorrentFilter};
+use crate::{App, WebError, blocking, bounded_query};
+
+const STYLE: &str = include_str!("style.css");
+
+pub struct PageError(WebError);
+
+impl From<WebError> for PageError {
+    fn from(e: WebError) -> Self {
+        PageError(e)
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        if let WebError::Internal(m) = &self.0 {
+            eprintln!("musicark serve: {m}");
+        }
+        let status = self.0.status();
+        let body = layout(
+            status.canonical_reason().unwrap_or("Error"),
+            "",
+            html! {
+                h1 { (status.as_u16()) " " (status.canonical_reason().unwrap_or("")) }
+                p.error { (self.0.to_string()) }
+                p { a href="/" { "Back to the dashboard" } }
+            },
+        );
+        (status, body).into_response()
+    }
+}
+
+type PageResult = Result<Markup, PageError>;
+
+pub fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/", get(dashboard))
+        .route("/search", get(search))
+        .route("/recordings/{id}", get(recording))
+        .route("/artists/{id}", get(artist))
+        .route("/releases/{id}", get(release))
+        .route("/torrents", get(torrents))
+        .route("/torrents/{id}", get(torrent))
+        .route("/torrents/{id}/file.torrent", get(torrent_file))
+        .route("/torrents/{id}/manifest.jsonl", get(manifest_file))
+        .route("/seedplan", get(seedplan))
+        .route("/seedplan/magnets.txt", get(seedplan_magnets))
+        .route("/seedplan/torrents.tar", get(seedplan_torrents))
+        .route("/damaged", get(damaged))
+        .route("/review", get(review))
+        .route("/static/style.css", get(style))
+        .route("/static/icon.svg", get(icon))
+        .route("/favicon.ico", get(icon))
+}
+
+pub async fn not_found() -> PageError {
+    PageError(WebError::NotFound("nothing here".into()))
+}
+
+async fn style() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        STYLE,
+    )
+}
+
+const ICON: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" fill="#2e7d32"/><path d="M12 23V9l12-3v14" fill="none" stroke="#fff" stroke-width="2.5"/><circle cx="9" cy="23" r="3.5" fill="#fff"/><circle cx="21" cy="20" r="3.5" fill="#fff"/></svg>"##;
+
+async fn icon() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        ICON,
+    )
+}
+
+/// Percent-encode a query value.
+fn urlenc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+fn layout(title: &str, active: &str, body: Markup) -> Markup {
+    let nav = [
+        ("/", "Dashboard"),
+        ("/search", "Search"),
+        ("/torrents", "Torrents"),
+        ("/seedplan", "Seeding plan"),
+        ("/damaged", "Damaged"),
+        ("/review", "Review"),
+        ("/openapi.json", "API"),
+    ];
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · musicark" }
+                link rel="stylesheet" href="/static/style.css";
+                link rel="icon" href="/static/icon.svg" type="image/svg+xml";
+            }
+            body {
+                header {
+                    a.brand href="/" { "musicark" }
+                    nav {
+                        @for (href, label) in nav {
+                            a href=(href) class=[(href == active).then_some("active")] { (label) }
+                        }
+                    }
+                    form.quick action="/search" method="get" role="search" {
+                        input type="search" name="q" placeholder="Search recordings, artists, releases" aria-label="Search";
+                    }
+                }
+                main { (body) }
+                footer { "musicark · a preservation archive of music · " a href="/openapi.json" { "OpenAPI" } }
+            }
+        }
+    }
+}
+
+fn pct(x: f64) -> String {
+    if x > 0.0 && x < 0.001 {
+        "<0.1 %".into()
+    } else {
+        format!("{:.1} %", x * 100.0)
+    }
+}
+
+fn length(ms: Option<i64>) -> String {
+    ms.map(|ms| format!("{}:{:02}", ms / 60_000, ms / 1000 % 60))
+        .unwrap_or_default()
+}
+
+fn badges(preserved: bool, published: bool) -> Markup {
+    html! {
+        @if published { span.badge.pub title="A preserved copy is in an active torrent" { "published" } }
+        @else if preserved { span.badge.kept title="A preserved copy exists, not yet packed" { "preserved" } }
+        @else { span.badge.none title="No copy in the archive" { "not preserved" } }
+    }
+}
+
+fn health_badge(class: &str, seeders: Option<u64>) -> Markup {
+    let label = match seeders {
+        Some(s) => format!("{s} seeders"),
+        None => "never scraped".into(),
+    };
+    html! { span class={"health " (class)} { (label) } }
+}
+
+/// Torrents by health colour: one stacked bar, the anchor's colours.
+fn svg_health(h: &musicark_swarm::health::Summary) -> String {
+    let (w, left, right) = (720.0, 16.0, 16.0);
+    let total = (h.green + h.amber + h.red).max(1) as f64;
+    let pw = w - left - right;
+    let mut s = format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} 78" role="img" aria-label="Torrents by health"><rect width="{w}" height="78" fill="#fff"/>"##
+    );
+    let mut x = left;
+    let parts = [
+        (h.green, "#2e7d32", "green: 4 or more seeders"),
+        (h.amber, "#ef8f00", "amber: 1 to 3"),
+        (h.red, "#c62828", "red: none or never scraped"),
+    ];
+    for (n, colour, _) in parts {
+        let width = pw * n as f64 / total;
+        if n > 0 {
+            s.push_str(&format!(
+                r##"<rect x="{x:.1}" y="10" width="{width:.1}" height="28" fill="{colour}"/><text x="{:.1}" y="29" font-size="13" fill="#fff" text-anchor="middle">{n}</text>"##,
+                x + width / 2.0
+            ));
+        }
+        x += width;
+    }
+    if h.green + h.amber + h.red == 0 {
+        s.push_str(r##"<rect x="16" y="10" width="688" height="28" fill="#eceff1"/>"##);
+    }
+    let mut lx = left;
+    for (n, colour, label) in parts {
+        s.push_str(&format!(
+            r##"<rect x="{lx:.1}" y="52" width="12" height="12" fill="{colour}"/><text x="{:.1}" y="62" font-size="12" fill="#263238">{label} ({n})</text>"##,
+            lx + 16.0
+        ));
+        lx += 230.0;
+    }
+    s.push_str("</svg>");
+    s
+}
+
+async fn dashboard(State(app): State<Arc<App>>) -> PageResult {
+    let d = blocking(&app, crate::api::dashboard_data).await?;
+    let c = &d.coverage;
+    let tiers: Vec<(String, f64, f64, String)> = c
+        .by_tier
+        .iter()
+        .map(|t| {
+            (
+                t.tier.clone(),
+                t.bytes as f64,
+                t.bytes as f64,
+                format!("{} in {} files", human_bytes(t.bytes), t.files),
+            )
+        })
+        .collect();
+    let bands: Vec<(String, f64, f64, String)> = c
+        .by_band
+        .iter()
+        .filter(|b| b.listens > 0)
+        .map(|b| {
+            let share = if b.listens > 0 {
+                b.listens_preserved as f64 / b.listens as f64
+            } else {
+                0.0
+            };
+            (
+                b.label.clone(),
+                b.listens as f64,
+                b.listens_preserved as f64,
+                format!("{} of listens", pct(share)),
+            )
+        })
+        .collect();
+    let h = &d.health;
+    Ok(layout(
+        "Dashboard",
+        "/",
+        html! {
+            h1 { (d.status.archive) }
+            div.cards {
+                div.card { b { (pct(c.share_listens_preserved)) } span { "of listens preserved (" (pct(c.share_listens_published)) " published)" } }
+                div.card { b { (pct(c.share_recordings_preserved)) } span { "of " (c.recordings) " recordings preserved" } }
+                div.card { b { (pct(h.share_data_4_copies)) } span { "of published data in ≥ 4 copies" } }
+                div.card { b { (h.torrents) } span { "active torrents, " (human_bytes(h.bytes)) } }
+                div.card { b { (d.status.audio_files) } span { "audio files ingested, " (d.status.damaged) " damaged" } }
+            }
+            section {
+                h2 { "The long tail" }
+                p.note { "Share of all listens held by the most-listened recordings (line); the green area is what the archive preserves." }
+                div.chart { (PreEscaped(svg_long_tail(&c.long_tail))) }
+            }
+            div {
+                section {
+                    h2 { "Listens preserved by popularity band" }
+                    @if bands.is_empty() { p.note { "No listens imported yet." } }
+                    @else { div.chart { (PreEscaped(svg_bars(&bands, "Listens preserved by band"))) } }
+                }
+                section {
+                    h2 { "Bytes by tier" }
+                    @if tiers.is_empty() { p.note { "Nothing preserved yet." } }
+                    @else { div.chart { (PreEscaped(svg_bars(&tiers, "Bytes by tier"))) } }
+                }
+            }
+            section {
+                h2 { "Seeding health" }
+                div.chart { (PreEscaped(svg_health(h))) }
+                p { a href="/torrents?health=red" { "Torrents at risk" } " · " a href="/seedplan" { "What should I seed?" } }
+            }
+            section {
+                h2 { "Recent activity" }
+                @if d.activity.is_empty() { p.note { "Nothing yet." } }
+                table {
+                    @for a in &d.activity {
+                        tr { td.mono { (a.at) } td { span class={"kind " (a.kind)} { (a.kind) } } td { (a.text) } }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct SearchForm {
+    q: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn search(State(app): State<Arc<App>>, Query(f): Query<SearchForm>) -> PageResult {
+    let q = bounded_query(f.q.as_deref().unwrap_or(""))?;
+    let limit = search_limit(f.limit.or(Some(50)))?;
+    let result = if q.is_empty() {
+        None
+    } else {
+        let q2 = q.clone();
+        Some(
+            blocking(&app, move |app| {
+                app.read(|db| model::search(db, &app.index, &q2, limit))
+            })
+            .await?,
+        )
+    };
+    Ok(layout(
+        if q.is_empty() { "Search" } else { &q },
+        "/search",
+        html! {
+            h1 { "Search the catalogue" }
+            form.search action="/search" method="get" {
+                input id="q" type="search" name="q" value=(q) autofocus placeholder="title, artist or release" aria-label="Search words";
+                button type="submit" { "Search" }
+            }
+            @if let Some(r) = &result {
+                p.note { (r.hits.len()) " results for “" (r.query) "”" }
+                table.results {
+                    thead { tr { th { "" } th { "Title" } th { "Artist" } th { "Length" } th { "Archive" } } }
+                    tbody {
+                        @for h in &r.hits {
+                            tr {
+                                td.kind { (h.hit.kind) }
+                                td {
+                                    @if h.hit.kind == "recording" {
+                                        a.rec href={"/recordings/" (h.hit.id)} { (h.hit.title) }
+                                    } @else {
+                                        a href={"/releases/" (h.hit.id)} { (h.hit.title) }
+                                    }
+                                }
+                                td { (h.hit.artist.as_deref().unwrap_or("")) }
+                                td.num { (length(h.hit.length_ms)) }
+                                td { (badges(h.preserved, h.published)) }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+async fn recording(State(app): State<Arc<App>>, Path(id): Path<i64>) -> PageResult {
+    let (p, artists) = blocking(&app, move |app| {
+        app.read(|db| {
+            Ok((
+                model::recording(&app.home, db, id)?,
+                model::recording_artist_ids(db, id)?,
+            ))
+        })
+    })
+    .await?;
+    let r = &p.recording;
+    let listens: i64 = r.popularity.iter().filter_map(|x| x.listen_count).sum();
+    Ok(layout(
+        &r.title,
+        "",
+        html! {
+            p.crumbs { "recording" }
+            h1 { (r.title) }
+            p.by {
+                @for (i, (aid, name)) in artists.iter().enumerate() {
+                    @if i > 0 { ", " }
+                    a href={"/artists/" (aid)} { (name) }
+                }
+                @if artists.is_empty() { (r.artist_credit.as_deref().unwrap_or("")) }
+                " · " (length(r.length_ms))
+                @if let Some(d) = &r.first_release_date { " · first released " (d) }
+            }
+            p { (badges(!p.copies.is_empty(), p.places.iter().any(|l| !l.location.obsolete))) }
+            @if let Some(rt) = &p.rights {
+                @if rt.takedown { p.warn { "Taken down: never published. " (rt.source.as_deref().unwrap_or("")) } }
+                @if rt.embargo { p.warn { "Embargoed" @if let Some(u) = &rt.embargo_until { " until " (u) } ". " (rt.source.as_deref().unwrap_or("")) } }
+            }
+            section {
+                h2 { "Identifiers" }
+                dl {
+                    dt { "Internal id" } dd.mono { "rec:" (r.recording_id) }
+                    @if let Some(m) = &r.mbid { dt { "MusicBrainz" } dd.mono { (m) } }
+                    @for i in &r.isrcs { dt { "ISRC" } dd.mono { (i) } }
+                    @for e in &r.external_ids { dt { (e.source) } dd.mono { (e.id) } }
+                    @if let Some(l) = &r.license { dt { "Licence" } dd { (l) } }
+                    dt { "Listens" } dd { (listens) }
+                }
+            }
+            @if !r.releases.is_empty() {
+                section {
+                    h2 { "On releases" }
+                    table {
+                        @for t in &r.releases {
+                            tr {
+                                td { a href={"/releases/" (t.release_id)} { (t.release_title) } }
+                                td { (t.date.as_deref().unwrap_or("")) }
+                                td { (t.country.as_deref().unwrap_or("")) }
+                                td.num { (t.disc) "-" (t.position) }
+                            }
+                        }
+                    }
+                }
+            }
+            section {
+                h2 { "Preserved copy" }
+                @if p.copies.is_empty() { p.note { "No copy in the archive." } }
+                @else {
+                    table {
+                        thead { tr { th { "Tier" } th { "Bitrate" } th { "Size" } th { "Source" } th { "BLAKE3" } th { "Made" } } }
+                        @for c in &p.copies {
+                            tr {
+                                td { (c.tier) }
+                                td.num { @if let Some(k) = c.kbps { (k) " kbit/s" } }
+                                td.num { (human_bytes(c.bytes)) }
+                                td { (c.source_codec.as_deref().unwrap_or("")) }
+                                td.mono.hash { (c.output_id) }
+                                td.mono { (c.made_at) }
+                            }
+                        }
+                    }
+                }
+            }
+            section {
+                h2 { "Where it is" }
+                @if p.places.is_empty() { p.note { "Not in any published torrent yet." } }
+                @else {
+                    table.places {
+                        thead { tr { th { "Torrent" } th { "Path" } th { "Bytes" } th { "Health" } th { "" } } }
+                        @for l in &p.places {
+                            tr class=[l.location.obsolete.then_some("obsolete")] {
+                                td { (l.location.torrent) @if l.location.obsolete { " (obsolete)" } }
+                                td.mono { (l.location.path) }
+                                td.num { (l.location.byte_start) "–" (l.location.byte_end) }
+                                td { (health_badge(&l.health, l.seeders)) }
+                                td { a.magnet href=(l.location.magnet) { "magnet" } }
+                            }
+                        }
+                    }
+                }
+            }
+            section {
+                h2 { "Matches and evidence" }
+                @if p.matches.is_empty() { p.note { "No ingested file is linked to this recording." } }
+                @for m in &p.matches {
+                    div.match {
+                        p {
+                            b { (m.status) } @if let Some(me) = &m.method { " by " (me) }
+                            @if let Some(c) = m.confidence { " · confidence " (format!("{c:.2}")) }
+                            " · " span.mono { (m.path.as_deref().unwrap_or(&m.content_id)) }
+                            @if let Some(c) = &m.codec { " (" (c) ")" }
+                        }
+                        @if let Some(e) = &m.evidence { p.evidence { (e) } }
+                    }
+                }
+            }
+            p.note { "JSON: " a href={"/api/recordings/" (r.recording_id)} { "/api/recordings/" (r.recording_id) } }
+        },
+    ))
+}
+
+fn recording_rows(rows: &[model::RecordingRow]) -> Markup {
+    html! {
+        table.results {
+            @for r in rows {
+                tr {
+                    td { a.rec href={"/recordings/" (r.recording_id)} { (r.title) } }
+                    td { (r.artist_credit.as_deref().unwrap_or("")) }
+                    td.num { (length(r.length_ms)) }
+                    td { (badges(r.preserved, r.published)) }
+                }
+            }
+        }
+    }
+}
+
+async fn artist(State(app): State<Arc<App>>, Path(id): Path<i64>) -> PageResult {
+    let a = blocking(&app, move |app| app.read(|db| model::artist(db, id))).await?;
+    let kept = a.recordings.iter().filter(|r| r.preserved).count();
+    Ok(layout(
+        &a.name,
+        "",
+        html! {
+            p.crumbs { "artist" }
+            h1 { (a.name) }
+            dl {
+                @if let Some(m) = &a.mbid { dt { "MusicBrainz" } dd.mono { (m) } }
+                @if let Some(c) = &a.country { dt { "Country" } dd { (c) } }
+                @if let Some(k) = &a.kind { dt { "Type" } dd { (k) } }
+                dt { "Recordings" } dd { (a.recordings_total) " (" (kept) " of those shown preserved)" }
+            }
+            (recording_rows(&a.recordings))
+        },
+    ))
+}
+
+async fn release(State(app): State<Arc<App>>, Path(id): Path<i64>) -> PageResult {
+    let r = blocking(&app, move |app| app.read(|db| model::release(db, id))).await?;
+    Ok(layout(
+        &r.title,
+        "",
+        html! {
+            p.crumbs { "release" }
+            h1 { (r.title) }
+            p.by { (r.artist_credit.as_deref().unwrap_or("")) }
+            dl {
+                @if let Some(m) = &r.mbid { dt { "MusicBrainz" } dd.mono { (m) } }
+                @if let Some(b) = &r.barcode { dt { "Barcode" } dd.mono { (b) } }
+                @if let Some(d) = &r.date { dt { "Date" } dd { (d) } }
+                @if let Some(c) = &r.country { dt { "Country" } dd { (c) } }
+                @if let Some(l) = &r.label { dt { "Label" } dd { (l) @if let Some(c) = &r.catalog_number { " · " (c) } } }
+            }
+            table.results {
+                @for t in &r.tracks {
+                    tr {
+                        td.num { (t.disc) "-" (t.position) }
+                        td { a.rec href={"/recordings/" (t.recording.recording_id)} { (t.recording.title) } }
+                        td { (t.recording.artist_credit.as_deref().unwrap_or("")) }
+                        td.num { (length(t.recording.length_ms)) }
+                        td { (badges(t.recording.preserved, t.recording.published)) }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+async fn torrents(State(app): State<Arc<App>>, Query(f): Query<TorrentFilter>) -> PageResult {
+    model::check_filter(&f, false)?;
+    let (rows, bands) = {
+        let f = f.clone();
+        blocking(&app, move |app| {
+            app.read(|db| {
+                let all = app.torrent_rows(db)?;
+                let mut bands: Vec<String> = all
+                    .iter()
+                    .map(|t| t.entry.popularity_band.clone())
+                    .collect();
+                bands.sort();
+                bands.dedup();
+                Ok((model::filter_torrents(&all, &f), bands))
+            })
+        })
+        .await?
+    };
+    let sel = |a: Option<&str>, b: &str| a == Some(b);
+    Ok(layout(
+        "Torrents",
+        "/torrents",
+        html! {
+            h1 { "Torrents" }
+            form.filters action="/torrents" method="get" {
+                label { "Kind " select name="kind" {
+                    option value="" { "any" }
+                    option value="audio" selected[sel(f.kind.as_deref(), "audio")] { "audio" }
+                    option value="metadata" selected[sel(f.kind.as_deref(), "metadata")] { "metadata" }
+                } }
+                label { "Band " select name="band" {
+                    option value="" { "any" }
+                    @for b in &bands { option value=(b) selected[sel(f.band.as_deref(), b)] { (b) } }
+                } }
+                label { "Health " select name="health" {
+                    option value="" { "any" }
+                    @for h in ["red", "amber", "green"] { option value=(h) selected[sel(f.health.as_deref(), h)] { (h) } }
+                } }
+                label { input type="checkbox" name="obsolete" value="true" checked[f.obsolete.unwrap_or(false)]; " obsolete too" }
+                input type="search" name="q" value=(f.q.as_deref().unwrap_or("")) placeholder="name" aria-label="Name";
+                button type="submit" { "Filter" }
+            }
+            p.note { (rows.len()) " torrents, " (human_bytes(rows.iter().map(|t| t.entry.data_size).sum())) }
+            table.torrents {
+                thead { tr { th { "Name" } th { "Band" } th { "Tier" } th { "Files" } th { "Size" } th { "Seeders" } th { "" } } }
+                tbody {
+                    @for t in &rows {
+                        tr class=[t.entry.obsolete.then_some("obsolete")] {
+                            td { a href={"/torrents/" (t.pack_id)} { (t.entry.display_name) } @if t.entry.obsolete { " (obsolete)" } }
+                            td { (t.entry.popularity_band) }
+                            td { (t.entry.tier) }
+                            td.num { (t.entry.num_files) }
+                            td.num { (human_bytes(t.entry.data_size)) }
+                            td { span class={"health " (t.health)} { (t.entry.seeders) } }
+                            td { a href={"/torrents/" (t.pack_id) "/file.torrent"} { ".torrent" } " " a.magnet href=(t.entry.magnet_link) { "magnet" } }
+                        }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct Offset {
+    offset: Option<u64>,
+}
+
+async fn torrent(
+    State(app): State<Arc<App>>,
+    Path(id): Path<i64>,
+    Query(o): Query<Offset>,
+) -> PageResult {
+    let offset = o.offset.unwrap_or(0);
+    let t = blocking(&app, move |app| {
+        app.read(|db| {
+            let rows = app.torrent_rows(db)?;
+            model::torrent(&app.home, db, &rows, id, offset)
+        })
+    })
+    .await?;
+    let e = &t.torrent.entry;
+    let next = offset + t.files.len() as u64;
+    Ok(layout(
+        &e.display_name,
+        "/torrents",
+        html! {
+            p.crumbs { a href="/torrents" { "torrents" } }
+            h1 { (e.display_name) }
+            @if e.obsolete { p.warn { "Obsolete: " (t.obsolete_reason.as_deref().unwrap_or("")) } }
+            dl {
+                dt { "Info-hash (v1)" } dd.mono { (e.btih) }
+                @if let Some(m) = &e.btmh { dt { "Info-hash (v2)" } dd.mono { (m) } }
+                dt { "Size" } dd { (human_bytes(e.data_size)) " in " (e.num_files) " files" }
+                dt { "Band, tier" } dd { (e.popularity_band) ", " (e.tier) }
+                dt { "Health" } dd { span class={"health " (t.torrent.health)} { (e.seeders) " seeders, " (e.leechers) " leechers" } @if let Some(s) = &e.stats_scraped_at { " (" (s) ")" } }
+                dt { "Share of listens" } dd { (pct(e.listen_share)) }
+                dt { "Manifest SHA-256" } dd.mono { (e.manifest_sha256) }
+                dt { "Created" } dd { (t.created_at) }
+            }
+            p {
+                a.button href={"/torrents/" (t.torrent.pack_id) "/file.torrent"} { "Download .torrent" } " "
+                a.button href=(e.magnet_link) { "Magnet" } " "
+                a.button href={"/torrents/" (t.torrent.pack_id) "/manifest.jsonl"} { "Manifest (JSON lines)" }
+            }
+            h2 { "Manifest" }
+            p.note { "Files " (offset + 1) "–" (next) " of " (t.files_total) }
+            table.manifest {
+                thead { tr { th { "#" } th { "Path" } th { "Size" } th { "Recording" } th { "BLAKE3" } } }
+                @for f in &t.files {
+                    tr {
+                        td.num { (f.file_index) }
+                        td.mono { (f.path) }
+                        td.num { (human_bytes(f.size)) }
+                        td { @if let Some(r) = f.recording_id { a href={"/recordings/" (r)} { (f.title.as_deref().unwrap_or("?")) } } }
+                        td.mono.hash { (f.blake3) }
+                    }
+                }
+            }
+            @if next < t.files_total { p { a href={"/torrents/" (t.torrent.pack_id) "?offset=" (next)} { "Next files →" } } }
+        },
+    ))
+}
+
+/// Read a file of `torrents/` named after a pack found in the database.
+async fn pack_download(
+    app: Arc<App>,
+    id: i64,
+    suffix: &'static str,
+    mime: &'static str,
+) -> Result<Response, PageError> {
+    let (name, bytes) = blocking(&app, move |app| {
+        let name = app.read(|db| model::pack_name(db, id))?;
+        // Names are made by `pack` (sanitised); refuse anything else.
+        if name.contains(['/', '\\']) || name.starts_with('.') {
+            return Err(WebError::NotFound(format!("no torrent {id}")));
+        }
+        let path = app.home.torrents_dir().join(format!("{name}{suffix}"));
+        let bytes = std::fs::read(&path)
+            .map_err(|_| WebError::NotFound(format!("{name}{suffix} is not in the archive")))?;
+        Ok((name, bytes))
+    })
+    .await?;
+    let disposition = format!(
+        "attachment; filename=\"{}{suffix}\"",
+        name.replace('"', "_")
+    );
+    Ok((
+        [
+            (header::CONTENT_TYPE, mime.to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+async fn torrent_file(
+    State(app): State<Arc<App>>,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    pack_download(app, id, ".torrent", "application/x-bittorrent").await
+}
+
+async fn manifest_file(
+    State(app): State<Arc<App>>,
+    Path(id): Path<i64>,
+) -> Result<Response, PageError> {
+    pack_download(
+        app,
+        id,
+        ".manifest.jsonl",
+        "application/jsonl; charset=utf-8",
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+struct PlanForm {
+    budget: Option<String>,
+    donor: Option<String>,
+}
+
+fn plan_query(budget: &str, donor: &str) -> String {
+    format!("budget={}&donor={}", urlenc(budget), urlenc(donor))
+}
+
+async fn seedplan(State(app): State<Arc<App>>, Query(f): Query<PlanForm>) -> PageResult {
+    let budget_text = f.budget.clone().unwrap_or_default();
+    let donor_text = f.donor.clone().unwrap_or_default();
+    let plan = if budget_text.trim().is_empty() {
+        None
+    } else {
+        let budget =
+            musicark_store::units::parse_budget(&budget_text).map_err(WebError::BadRequest)?;
+        let (budget, donor) = plan_params(budget, f.donor.as_deref())?;
+        Some(blocking(&app, move |app| crate::api::seed_plan(app, budget, &donor)).await?)
+    };
+    Ok(layout(
+        "Seeding plan",
+        "/seedplan",
+        html! {
+            h1 { "What should I seed?" }
+            p.note { "Give the disk you can spare: the plan picks the torrents that most cut the risk of losing recordings per byte (those nobody seeds first, then the fewest copies, the long tail weighing more)." }
+            form.plan action="/seedplan" method="get" {
+                label { "Disk to give " input id="budget" type="text" name="budget" value=(budget_text) placeholder="500GB" required; }
+                label { "Donor id (optional) " input id="donor" type="text" name="donor" value=(donor_text) placeholder="my-server"; }
+                button id="make-plan" type="submit" { "Make my plan" }
+            }
+            @if let Some(p) = &plan {
+                h2 { (p.torrents.len()) " torrents, " (human_bytes(p.used)) " of " (human_bytes(p.budget)) }
+                p {
+                    a.button id="download-magnets" href={"/seedplan/magnets.txt?" (plan_query(&budget_text, &donor_text))} download { "Download magnets" } " "
+                    a.button id="download-torrents" href={"/seedplan/torrents.tar?" (plan_query(&budget_text, &donor_text))} download { "Download .torrent files (tar)" }
+                }
+                table.plan {
+                    thead { tr { th { "Torrent" } th { "Size" } th { "Seeders" } th { "Unseeded recordings" } th { "" } } }
+                    @for t in &p.torrents {
+                        tr {
+                            td { (t.name) }
+                            td.num { (human_bytes(t.data_size)) }
+                            td { (health_badge(musicark_swarm::health::class(t.seeders.unwrap_or(0)), t.seeders)) }
+                            td.num { (t.unseeded_recordings) }
+                            td { a.magnet href=(t.magnet) { "magnet" } }
+                        }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+async fn plan_for(
+    app: &Arc<App>,
+    f: PlanForm,
+) -> Result<musicark_swarm::health::SeedPlan, PageError> {
+    let budget = musicark_store::units::parse_budget(f.budget.as_deref().unwrap_or(""))
+        .map_err(WebError::BadRequest)?;
+    let (budget, donor) = plan_params(budget, f.donor.as_deref())?;
+    Ok(blocking(app, move |app| crate::api::seed_plan(app, budget, &donor)).await?)
+}
+
+async fn seedplan_magnets(
+    State(app): State<Arc<App>>,
+    Query(f): Query<PlanForm>,
+) -> Result<Response, PageError> {
+    let plan = plan_for(&app, f).await?;
+    let mut text = String::new();
+    for t in &plan.torrents {
+        text.push_str(&t.magnet);
+        text.push('\n');
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"musicark-seedplan.txt\"",
+            ),
+        ],
+        text,
+    )
+        .into_response())
+}
+
+async fn seedplan_torrents(
+    State(app): State<Arc<App>>,
+    Query(f): Query<PlanForm>,
+) -> Result<Response, PageError> {
+    let plan = plan_for(&app, f).await?;
+    let tar = blocking(&app, move |app| {
+        let mut files = Vec::new();
+        for t in &plan.torrents {
+            if t.name.contains(['/', '\\']) || t.name.starts_with('.') {
+                continue;
+            }
+            let name = format!("{}.torrent", t.name);
+            let bytes = std::fs::read(app.home.torrents_dir().join(&name))?;
+            files.push((name, bytes));
+        }
+        crate::tar_of(&files)
+    })
+    .await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-tar"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"musicark-seedplan.tar\"",
+            ),
+        ],
+        tar,
+    )
+        .into_response())
+}
+
+async fn damaged(State(app): State<Arc<App>>) -> PageResult {
+    let d = blocking(&app, |app| app.read(|db| Ok(db.damaged_report()?))).await?;
+    let section = |title: &str, rows: &[musicark_store::DamagedEntry]| {
+        html! {
+            h2 { (title) " (" (rows.len()) ")" }
+            @if !rows.is_empty() {
+                table.damaged {
+                    thead { tr { th { "Path" } th { "Reason" } th { "Where" } th { "Size" } } }
+                    @for e in rows.iter().take(model::MAX_ROWS) {
+                        tr {
+                            td.mono { (e.path) }
+                            td { (e.reason.as_deref().unwrap_or("")) @if let Some(k) = &e.damage_kind { " (" (k) ")" } }
+                            td.num { @if let Some(p) = e.position_seconds { (format!("{p:.1} s")) } }
+                            td.num { (human_bytes(e.size)) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(layout(
+        "Damaged",
+        "/damaged",
+        html! {
+            h1 { "Damaged and unreadable files" }
+            (section("Damaged", &d.damaged))
+            (section("Unsupported", &d.unsupported))
+            (section("Unreadable (retried by the next ingest)", &d.errors))
+            (section("Clean, with warnings", &d.warnings))
+        },
+    ))
+}
+
+async fn review(State(app): State<Arc<App>>) -> PageResult {
+    let items = blocking(&app, |app| app.read(model::review)).await?;
+    Ok(layout(
+        "Review",
+        "/review",
+        html! {
+            h1 { "Matches to review" }
+            p.note { "Files musicark would not link on its own: several candidates, or evidence that disagrees. Decide with the CLI (`musicark match --review`)." }
+            @if items.is_empty() { p { "Nothing to review." } }
+            @for i in &items {
+                div.match {
+                    p { span.mono { (i.path.as_deref().unwrap_or(&i.content_id)) } @if let Some(c) = i.confidence { " · best confidence " (format!("{c:.2}")) } }
+                    (recording_rows(&i.candidates))
+                    @if let Some(e) = &i.evidence { p.evidence { (e) } }
+                }
+            }
+        },
+    ))
+}
