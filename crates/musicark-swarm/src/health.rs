@@ -230,6 +230,37 @@ pub fn scrape_archive(
     })
 }
 
+/// Every active pack's health and the summary (`health show --json`,
+/// `GET /api/health`).
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct HealthReport {
+    pub packs: Vec<PackHealth>,
+    pub summary: Summary,
+}
+
+/// [`current`] as one value.
+pub fn report(db: &Db) -> Result<HealthReport, HealthError> {
+    let (packs, summary) = current(db)?;
+    Ok(HealthReport { packs, summary })
+}
+
+/// What the archive holds and how well its torrents are seeded
+/// (`status --json`, `GET /api/status`).
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct StatusReport {
+    #[serde(flatten)]
+    pub status: musicark_store::Status,
+    pub health: Summary,
+}
+
+/// The archive's status with its health summary.
+pub fn status(db: &Db, archive_name: &str) -> Result<StatusReport, HealthError> {
+    Ok(StatusReport {
+        status: db.status(archive_name)?,
+        health: current(db)?.1,
+    })
+}
+
 /// The latest health of every active pack, and the summary.
 pub fn current(db: &Db) -> Result<(Vec<PackHealth>, Summary), HealthError> {
     let mut stmt = db.conn.prepare(

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use axum::extract::{FromRequest, FromRequestParts, State};
-use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -82,6 +81,22 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> 
     }
 }
 
+/// A request carrying the configured token (checked before any body is
+/// read).
+pub struct Authorized;
+
+impl FromRequestParts<Arc<App>> for Authorized {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &Arc<App>,
+    ) -> Result<Self, Self::Rejection> {
+        app.authorize(&parts.headers)?;
+        Ok(Authorized)
+    }
+}
+
 /// A JSON body within [`crate::MAX_BODY`], its rejections as JSON errors.
 pub struct Body<T>(pub T);
 
@@ -132,13 +147,6 @@ pub struct SeedPlanParams {
     pub donor: Option<String>,
 }
 
-/// Seeding health of every active torrent.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct HealthView {
-    pub packs: Vec<musicark_swarm::health::PackHealth>,
-    pub summary: musicark_swarm::health::Summary,
-}
-
 pub fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/status", get(status))
@@ -170,10 +178,15 @@ pub(crate) fn search_limit(limit: Option<usize>) -> Result<usize, WebError> {
     }
 }
 
-async fn status(State(app): State<Arc<App>>) -> ApiResult<musicark_store::Status> {
+async fn status(State(app): State<Arc<App>>) -> ApiResult<musicark_swarm::health::StatusReport> {
     Ok(Json(
         blocking(&app, |app| {
-            app.read(|db| Ok(db.status(&app.home.config.archive.name)?))
+            app.read(|db| {
+                Ok(musicark_swarm::health::status(
+                    db,
+                    &app.home.config.archive.name,
+                )?)
+            })
         })
         .await?,
     ))
@@ -288,13 +301,10 @@ async fn coverage(State(app): State<Arc<App>>) -> ApiResult<musicark_publish::co
     ))
 }
 
-async fn health(State(app): State<Arc<App>>) -> ApiResult<HealthView> {
+async fn health(State(app): State<Arc<App>>) -> ApiResult<musicark_swarm::health::HealthReport> {
     Ok(Json(
         blocking(&app, |app| {
-            app.read(|db| {
-                let (packs, summary) = musicark_swarm::health::current(db)?;
-                Ok(HealthView { packs, summary })
-            })
+            app.read(|db| Ok(musicark_swarm::health::report(db)?))
         })
         .await?,
     ))
@@ -360,9 +370,8 @@ async fn review(State(app): State<Arc<App>>) -> ApiResult<Vec<model::ReviewItem>
 
 async fn scrape(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    _: Authorized,
 ) -> ApiResult<musicark_swarm::health::ScrapeReport> {
-    app.authorize(&headers)?;
     Ok(Json(
         blocking(&app, |app| {
             let db = app.home.db()?;
@@ -381,10 +390,9 @@ async fn scrape(
 
 async fn rights(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    _: Authorized,
     Body(action): Body<model::RightsAction>,
 ) -> ApiResult<model::RightsView> {
-    app.authorize(&headers)?;
     Ok(Json(
         blocking(&app, move |app| {
             let _lock = app

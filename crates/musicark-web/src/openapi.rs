@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use schemars::generate::{Contract, SchemaGenerator, SchemaSettings};
 use serde_json::{Value, json};
 
-use crate::api::{ApiErrorBody, HealthView};
+use crate::api::ApiErrorBody;
 use crate::model;
 
 struct Param {
@@ -115,7 +115,7 @@ pub fn document() -> Value {
             &err,
             "What the archive holds (as `musicark status --json`)",
             vec![],
-            schema::<musicark_store::Status>(&mut g),
+            schema::<musicark_swarm::health::StatusReport>(&mut g),
             &[],
             false,
             None,
@@ -287,7 +287,7 @@ pub fn document() -> Value {
             &err,
             "Seeding health of every active torrent (as `health show --json`)",
             vec![],
-            schema::<HealthView>(&mut g),
+            schema::<musicark_swarm::health::HealthReport>(&mut g),
             &[],
             false,
             None,

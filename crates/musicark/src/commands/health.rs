@@ -172,12 +172,12 @@ pub fn mirror(g: &Global, options: musicark_mirror::MirrorOptions) -> anyhow::Re
 pub fn show(g: &Global) -> anyhow::Result<()> {
     let home = open_home(g)?;
     let db = home.db_read_only()?;
-    let (packs, summary) = musicark_swarm::health::current(&db)?;
+    let report = musicark_swarm::health::report(&db)?;
     if g.json {
-        return print_json(&serde_json::json!({ "packs": packs, "summary": summary }));
+        return print_json(&report);
     }
-    print_packs(&packs);
-    print_summary(&summary);
+    print_packs(&report.packs);
+    print_summary(&report.summary);
     Ok(())
 }
 

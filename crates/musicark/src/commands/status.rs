@@ -9,13 +9,11 @@ use crate::output::{bytes, duration, print_json};
 pub fn run(g: &Global) -> anyhow::Result<()> {
     let home = open_home(g)?;
     let db = home.db()?;
-    let status = db.status(&home.config.archive.name)?;
-    let (_, health) = musicark_swarm::health::current(&db)?;
+    let report = musicark_swarm::health::status(&db, &home.config.archive.name)?;
     if g.json {
-        let mut v = serde_json::to_value(&status)?;
-        v["health"] = serde_json::to_value(&health)?;
-        print_json(&v)
+        print_json(&report)
     } else {
+        let (status, health) = (report.status, report.health);
         print_status(&status);
         if health.torrents > 0 {
             crate::commands::health::print_summary(&health);

@@ -15,3 +15,4 @@ mod publish;
 mod tidy;
 mod torrent;
 mod transcode;
+mod web;

@@ -1,0 +1,639 @@
+//! `musicark serve`: the API through the router without a socket (and
+//! checked against the CLI's `--json`), the security rules, headless
+//! Chromium driving the pages, and schemathesis against /openapi.json.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, OnceLock};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::Value;
+use tower::ServiceExt;
+
+use crate::support::{bin, json, ok, peer, skip_or_fail};
+
+/// One demo archive for the read-only tests, built once per run.
+fn demo() -> &'static Path {
+    static DEMO: OnceLock<PathBuf> = OnceLock::new();
+    DEMO.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir").keep();
+        let archive = dir.join("demo");
+        let out = bin()
+            .args(["demo", "--no-serve", "--json", "--dir"])
+            .arg(&archive)
+            .output()
+            .expect("run demo");
+        assert!(
+            out.status.success(),
+            "demo: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        archive
+    })
+}
+
+/// A private copy of the demo archive, for tests that change it.
+fn demo_copy(into: &Path) -> PathBuf {
+    let dst = into.join("demo");
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(demo())
+        .arg(&dst)
+        .status()
+        .expect("cp");
+    assert!(st.success());
+    dst
+}
+
+fn set_token(archive: &Path, token: &str) {
+    let path = archive.join("musicark.toml");
+    let mut text = std::fs::read_to_string(&path).expect("config");
+    text.push_str(&format!("\n[serve]\ntoken = \"{token}\"\n"));
+    std::fs::write(&path, text).expect("write config");
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+fn call(app: &Arc<musicark_web::App>, req: Request<Body>) -> Answer {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let res = musicark_web::router(app.clone())
+            .oneshot(req)
+            .await
+            .expect("infallible");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = axum::body::to_bytes(res.into_body(), 64 << 20)
+            .await
+            .expect("body")
+            .to_vec();
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    })
+}
+
+fn get(app: &Arc<musicark_web::App>, uri: &str) -> Answer {
+    call(app, Request::get(uri).body(Body::empty()).expect("request"))
+}
+
+fn post(app: &Arc<musicark_web::App>, uri: &str, token: Option<&str>, body: &str) -> Answer {
+    let mut r = Request::post(uri).header("content-type", "application/json");
+    if let Some(t) = token {
+        r = r.header("authorization", format!("Bearer {t}"));
+    }
+    call(app, r.body(Body::from(body.to_string())).expect("request"))
+}
+
+fn get_json(app: &Arc<musicark_web::App>, uri: &str) -> Value {
+    let a = get(app, uri);
+    assert_eq!(a.status, StatusCode::OK, "{uri}: {}", a.text());
+    assert_eq!(a.headers["content-type"], "application/json", "{uri}: JSON");
+    a.json()
+}
+
+#[test]
+fn the_api_answers_with_the_clis_own_json() {
+    let archive = demo();
+    let app = musicark_web::App::open(archive).expect("open");
+
+    // The same types behind the CLI's --json and the API.
+    assert_eq!(get_json(&app, "/api/status"), json(archive, &["status"]));
+    assert_eq!(
+        get_json(&app, "/api/damaged"),
+        json(archive, &["report", "damaged"])
+    );
+    assert_eq!(
+        get_json(&app, "/api/health"),
+        json(archive, &["health", "show"])
+    );
+    let mut api_cov = get_json(&app, "/api/coverage");
+    let mut cli_cov = json(archive, &["report", "coverage"]);
+    api_cov["generated_at"] = Value::Null;
+    cli_cov["generated_at"] = Value::Null;
+    assert_eq!(api_cov, cli_cov);
+    assert_eq!(
+        get_json(&app, "/api/seedplan?budget=1000000000&donor=alice"),
+        json(
+            archive,
+            &[
+                "seedplan", "--budget", "1GB", "--donor", "alice", "--format", "json"
+            ]
+        )
+    );
+    let show = json(archive, &["catalog", "show", "QZMAK2400100"]);
+    assert_eq!(get_json(&app, "/api/lookup?q=QZMAK2400100"), show);
+
+    // Search ranks the recording first, with its badges.
+    let s = get_json(&app, "/api/search?q=dawn%20chorus");
+    let hit = &s["hits"][0];
+    assert_eq!(hit["title"], "Dawn Chorus", "{s:#}");
+    assert_eq!(hit["kind"], "recording");
+    assert_eq!(hit["preserved"], true);
+    assert_eq!(hit["published"], true);
+    let cli_hits = json(archive, &["catalog", "search", "dawn chorus"]);
+    assert_eq!(hit["id"], cli_hits[0]["id"], "same ranking as the CLI");
+
+    // The recording: identifiers, copy, where it is (as `where` says).
+    let id = hit["id"].as_i64().expect("id");
+    let r = get_json(&app, &format!("/api/recordings/{id}"));
+    assert_eq!(r["recording"]["isrcs"][0], "QZMAK2400100", "{r:#}");
+    assert!(!r["copies"].as_array().expect("copies").is_empty());
+    assert!(
+        r["matches"]
+            .as_array()
+            .expect("matches")
+            .iter()
+            .all(|m| m["status"] == "linked" && m["evidence"].is_string())
+    );
+    let places = r["places"].as_array().expect("places");
+    let located = json(archive, &["where", &format!("rec:{id}")]);
+    let wanted: Vec<&Value> = located
+        .as_array()
+        .expect("where")
+        .iter()
+        .map(|l| &l["magnet"])
+        .collect();
+    let got: Vec<&Value> = places.iter().map(|p| &p["magnet"]).collect();
+    assert_eq!(got, wanted, "the page's magnets are `where`'s");
+    assert!(places.iter().all(|p| p["health"] == "red"), "never scraped");
+
+    // The artist page (releases: see the hostile test, which adds one).
+    let artist = get_json(&app, "/api/artists/1");
+    assert!(artist["recordings_total"].as_u64().expect("total") >= 1);
+
+    // Torrents: the list's entries, filtered; a manifest page.
+    let all = get_json(&app, "/api/torrents");
+    let list: Value = serde_json::from_slice(
+        &std::fs::read(archive.join("published/torrents.json")).expect("list"),
+    )
+    .expect("list json");
+    assert_eq!(
+        all.as_array().expect("rows").len(),
+        list.as_array().expect("list").len()
+    );
+    let audio = get_json(&app, "/api/torrents?kind=audio");
+    assert!(
+        audio
+            .as_array()
+            .expect("rows")
+            .iter()
+            .all(|t| t["is_metadata"] == false && t["health"] == "red")
+    );
+    let pack = audio[0]["pack_id"].as_i64().expect("pack id");
+    let t = get_json(&app, &format!("/api/torrents/{pack}"));
+    assert_eq!(
+        t["files_total"].as_u64(),
+        audio[0]["num_files"].as_u64(),
+        "{t:#}"
+    );
+    assert!(
+        t["files"]
+            .as_array()
+            .expect("files")
+            .iter()
+            .all(|f| f["blake3"].as_str().is_some_and(|b| b.len() == 64))
+    );
+    let torrent_file = get(&app, &format!("/torrents/{pack}/file.torrent"));
+    assert_eq!(torrent_file.status, StatusCode::OK);
+    let name = audio[0]["display_name"].as_str().expect("name");
+    assert_eq!(
+        torrent_file.body,
+        std::fs::read(archive.join("torrents").join(name)).expect("torrent"),
+        "the .torrent as published"
+    );
+
+    // Every path of the OpenAPI document is served.
+    let doc = get_json(&app, "/openapi.json");
+    assert_eq!(doc["openapi"], "3.0.3");
+    for (path, ops) in doc["paths"].as_object().expect("paths") {
+        let uri = path.replace("{id}", "1");
+        if ops.get("get").is_some() {
+            let uri = match path.as_str() {
+                "/api/search" | "/api/lookup" => format!("{uri}?q=dawn"),
+                "/api/seedplan" => format!("{uri}?budget=1000000"),
+                _ => uri,
+            };
+            // The demo imports no releases.
+            let expected = if path == "/api/releases/{id}" {
+                StatusCode::NOT_FOUND
+            } else {
+                StatusCode::OK
+            };
+            assert_eq!(get(&app, &uri).status, expected, "{uri}");
+        } else {
+            assert_eq!(
+                post(&app, &uri, None, "{}").status,
+                StatusCode::FORBIDDEN,
+                "{uri}: read-only"
+            );
+        }
+    }
+
+    // Pages render.
+    for uri in [
+        "/",
+        "/search?q=dawn",
+        &format!("/recordings/{id}"),
+        "/artists/1",
+        "/torrents?health=red&kind=audio",
+        &format!("/torrents/{pack}"),
+        "/seedplan?budget=1GB",
+        "/damaged",
+        "/review",
+        "/static/style.css",
+    ] {
+        let a = get(&app, uri);
+        assert_eq!(a.status, StatusCode::OK, "{uri}: {}", a.text());
+    }
+    let dash = get(&app, "/").text();
+    assert!(dash.contains("<svg") && dash.contains("Recent activity"));
+}
+
+#[test]
+fn actions_need_the_token_and_reach_the_next_pack() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let archive = demo_copy(tmp.path());
+    let body = r#"{"recording_id": 1, "action": "takedown", "reason": "request #12"}"#;
+
+    // Read-only without a configured token.
+    let app = musicark_web::App::open(&archive).expect("open");
+    let a = post(&app, "/api/actions/rights", Some("anything"), body);
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.text());
+    assert!(
+        a.json()["error"]
+            .as_str()
+            .expect("error")
+            .contains("[serve] token")
+    );
+    drop(app);
+
+    set_token(&archive, "correct horse");
+    let app = musicark_web::App::open(&archive).expect("open");
+    for token in [
+        None,
+        Some("wrong"),
+        Some("correct hors"),
+        Some("correct horse2"),
+    ] {
+        let a = post(&app, "/api/actions/rights", token, body);
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{token:?}");
+        assert_eq!(a.headers["www-authenticate"], "Bearer");
+        let a = post(&app, "/api/actions/scrape", token, "");
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{token:?}");
+    }
+    let before = get_json(&app, "/api/recordings/1");
+    assert!(before["rights"].is_null());
+
+    // Malformed actions are refused before anything is written.
+    for bad in [
+        r#"{"recording_id": 1, "action": "delete"}"#,
+        r#"{"recording_id": 1, "action": "embargo", "until": "next week"}"#,
+        r#"{"recording_id": 1, "action": "takedown", "extra": 1}"#,
+        "not json",
+    ] {
+        let a = post(&app, "/api/actions/rights", Some("correct horse"), bad);
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{bad}: {}", a.text());
+    }
+    let a = post(
+        &app,
+        "/api/actions/rights",
+        Some("correct horse"),
+        r#"{"recording_id": 99999, "action": "takedown"}"#,
+    );
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+
+    let a = post(&app, "/api/actions/rights", Some("correct horse"), body);
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    assert_eq!(a.json()["takedown"], true);
+    let page = get(&app, "/recordings/1").text();
+    assert!(page.contains("Taken down"), "the page says so");
+
+    // The next `pack` obeys: the torrent holding it becomes obsolete.
+    ok(&archive, &["pack"]);
+    let after = get_json(&app, "/api/recordings/1");
+    let places = after["places"].as_array().expect("places");
+    assert!(!places.is_empty());
+    assert!(places.iter().all(|p| p["obsolete"] == true), "{after:#}");
+
+    // Scrape now: with no tracker configured, an empty but valid report.
+    let a = post(&app, "/api/actions/scrape", Some("correct horse"), "");
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    assert!(a.json()["summary"]["torrents"].as_u64().is_some());
+}
+
+#[test]
+fn hostile_requests_are_refused_and_user_text_is_escaped() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let archive = demo_copy(tmp.path());
+    set_token(&archive, "t0ken");
+    let config = std::fs::read_to_string(archive.join("musicark.toml")).expect("config");
+
+    // A recording whose text is markup.
+    let hostile_title = r#"<script>alert("t")</script>"#;
+    let hostile_artist = r#""><img src=x onerror=alert(1)>"#;
+    {
+        let db = musicark_store::Db::open(&archive.join("catalog.sqlite")).expect("db");
+        db.conn
+            .execute(
+                "INSERT INTO recordings (recording_id, title, artist_credit) VALUES (424242, ?1, ?2)",
+                [hostile_title, hostile_artist],
+            )
+            .expect("insert");
+        db.conn
+            .execute(
+                "INSERT INTO releases (release_id, title, artist_credit, barcode) VALUES (77, ?1, ?2, '5012345678900')",
+                [hostile_title, hostile_artist],
+            )
+            .expect("insert");
+        db.conn
+            .execute_batch(
+                "INSERT INTO tracks (release_id, disc, position, recording_id) VALUES (77, 1, 1, 1), (77, 1, 2, 424242);",
+            )
+            .expect("insert");
+    }
+    let app = musicark_web::App::open(&archive).expect("open");
+    let page = get(&app, "/recordings/424242");
+    assert_eq!(page.status, StatusCode::OK);
+    let html = page.text();
+    assert!(!html.contains("<script"), "no raw markup: {html}");
+    assert!(!html.contains("<img"), "no raw markup");
+    assert!(html.contains("&lt;script&gt;alert(&quot;t&quot;)&lt;/script&gt;"));
+    // A release page: its tracks with their badges, its text escaped.
+    let rel = get_json(&app, "/api/releases/77");
+    let tracks = rel["tracks"].as_array().expect("tracks");
+    assert_eq!(tracks.len(), 2, "{rel:#}");
+    assert_eq!(tracks[0]["recording"]["recording_id"], 1);
+    assert_eq!(tracks[0]["recording"]["published"], true);
+    assert_eq!(tracks[1]["recording"]["preserved"], false);
+    let html = get(&app, "/releases/77").text();
+    assert!(!html.contains("<script") && !html.contains("<img"));
+    assert!(html.contains("5012345678900"));
+    let reflected = get(&app, "/search?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E").text();
+    assert!(!reflected.contains("<script"));
+    assert!(reflected.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    let plan = get(&app, "/seedplan?budget=1GB&donor=%22%3E%3Cb%3Ex").text();
+    assert!(!plan.contains("\"><b>x"), "attribute values escaped");
+    assert!(
+        page.headers["content-security-policy"]
+            .to_str()
+            .expect("csp")
+            .contains("default-src 'none'")
+    );
+    assert_eq!(page.headers["x-content-type-options"], "nosniff");
+
+    // Path traversal: nothing outside what the routes name.
+    for uri in [
+        "/static/../musicark.toml",
+        "/static/..%2fmusicark.toml",
+        "/static/%2e%2e/%2e%2e/etc/passwd",
+        "/torrents/..%2f..%2fmusicark.toml/file.torrent",
+        "/torrents/1/..%2f..%2fmusicark.toml",
+        "/torrents/1%2f..%2f..%2fmusicark.toml/manifest.jsonl",
+        "/api/torrents/..%2f..%2fmusicark.toml",
+        "/../../musicark.toml",
+        "//etc/passwd",
+    ] {
+        let a = get(&app, uri);
+        assert!(
+            a.status == StatusCode::NOT_FOUND || a.status == StatusCode::BAD_REQUEST,
+            "{uri}: {}",
+            a.status
+        );
+        let body = a.text();
+        assert!(
+            !body.contains("[archive]") && !body.contains("t0ken") && !body.contains("root:"),
+            "{uri} leaked a file"
+        );
+    }
+    assert!(config.contains("t0ken"));
+
+    // Oversized and out-of-bounds requests.
+    let big = format!(
+        r#"{{"recording_id": 1, "action": "takedown", "reason": "{}"}}"#,
+        "x".repeat(1 << 20)
+    );
+    let a = post(&app, "/api/actions/rights", Some("t0ken"), &big);
+    assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(a.json()["error"].is_string(), "a JSON error");
+    let a = get(&app, &format!("/api/search?q={}", "a".repeat(10_000)));
+    assert_eq!(a.status, StatusCode::URI_TOO_LONG);
+    for uri in [
+        format!("/api/search?q={}", "a".repeat(201)),
+        "/api/search?q=dawn&limit=100000".to_string(),
+        "/api/search?q=dawn&limit=0".to_string(),
+        "/api/search".to_string(),
+        "/api/recordings/not-a-number".to_string(),
+        "/api/seedplan?budget=0".to_string(),
+        "/api/seedplan?budget=18446744073709551615".to_string(),
+        format!("/api/seedplan?budget=1000&donor={}", "d".repeat(101)),
+        "/api/torrents?kind=video".to_string(),
+        "/api/torrents/1?offset=-1".to_string(),
+        format!("/search?q={}", "a".repeat(201)),
+        "/seedplan?budget=12%20parsecs".to_string(),
+    ] {
+        let a = get(&app, &uri);
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{uri}: {}", a.text());
+        if uri.starts_with("/api/") {
+            assert!(a.json()["error"].is_string(), "{uri}: JSON error");
+        }
+    }
+    assert_eq!(get(&app, "/api/nothing").status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        get(&app, "/api/recordings/99999").json()["error"],
+        "no recording 99999"
+    );
+}
+
+/// `musicark serve --json` on a free port; its URL.
+fn serve(archive: &Path) -> (Child, String) {
+    let mut child = bin()
+        .arg("--archive")
+        .arg(archive)
+        .args(["serve", "--json", "--bind", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut text = String::new();
+    let mut lines = BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
+        let line = line.expect("line");
+        text.push_str(&line);
+        if line == "}" {
+            break;
+        }
+    }
+    let v: Value = serde_json::from_str(&text).expect("serve's JSON");
+    (child, v["url"].as_str().expect("url").to_string())
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn chromium_searches_opens_a_recording_and_downloads_a_plan() {
+    let browser_dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../musicark-web/tests/browser");
+    if !browser_dir.join("node_modules/playwright-core").is_dir() {
+        skip_or_fail(
+            "playwright-core is not installed (npm ci in crates/musicark-web/tests/browser)",
+        );
+        return;
+    }
+    let (Some(node), Some(_)) = (peer("node"), peer("chromium")) else {
+        return;
+    };
+    let archive = demo();
+    let (child, url) = serve(archive);
+    let _server = Killed(child);
+    let artefacts = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("artefacts/web");
+    let _ = std::fs::remove_dir_all(&artefacts);
+    let out = Command::new(node)
+        .current_dir(&browser_dir)
+        .arg("ui.mjs")
+        .arg(&url)
+        .arg(&artefacts)
+        .args(["dawn chorus", "1GB", "browser-test"])
+        .output()
+        .expect("node");
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "ui.mjs printed no JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(out.status.success(), "browser test failed: {seen:#}");
+    assert_eq!(seen["first_result"], "Dawn Chorus");
+    assert_eq!(seen["first_badge"], "published");
+    assert_eq!(seen["recording_title"], "Dawn Chorus");
+    assert!(
+        seen["recording_magnet"]
+            .as_str()
+            .is_some_and(|m| m.contains("&so=")),
+        "a one-file magnet: {seen:#}"
+    );
+
+    // The downloaded plan is the CLI's plan for the same donor and budget.
+    let cli = ok(
+        archive,
+        &[
+            "seedplan",
+            "--budget",
+            "1GB",
+            "--donor",
+            "browser-test",
+            "--format",
+            "magnet",
+        ],
+    );
+    let cli_magnets: Vec<String> = String::from_utf8_lossy(&cli.stdout)
+        .lines()
+        .filter(|l| l.starts_with("magnet:"))
+        .map(str::to_string)
+        .collect();
+    let web_magnets: Vec<String> = seen["magnets"]
+        .as_array()
+        .expect("magnets")
+        .iter()
+        .map(|m| m.as_str().expect("str").to_string())
+        .collect();
+    assert!(!web_magnets.is_empty());
+    assert_eq!(web_magnets, cli_magnets);
+    let tar = std::fs::read(artefacts.join("seedplan-torrents.tar")).expect("tar");
+    let mut names = Vec::new();
+    for entry in tar::Archive::new(tar.as_slice()).entries().expect("tar") {
+        let mut entry = entry.expect("entry");
+        let name = entry.path().expect("path").display().to_string();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).expect("read");
+        assert_eq!(
+            bytes,
+            std::fs::read(archive.join("torrents").join(&name)).expect("published torrent"),
+            "{name}"
+        );
+        names.push(name);
+    }
+    assert_eq!(names.len(), web_magnets.len());
+    for shot in ["dashboard", "search", "recording", "seedplan", "torrents"] {
+        let png = std::fs::read(artefacts.join(format!("{shot}.png"))).expect("screenshot");
+        assert!(
+            png.starts_with(b"\x89PNG") && png.len() > 10_000,
+            "{shot}.png"
+        );
+    }
+    eprintln!("web UI screenshots: {}", artefacts.display());
+}
+
+#[test]
+fn schemathesis_finds_no_server_error() {
+    let Some(st) = peer("schemathesis") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let archive = demo_copy(tmp.path());
+    set_token(&archive, "st-token");
+    let (child, url) = serve(&archive);
+    let _server = Killed(child);
+    let out = Command::new(st)
+        .current_dir(tmp.path())
+        .env("SCHEMATHESIS_HOOKS", "")
+        .args([
+            "run",
+            &format!("{url}openapi.json"),
+            "--checks",
+            "all",
+            "-H",
+            "Authorization: Bearer st-token",
+            "--max-examples",
+            "50",
+            "--generation-deterministic",
+            "--no-color",
+        ])
+        .output()
+        .expect("schemathesis");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "schemathesis failed:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!text.contains("Server error"), "{text}");
+    let summary = text
+        .lines()
+        .rev()
+        .find(|l| l.contains("generated"))
+        .unwrap_or("");
+    eprintln!("schemathesis: {summary}");
+}
