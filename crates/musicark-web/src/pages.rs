@@ -306,7 +306,7 @@ struct SearchForm {
 
 async fn search(State(app): State<Arc<App>>, Query(f): Query<SearchForm>) -> PageResult {
     let q = bounded_query(f.q.as_deref().unwrap_or(""))?;
-    let limit = search_limit(f.limit.or(Some(50)))?;
+    let limit = search_limit(f.limit.or(Some(25)))?;
     let result = if q.is_empty() {
         None
     } else {
@@ -328,7 +328,12 @@ async fn search(State(app): State<Arc<App>>, Query(f): Query<SearchForm>) -> Pag
                 button type="submit" { "Search" }
             }
             @if let Some(r) = &result {
-                p.note { (r.hits.len()) " results for “" (r.query) "”" }
+                p.note {
+                    (r.hits.len()) " results for “" (r.query) "”"
+                    @if r.hits.len() == limit && limit < 100 {
+                        " · " a href={"/search?limit=100&q=" (urlenc(&r.query))} { "more" }
+                    }
+                }
                 table.results {
                     thead { tr { th { "" } th { "Title" } th { "Artist" } th { "Length" } th { "Archive" } } }
                     tbody {

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Web UI load: wrk (Debian) for 30 s against the search and recording pages
+# of `musicark serve` on a catalogue of N recordings (default 1 000 000),
+# a tenth of them given synthetic preserved copies in synthetic torrents
+# (rows only: what is measured is the pages' queries and rendering). In the
+# same run, the peer: nginx (Debian) serving a sample of the same pages
+# saved as static files, the floor of HTTP on this machine.
+#
+#   scripts/bench-web.sh [N]        (WRK_SECONDS, WRK_CONNECTIONS to change)
+#
+# Needs: wrk, nginx, sqlite3, curl (apt-get install -y wrk nginx-light
+# sqlite3 curl); the catalogue of scripts/bench-catalog.sh (made here when
+# missing, ~2 GB for 1M).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+n=${1:-1000000}
+secs=${WRK_SECONDS:-30}
+conns=${WRK_CONNECTIONS:-16}
+work=${BENCH_DIR:-/tmp/musicark-cbench}/$n
+(cd "$root" && cargo build --release -q -p musicark -p xtask)
+bin="$root/target/release/musicark"
+for tool in wrk nginx sqlite3 curl; do
+    command -v "$tool" >/dev/null || { echo "needs $tool (apt-get install -y wrk nginx-light sqlite3 curl)" >&2; exit 2; }
+done
+
+if [ ! -f "$work/archive/catalog.sqlite" ]; then
+    mkdir -p "$work"
+    [ -f "$work/mbdump/recording" ] || "$root/target/release/xtask" gen-catalog --recordings "$n" --out "$work"
+    "$bin" --archive "$work/archive" init -q > /dev/null
+    for e in artist recording release; do
+        "$bin" --archive "$work/archive" catalog import musicbrainz "$work/mbdump/$e" --quiet > /dev/null
+    done
+    "$bin" --archive "$work/archive" catalog import listenbrainz "$work/listenbrainz.csv" --quiet > /dev/null
+fi
+
+web="$work/web"
+rm -rf "$web"
+mkdir -p "$web"
+cp -a "$work/archive" "$web/archive"
+archive="$web/archive"
+"$bin" --archive "$archive" status > /dev/null   # migrate to this build's schema
+
+# A tenth of the recordings preserved and published: one content, one copy
+# and one place in a torrent of 1000 files each.
+sqlite3 "$archive/catalog.sqlite" <<'SQL'
+PRAGMA foreign_keys = OFF;
+BEGIN;
+CREATE TEMP TABLE kept AS
+  SELECT recording_id, printf('%064x', recording_id) AS cid, printf('%063xf', recording_id) AS oid,
+         row_number() OVER (ORDER BY recording_id) - 1 AS k
+  FROM recordings WHERE recording_id % 10 = 0;
+INSERT INTO contents (content_id, sha256, size, stored, verdict, codec, lossless, duration_seconds, analyzer_version, analyzed_at)
+  SELECT cid, cid, 30000000, 1, 'audio', 'flac', 1, 240.0, 1, '2026-01-01T00:00:00Z' FROM kept;
+INSERT INTO matches (content_id, recording_id, status, method, confidence, evidence)
+  SELECT cid, recording_id, 'linked', 'mbid', 1.0, 'MusicBrainz recording id in the tags' FROM kept;
+INSERT INTO preserved (source_id, tier, kbps, output_id, bytes, duration, recording_id, made_at)
+  SELECT cid, 'opus', 96, oid, 2900000, 240.0, recording_id, '2026-01-01T00:00:00Z' FROM kept;
+INSERT INTO packs (pack_id, name, kind, band, tier, btih, torrent_size, num_files, data_size, manifest_sha256, created_at)
+  SELECT DISTINCT k / 1000 + 1, printf('bench-top100-%05d', k / 1000 + 1), 'audio', 'top100', 'opus-96',
+         printf('%040x', k / 1000 + 1), 60000, 1000, 2900000000, printf('%064x', 0), '2026-01-01T00:00:00Z' FROM kept;
+INSERT INTO pack_files (pack_id, file_index, path, byte_offset, size, output_id, source_id, recording_id)
+  SELECT k / 1000 + 1, k % 1000, printf('Artist %d/Release/%02d Title [%s].opus', recording_id % 5000, k % 20, substr(oid, 1, 10)),
+         (k % 1000) * 2900000, 2900000, oid, cid, recording_id FROM kept;
+COMMIT;
+SQL
+
+# The requests: 1000 searches (one or two words of random titles, as
+# people type them) and 1000 recordings (a tenth preserved).
+sqlite3 "$archive/catalog.sqlite" "SELECT title FROM recordings ORDER BY random() LIMIT 1000" \
+  | python3 -c '
+import sys, urllib.parse
+for line in sys.stdin:
+    words = line.split()[:2]
+    if words:
+        print("/search?q=" + urllib.parse.quote(" ".join(words)))
+' > "$web/search.paths"
+sqlite3 "$archive/catalog.sqlite" "SELECT '/recordings/' || recording_id FROM recordings ORDER BY random() LIMIT 1000" > "$web/recording.paths"
+
+cat > "$web/paths.lua" <<'LUA'
+local f = assert(io.open(os.getenv("WRK_PATHS")))
+local paths = {}
+for line in f:lines() do paths[#paths + 1] = line end
+f:close()
+math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16) % 1000)
+local i = math.random(#paths)
+request = function()
+  i = i % #paths + 1
+  return wrk.format("GET", paths[i])
+end
+done = function(s, latency, requests)
+  local errors = s.errors.connect + s.errors.read + s.errors.write + s.errors.timeout
+  io.write(string.format("RESULT requests=%d errors=%d non2xx=%d rps=%.0f p50=%.2f p90=%.2f p99=%.2f max=%.2f\n",
+    s.requests, errors, s.errors.status, s.requests / (s.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000, latency.max / 1000))
+end
+LUA
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$bin" --archive "$archive" serve --bind "127.0.0.1:$port" > "$web/serve.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true; [ -f "$web/nginx.pid" ] && kill "$(cat "$web/nginx.pid")" 2>/dev/null || true' EXIT
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/static/style.css" > /dev/null && break; sleep 0.1; done
+rss() { ps -o rss= -p "$server" | awk '{printf "%.0f", $1/1024}'; }
+
+run() { # name paths-file base-url
+    WRK_PATHS="$2" wrk -t2 -c"$conns" -d5s -s "$web/paths.lua" "$3" > /dev/null   # warm-up
+    WRK_PATHS="$2" wrk -t2 -c"$conns" -d"${secs}s" --timeout 10s -s "$web/paths.lua" "$3" | grep '^RESULT' | sed "s/^RESULT/$1/"
+}
+
+# The peer: the same pages as static files (a sample of 200 of each).
+mkdir -p "$web/static/search" "$web/static/recordings"
+: > "$web/search.static"; : > "$web/recording.static"
+head -200 "$web/search.paths" | nl -nln | while read -r k p; do
+    curl -sf "http://127.0.0.1:$port$p" -o "$web/static/search/$k.html"; echo "/search/$k.html" >> "$web/search.static"; done
+head -200 "$web/recording.paths" | nl -nln | while read -r k p; do
+    curl -sf "http://127.0.0.1:$port$p" -o "$web/static/recordings/$k.html"; echo "/recordings/$k.html" >> "$web/recording.static"; done
+nport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat > "$web/nginx.conf" <<NGINX
+worker_processes 2;
+pid $web/nginx.pid;
+error_log $web/nginx-error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  default_type text/html;
+  client_body_temp_path $web/nginx-tmp;
+  server { listen 127.0.0.1:$nport; root $web/static; }
+}
+NGINX
+mkdir -p "$web/nginx-tmp"
+nginx -c "$web/nginx.conf" -p "$web"
+
+echo "musicark serve on $n recordings ($(sqlite3 "$archive/catalog.sqlite" 'SELECT count(*) FROM preserved') preserved), wrk -t2 -c$conns -d${secs}s, $(nproc) cores shared with wrk"
+run "musicark-search" "$web/search.paths" "http://127.0.0.1:$port"
+run "musicark-recording" "$web/recording.paths" "http://127.0.0.1:$port"
+echo "musicark RSS after the runs: $(rss) MiB"
+run "nginx-static-search" "$web/search.static" "http://127.0.0.1:$nport"
+run "nginx-static-recording" "$web/recording.static" "http://127.0.0.1:$nport"
+echo "mean page bytes: search $(cat "$web"/static/search/*.html | wc -c | awk '{printf "%.0f", $1/200}'), recording $(cat "$web"/static/recordings/*.html | wc -c | awk '{printf "%.0f", $1/200}')"
