@@ -116,7 +116,21 @@ pub(crate) fn read_tags(path: &Path) -> Result<Option<Tags>, lofty::error::FileP
         label: one(ItemKey::Label).or_else(|| one(ItemKey::Publisher)),
         genres: many(ItemKey::Genre),
         copyright: one(ItemKey::CopyrightMessage),
-        license: one(ItemKey::License),
+        // Vorbis LICENSE, MP4 ----:LICENSE; ID3v2 as Picard writes it:
+        // TXXX:LICENSE, or the licence URL in WCOP.
+        license: one(ItemKey::License)
+            .or_else(|| ItemKey::from_key(lofty::tag::TagType::Id3v2, "LICENSE").and_then(&one))
+            .or_else(|| {
+                ordered.iter().find_map(|t| {
+                    t.get_items(ItemKey::CopyrightUrl)
+                        .find_map(|i| match i.value() {
+                            lofty::tag::ItemValue::Locator(s) | lofty::tag::ItemValue::Text(s) => {
+                                Some(clean(s)).filter(|s| !s.is_empty())
+                            }
+                            lofty::tag::ItemValue::Binary(_) => None,
+                        })
+                })
+            }),
         pictures,
         has_cover_art: pictures > 0,
     }))

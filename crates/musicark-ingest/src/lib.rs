@@ -37,6 +37,9 @@ pub struct IngestOptions {
     pub reference: bool,
     /// Worker threads (at least 1).
     pub jobs: usize,
+    /// The operator's rights statement for files under these roots whose
+    /// own tags name no licence (an SPDX id or RightsStatements.org URI).
+    pub rights: Option<String>,
 }
 
 /// Hooks for progress display; the binary draws bars, tests ignore them.
@@ -87,7 +90,7 @@ pub fn ingest(
     home.blobs().clean_staging()?;
     let mut db = home.db()?;
     let display_roots: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
-    let run_id = db.begin_run(&display_roots, options.reference)?;
+    let run_id = db.begin_run(&display_roots, options.reference, options.rights.as_deref())?;
     let mut summary = RunSummary {
         run_id,
         ..Default::default()

@@ -11,11 +11,13 @@
 //! *Boundary*: no tracker traffic (that is the swarm's).
 
 pub mod coverage;
+pub mod export;
 pub mod list;
 pub mod locate;
 pub mod metadata;
 pub mod pack;
 pub mod paths;
+pub mod rights;
 
 use std::path::{Path, PathBuf};
 

@@ -147,6 +147,15 @@ pub fn entries(home: &Home, db: &Db) -> Result<Vec<ListEntry>, PublishError> {
             .map(|f| &f.1)
             .collect();
         let display_name = format!("{name}.torrent");
+        // Holding a recording under embargo (after it was published): by
+        // policy, listed flagged and without a way to fetch it, or not at
+        // all. Taken-down recordings made their packs obsolete instead.
+        let embargo = recordings
+            .iter()
+            .any(|id| withheld.get(id) == Some(&"embargo"));
+        if embargo && home.config.publish.embargoed == musicark_store::EmbargoListing::Omit {
+            continue;
+        }
         let magnet = musicark_torrent::magnet_link(&musicark_torrent::MagnetParts {
             btih: btih.as_deref(),
             btmh: btmh.as_deref(),
@@ -166,12 +175,12 @@ pub fn entries(home: &Home, db: &Db) -> Result<Vec<ListEntry>, PublishError> {
             added_to_torrents_list_at: r.get(11)?,
             is_metadata: kind == "metadata",
             btih: btih.unwrap_or_default(),
-            magnet_link: magnet,
+            magnet_link: if embargo { String::new() } else { magnet },
             torrent_size: r.get::<_, i64>(7)? as u64,
             num_files: r.get::<_, i64>(8)? as u64,
             data_size: r.get::<_, i64>(9)? as u64,
             obsolete,
-            embargo: recordings.iter().any(|id| withheld.contains(id)),
+            embargo,
             seeders: health.get(&name).and_then(|h| h.seeders).unwrap_or(0),
             leechers: health.get(&name).and_then(|h| h.leechers).unwrap_or(0),
             completed: health.get(&name).and_then(|h| h.completed).unwrap_or(0),
@@ -314,7 +323,7 @@ pub fn export(home: &Home, db: &Db, out: &Path) -> Result<ExportReport, PublishE
     };
     let tdir = dir.join("torrents");
     std::fs::create_dir_all(&tdir).map_err(|e| PublishError::io(&tdir, e))?;
-    for e in &list {
+    for e in list.iter().filter(|e| !e.embargo) {
         let src = home.torrents_dir().join(&e.display_name);
         let bytes = std::fs::read(&src).map_err(|err| PublishError::io(&src, err))?;
         atomic_write(&tdir.join(&e.display_name), &bytes)?;
@@ -444,6 +453,13 @@ pub fn verify(list: &Path, pubkey: Option<&Path>) -> Result<VerifyReport, Publis
             |what: String| report.problems.push(format!("{}: {what}", e.display_name));
         if e.btih.len() != 40 || !e.btih.bytes().all(|b| b.is_ascii_hexdigit()) {
             problem(format!("btih {:?} is not 40 hex digits", e.btih));
+        }
+        if e.embargo {
+            // Listed without its magnet or .torrent: nothing to check.
+            if !e.magnet_link.is_empty() {
+                problem("an embargoed torrent carries a magnet_link".into());
+            }
+            continue;
         }
         if !e.magnet_link.contains(&format!("urn:btih:{}", e.btih)) {
             problem("magnet_link does not carry the btih".into());

@@ -103,12 +103,12 @@ pub struct ManifestEntry {
 
 /// A preserved copy waiting for a pack.
 #[derive(Debug, Clone)]
-struct Item {
+pub(crate) struct Item {
     band_order: usize,
     band: String,
-    path: Vec<String>,
-    local: PathBuf,
-    entry: ManifestEntry,
+    pub(crate) path: Vec<String>,
+    pub(crate) local: PathBuf,
+    pub(crate) entry: ManifestEntry,
     tier_label: String,
 }
 
@@ -126,8 +126,12 @@ pub struct PackReport {
 pub struct PackSummary {
     pub packs: Vec<PackReport>,
     pub obsoleted: Vec<(String, String)>,
-    /// Copies left out by rights (takedown or embargo).
+    /// Copies left out by rights (takedown, embargo, licence policy).
     pub withheld: usize,
+    /// Of them, how many for each kind: takedown, embargo, licence.
+    pub withheld_by: BTreeMap<String, usize>,
+    /// The copies left out and why (the first 1000).
+    pub left_out: Vec<LeftOut>,
     /// Copies that could not be packed, with the reason.
     pub failed: Vec<(String, String)>,
     pub already_packed: usize,
@@ -156,31 +160,100 @@ pub fn slug(name: &str) -> String {
 
 /// Recordings that must not be published now: taken down, or under an
 /// embargo that has not ended (their own, or a credited artist's).
-pub(crate) fn withheld_recordings(db: &Db, now: &str) -> Result<HashSet<i64>, PublishError> {
+pub(crate) fn withheld_recordings(
+    db: &Db,
+    now: &str,
+) -> Result<HashMap<i64, &'static str>, PublishError> {
     let mut stmt = db.conn.prepare(
-        "SELECT entity_id FROM rights WHERE entity = 'recording' \
+        "SELECT entity_id, takedown FROM rights WHERE entity = 'recording' \
            AND (takedown = 1 OR (embargo = 1 AND (embargo_until IS NULL OR embargo_until > ?1))) \
-         UNION SELECT ra.recording_id FROM rights r JOIN recording_artists ra ON ra.artist_id = r.entity_id \
+         UNION ALL SELECT ra.recording_id, r.takedown FROM rights r JOIN recording_artists ra ON ra.artist_id = r.entity_id \
           WHERE r.entity = 'artist' \
+           AND (r.takedown = 1 OR (r.embargo = 1 AND (r.embargo_until IS NULL OR r.embargo_until > ?1))) \
+         UNION ALL SELECT t.recording_id, r.takedown FROM rights r JOIN tracks t ON t.release_id = r.entity_id \
+          WHERE r.entity = 'release' \
            AND (r.takedown = 1 OR (r.embargo = 1 AND (r.embargo_until IS NULL OR r.embargo_until > ?1)))",
     )?;
-    let ids = stmt
-        .query_map([now], |r| r.get(0))?
-        .collect::<Result<HashSet<i64>, _>>()?;
-    Ok(ids)
+    let mut out: HashMap<i64, &'static str> = HashMap::new();
+    let mut rows = stmt.query([now])?;
+    while let Some(r) = rows.next()? {
+        let id: i64 = r.get(0)?;
+        let kind = if r.get::<_, i64>(1)? != 0 {
+            "takedown"
+        } else {
+            "embargo"
+        };
+        // A takedown outweighs an embargo.
+        let e = out.entry(id).or_insert(kind);
+        if kind == "takedown" {
+            *e = kind;
+        }
+    }
+    Ok(out)
+}
+
+/// What rights keep out of packs: recordings under takedown or embargo
+/// (of themselves, their artist or their release), and files whose
+/// licence the publication policy (`[publish] allow`) does not allow.
+pub(crate) struct Withheld {
+    pub recordings: HashMap<i64, &'static str>,
+    pub rights: HashMap<String, crate::rights::ContentRights>,
+    /// The publication policy; `None`: licences are not checked (exports
+    /// filter by their own licences).
+    pub allow: Option<Vec<String>>,
+}
+
+impl Withheld {
+    pub(crate) fn load(home: &Home, db: &Db, now: &str) -> Result<Withheld, PublishError> {
+        Ok(Withheld {
+            recordings: withheld_recordings(db, now)?,
+            rights: crate::rights::content_rights(db)?,
+            allow: Some(home.config.publish.allow.clone()),
+        })
+    }
+
+    /// Why a copy may not be published: (kind, reason), kind being
+    /// `takedown`, `embargo` or `licence`.
+    pub(crate) fn why(
+        &self,
+        recording: Option<i64>,
+        source: &str,
+    ) -> Option<(&'static str, String)> {
+        if let Some(kind) = recording.and_then(|id| self.recordings.get(&id)) {
+            return Some((kind, format!("recording under {kind}")));
+        }
+        let allow = self.allow.as_ref()?;
+        let unknown = crate::rights::decide(None, None, None, None);
+        let r = self.rights.get(source).unwrap_or(&unknown);
+        if crate::rights::allowed(allow, r) {
+            return None;
+        }
+        let what = match (&r.license, &r.license_tag) {
+            (Some(l), _) => l.clone(),
+            (None, Some(t)) => format!("unmapped licence tag {t:?}"),
+            (None, None) => "no licence known".to_string(),
+        };
+        Some((
+            "licence",
+            format!(
+                "{what} ({}) is not allowed by [publish] allow = {allow:?}",
+                r.class.as_str(),
+            ),
+        ))
+    }
 }
 
 /// Mark obsolete every active pack holding a copy that is no longer the
 /// archive's current one, or is withheld. Returns (name, reason).
 fn obsolete_stale(
     db: &Db,
-    withheld: &HashSet<i64>,
+    withheld: &Withheld,
     now: &str,
 ) -> Result<Vec<(String, String)>, PublishError> {
-    let mut stale: BTreeMap<(i64, String), String> = BTreeMap::new();
+    let mut stale: BTreeMap<(i64, String), (String, Option<&'static str>)> = BTreeMap::new();
     {
         let mut stmt = db.conn.prepare(
-            "SELECT p.pack_id, p.name, f.path, f.output_id, f.recording_id, pr.output_id \
+            "SELECT p.pack_id, p.name, f.path, f.output_id, f.recording_id, pr.output_id, f.source_id \
              FROM packs p JOIN pack_files f ON f.pack_id = p.pack_id \
              LEFT JOIN preserved pr ON pr.source_id = f.source_id \
              WHERE p.obsolete = 0 AND p.kind = 'audio' AND f.source_id IS NOT NULL",
@@ -195,34 +268,55 @@ fn obsolete_stale(
             let output: String = r.get(3)?;
             let recording: Option<i64> = r.get(4)?;
             let current: Option<String> = r.get(5)?;
+            let source: String = r.get(6)?;
             let reason = match current {
-                None => Some(format!("{path}: no longer preserved")),
-                Some(c) if c != output => Some(format!("{path}: replaced by a new copy")),
-                _ if recording.is_some_and(|id| withheld.contains(&id)) => {
-                    Some(format!("{path}: withheld (takedown or embargo)"))
-                }
-                _ => None,
+                None => Some((format!("{path}: no longer preserved"), None)),
+                Some(c) if c != output => Some((format!("{path}: replaced by a new copy"), None)),
+                _ => withheld
+                    .why(recording, &source)
+                    .map(|(kind, why)| (format!("{path}: withheld: {why}"), Some(kind))),
             };
             if let Some(reason) = reason {
                 stale.insert(key, reason);
             }
         }
     }
-    for ((id, _), reason) in &stale {
+    for ((id, _), (reason, kind)) in &stale {
         db.conn.execute(
-            "UPDATE packs SET obsolete = 1, obsoleted_at = ?2, obsolete_reason = ?3 WHERE pack_id = ?1",
-            params![id, now, reason],
+            "UPDATE packs SET obsolete = 1, obsoleted_at = ?2, obsolete_reason = ?3, withheld_for = ?4 \
+             WHERE pack_id = ?1",
+            params![id, now, reason, kind],
         )?;
     }
-    Ok(stale.into_iter().map(|((_, n), r)| (n, r)).collect())
+    Ok(stale.into_iter().map(|((_, n), (r, _))| (n, r)).collect())
 }
 
 /// The preserved copies not in an active pack, with what their paths and
 /// manifest lines are made of.
-fn unpacked_items(
+/// Copies not packed, with their kind (`takedown`, `embargo`, `licence`)
+/// and reason.
+#[derive(Debug, Clone, Serialize)]
+pub struct LeftOut {
+    pub path: String,
+    /// The ingested content the copy was made from.
+    pub source_id: String,
+    pub recording_id: Option<i64>,
+    pub kind: &'static str,
+    pub reason: String,
+}
+
+/// At most this many copies left out are listed one by one (all are
+/// counted).
+const LEFT_OUT_LISTED: usize = 1000;
+
+/// `include_packed`: also copies already in an active pack (exports).
+pub(crate) fn unpacked_items(
     home: &Home,
     db: &Db,
-    withheld: &HashSet<i64>,
+    withheld: &Withheld,
+    left_out: &mut Vec<LeftOut>,
+    left_out_by: &mut BTreeMap<String, usize>,
+    include_packed: bool,
 ) -> Result<(Vec<Item>, usize, usize), PublishError> {
     let policy = &home.config.preserve;
     let popularity = Popularity::load(db)?;
@@ -264,11 +358,23 @@ fn unpacked_items(
         let source_id: String = r.get(0)?;
         let output_id: String = r.get(3)?;
         let recording_id: Option<i64> = r.get(6)?;
-        if recording_id.is_some_and(|id| withheld.contains(&id)) {
+        if let Some((kind, reason)) = withheld.why(recording_id, &source_id) {
             held += 1;
+            *left_out_by.entry(kind.to_string()).or_default() += 1;
+            if left_out.len() < LEFT_OUT_LISTED {
+                left_out.push(LeftOut {
+                    path: r
+                        .get::<_, Option<String>>(17)?
+                        .unwrap_or_else(|| source_id.clone()),
+                    source_id: source_id.clone(),
+                    recording_id,
+                    kind,
+                    reason,
+                });
+            }
             continue;
         }
-        if packed.contains(&output_id) {
+        if !include_packed && packed.contains(&output_id) {
             already += 1;
             continue;
         }
@@ -409,7 +515,7 @@ fn unpacked_items(
 }
 
 /// A source's fingerprint in Chromaprint's compressed form.
-fn fingerprint_of(db: &Db, source: &str) -> Result<Option<String>, PublishError> {
+pub(crate) fn fingerprint_of(db: &Db, source: &str) -> Result<Option<String>, PublishError> {
     let mut stmt = db.conn.prepare_cached(
         "SELECT duration, data, encoding FROM fingerprints WHERE content_id = ?1",
     )?;
@@ -457,7 +563,7 @@ pub fn assign(
 
 /// Hard-link `src` to `dst`, or copy it when they are on different
 /// filesystems (or links are refused).
-fn link_or_copy(src: &Path, dst: &Path) -> std::io::Result<()> {
+pub(crate) fn link_or_copy(src: &Path, dst: &Path) -> std::io::Result<()> {
     if let Some(dir) = dst.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -469,7 +575,7 @@ fn link_or_copy(src: &Path, dst: &Path) -> std::io::Result<()> {
 
 /// SHA-256 of a file, read through `buf` (one per worker, reused: a
 /// fresh megabyte per file piles up in the allocator across threads).
-fn sha256_file(path: &Path, buf: &mut [u8]) -> std::io::Result<String> {
+pub(crate) fn sha256_file(path: &Path, buf: &mut [u8]) -> std::io::Result<String> {
     let mut f = std::fs::File::open(path)?;
     let mut h = Sha256::new();
     loop {
@@ -602,9 +708,12 @@ pub fn pack(
     let started = std::time::Instant::now();
     let now = timestamp(db)?;
     clean_partial(home, db)?;
-    let withheld = withheld_recordings(db, &now)?;
+    let withheld = Withheld::load(home, db, &now)?;
     let obsoleted = obsolete_stale(db, &withheld, &now)?;
-    let (mut items, already_packed, held) = unpacked_items(home, db, &withheld)?;
+    let mut left_out = Vec::new();
+    let mut left_out_by = BTreeMap::new();
+    let (mut items, already_packed, held) =
+        unpacked_items(home, db, &withheld, &mut left_out, &mut left_out_by, false)?;
     items.sort_by(|a, b| {
         a.band_order.cmp(&b.band_order).then_with(|| {
             a.path
@@ -618,6 +727,8 @@ pub fn pack(
     let mut summary = PackSummary {
         obsoleted,
         withheld: held,
+        withheld_by: left_out_by,
+        left_out,
         already_packed,
         ..Default::default()
     };

@@ -76,6 +76,8 @@ pub struct SampleTrack {
     pub recording_mbid: String,
     pub release_mbid: String,
     pub genre: String,
+    /// The `LICENSE` tag, as people write them (a deed URL, a name).
+    pub license: String,
 }
 
 /// What to generate.
@@ -103,6 +105,14 @@ pub struct SampleReport {
 }
 
 const LICENSE: &str = "https://creativecommons.org/licenses/by/4.0/";
+
+/// Each album's licence tag, written three ways people write them:
+/// CC BY 4.0 as its deed, CC BY-SA 4.0 by name, CC0 as its deed.
+const ALBUM_LICENSES: [&str; 3] = [
+    LICENSE,
+    "CC BY-SA 4.0",
+    "https://creativecommons.org/publicdomain/zero/1.0/",
+];
 
 /// A 1×1 PNG, for cover art.
 const COVER_PNG: &[u8] = &[
@@ -183,6 +193,7 @@ impl SampleSpec {
                     recording_mbid: rng.uuid(),
                     release_mbid: Rng::new(seed ^ (0xa1b0 + album_index as u64)).uuid(),
                     genre: genre.into(),
+                    license: ALBUM_LICENSES[album_index % ALBUM_LICENSES.len()].into(),
                 }
             })
             .collect();
@@ -370,8 +381,8 @@ fn write_opus(path: &Path, pcm: &[f32], rate: u32, t: &SampleTrack) -> Result<()
         ("ISRC", &t.isrc),
         ("MUSICBRAINZ_TRACKID", &t.recording_mbid),
         ("MUSICBRAINZ_ALBUMID", &t.release_mbid),
-        ("LICENSE", LICENSE),
-        ("COPYRIGHT", "2024 musicark sample, CC BY 4.0"),
+        ("LICENSE", &t.license),
+        ("COPYRIGHT", "2024 musicark sample"),
     ] {
         tags.push(k, v).map_err(opus)?;
     }
@@ -438,13 +449,19 @@ fn tag_file(path: &Path, t: &SampleTrack) -> Result<(), SampleError> {
         (ItemKey::Isrc, t.isrc.clone()),
         (ItemKey::MusicBrainzRecordingId, t.recording_mbid.clone()),
         (ItemKey::MusicBrainzReleaseId, t.release_mbid.clone()),
-        (ItemKey::License, LICENSE.to_string()),
+        (ItemKey::License, t.license.clone()),
         (
             ItemKey::CopyrightMessage,
-            format!("{} {}, CC BY 4.0", t.year, t.artist),
+            format!("{} {}", t.year, t.artist),
         ),
     ] {
         tag.insert_text(key, value);
+    }
+    if tag.tag_type() == lofty::tag::TagType::Id3v2 {
+        // ID3v2 has no licence text frame: the licence URL goes in WCOP,
+        // as Picard writes it (every sample licence of a WAV album is a
+        // deed URL).
+        tag.insert_text(ItemKey::CopyrightUrl, t.license.clone());
     }
     if let Ok(mut picture) = Picture::from_reader(&mut &COVER_PNG[..]) {
         picture.set_pic_type(PictureType::CoverFront);

@@ -37,7 +37,7 @@ impl ServeConfig {
 }
 
 /// How `pack` and `list export` publish.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PublishConfig {
     /// Where the list's torrents will be served from (`url` of each list
@@ -47,6 +47,41 @@ pub struct PublishConfig {
     /// Trackers written into new packs (one tier each).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trackers: Vec<String>,
+    /// The publication policy: which files `pack` may publish, by rights
+    /// class (`open`, `noncommercial`, `no-derivatives`, `in-copyright`,
+    /// `unmapped`, `unknown`) or licence id (`CC-BY-NC-4.0`…). Default:
+    /// only what is known to allow redistribution.
+    #[serde(default = "default_allow")]
+    pub allow: Vec<String>,
+    /// How the list shows a torrent holding a recording put under embargo
+    /// after it was published: `flag` (listed with `embargo: true`, no
+    /// magnet, no .torrent) or `omit` (not listed).
+    #[serde(default)]
+    pub embargoed: EmbargoListing,
+}
+
+fn default_allow() -> Vec<String> {
+    vec!["open".to_string()]
+}
+
+impl Default for PublishConfig {
+    fn default() -> Self {
+        PublishConfig {
+            base_url: String::new(),
+            trackers: Vec::new(),
+            allow: default_allow(),
+            embargoed: EmbargoListing::default(),
+        }
+    }
+}
+
+/// See [`PublishConfig::embargoed`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmbargoListing {
+    #[default]
+    Flag,
+    Omit,
 }
 
 /// The tier policy of `musicark preserve`: what to keep of each file.

@@ -352,6 +352,27 @@ const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX preserved_recording ON preserved(recording_id);
     "#,
+    // 14: rights as data — the operator's default rights of an ingest run,
+    // why a pack was withdrawn, and the append-only log of takedowns and
+    // embargoes.
+    r#"
+    ALTER TABLE ingest_runs ADD COLUMN rights TEXT;   -- `ingest --rights ID`: default for its files
+    ALTER TABLE packs ADD COLUMN withheld_for TEXT;   -- takedown | embargo | licence, when obsoleted for rights
+    CREATE TABLE rights_log (
+        entry_id  INTEGER PRIMARY KEY,
+        at        TEXT NOT NULL,
+        action    TEXT NOT NULL,                  -- takedown | reinstate | embargo | lift
+        entity    TEXT NOT NULL,                  -- recording | artist | release
+        entity_id INTEGER NOT NULL,
+        until     TEXT,                           -- embargo: the day it ends
+        reason    TEXT,
+        reference TEXT                            -- the request's reference (ticket, letter)
+    ) STRICT;
+    CREATE TRIGGER rights_log_no_update BEFORE UPDATE ON rights_log
+        BEGIN SELECT RAISE(ABORT, 'rights_log is append-only'); END;
+    CREATE TRIGGER rights_log_no_delete BEFORE DELETE ON rights_log
+        BEGIN SELECT RAISE(ABORT, 'rights_log is append-only'); END;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -31,7 +31,8 @@ use std::path::{Path, PathBuf};
 
 pub use blobs::{BlobStore, ContentId, FsBlobStore, PutOutcome};
 pub use config::{
-    ArchiveConfig, Band, Config, IngestConfig, PreserveConfig, PublishConfig, ServeConfig,
+    ArchiveConfig, Band, Config, EmbargoListing, IngestConfig, PreserveConfig, PublishConfig,
+    ServeConfig,
 };
 pub use db::{Db, SCHEMA_VERSION};
 pub use error::{Result, StoreError};

@@ -111,12 +111,21 @@ const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ','now')";
 impl Db {
     /// Start an ingest run; also empties the work queue of any earlier run
     /// that died (its files are found again by this run's walk).
-    pub fn begin_run(&self, roots: &[String], reference: bool) -> Result<i64> {
+    /// `rights`: the operator's default rights statement for the files
+    /// under these roots (`ingest --rights`).
+    pub fn begin_run(
+        &self,
+        roots: &[String],
+        reference: bool,
+        rights: Option<&str>,
+    ) -> Result<i64> {
         self.conn.execute("DELETE FROM pending", [])?;
         let roots = serde_json::to_string(roots).unwrap_or_else(|_| "[]".into());
         self.conn.execute(
-            &format!("INSERT INTO ingest_runs (started_at, roots, mode) VALUES ({NOW}, ?1, ?2)"),
-            params![roots, if reference { "reference" } else { "copy" }],
+            &format!(
+                "INSERT INTO ingest_runs (started_at, roots, mode, rights) VALUES ({NOW}, ?1, ?2, ?3)"
+            ),
+            params![roots, if reference { "reference" } else { "copy" }, rights],
         )?;
         Ok(self.conn.last_insert_rowid())
     }

@@ -230,6 +230,47 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
         bind: std::net::SocketAddr,
     },
+    /// Take a recording, artist or release down: record the request (when,
+    /// why, its reference) in the append-only rights log, mark every
+    /// published torrent holding it obsolete and build replacement packs
+    /// without it. Run `list export` afterwards to publish the new list.
+    ///
+    /// ID: rec:N, a recording MBID or ISRC; artist:N or an artist MBID;
+    /// release:N or a release MBID. `takedown list` shows what is down;
+    /// `takedown reverse ID --reason TEXT` reverses one, with its own entry.
+    #[command(args_conflicts_with_subcommands = true)]
+    Takedown {
+        #[command(subcommand)]
+        command: Option<TakedownCommand>,
+        #[command(flatten)]
+        request: Option<TakedownRequest>,
+    },
+    /// Withhold a recording, artist or release until a date (or until
+    /// lifted): never packed before it; torrents already holding it are
+    /// replaced without it. `embargo lift ID` ends one early.
+    #[command(args_conflicts_with_subcommands = true)]
+    Embargo {
+        #[command(subcommand)]
+        command: Option<EmbargoCommand>,
+        #[command(flatten)]
+        request: Option<EmbargoRequest>,
+    },
+    /// Rights as data: what the archive may publish and why.
+    #[command(subcommand)]
+    Rights(RightsCommand),
+    /// Copy (or list) preserved audio with its metadata, restricted to the
+    /// given licences: the honest way to build a research or training
+    /// dataset. Taken-down and embargoed recordings are never exported.
+    Export {
+        /// Licences to export (SPDX ids, comma-separated): CC-BY-SA-4.0,CC0-1.0.
+        #[arg(long, value_delimiter = ',', required = true, value_name = "ID,...")]
+        license: Vec<String>,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// `files`: the audio and metadata.jsonl; `jsonl`: metadata only.
+        #[arg(long, value_enum, default_value = "files")]
+        format: ExportFormat,
+    },
     /// Seeding health: what trackers say of the published torrents.
     #[command(subcommand)]
     Health(HealthCommand),
@@ -254,6 +295,75 @@ pub enum Command {
         #[arg(long, default_value_t = 96, value_name = "KBPS")]
         bitrate: u32,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct TakedownRequest {
+    /// What to take down (see `musicark takedown --help`).
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// Why (kept in the rights log).
+    #[arg(long, required = true, value_name = "TEXT")]
+    pub reason: String,
+    /// The request's reference: a ticket, a letter, a URL.
+    #[arg(long, value_name = "TEXT")]
+    pub reference: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TakedownCommand {
+    /// What is taken down now.
+    List,
+    /// Reverse a takedown (logged as `reinstate`); the next `pack` and
+    /// list publish it again.
+    Reverse {
+        #[arg(value_name = "ID")]
+        id: String,
+        #[arg(long, required = true, value_name = "TEXT")]
+        reason: String,
+        #[arg(long, value_name = "TEXT")]
+        reference: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct EmbargoRequest {
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// The first day it may be published, YYYY-MM-DD (none: until lifted).
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<String>,
+    #[arg(long, required = true, value_name = "TEXT")]
+    pub reason: String,
+    #[arg(long, value_name = "TEXT")]
+    pub reference: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EmbargoCommand {
+    /// End an embargo now (logged as `lift`).
+    Lift {
+        #[arg(value_name = "ID")]
+        id: String,
+        #[arg(long, required = true, value_name = "TEXT")]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RightsCommand {
+    /// Preserved copies by licence and class, what the policy publishes,
+    /// unmapped licence tags, takedowns and embargoes in force.
+    Report,
+    /// The append-only log of takedowns, embargoes and their reversals
+    /// (JSON with --json: the export of the audit trail).
+    Log,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ExportFormat {
+    Files,
+    Jsonl,
 }
 
 #[derive(Debug, Subcommand)]
@@ -401,6 +511,12 @@ pub struct IngestArgs {
     /// Worker threads [default: the archive's config, else one per core].
     #[arg(long, short, value_name = "N")]
     pub jobs: Option<usize>,
+    /// The rights of these files when their own tags name no licence: an
+    /// SPDX id (CC-BY-SA-4.0, CC0-1.0, GPL-2.0-or-later…) or a
+    /// RightsStatements.org statement (InC, NoC-US…). A file's own
+    /// unambiguous LICENSE tag still wins.
+    #[arg(long, value_name = "ID")]
+    pub rights: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

@@ -63,6 +63,7 @@ pub fn run(g: &Global, args: &DemoArgs) -> anyhow::Result<()> {
         paths: vec![collection.clone()],
         reference: false,
         jobs: None,
+        rights: None,
     };
     let summary = ingest::run_on(&home, g, &ingest_args)?;
     if !g.json {

@@ -24,10 +24,20 @@ pub(crate) fn run_on(home: &Home, g: &Global, args: &IngestArgs) -> anyhow::Resu
             .map(|n| n.get())
             .unwrap_or(1)
     });
+    let rights = match args.rights.as_deref() {
+        None => None,
+        Some(r) => Some(musicark_publish::rights::canonical(r).ok_or_else(|| {
+            anyhow::anyhow!(
+                "--rights {r:?} is not a known SPDX licence id (CC-BY-4.0, CC0-1.0, GPL-2.0-or-later…) \
+                 or RightsStatements.org statement (InC, NoC-US, http://rightsstatements.org/vocab/…)"
+            )
+        })?),
+    };
     let options = IngestOptions {
         roots: args.paths.clone(),
         reference: args.reference || !home.config.ingest.copy,
         jobs,
+        rights,
     };
     let bars = Bars::new(!g.json && !g.quiet);
     let result = ingest(home, &options, &bars);

@@ -8,10 +8,11 @@ mod health;
 mod ingest;
 mod init;
 mod matching;
-mod pack;
+pub(crate) mod pack;
 mod plan;
 mod preserve;
 mod report;
+mod rights;
 pub(crate) mod serve;
 mod status;
 mod torrent;
@@ -21,7 +22,8 @@ use anyhow::Context;
 use musicark_store::Home;
 
 use crate::cli::{
-    CatalogCommand, Cli, Command, Global, HealthCommand, ListCommand, ReportCommand, TorrentCommand,
+    CatalogCommand, Cli, Command, Global, HealthCommand, ListCommand, ReportCommand, RightsCommand,
+    TorrentCommand,
 };
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -86,6 +88,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         } => health::seedplan(g, budget, format, donor.as_deref(), &out),
         Command::Demo(args) => demo::run(g, &args),
         Command::Serve { bind } => serve::run(g, bind, false),
+        Command::Takedown { command, request } => {
+            rights::takedown(g, command.as_ref(), request.as_ref())
+        }
+        Command::Embargo { command, request } => {
+            rights::embargo(g, command.as_ref(), request.as_ref())
+        }
+        Command::Rights(RightsCommand::Report) => rights::report(g),
+        Command::Rights(RightsCommand::Log) => rights::log(g),
+        Command::Export {
+            license,
+            out,
+            format,
+        } => rights::export(g, &license, &out, format),
         Command::Torrent(TorrentCommand::Create(args)) => torrent::create(g, &args),
         Command::Torrent(TorrentCommand::Show { file }) => torrent::show(g, &file),
         Command::Torrent(TorrentCommand::Verify { file, dir, jobs }) => {

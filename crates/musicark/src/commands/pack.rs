@@ -13,6 +13,29 @@ use crate::cli::Global;
 use crate::commands::open_home;
 use crate::output::{bytes, print_json};
 
+/// What rights kept out of the packs, and why (a few lines; `--json` has
+/// them all).
+pub(crate) fn print_left_out(summary: &musicark_publish::pack::PackSummary) {
+    if summary.withheld == 0 {
+        return;
+    }
+    let by: Vec<String> = summary
+        .withheld_by
+        .iter()
+        .map(|(k, n)| format!("{n} for {k}"))
+        .collect();
+    println!("left out by rights: {}", by.join(", "));
+    for l in summary.left_out.iter().take(10) {
+        println!("  {}: {}", l.path, l.reason);
+    }
+    if summary.left_out.len() > 10 {
+        println!(
+            "  … and {} more (musicark pack --json lists them)",
+            summary.withheld - 10
+        );
+    }
+}
+
 pub fn pack(
     g: &Global,
     target_size: u64,
@@ -75,6 +98,7 @@ pub fn pack(
         summary.seconds,
         home.torrents_dir().display()
     );
+    print_left_out(&summary);
     for (path, why) in &summary.failed {
         eprintln!("failed: {path}: {why}");
     }

@@ -12,6 +12,7 @@ mod ingest;
 mod matching;
 mod preserve;
 mod publish;
+mod rights;
 mod tidy;
 mod torrent;
 mod transcode;

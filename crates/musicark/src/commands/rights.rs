@@ -1,0 +1,349 @@
+//! `musicark takedown|embargo|rights|export`: rights as data, through
+//! musicark-publish's `rights` and `export`.
+
+use anyhow::{Context, bail};
+use rusqlite::OptionalExtension;
+
+use musicark_publish::pack::PackOptions;
+use musicark_publish::rights::{self, Decision};
+use musicark_store::{Db, Home};
+
+use crate::cli::{
+    EmbargoCommand, EmbargoRequest, ExportFormat, Global, TakedownCommand, TakedownRequest,
+};
+use crate::commands::open_home;
+use crate::output::{bytes, print_json};
+
+/// What an identifier names: (entity, id).
+fn resolve(db: &Db, id: &str) -> anyhow::Result<(&'static str, i64)> {
+    let t = id.trim();
+    for (prefix, entity) in [("artist:", "artist"), ("release:", "release")] {
+        if let Some(n) = t.strip_prefix(prefix) {
+            let n: i64 = n
+                .parse()
+                .with_context(|| format!("{t}: not a number after {prefix}"))?;
+            return Ok((entity, n));
+        }
+    }
+    if let Some(r) = rights::resolve_recording(db, t)? {
+        return Ok(("recording", r));
+    }
+    let mbid = t.to_ascii_lowercase();
+    for (table, key, entity) in [
+        ("releases", "release_id", "release"),
+        ("artists", "artist_id", "artist"),
+    ] {
+        let found: Option<i64> = db
+            .conn
+            .query_row(
+                &format!("SELECT {key} FROM {table} WHERE mbid = ?1"),
+                [&mbid],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(n) = found {
+            return Ok((entity, n));
+        }
+    }
+    bail!(
+        "{t}: no recording, release or artist by that id (rec:N, artist:N, release:N, an MBID or an ISRC)"
+    )
+}
+
+/// Record a decision, then repack: torrents holding what is now withheld
+/// become obsolete and replacements are built (with the archive's
+/// trackers), so the next `list export` publishes without it.
+fn decide_and_repack(
+    g: &Global,
+    home: &Home,
+    id: &str,
+    action: &str,
+    until: Option<&str>,
+    reason: &str,
+    reference: Option<&str>,
+) -> anyhow::Result<()> {
+    if let Some(u) = until {
+        let ok = u.len() == 10
+            && u.bytes().enumerate().all(|(i, b)| {
+                if i == 4 || i == 7 {
+                    b == b'-'
+                } else {
+                    b.is_ascii_digit()
+                }
+            });
+        if !ok {
+            bail!("--until {u:?}: expected YYYY-MM-DD");
+        }
+    }
+    let _lock = home.lock_for_writing()?;
+    let mut db = home.db()?;
+    let (entity, entity_id) = resolve(&db, id)?;
+    let now = musicark_publish::timestamp(&db)?;
+    let entry = rights::record(
+        &mut db,
+        &Decision {
+            action,
+            entity,
+            entity_id,
+            until,
+            reason: Some(reason),
+            reference,
+        },
+        &now,
+    )?;
+    let options = PackOptions {
+        trackers: home.config.publish.trackers.clone(),
+        ..Default::default()
+    };
+    let summary = musicark_publish::pack::pack(home, &mut db, &options, &|_, _| {})?;
+    if g.json {
+        return print_json(&serde_json::json!({ "log": entry, "pack": summary }));
+    }
+    println!(
+        "{} {} {} ({}) logged as entry {} at {}",
+        entry.action,
+        entry.entity,
+        entry.entity_id,
+        entry.name.as_deref().unwrap_or("?"),
+        entry.entry_id,
+        entry.at
+    );
+    for (name, why) in &summary.obsoleted {
+        println!("obsolete   {name}: {why}");
+    }
+    for p in &summary.packs {
+        println!(
+            "new        {:<40} {:>6} files {:>10}",
+            p.name,
+            p.files,
+            bytes(p.data_size)
+        );
+    }
+    crate::commands::pack::print_left_out(&summary);
+    println!("Publish the change: musicark list export --out DIR/torrents.json");
+    Ok(())
+}
+
+pub fn takedown(
+    g: &Global,
+    command: Option<&TakedownCommand>,
+    request: Option<&TakedownRequest>,
+) -> anyhow::Result<()> {
+    let home = open_home(g)?;
+    match (command, request) {
+        (Some(TakedownCommand::List), _) => {
+            let report = rights::report(&home, &home.db_read_only()?)?;
+            if g.json {
+                return print_json(&report.takedowns);
+            }
+            if report.takedowns.is_empty() {
+                println!("Nothing is taken down.");
+            }
+            for w in &report.takedowns {
+                println!(
+                    "{} {}  {}",
+                    w.entity,
+                    w.entity_id,
+                    w.name.as_deref().unwrap_or("")
+                );
+            }
+            Ok(())
+        }
+        (
+            Some(TakedownCommand::Reverse {
+                id,
+                reason,
+                reference,
+            }),
+            _,
+        ) => decide_and_repack(
+            g,
+            &home,
+            id,
+            "reinstate",
+            None,
+            reason,
+            reference.as_deref(),
+        ),
+        (None, Some(r)) => decide_and_repack(
+            g,
+            &home,
+            &r.id,
+            "takedown",
+            None,
+            &r.reason,
+            r.reference.as_deref(),
+        ),
+        (None, None) => {
+            bail!("what to take down? musicark takedown ID --reason TEXT (or takedown list)")
+        }
+    }
+}
+
+pub fn embargo(
+    g: &Global,
+    command: Option<&EmbargoCommand>,
+    request: Option<&EmbargoRequest>,
+) -> anyhow::Result<()> {
+    let home = open_home(g)?;
+    match (command, request) {
+        (Some(EmbargoCommand::Lift { id, reason }), _) => {
+            decide_and_repack(g, &home, id, "lift", None, reason, None)
+        }
+        (None, Some(r)) => decide_and_repack(
+            g,
+            &home,
+            &r.id,
+            "embargo",
+            r.until.as_deref(),
+            &r.reason,
+            r.reference.as_deref(),
+        ),
+        (None, None) => {
+            bail!("what to embargo? musicark embargo ID --until YYYY-MM-DD --reason TEXT")
+        }
+    }
+}
+
+pub fn report(g: &Global) -> anyhow::Result<()> {
+    let home = open_home(g)?;
+    let r = rights::report(&home, &home.db_read_only()?)?;
+    if g.json {
+        return print_json(&r);
+    }
+    println!(
+        "Publication policy: [publish] allow = {:?}",
+        r.policy_allows
+    );
+    println!(
+        "Publishable: {} files, {}; withheld: {} files, {}",
+        r.files_publishable,
+        bytes(r.bytes_publishable),
+        r.files_withheld,
+        bytes(r.bytes_withheld)
+    );
+    println!("\nIngested audio by licence");
+    for row in &r.ingested_by_license {
+        println!(
+            "  {:<46} {:<14} {:>7} files {:>10}",
+            row.key,
+            row.class.map_or("", |c| c.as_str()),
+            row.files,
+            bytes(row.bytes)
+        );
+    }
+    println!("\nPreserved copies by licence");
+    for row in &r.by_license {
+        println!(
+            "  {:<46} {:<14} {:>7} files {:>10}  {}",
+            row.key,
+            row.class.map_or("", |c| c.as_str()),
+            row.files,
+            bytes(row.bytes),
+            if row.publishable {
+                "published"
+            } else {
+                "not published"
+            }
+        );
+    }
+    if !r.unmapped_tags.is_empty() {
+        println!(
+            "\nLicence tags that name no single licence (kept verbatim; `ingest --rights ID` gives a default)"
+        );
+        for row in &r.unmapped_tags {
+            println!("  {:<46} {:>7} files", format!("{:?}", row.key), row.files);
+        }
+    }
+    println!("\nTakedowns in force: {}", r.takedowns.len());
+    for w in &r.takedowns {
+        println!(
+            "  {} {}  {}",
+            w.entity,
+            w.entity_id,
+            w.name.as_deref().unwrap_or("")
+        );
+    }
+    println!("Embargoes in force: {}", r.embargoes.len());
+    for w in &r.embargoes {
+        println!(
+            "  {} {}  {}  until {}",
+            w.entity,
+            w.entity_id,
+            w.name.as_deref().unwrap_or(""),
+            w.embargo_until.as_deref().unwrap_or("lifted")
+        );
+    }
+    println!(
+        "Rights log: {} entries (musicark rights log)",
+        r.log_entries
+    );
+    Ok(())
+}
+
+pub fn log(g: &Global) -> anyhow::Result<()> {
+    let home = open_home(g)?;
+    let entries = rights::log(&home.db_read_only()?)?;
+    if g.json {
+        return print_json(&entries);
+    }
+    for e in &entries {
+        println!(
+            "{:>4} {}  {:<9} {} {} ({}){}  reason: {}{}",
+            e.entry_id,
+            e.at,
+            e.action,
+            e.entity,
+            e.entity_id,
+            e.name.as_deref().unwrap_or("?"),
+            e.until
+                .as_deref()
+                .map(|u| format!(" until {u}"))
+                .unwrap_or_default(),
+            e.reason.as_deref().unwrap_or(""),
+            e.reference
+                .as_deref()
+                .map(|r| format!("; ref {r}"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+pub fn export(
+    g: &Global,
+    licenses: &[String],
+    out: &std::path::Path,
+    format: ExportFormat,
+) -> anyhow::Result<()> {
+    let home = open_home(g)?;
+    let mut ids = Vec::new();
+    for l in licenses {
+        match rights::canonical(l) {
+            Some(id) => ids.push(id),
+            None => bail!("--license {l:?} is not a known SPDX id (CC-BY-SA-4.0, CC0-1.0, …)"),
+        }
+    }
+    let db = home.db_read_only()?;
+    let format = match format {
+        ExportFormat::Files => musicark_publish::export::Format::Files,
+        ExportFormat::Jsonl => musicark_publish::export::Format::Jsonl,
+    };
+    let r = musicark_publish::export::export(&home, &db, &ids, out, format)?;
+    if g.json {
+        return print_json(&r);
+    }
+    println!(
+        "Exported {} items ({}) under {} to {}; metadata in {}",
+        r.items,
+        bytes(r.bytes),
+        r.licenses.join(", "),
+        r.out.display(),
+        r.metadata.display()
+    );
+    println!(
+        "Not exported: {} under other licences or none, {} withheld by takedown or embargo.",
+        r.other_licenses, r.withheld
+    );
+    Ok(())
+}
