@@ -80,6 +80,8 @@ pub struct Coverage {
     /// By the country of the first credited artist, where known (most
     /// recordings first; the rest summed as `other`).
     pub by_country: Vec<GroupCoverage>,
+    /// What the archive may publish: `musicark rights report`.
+    pub rights: crate::rights::RightsReport,
 }
 
 fn share(a: f64, b: f64) -> f64 {
@@ -332,6 +334,7 @@ pub fn coverage(home: &Home, db: &Db) -> Result<Coverage, PublishError> {
             })
             .collect(),
         by_country,
+        rights: crate::rights::report(home, db)?,
     })
 }
 
@@ -629,6 +632,31 @@ table{{border-collapse:collapse;width:100%;background:#fff;font-size:.92em}} th,
             svg_bars(&rows, title)
         );
     }
+    let r = &c.rights;
+    let _ = write!(
+        h,
+        r#"<h2>Rights</h2><p>Publication policy: <code>[publish] allow = {}</code>. Publishable: {} files ({}); withheld by rights: {} files ({}); {} takedowns and {} embargoes in force; {} entries in the rights log.</p><table><tr><th>Licence of preserved copies</th><th>Class</th><th>Files</th><th>Bytes</th><th>Published</th></tr>"#,
+        esc(&format!("{:?}", r.policy_allows)),
+        r.files_publishable,
+        human_bytes(r.bytes_publishable),
+        r.files_withheld,
+        human_bytes(r.bytes_withheld),
+        r.takedowns.len(),
+        r.embargoes.len(),
+        r.log_entries
+    );
+    for row in &r.by_license {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&row.key),
+            row.class.map_or("", |c| c.as_str()),
+            row.files,
+            human_bytes(row.bytes),
+            if row.publishable { "yes" } else { "no" }
+        );
+    }
+    h.push_str("</table>");
     h.push_str(r#"<p class="sub" style="margin-top:32px">musicark coverage report. Recordings are preserved when the archive holds a copy; published when that copy is in an active torrent of the list.</p></body></html>"#);
     h.push('\n');
     h

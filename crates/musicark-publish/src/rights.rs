@@ -341,6 +341,20 @@ pub fn decide(
 /// default is the latest `ingest --rights` whose root holds one of the
 /// content's files.
 pub fn content_rights(db: &Db) -> Result<HashMap<String, ContentRights>, PublishError> {
+    rights_where(db, None)
+}
+
+/// The rights of one content (a web page's copy).
+pub fn content_rights_of(db: &Db, content_id: &str) -> Result<ContentRights, PublishError> {
+    Ok(rights_where(db, Some(content_id))?
+        .remove(content_id)
+        .unwrap_or_else(|| decide(None, None, None, None)))
+}
+
+fn rights_where(
+    db: &Db,
+    only: Option<&str>,
+) -> Result<HashMap<String, ContentRights>, PublishError> {
     let mut runs: Vec<(Vec<String>, String)> = Vec::new();
     {
         let mut stmt = db.conn.prepare(
@@ -364,13 +378,13 @@ pub fn content_rights(db: &Db) -> Result<HashMap<String, ContentRights>, Publish
                 (SELECT coalesce(g.license, g.statement) FROM matches m JOIN rights g \
                   ON g.entity = 'recording' AND g.entity_id = m.recording_id \
                   WHERE m.content_id = c.content_id AND m.status = 'linked') \
-         FROM contents c WHERE c.verdict = 'audio'",
+         FROM contents c WHERE c.verdict = 'audio' AND (?1 IS NULL OR c.content_id = ?1)",
     )?;
     let mut paths = db
         .conn
         .prepare("SELECT display_path FROM files WHERE content_id = ?1")?;
     let mut out = HashMap::new();
-    let mut rows = stmt.query([])?;
+    let mut rows = stmt.query([only])?;
     while let Some(r) = rows.next()? {
         let id: String = r.get(0)?;
         let tag: Option<String> = r.get(1)?;
@@ -542,7 +556,7 @@ pub fn log(db: &Db) -> Result<Vec<LogEntry>, PublishError> {
 }
 
 /// A withheld entity now in force.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Withholding {
     pub entity: String,
     pub entity_id: i64,
@@ -552,7 +566,7 @@ pub struct Withholding {
 }
 
 /// Counts and bytes of preserved files by rights.
-#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct RightsRow {
     /// A licence id, a class for files without one, or the verbatim tag.
     pub key: String,
@@ -563,7 +577,7 @@ pub struct RightsRow {
     pub publishable: bool,
 }
 
-#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct RightsReport {
     pub policy_allows: Vec<String>,
     /// Every ingested audio file (distinct contents) by its licence.

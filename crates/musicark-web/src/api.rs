@@ -163,6 +163,8 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/seedplan", get(seedplan))
         .route("/damaged", get(damaged))
         .route("/review", get(review))
+        .route("/rights", get(rights_report))
+        .route("/rights/log", get(rights_log))
         .route("/actions/scrape", post(scrape))
         .route("/actions/rights", post(rights))
         .fallback(|| async { ApiError(WebError::NotFound("no such API endpoint".into())) })
@@ -368,6 +370,28 @@ async fn review(State(app): State<Arc<App>>) -> ApiResult<Vec<model::ReviewItem>
     Ok(Json(blocking(&app, |app| app.read(model::review)).await?))
 }
 
+async fn rights_report(
+    State(app): State<Arc<App>>,
+) -> ApiResult<musicark_publish::rights::RightsReport> {
+    Ok(Json(
+        blocking(&app, |app| {
+            app.read(|db| Ok(musicark_publish::rights::report(&app.home, db)?))
+        })
+        .await?,
+    ))
+}
+
+async fn rights_log(
+    State(app): State<Arc<App>>,
+) -> ApiResult<Vec<musicark_publish::rights::LogEntry>> {
+    Ok(Json(
+        blocking(&app, |app| {
+            app.read(|db| Ok(musicark_publish::rights::log(db)?))
+        })
+        .await?,
+    ))
+}
+
 async fn scrape(
     State(app): State<Arc<App>>,
     _: Authorized,
@@ -399,8 +423,8 @@ async fn rights(
                 .home
                 .lock_for_writing()
                 .map_err(|e| WebError::Busy(format!("the archive is busy: {e}")))?;
-            let db = app.home.db()?;
-            let v = model::apply_rights(&db, &action)?;
+            let mut db = app.home.db()?;
+            let v = model::apply_rights(&mut db, &action)?;
             app.invalidate();
             Ok(v)
         })

@@ -122,6 +122,8 @@ pub struct CopyView {
     pub duration: Option<f64>,
     pub source_codec: Option<String>,
     pub made_at: String,
+    /// The source's rights (licence, where it was read, class).
+    pub rights: musicark_publish::rights::ContentRights,
 }
 
 /// A published place of a copy, with the health of its torrent.
@@ -154,6 +156,8 @@ pub struct RecordingPage {
     pub copies: Vec<CopyView>,
     pub places: Vec<PlacedCopy>,
     pub rights: Option<RightsView>,
+    /// Takedowns, embargoes and reversals of this recording, oldest first.
+    pub rights_log: Vec<musicark_publish::rights::LogEntry>,
 }
 
 /// Latest seeders of every active pack by name.
@@ -233,9 +237,14 @@ pub fn recording(home: &Home, db: &Db, id: i64) -> Result<RecordingPage, WebErro
                 duration: r.get(5)?,
                 source_codec: r.get(6)?,
                 made_at: r.get(7)?,
+                rights: musicark_publish::rights::decide(None, None, None, None),
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
+    let mut copies = copies;
+    for c in &mut copies {
+        c.rights = musicark_publish::rights::content_rights_of(db, &c.source_id)?;
+    }
     let locations = musicark_publish::locate::recordings(home, db, &[id])?;
     let names: Vec<&str> = locations.iter().map(|l| l.torrent.as_str()).collect();
     let seeders = seeders_of(db, &names)?;
@@ -254,6 +263,10 @@ pub fn recording(home: &Home, db: &Db, id: i64) -> Result<RecordingPage, WebErro
         copies,
         places,
         rights: rights(db, "recording", id)?,
+        rights_log: musicark_publish::rights::log(db)?
+            .into_iter()
+            .filter(|e| e.entity == "recording" && e.entity_id == id)
+            .collect(),
     })
 }
 
@@ -742,31 +755,40 @@ pub fn review(db: &Db) -> Result<Vec<ReviewItem>, WebError> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RightsVerb {
-    /// Never publish it again; packs holding it become obsolete.
+    /// Never publish it again; the next `pack` obsoletes the torrents
+    /// holding it and builds replacements.
     Takedown,
-    /// Withhold it (until a date, or until lifted).
+    /// Reverse a takedown.
+    Reinstate,
+    /// Withhold it until a date (or until lifted).
     Embargo,
-    /// Lift a takedown and an embargo.
-    Clear,
+    /// End an embargo.
+    Lift,
 }
 
-/// What an action on a recording's rights asks.
+/// What an action on a recording's rights asks. Recorded, like the
+/// CLI's `takedown` and `embargo`, in the append-only rights log.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RightsAction {
     pub recording_id: i64,
     pub action: RightsVerb,
-    /// For `embargo`: the day it ends, `YYYY-MM-DD` (none: until lifted).
+    /// For `embargo`: the first day it may be published, `YYYY-MM-DD`
+    /// (none: until lifted).
     #[schemars(regex(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))]
     pub until: Option<String>,
-    /// Why (kept as the rights' source).
+    /// Why.
     #[schemars(length(max = 500))]
     pub reason: Option<String>,
+    /// The request's reference (a ticket, a letter).
+    #[schemars(length(max = 500))]
+    pub reference: Option<String>,
 }
 
-/// Record a takedown or an embargo (or lift them). The next `pack` leaves
-/// the recording out and obsoletes the packs holding it.
-pub fn apply_rights(db: &Db, a: &RightsAction) -> Result<RightsView, WebError> {
+/// Record a takedown or an embargo (or their reversal) in `rights` and the
+/// rights log. The next `pack` leaves the recording out and obsoletes the
+/// torrents holding it.
+pub fn apply_rights(db: &mut Db, a: &RightsAction) -> Result<RightsView, WebError> {
     let exists: bool = db
         .conn
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM recordings WHERE recording_id = ?1)")?
@@ -790,39 +812,36 @@ pub fn apply_rights(db: &Db, a: &RightsAction) -> Result<RightsView, WebError> {
             return Err(WebError::BadRequest("until: expected YYYY-MM-DD".into()));
         }
     }
-    if a.reason.as_deref().is_some_and(|r| r.chars().count() > 500) {
-        return Err(WebError::BadRequest(
-            "reason longer than 500 characters".into(),
-        ));
+    for (what, text) in [("reason", &a.reason), ("reference", &a.reference)] {
+        if text.as_deref().is_some_and(|r| r.chars().count() > 500) {
+            return Err(WebError::BadRequest(format!(
+                "{what} longer than 500 characters"
+            )));
+        }
     }
-    let reason = a.reason.clone();
-    let (embargo, until, takedown) = match a.action {
-        RightsVerb::Takedown => (None, None, Some(1)),
-        RightsVerb::Embargo => (Some(1), a.until.clone(), None),
-        RightsVerb::Clear => (Some(0), None, Some(0)),
+    let action = match a.action {
+        RightsVerb::Takedown => "takedown",
+        RightsVerb::Reinstate => "reinstate",
+        RightsVerb::Embargo => "embargo",
+        RightsVerb::Lift => "lift",
     };
-    db.conn.execute(
-        "INSERT INTO rights (entity, entity_id, embargo, embargo_until, takedown, source) \
-         VALUES ('recording', ?1, coalesce(?2, 0), ?3, coalesce(?4, 0), ?5) \
-         ON CONFLICT (entity, entity_id) DO UPDATE SET \
-           embargo = coalesce(?2, embargo), \
-           embargo_until = CASE WHEN ?2 IS NULL THEN embargo_until ELSE ?3 END, \
-           takedown = coalesce(?4, takedown), \
-           source = coalesce(?5, source)",
-        rusqlite::params![a.recording_id, embargo, until, takedown, reason],
+    let now = musicark_publish::timestamp(db)?;
+    musicark_publish::rights::record(
+        db,
+        &musicark_publish::rights::Decision {
+            action,
+            entity: "recording",
+            entity_id: a.recording_id,
+            until: if a.action == RightsVerb::Embargo {
+                a.until.as_deref()
+            } else {
+                None
+            },
+            reason: a.reason.as_deref(),
+            reference: a.reference.as_deref(),
+        },
+        &now,
     )?;
     rights(db, "recording", a.recording_id)?
         .ok_or_else(|| WebError::Internal("rights not recorded".into()))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn candidates_are_read_from_the_evidence() {
-        assert_eq!(
-            super::candidate_ids("artist and title agree (candidates: [3, 17])"),
-            vec![3, 17]
-        );
-        assert!(super::candidate_ids("MusicBrainz id in the tags").is_empty());
-    }
 }

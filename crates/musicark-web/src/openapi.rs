@@ -341,6 +341,32 @@ pub fn document() -> Value {
         ),
     );
     add(
+        "/api/rights",
+        "get",
+        op(
+            &err,
+            "Rights: preserved copies by licence, what the policy publishes, takedowns and embargoes (as `rights report --json`)",
+            vec![],
+            schema::<musicark_publish::rights::RightsReport>(&mut g),
+            &[],
+            false,
+            None,
+        ),
+    );
+    add(
+        "/api/rights/log",
+        "get",
+        op(
+            &err,
+            "The append-only log of takedowns, embargoes and their reversals (as `rights log --json`)",
+            vec![],
+            schema::<Vec<musicark_publish::rights::LogEntry>>(&mut g),
+            &[],
+            false,
+            None,
+        ),
+    );
+    add(
         "/api/actions/scrape",
         "post",
         op(
@@ -360,7 +386,7 @@ pub fn document() -> Value {
         "post",
         op(
             &err,
-            "Take a recording down, embargo it, or lift both",
+            "Take a recording down, embargo it, or reverse either (logged in the rights log; the next pack applies it)",
             vec![],
             schema::<model::RightsView>(&mut g),
             &[400, 401, 403, 404, 409, 413],

@@ -65,6 +65,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/seedplan/torrents.tar", get(seedplan_torrents))
         .route("/damaged", get(damaged))
         .route("/review", get(review))
+        .route("/rights", get(rights_page))
         .route("/static/style.css", get(style))
         .route("/static/icon.svg", get(icon))
         .route("/favicon.ico", get(icon))
@@ -118,6 +119,7 @@ fn layout(title: &str, active: &str, body: Markup) -> Markup {
         ("/seedplan", "Seeding plan"),
         ("/damaged", "Damaged"),
         ("/review", "Review"),
+        ("/rights", "Rights"),
         ("/openapi.json", "API"),
     ];
     html! {
@@ -262,6 +264,7 @@ async fn dashboard(State(app): State<Arc<App>>) -> PageResult {
                 div.card { b { (pct(h.share_data_4_copies)) } span { "of published data in ≥ 4 copies" } }
                 div.card { b { (h.torrents) } span { "active torrents, " (human_bytes(h.bytes)) } }
                 div.card { b { (d.status.audio_files) } span { "audio files ingested, " (d.status.damaged) " damaged" } }
+                div.card { b { (c.rights.files_publishable) } span { "files publishable by their licence; " a href="/rights" { (c.rights.files_withheld) " withheld, " (c.rights.takedowns.len()) " takedowns" } } }
             }
             section {
                 h2 { "The long tail" }
@@ -422,13 +425,17 @@ async fn recording(State(app): State<Arc<App>>, Path(id): Path<i64>) -> PageResu
                 @if p.copies.is_empty() { p.note { "No copy in the archive." } }
                 @else {
                     table {
-                        thead { tr { th { "Tier" } th { "Bitrate" } th { "Size" } th { "Source" } th { "BLAKE3" } th { "Made" } } }
+                        thead { tr { th { "Tier" } th { "Bitrate" } th { "Size" } th { "Source" } th { "Licence" } th { "BLAKE3" } th { "Made" } } }
                         @for c in &p.copies {
                             tr {
                                 td { (c.tier) }
                                 td.num { @if let Some(k) = c.kbps { (k) " kbit/s" } }
                                 td.num { (human_bytes(c.bytes)) }
                                 td { (c.source_codec.as_deref().unwrap_or("")) }
+                                td title={"from " (c.rights.source) @if let Some(t) = &c.rights.license_tag { ": " (t) }} {
+                                    (c.rights.license.as_deref().or(c.rights.license_tag.as_deref()).unwrap_or("unknown"))
+                                    " " span class={"kind"} { "(" (c.rights.class.as_str()) ")" }
+                                }
                                 td.mono.hash { (c.output_id) }
                                 td.mono { (c.made_at) }
                             }
@@ -466,6 +473,21 @@ async fn recording(State(app): State<Arc<App>>, Path(id): Path<i64>) -> PageResu
                             @if let Some(c) = &m.codec { " (" (c) ")" }
                         }
                         @if let Some(e) = &m.evidence { p.evidence { (e) } }
+                    }
+                }
+            }
+            @if !p.rights_log.is_empty() {
+                section {
+                    h2 { "Rights log" }
+                    table {
+                        @for e in &p.rights_log {
+                            tr {
+                                td.mono { (e.at) }
+                                td { b { (e.action) } @if let Some(u) = &e.until { " until " (u) } }
+                                td { (e.reason.as_deref().unwrap_or("")) }
+                                td { (e.reference.as_deref().unwrap_or("")) }
+                            }
+                        }
                     }
                 }
             }
@@ -865,6 +887,80 @@ async fn damaged(State(app): State<Arc<App>>) -> PageResult {
             (section("Unsupported", &d.unsupported))
             (section("Unreadable (retried by the next ingest)", &d.errors))
             (section("Clean, with warnings", &d.warnings))
+        },
+    ))
+}
+
+async fn rights_page(State(app): State<Arc<App>>) -> PageResult {
+    let (r, log) = blocking(&app, |app| {
+        app.read(|db| {
+            Ok((
+                musicark_publish::rights::report(&app.home, db)?,
+                musicark_publish::rights::log(db)?,
+            ))
+        })
+    })
+    .await?;
+    let rows = |rows: &[musicark_publish::rights::RightsRow], published: bool| {
+        html! {
+            table {
+                thead { tr { th { "Licence" } th { "Class" } th.num { "Files" } th.num { "Bytes" } @if published { th { "Published" } } } }
+                @for row in rows {
+                    tr {
+                        td { (row.key) }
+                        td { (row.class.map_or("", |c| c.as_str())) }
+                        td.num { (row.files) }
+                        td.num { (human_bytes(row.bytes)) }
+                        @if published { td { @if row.publishable { span.badge.pub { "yes" } } @else { span.badge.none { "no" } } } }
+                    }
+                }
+            }
+        }
+    };
+    Ok(layout(
+        "Rights",
+        "/rights",
+        html! {
+            h1 { "Rights" }
+            div.cards {
+                div.card { b { (r.files_publishable) } span { "preserved files publishable (" (human_bytes(r.bytes_publishable)) ")" } }
+                div.card { b { (r.files_withheld) } span { "withheld by rights (" (human_bytes(r.bytes_withheld)) ")" } }
+                div.card { b { (r.takedowns.len()) } span { "takedowns in force" } }
+                div.card { b { (r.embargoes.len()) } span { "embargoes in force" } }
+            }
+            p.note { "Publication policy: [publish] allow = " code { (format!("{:?}", r.policy_allows)) } ". A file's licence is its own LICENSE tag when it names one licence, else the operator's default given at ingest, else the catalogue's." }
+            h2 { "Preserved copies by licence" }
+            (rows(&r.by_license, true))
+            h2 { "Ingested audio by licence" }
+            (rows(&r.ingested_by_license, false))
+            @if !r.unmapped_tags.is_empty() {
+                h2 { "Licence tags that name no single licence" }
+                p.note { "Kept verbatim; `musicark ingest PATH --rights ID` gives these files a licence." }
+                (rows(&r.unmapped_tags, false))
+            }
+            h2 { "Takedowns and embargoes in force" }
+            table {
+                @for w in r.takedowns.iter().chain(&r.embargoes) {
+                    tr {
+                        td { @if w.entity == "recording" { a href={"/recordings/" (w.entity_id)} { (w.name.as_deref().unwrap_or("?")) } } @else { (w.entity) " " (w.entity_id) " " (w.name.as_deref().unwrap_or("")) } }
+                        td { @if w.takedown { "taken down" } @else { "embargo until " (w.embargo_until.as_deref().unwrap_or("lifted")) } }
+                    }
+                }
+            }
+            h2 { "Rights log (append-only)" }
+            @if log.is_empty() { p.note { "No decision recorded." } }
+            table {
+                @for e in &log {
+                    tr {
+                        td.mono { (e.at) }
+                        td { b { (e.action) } @if let Some(u) = &e.until { " until " (u) } }
+                        td { (e.entity) " " (e.entity_id) " " (e.name.as_deref().unwrap_or("")) }
+                        td { (e.reason.as_deref().unwrap_or("")) }
+                        td { (e.reference.as_deref().unwrap_or("")) }
+                    }
+                }
+            }
+            p.note { "JSON: " a href="/api/rights" { "/api/rights" } ", " a href="/api/rights/log" { "/api/rights/log" } }
         },
     ))
 }

@@ -234,6 +234,10 @@ pub fn run(g: &Global, args: &DemoArgs) -> anyhow::Result<()> {
         coverage.share_recordings_preserved * 100.0,
         coverage_path.display()
     );
+    println!(
+        "   rights: {} preserved files publishable by their licence tags (CC BY, CC BY-SA, CC0), {} withheld: `musicark rights report`",
+        coverage.rights.files_publishable, coverage.rights.files_withheld
+    );
     println!();
     println!(
         "The demo archive is in {} ({} stored). Look around with:",
@@ -245,6 +249,7 @@ pub fn run(g: &Global, args: &DemoArgs) -> anyhow::Result<()> {
     println!("  musicark --archive {} report duplicates", dir.display());
     println!("  musicark --archive {} match --review", dir.display());
     println!("  musicark --archive {} preserve --dry-run", dir.display());
+    println!("  musicark --archive {} rights report", dir.display());
     println!(
         "  musicark --archive {} catalog search \"dawn chorus\"",
         dir.display()

@@ -144,6 +144,14 @@ fn the_api_answers_with_the_clis_own_json() {
             ]
         )
     );
+    assert_eq!(
+        get_json(&app, "/api/rights"),
+        json(archive, &["rights", "report"])
+    );
+    assert_eq!(
+        get_json(&app, "/api/rights/log"),
+        json(archive, &["rights", "log"])
+    );
     let show = json(archive, &["catalog", "show", "QZMAK2400100"]);
     assert_eq!(get_json(&app, "/api/lookup?q=QZMAK2400100"), show);
 
@@ -264,6 +272,7 @@ fn the_api_answers_with_the_clis_own_json() {
         "/seedplan?budget=1GB",
         "/damaged",
         "/review",
+        "/rights",
         "/static/style.css",
     ] {
         let a = get(&app, uri);
@@ -331,6 +340,11 @@ fn actions_need_the_token_and_reach_the_next_pack() {
     assert_eq!(a.json()["takedown"], true);
     let page = get(&app, "/recordings/1").text();
     assert!(page.contains("Taken down"), "the page says so");
+    // Recorded in the audit log, as the CLI's takedown would be.
+    let log = get_json(&app, "/api/rights/log");
+    assert_eq!(log[0]["action"], "takedown", "{log:#}");
+    assert_eq!(log[0]["reason"], "request #12");
+    assert_eq!(log, json(&archive, &["rights", "log"]));
 
     // The next `pack` obeys: the torrent holding it becomes obsolete.
     ok(&archive, &["pack"]);
