@@ -497,6 +497,41 @@ pub fn svg_bars(rows: &[(String, f64, f64, String)], label: &str) -> String {
     s
 }
 
+/// One bar per popularity band with listens: all listens, those
+/// preserved, and the share (for [`svg_bars`]).
+pub fn band_rows(c: &Coverage) -> Vec<(String, f64, f64, String)> {
+    c.by_band
+        .iter()
+        .map(|b| {
+            (
+                b.label.clone(),
+                b.listens as f64,
+                b.listens_preserved as f64,
+                format!(
+                    "{} of listens",
+                    pct(share(b.listens_preserved as f64, b.listens as f64))
+                ),
+            )
+        })
+        .filter(|r| r.1 > 0.0)
+        .collect()
+}
+
+/// One bar per tier: its bytes and files (for [`svg_bars`]).
+pub fn tier_rows(c: &Coverage) -> Vec<(String, f64, f64, String)> {
+    c.by_tier
+        .iter()
+        .map(|t| {
+            (
+                t.tier.clone(),
+                t.bytes as f64,
+                t.bytes as f64,
+                format!("{} · {} files", human_bytes(t.bytes), t.files),
+            )
+        })
+        .collect()
+}
+
 /// The whole report as one HTML page, no external resources.
 pub fn html(c: &Coverage) -> String {
     let mut h = String::new();
@@ -543,22 +578,7 @@ table{{border-collapse:collapse;width:100%;background:#fff;font-size:.92em}} th,
         r#"<h2>The long tail</h2><p>How listens spread over recordings: the line is the share of all listens held by the top recordings; the green area is the part the archive preserves.</p>{}"#,
         svg_long_tail(&c.long_tail)
     );
-    let bands: Vec<(String, f64, f64, String)> = c
-        .by_band
-        .iter()
-        .map(|b| {
-            (
-                b.label.clone(),
-                b.listens as f64,
-                b.listens_preserved as f64,
-                format!(
-                    "{} of listens",
-                    pct(share(b.listens_preserved as f64, b.listens as f64))
-                ),
-            )
-        })
-        .filter(|r| r.1 > 0.0)
-        .collect();
+    let bands = band_rows(c);
     if !bands.is_empty() {
         let _ = write!(
             h,
@@ -583,18 +603,7 @@ table{{border-collapse:collapse;width:100%;background:#fff;font-size:.92em}} th,
         );
     }
     h.push_str("</table>");
-    let tiers: Vec<(String, f64, f64, String)> = c
-        .by_tier
-        .iter()
-        .map(|t| {
-            (
-                t.tier.clone(),
-                t.bytes as f64,
-                t.bytes as f64,
-                format!("{} · {} files", human_bytes(t.bytes), t.files),
-            )
-        })
-        .collect();
+    let tiers = tier_rows(c);
     if !tiers.is_empty() {
         let _ = write!(
             h,

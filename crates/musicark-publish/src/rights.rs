@@ -456,9 +456,28 @@ pub struct Decision<'a> {
     pub reference: Option<&'a str>,
 }
 
+/// Whether `s` is a day as `YYYY-MM-DD`.
+fn is_day(s: &str) -> bool {
+    s.len() == 10
+        && s.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        })
+}
+
 /// Record a decision. `now` is the archive's clock (SOURCE_DATE_EPOCH
 /// when set).
 pub fn record(db: &mut Db, d: &Decision<'_>, now: &str) -> Result<LogEntry, PublishError> {
+    if let Some(u) = d.until
+        && !is_day(u)
+    {
+        return Err(PublishError::Invalid(format!(
+            "until {u:?}: expected YYYY-MM-DD"
+        )));
+    }
     let table = match d.entity {
         "recording" => "recordings",
         "artist" => "artists",

@@ -799,19 +799,6 @@ pub fn apply_rights(db: &mut Db, a: &RightsAction) -> Result<RightsView, WebErro
             a.recording_id
         )));
     }
-    if let Some(u) = &a.until {
-        let ok = u.len() == 10
-            && u.bytes().enumerate().all(|(i, b)| {
-                if i == 4 || i == 7 {
-                    b == b'-'
-                } else {
-                    b.is_ascii_digit()
-                }
-            });
-        if !ok {
-            return Err(WebError::BadRequest("until: expected YYYY-MM-DD".into()));
-        }
-    }
     for (what, text) in [("reason", &a.reason), ("reference", &a.reference)] {
         if text.as_deref().is_some_and(|r| r.chars().count() > 500) {
             return Err(WebError::BadRequest(format!(
@@ -826,6 +813,7 @@ pub fn apply_rights(db: &mut Db, a: &RightsAction) -> Result<RightsView, WebErro
         RightsVerb::Lift => "lift",
     };
     let now = musicark_publish::timestamp(db)?;
+    // `record` checks the date (a bad one is the caller's mistake: 400).
     musicark_publish::rights::record(
         db,
         &musicark_publish::rights::Decision {
@@ -841,7 +829,11 @@ pub fn apply_rights(db: &mut Db, a: &RightsAction) -> Result<RightsView, WebErro
             reference: a.reference.as_deref(),
         },
         &now,
-    )?;
+    )
+    .map_err(|e| match e {
+        musicark_publish::PublishError::Invalid(m) => WebError::BadRequest(m),
+        e => e.into(),
+    })?;
     rights(db, "recording", a.recording_id)?
         .ok_or_else(|| WebError::Internal("rights not recorded".into()))
 }

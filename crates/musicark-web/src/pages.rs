@@ -222,36 +222,8 @@ fn svg_health(h: &musicark_swarm::health::Summary) -> String {
 async fn dashboard(State(app): State<Arc<App>>) -> PageResult {
     let d = blocking(&app, crate::api::dashboard_data).await?;
     let c = &d.coverage;
-    let tiers: Vec<(String, f64, f64, String)> = c
-        .by_tier
-        .iter()
-        .map(|t| {
-            (
-                t.tier.clone(),
-                t.bytes as f64,
-                t.bytes as f64,
-                format!("{} in {} files", human_bytes(t.bytes), t.files),
-            )
-        })
-        .collect();
-    let bands: Vec<(String, f64, f64, String)> = c
-        .by_band
-        .iter()
-        .filter(|b| b.listens > 0)
-        .map(|b| {
-            let share = if b.listens > 0 {
-                b.listens_preserved as f64 / b.listens as f64
-            } else {
-                0.0
-            };
-            (
-                b.label.clone(),
-                b.listens as f64,
-                b.listens_preserved as f64,
-                format!("{} of listens", pct(share)),
-            )
-        })
-        .collect();
+    let tiers = musicark_publish::coverage::tier_rows(c);
+    let bands = musicark_publish::coverage::band_rows(c);
     let h = &d.health;
     Ok(layout(
         "Dashboard",

@@ -62,19 +62,6 @@ fn decide_and_repack(
     reason: &str,
     reference: Option<&str>,
 ) -> anyhow::Result<()> {
-    if let Some(u) = until {
-        let ok = u.len() == 10
-            && u.bytes().enumerate().all(|(i, b)| {
-                if i == 4 || i == 7 {
-                    b == b'-'
-                } else {
-                    b.is_ascii_digit()
-                }
-            });
-        if !ok {
-            bail!("--until {u:?}: expected YYYY-MM-DD");
-        }
-    }
     let _lock = home.lock_for_writing()?;
     let mut db = home.db()?;
     let (entity, entity_id) = resolve(&db, id)?;
