@@ -134,7 +134,8 @@ fn local_list(options: &MirrorOptions) -> Result<PathBuf, MirrorError> {
     let entries: Vec<ListEntry> = serde_json::from_slice(&std::fs::read(&path).map_err(io(&path))?)
         .map_err(|e| MirrorError::List(format!("{}: {e}", options.list)))?;
     let base = &options.list[..options.list.rfind('/').map_or(0, |i| i + 1)];
-    for e in &entries {
+    // Embargoed torrents are listed without their .torrent: nothing to fetch.
+    for e in entries.iter().filter(|e| !e.embargo) {
         // Not yet verified: a name must not lead out of DIR/list/torrents.
         if e.display_name.contains(['/', '\\']) || e.display_name.starts_with('.') {
             return Err(MirrorError::List(format!(

@@ -587,8 +587,19 @@ async fn torrents(State(app): State<Arc<App>>, Query(f): Query<TorrentFilter>) -
                             td { (t.entry.tier) }
                             td.num { (t.entry.num_files) }
                             td.num { (human_bytes(t.entry.data_size)) }
-                            td { span class={"health " (t.health)} { (t.entry.seeders) } }
-                            td { a href={"/torrents/" (t.pack_id) "/file.torrent"} { ".torrent" } " " a.magnet href=(t.entry.magnet_link) { "magnet" } }
+                            td {
+                                @if t.entry.stats_scraped_at.is_some() {
+                                    span class={"health " (t.health)} { (t.entry.seeders) }
+                                } @else {
+                                    span class={"health " (t.health)} title="No tracker has been asked yet (health scrape)" { "never scraped" }
+                                }
+                                @if t.entry.embargo { " " span.badge.none { "embargo" } }
+                            }
+                            td {
+                                @if !t.entry.embargo {
+                                    a href={"/torrents/" (t.pack_id) "/file.torrent"} { ".torrent" } " " a.magnet href=(t.entry.magnet_link) { "magnet" }
+                                }
+                            }
                         }
                     }
                 }
@@ -624,6 +635,7 @@ async fn torrent(
             p.crumbs { a href="/torrents" { "torrents" } }
             h1 { (e.display_name) }
             @if e.obsolete { p.warn { "Obsolete: " (t.obsolete_reason.as_deref().unwrap_or("")) } }
+            @if e.embargo { p.warn { "Holds a recording under embargo: listed without its magnet and .torrent." } }
             dl {
                 dt { "Info-hash (v1)" } dd.mono { (e.btih) }
                 @if let Some(m) = &e.btmh { dt { "Info-hash (v2)" } dd.mono { (m) } }
@@ -635,8 +647,10 @@ async fn torrent(
                 dt { "Created" } dd { (t.created_at) }
             }
             p {
-                a.button href={"/torrents/" (t.torrent.pack_id) "/file.torrent"} { "Download .torrent" } " "
-                a.button href=(e.magnet_link) { "Magnet" } " "
+                @if !e.embargo {
+                    a.button href={"/torrents/" (t.torrent.pack_id) "/file.torrent"} { "Download .torrent" } " "
+                    a.button href=(e.magnet_link) { "Magnet" } " "
+                }
                 a.button href={"/torrents/" (t.torrent.pack_id) "/manifest.jsonl"} { "Manifest (JSON lines)" }
             }
             h2 { "Manifest" }
@@ -666,7 +680,20 @@ async fn pack_download(
     mime: &'static str,
 ) -> Result<Response, PageError> {
     let (name, bytes) = blocking(&app, move |app| {
-        let name = app.read(|db| model::pack_name(db, id))?;
+        let name = app.read(|db| {
+            // Under embargo, the list offers neither magnet nor .torrent;
+            // neither does the server.
+            if app
+                .torrent_rows(db)?
+                .iter()
+                .any(|t| t.pack_id == id && t.entry.embargo)
+            {
+                return Err(WebError::Forbidden(format!(
+                    "torrent {id} holds a recording under embargo"
+                )));
+            }
+            model::pack_name(db, id)
+        })?;
         // Names are made by `pack` (sanitised); refuse anything else.
         if name.contains(['/', '\\']) || name.starts_with('.') {
             return Err(WebError::NotFound(format!("no torrent {id}")));

@@ -384,6 +384,67 @@ fn an_embargo_holds_until_its_date_on_the_archives_clock() {
     let log = json(&archive, &["rights", "log"]);
     assert_eq!(log[0]["action"], "embargo");
     assert_eq!(log[0]["until"], "2030-01-01");
+
+    // Embargoed after publication: the torrent holding it is withdrawn and
+    // listed with `embargo: true`, without magnet or .torrent…
+    ok_env(
+        &archive,
+        &[
+            "embargo",
+            "rec:3",
+            "--until",
+            "2031-01-01",
+            "--reason",
+            "dispute",
+        ],
+        &after,
+    );
+    let list2 = tmp.path().join("pub2/torrents.json");
+    ok_env(
+        &archive,
+        &["list", "export", "--out", list2.to_str().expect("utf-8")],
+        &after,
+    );
+    let entries: Vec<Value> =
+        serde_json::from_slice(&std::fs::read(&list2).expect("list")).expect("json");
+    assert!(!published_recordings(&archive, &entries).contains(&3));
+    let flagged: Vec<&Value> = entries.iter().filter(|e| e["embargo"] == true).collect();
+    assert!(!flagged.is_empty(), "the withdrawn torrent is flagged");
+    for e in &flagged {
+        assert_eq!(e["magnet_link"], "", "{e:#}");
+        let name = e["display_name"].as_str().expect("name");
+        assert!(
+            !tmp.path().join("pub2/torrents").join(name).exists(),
+            "no .torrent for {name}"
+        );
+    }
+    let verify = json(
+        &archive,
+        &["list", "verify", list2.to_str().expect("utf-8")],
+    );
+    assert_eq!(verify["signature_ok"], true, "{verify:#}");
+    assert!(
+        verify["problems"].as_array().expect("problems").is_empty(),
+        "{verify:#}"
+    );
+    // …or left out, by policy.
+    let config = archive.join("musicark.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(
+        &config,
+        text.replace("embargoed = \"flag\"", "embargoed = \"omit\""),
+    )
+    .expect("write");
+    let list3 = tmp.path().join("pub3/torrents.json");
+    ok_env(
+        &archive,
+        &["list", "export", "--out", list3.to_str().expect("utf-8")],
+        &after,
+    );
+    let entries3: Vec<Value> =
+        serde_json::from_slice(&std::fs::read(&list3).expect("list")).expect("json");
+    assert_eq!(entries3.len(), entries.len() - flagged.len());
+    assert!(entries3.iter().all(|e| e["embargo"] == false));
 }
 
 #[test]
