@@ -938,6 +938,7 @@ async fn rights_page(State(app): State<Arc<App>>) -> PageResult {
                 (rows(&r.unmapped_tags, false))
             }
             h2 { "Takedowns and embargoes in force" }
+            @if r.takedowns.is_empty() && r.embargoes.is_empty() { p.note { "None." } }
             table {
                 @for w in r.takedowns.iter().chain(&r.embargoes) {
                     tr {

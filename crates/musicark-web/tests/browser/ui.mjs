@@ -84,6 +84,11 @@ try {
   await page.goto(base + 'torrents');
   seen.torrent_rows = await page.locator('table.torrents tbody tr').count();
   await page.screenshot({ path: join(out, 'torrents.png'), fullPage: true });
+  // Rights: the policy, licences, the audit log.
+  await page.click('header nav a[href="/rights"]');
+  seen.rights_heading = (await page.locator('h1').innerText()).trim();
+  seen.rights_licences = await page.locator('main table').first().locator('tr').count();
+  await page.screenshot({ path: join(out, 'rights.png'), fullPage: true });
   seen.console_errors = errors;
   check(errors.length === 0, `no console errors: ${errors.join('; ')}`);
   console.log(JSON.stringify(seen));

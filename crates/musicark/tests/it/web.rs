@@ -600,7 +600,19 @@ fn chromium_searches_opens_a_recording_and_downloads_a_plan() {
         names.push(name);
     }
     assert_eq!(names.len(), web_magnets.len());
-    for shot in ["dashboard", "search", "recording", "seedplan", "torrents"] {
+    assert_eq!(seen["rights_heading"], "Rights");
+    assert!(
+        seen["rights_licences"].as_u64() > Some(1),
+        "licences listed"
+    );
+    for shot in [
+        "dashboard",
+        "search",
+        "recording",
+        "seedplan",
+        "torrents",
+        "rights",
+    ] {
         let png = std::fs::read(artefacts.join(format!("{shot}.png"))).expect("screenshot");
         assert!(
             png.starts_with(b"\x89PNG") && png.len() > 10_000,
