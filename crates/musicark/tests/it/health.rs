@@ -174,8 +174,13 @@ fn archive_with_tracker(root: &Path, tracker: &str) -> PathBuf {
     init_and_ingest(&archive, &[&music], &[]);
     let config = archive.join("musicark.toml");
     let text = std::fs::read_to_string(&config).expect("config");
-    assert!(text.trim_end().ends_with("[publish]"), "{text}");
-    std::fs::write(&config, format!("{text}trackers = [\"{tracker}\"]\n")).expect("config");
+    assert!(text.contains("\n[publish]\n"), "{text}");
+    let text = text.replacen(
+        "\n[publish]\n",
+        &format!("\n[publish]\ntrackers = [\"{tracker}\"]\n"),
+        1,
+    );
+    std::fs::write(&config, text).expect("config");
     crate::support::import_open_data(&archive, &open.0, &open.1);
     ok(&archive, &["match"]);
     ok(&archive, &["preserve"]);
