@@ -127,11 +127,23 @@ fn kill_9_during_a_catalogue_import_then_rerun_equals_a_clean_import() {
     let crashed = tmp.path().join("crashed");
     ok(&crashed, &["init"]);
     let mut interrupted = 0;
-    // Each run resumes where the last one was killed, so the delays are
-    // small shares of a clean import that together stay well under it:
-    // kills at 0.7 and 0.9 of the clean time missed whenever the machine
-    // ran faster than during the clean import.
-    for fraction in [0.08, 0.12, 0.12, 0.12, 0.12] {
+    // Kill each run right after it commits progress of its own (read from
+    // the archive as it goes): a run killed by the clock alone either died
+    // before its first commit (so the next began from zero again) or, being
+    // shorter than the clean run once resumed, was already done.
+    let progress = || -> i64 {
+        musicark_store::Db::open_read_only(&crashed.join("catalog.sqlite"))
+            .and_then(|db| {
+                Ok(db.conn.query_row(
+                    "SELECT coalesce(max(lines_done), 0) FROM imports",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .unwrap_or(0)
+    };
+    for _ in 0..5 {
+        let before = progress();
         let mut child = bin()
             .arg("--archive")
             .arg(&crashed)
@@ -141,7 +153,13 @@ fn kill_9_during_a_catalogue_import_then_rerun_equals_a_clean_import() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("spawn import");
-        std::thread::sleep(clean_time.mul_f64(fraction).max(Duration::from_millis(5)));
+        let deadline = Instant::now() + clean_time * 20 + Duration::from_secs(10);
+        while progress() <= before
+            && child.try_wait().expect("try_wait").is_none()
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(2));
+        }
         if child.try_wait().expect("try_wait").is_none() {
             interrupted += 1;
         }
