@@ -201,6 +201,8 @@ pub(crate) struct Withheld {
     /// The publication policy; `None`: licences are not checked (exports
     /// filter by their own licences).
     pub allow: Option<Vec<String>>,
+    /// The rights of a file nothing is known of.
+    unknown: crate::rights::ContentRights,
 }
 
 impl Withheld {
@@ -209,6 +211,7 @@ impl Withheld {
             recordings: withheld_recordings(db, now)?,
             rights: crate::rights::content_rights(db)?,
             allow: Some(home.config.publish.allow.clone()),
+            unknown: crate::rights::decide(None, None, None, None),
         })
     }
 
@@ -223,8 +226,7 @@ impl Withheld {
             return Some((kind, format!("recording under {kind}")));
         }
         let allow = self.allow.as_ref()?;
-        let unknown = crate::rights::decide(None, None, None, None);
-        let r = self.rights.get(source).unwrap_or(&unknown);
+        let r = self.rights.get(source).unwrap_or(&self.unknown);
         if crate::rights::allowed(allow, r) {
             return None;
         }

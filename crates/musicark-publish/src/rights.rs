@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 use serde::Serialize;
 
 use musicark_store::{Db, Home};
@@ -542,23 +542,39 @@ pub fn record(db: &mut Db, d: &Decision<'_>, now: &str) -> Result<LogEntry, Publ
     )?;
     let id = tx.last_insert_rowid();
     tx.commit()?;
-    log(db)?
-        .into_iter()
-        .find(|e| e.entry_id == id)
+    entries(db, "WHERE l.entry_id = ?1", params![id])?
+        .pop()
         .ok_or_else(|| PublishError::Invalid("log entry not written".into()))
 }
 
 /// The whole audit log, oldest first.
 pub fn log(db: &Db) -> Result<Vec<LogEntry>, PublishError> {
-    let mut stmt = db.conn.prepare(
+    entries(db, "", &[])
+}
+
+/// The log entries of one recording, artist or release, oldest first.
+pub fn log_of(db: &Db, entity: &str, entity_id: i64) -> Result<Vec<LogEntry>, PublishError> {
+    entries(
+        db,
+        "WHERE l.entity = ?1 AND l.entity_id = ?2",
+        params![entity, entity_id],
+    )
+}
+
+fn entries(
+    db: &Db,
+    filter: &str,
+    args: &[&dyn rusqlite::ToSql],
+) -> Result<Vec<LogEntry>, PublishError> {
+    let mut stmt = db.conn.prepare_cached(&format!(
         "SELECT l.entry_id, l.at, l.action, l.entity, l.entity_id, \
                 CASE l.entity WHEN 'recording' THEN (SELECT coalesce(artist_credit || ' — ', '') || title FROM recordings WHERE recording_id = l.entity_id) \
                               WHEN 'artist' THEN (SELECT name FROM artists WHERE artist_id = l.entity_id) \
                               WHEN 'release' THEN (SELECT title FROM releases WHERE release_id = l.entity_id) END, \
                 l.until, l.reason, l.reference \
-         FROM rights_log l ORDER BY l.entry_id",
-    )?;
-    let rows = stmt.query_map([], |r| {
+         FROM rights_log l {filter} ORDER BY l.entry_id"
+    ))?;
+    let rows = stmt.query_map(args, |r| {
         Ok(LogEntry {
             entry_id: r.get(0)?,
             at: r.get(1)?,
@@ -739,40 +755,6 @@ pub fn report(home: &Home, db: &Db) -> Result<RightsReport, PublishError> {
         })?
         .max(0) as u64;
     Ok(rep)
-}
-
-/// The recording an identifier names: `rec:ID`, a recording MBID or an
-/// ISRC (its first recording).
-pub fn resolve_recording(db: &Db, id: &str) -> rusqlite::Result<Option<i64>> {
-    let t = id.trim();
-    if let Some(n) = t.strip_prefix("rec:").and_then(|n| n.parse::<i64>().ok()) {
-        return db
-            .conn
-            .query_row(
-                "SELECT recording_id FROM recordings WHERE recording_id = ?1",
-                [n],
-                |r| r.get(0),
-            )
-            .optional();
-    }
-    if let Some(v) = db
-        .conn
-        .query_row(
-            "SELECT recording_id FROM recordings WHERE mbid = ?1",
-            [t.to_ascii_lowercase()],
-            |r| r.get(0),
-        )
-        .optional()?
-    {
-        return Ok(Some(v));
-    }
-    db.conn
-        .query_row(
-            "SELECT recording_id FROM isrcs WHERE isrc = ?1 ORDER BY recording_id LIMIT 1",
-            [t.to_ascii_uppercase().replace('-', "")],
-            |r| r.get(0),
-        )
-        .optional()
 }
 
 #[cfg(test)]

@@ -263,10 +263,7 @@ pub fn recording(home: &Home, db: &Db, id: i64) -> Result<RecordingPage, WebErro
         copies,
         places,
         rights: rights(db, "recording", id)?,
-        rights_log: musicark_publish::rights::log(db)?
-            .into_iter()
-            .filter(|e| e.entity == "recording" && e.entity_id == id)
-            .collect(),
+        rights_log: musicark_publish::rights::log_of(db, "recording", id)?,
     })
 }
 

@@ -2,6 +2,7 @@
 //! musicark-publish's `rights` and `export`.
 
 use anyhow::{Context, bail};
+use musicark_catalog::ids::Lookup;
 use rusqlite::OptionalExtension;
 
 use musicark_publish::pack::PackOptions;
@@ -25,7 +26,36 @@ fn resolve(db: &Db, id: &str) -> anyhow::Result<(&'static str, i64)> {
             return Ok((entity, n));
         }
     }
-    if let Some(r) = rights::resolve_recording(db, t)? {
+    // Recordings as `catalog show` reads identifiers; an MBID that names
+    // no recording may name a release or an artist.
+    let recording: Option<i64> = match musicark_catalog::ids::classify(t) {
+        Some(Lookup::Internal(n)) => db
+            .conn
+            .query_row(
+                "SELECT recording_id FROM recordings WHERE recording_id = ?1",
+                [n],
+                |r| r.get(0),
+            )
+            .optional()?,
+        Some(Lookup::Mbid(m)) => db
+            .conn
+            .query_row(
+                "SELECT recording_id FROM recordings WHERE mbid = ?1",
+                [&m],
+                |r| r.get(0),
+            )
+            .optional()?,
+        Some(Lookup::Isrc(i)) => db
+            .conn
+            .query_row(
+                "SELECT recording_id FROM isrcs WHERE isrc = ?1 ORDER BY recording_id LIMIT 1",
+                [&i],
+                |r| r.get(0),
+            )
+            .optional()?,
+        _ => None,
+    };
+    if let Some(r) = recording {
         return Ok(("recording", r));
     }
     let mbid = t.to_ascii_lowercase();
