@@ -89,6 +89,13 @@ pub(crate) fn decode_symphonia(
         .get_codec(params.codec)
         .map(|d| d.short_name.to_string())
         .unwrap_or_else(|| format!("{}", params.codec));
+    if let Some(reason) = crate::limits::refuse(
+        params.sample_rate.unwrap_or(0),
+        params.channels.map_or(0, |c| c.count() as u32),
+        params.max_frames_per_packet.unwrap_or(0),
+    ) {
+        return damaged_only(DamageKind::OutOfRange, reason);
+    }
     let mut decoder = match codecs.make(&params, &DecoderOptions { verify: true }) {
         Ok(d) => d,
         Err(SymError::Unsupported(what)) => {
@@ -159,6 +166,18 @@ pub(crate) fn decode_symphonia(
         match decoder.decode(&packet) {
             Ok(buf) => {
                 let spec = buf.spec();
+                if let Some(reason) =
+                    crate::limits::refuse(spec.rate, spec.channels.count() as u32, 0)
+                {
+                    errors += 1;
+                    first.get_or_insert(Damage {
+                        kind: DamageKind::OutOfRange,
+                        message: reason,
+                        position_seconds: position(frames, sample_rate),
+                        decode_errors: 0,
+                    });
+                    break;
+                }
                 if sample_rate == 0 {
                     sample_rate = spec.rate;
                 }

@@ -248,6 +248,61 @@ pub enum DamageKind {
     DecoderPanic,
     /// The file could not be read to the end.
     Io,
+    /// The header states a sample rate, channel count or frame size no
+    /// real audio uses (see [`limits`]): refused before anything sized by
+    /// it is allocated.
+    OutOfRange,
+}
+
+/// What real audio uses; a header outside these bounds is refused as
+/// damaged before any buffer or filter sized by it is made, so a crafted
+/// header cannot make analysis allocate without bound.
+pub mod limits {
+    /// The lowest sample rate accepted (telephone speech is 8 kHz).
+    pub const MIN_SAMPLE_RATE: u32 = 1_000;
+    /// The highest (DXD and 8× rates top out at 705.6/768 kHz).
+    pub const MAX_SAMPLE_RATE: u32 = 768_000;
+    /// Channels (Symphonia's channel mask has 26 positions; Opus and
+    /// Vorbis allow 255 but no real file uses more than a few dozen).
+    pub const MAX_CHANNELS: u32 = 64;
+    /// Frames in one packet (FLAC's largest block is 65 535; WAV packets
+    /// are cut by the demuxer).
+    pub const MAX_FRAMES_PER_PACKET: u64 = 1 << 20;
+
+    /// Why a stream's parameters are refused, or `None` when they are
+    /// plausible. Unknown values (0) are left to the decoder.
+    pub fn refuse(rate: u32, channels: u32, frames_per_packet: u64) -> Option<String> {
+        if rate != 0 && !(MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&rate) {
+            return Some(format!(
+                "the header states a sample rate of {rate} Hz, outside what audio uses ({MIN_SAMPLE_RATE}–{MAX_SAMPLE_RATE} Hz)"
+            ));
+        }
+        if channels > MAX_CHANNELS {
+            return Some(format!(
+                "the header states {channels} channels, more than audio uses (at most {MAX_CHANNELS})"
+            ));
+        }
+        if frames_per_packet > MAX_FRAMES_PER_PACKET {
+            return Some(format!(
+                "the header states {frames_per_packet} frames per packet, more than audio uses (at most {MAX_FRAMES_PER_PACKET})"
+            ));
+        }
+        None
+    }
+}
+
+thread_local! {
+    /// Set while this thread runs a decoder under `catch_unwind`: a panic
+    /// there is caught and recorded as damage, so a panic hook should not
+    /// print it (see [`in_guarded_decode`]).
+    static GUARDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the current thread is inside a decoder whose panics
+/// [`analyze_file`] catches and records: a binary's panic hook stays
+/// quiet then (the damage report says what happened).
+pub fn in_guarded_decode() -> bool {
+    GUARDED.with(std::cell::Cell::get)
 }
 
 impl DamageKind {
@@ -262,6 +317,7 @@ impl DamageKind {
             DamageKind::NoAudioTrack => "no audio track",
             DamageKind::DecoderPanic => "decoder panic",
             DamageKind::Io => "read error",
+            DamageKind::OutOfRange => "implausible header",
         }
     }
 }
@@ -342,9 +398,11 @@ pub fn analyze_file_into(
 
     // Decoders are third-party code fed with untrusted bytes: a panic in one
     // must become a damage record, not the end of the batch.
+    GUARDED.with(|g| g.set(true));
     let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         decode_any(path, container, audio_ext, size, options, pcm)
     }));
+    GUARDED.with(|g| g.set(false));
     let mut analysis = match decoded {
         Ok(a) => a,
         Err(panic) => {

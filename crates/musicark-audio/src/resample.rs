@@ -15,6 +15,12 @@ const KAISER_BETA: f64 = 9.0;
 /// fractional bits (no float rounding per output sample).
 const FRAC_BITS: u32 = 32;
 
+/// The most taps a filter gets, whatever the ratio of rates: 16 taps at
+/// 11 025 Hz from 768 kHz is ~1 120; past this bound the filter is
+/// shorter (a little more aliasing), never larger. With 256 phases the
+/// bank stays under 2.3 MiB.
+pub const MAX_TAPS: usize = 2048;
+
 pub struct Resampler {
     /// Input samples per output sample, fixed point.
     step: u64,
@@ -74,10 +80,14 @@ impl Resampler {
         cutoff: f64,
         phases: usize,
     ) -> Resampler {
-        let phases = phases.next_power_of_two();
+        let phases = phases.clamp(1, 4096).next_power_of_two();
+        let (in_rate, out_rate) = (in_rate.max(1), out_rate.max(1));
         let factor = (out_rate as f64 / in_rate as f64).min(1.0);
-        // A multiple of 8, so the dot product runs in SIMD lanes.
-        let taps = ((filter_size as f64 / factor).ceil() as usize).next_multiple_of(8);
+        // A multiple of 8, so the dot product runs in SIMD lanes; bounded
+        // whatever rate a header claims.
+        let taps = ((filter_size as f64 / factor).ceil() as usize)
+            .clamp(8, MAX_TAPS)
+            .next_multiple_of(8);
         let half = taps / 2;
         let fc = factor * cutoff;
         let i0_beta = bessel_i0(KAISER_BETA);
@@ -156,6 +166,20 @@ impl Resampler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: a WAV header claiming 4 GHz made a filter bank
+    /// proportional to the rate (past 1.4 GB); a zero rate divided by 0.
+    #[test]
+    fn filter_is_bounded_whatever_the_rates() {
+        for (from, to) in [(u32::MAX, 11_025), (0, 11_025), (44_100, 0)] {
+            let mut r = Resampler::new(from, to, 16, 0.8);
+            assert!(r.taps <= MAX_TAPS, "{from}->{to}: {} taps", r.taps);
+            assert!(r.bank.len() <= (PHASES + 1) * MAX_TAPS);
+            let mut out = Vec::new();
+            r.process(&[0.25; 64], &mut out);
+            assert!(out.len() < 1 << 24);
+        }
+    }
 
     fn tone(rate: u32, hz: f64, seconds: f64) -> Vec<f32> {
         (0..(rate as f64 * seconds) as usize)

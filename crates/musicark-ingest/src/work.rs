@@ -28,6 +28,9 @@ struct Outcome {
     /// The blob was written by this run for already-known content.
     stored_now: bool,
     blob_written: bool,
+    /// A stored blob of these bytes had rotted and was restored from
+    /// this file (the bad one is in the quarantine).
+    blob_repaired: bool,
     known: bool,
     audio_seconds: f64,
 }
@@ -124,6 +127,9 @@ fn tally(summary: &mut RunSummary, o: &Outcome) {
     }
     if o.known {
         summary.known_content += 1;
+    }
+    if o.blob_repaired {
+        summary.blobs_repaired += 1;
     }
     if o.blob_written {
         summary.blobs_stored += 1;
@@ -327,6 +333,7 @@ fn error_outcome(key: FileKey, reference: bool, reason: String) -> Outcome {
         content: None,
         stored_now: false,
         blob_written: false,
+        blob_repaired: false,
         known: false,
         audio_seconds: 0.0,
     }
@@ -432,6 +439,7 @@ fn process<'a>(
             content: None,
             stored_now: false,
             blob_written: false,
+            blob_repaired: false,
             known: true,
             audio_seconds: k.duration.unwrap_or(0.0),
         };
@@ -458,6 +466,22 @@ fn process<'a>(
         let status = status_of(&known.verdict);
         let mut blob_written = false;
         let mut stored_now = false;
+        let mut blob_repaired = false;
+        if copy && known.stored {
+            // These bytes hash right; if the stored copy has rotted (or
+            // gone), they are what restores it.
+            match musicark_store::repair_from(blobs, &id, &path) {
+                Ok(musicark_store::Repair::Intact) => {}
+                Ok(_) => blob_repaired = true,
+                Err(StoreError::BlobMismatch { .. }) => {
+                    return not_recorded(key, reference, CHANGED_WHILE_STORED.into());
+                }
+                Err(StoreError::Io { path: p, .. }) if p == path => {
+                    return not_recorded(key, reference, CHANGED_WHILE_STORED.into());
+                }
+                Err(e) => return Err(e),
+            }
+        }
         if copy && !known.stored {
             match put(&known.verdict)? {
                 Some(written) => {
@@ -485,6 +509,7 @@ fn process<'a>(
             content: None,
             stored_now,
             blob_written,
+            blob_repaired,
             known: true,
             audio_seconds: known.duration_seconds.unwrap_or(0.0),
         };
@@ -523,6 +548,7 @@ fn process<'a>(
         content: Some(content),
         stored_now: false,
         blob_written,
+        blob_repaired: false,
         known: false,
         audio_seconds,
     };

@@ -1,8 +1,9 @@
 //! `musicark mirror`: become one of the copies.
 //!
-//! 1. Fetch the list (a file, or a URL with its `.minisig`, `.pub` and
-//!    torrents beside it) into `DIR/list/` and verify it: signature,
-//!    schema, every torrent against its listed hashes.
+//! 1. Check the list's signature by the operator's key (`--pubkey`, or
+//!    the one pinned in `DIR/trusted.pub`); only then fetch (bounded,
+//!    with timeouts) the torrents it names into `DIR/list/`, every name
+//!    confined there, and verify schema and every torrent.
 //! 2. Plan what fits the budget with the seed planner (fewest seeders per
 //!    byte first, by the list's scraped counts; obsolete and embargoed
 //!    torrents never).
@@ -14,7 +15,11 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+pub mod fetch;
+
+pub use fetch::FetchLimits;
 use librqbit::{AddTorrent, AddTorrentOptions, ListenerOptions, Session, SessionOptions};
+use minisign::PublicKey;
 use musicark_publish::list::ListEntry;
 use serde::Serialize;
 
@@ -31,9 +36,15 @@ pub enum MirrorError {
     Engine(String),
     #[error("download of {0} did not finish in time")]
     Timeout(String),
+    #[error("{url}: {what}")]
+    Fetch { url: String, what: String },
+    /// The list is not signed by the key the operator trusts (or no key
+    /// is trusted yet).
+    #[error("{0}")]
+    Untrusted(String),
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> MirrorError + '_ {
+pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> MirrorError + '_ {
     move |source| MirrorError::Io {
         path: path.to_path_buf(),
         source,
@@ -44,8 +55,14 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> MirrorError + '_ {
 pub struct MirrorOptions {
     /// A list file, or an http(s) URL of one.
     pub list: String,
-    /// The publisher's key (default: the list's `.pub` beside it).
-    pub pubkey: Option<PathBuf>,
+    /// The publisher's key: a `.pub` file or the base64 key. Pinned in
+    /// `DIR/trusted.pub`; never taken from beside the list unless
+    /// `trust_on_first_use`.
+    pub pubkey: Option<String>,
+    /// With no key given or pinned, pin the one served beside the list.
+    pub trust_on_first_use: bool,
+    /// Timeouts and size bounds of every fetch.
+    pub limits: FetchLimits,
     pub budget: u64,
     pub dir: PathBuf,
     pub donor: String,
@@ -91,66 +108,74 @@ pub trait Events: Sync {
 pub struct Quiet;
 impl Events for Quiet {}
 
-fn fetch(url: &str, to: &Path) -> Result<(), MirrorError> {
-    let mut response = ureq::get(url)
-        .call()
-        .map_err(|e| MirrorError::List(format!("{url}: {e}")))?;
-    let mut body = Vec::new();
-    use std::io::Read;
-    response
-        .body_mut()
-        .as_reader()
-        .take(1 << 30)
-        .read_to_end(&mut body)
-        .map_err(io(to))?;
-    std::fs::write(to, body).map_err(io(to))
+/// Where the operator's trusted key is pinned in a mirror's folder.
+pub const PINNED_KEY: &str = "trusted.pub";
+
+/// The key the mirror trusts, pinned at `DIR/trusted.pub`: the one given
+/// with `--pubkey` (pinned, replacing an older pin: the operator's word),
+/// else the pinned one, else — only with `--trust-on-first-use` — the one
+/// served beside the list, pinned now and required from then on. A key
+/// fetched beside the list is never trusted otherwise.
+fn trusted_key(options: &MirrorOptions) -> Result<(PathBuf, PublicKey), MirrorError> {
+    let pinned = options.dir.join(PINNED_KEY);
+    let pin = |pk: &PublicKey| -> Result<(), MirrorError> {
+        std::fs::create_dir_all(&options.dir).map_err(io(&options.dir))?;
+        let text = pk
+            .to_box()
+            .map_err(|e| MirrorError::List(e.to_string()))?
+            .to_string();
+        let tmp = pinned.with_extension("pub.tmp");
+        std::fs::write(&tmp, text).map_err(io(&tmp))?;
+        std::fs::rename(&tmp, &pinned).map_err(io(&pinned))
+    };
+    if let Some(arg) = &options.pubkey {
+        let pk = musicark_publish::list::load_public_key(arg)
+            .map_err(|e| MirrorError::Untrusted(e.to_string()))?;
+        pin(&pk)?;
+        return Ok((pinned, pk));
+    }
+    if pinned.is_file() {
+        let text = std::fs::read_to_string(&pinned).map_err(io(&pinned))?;
+        let pk = musicark_publish::list::parse_public_key(&text)
+            .map_err(|e| MirrorError::Untrusted(format!("{}: {e}", pinned.display())))?;
+        return Ok((pinned, pk));
+    }
+    if !options.trust_on_first_use {
+        return Err(MirrorError::Untrusted(format!(
+            "no trusted key for this list: give the publisher's key with --pubkey FILE|KEY \
+             (from a source you trust), or pass --trust-on-first-use to pin the key served \
+             beside the list now (it is then required at {})",
+            pinned.display()
+        )));
+    }
+    let pk = if is_url(&options.list) {
+        fetch::fetch_key_beside(&options.list, &options.limits)?
+    } else {
+        let beside = format!("{}.pub", options.list);
+        let text = std::fs::read_to_string(&beside).map_err(io(Path::new(&beside)))?;
+        musicark_publish::list::parse_public_key(&text)
+            .map_err(|e| MirrorError::Untrusted(format!("{beside}: {e}")))?
+    };
+    pin(&pk)?;
+    Ok((pinned, pk))
 }
 
-/// The list in `DIR/list/`, fetched when it is a URL; its local path.
-fn local_list(options: &MirrorOptions) -> Result<PathBuf, MirrorError> {
-    if !(options.list.starts_with("http://") || options.list.starts_with("https://")) {
+fn is_url(s: &str) -> bool {
+    s.starts_with("http://") || s.starts_with("https://")
+}
+
+/// The list in `DIR/list/`, fetched and verified when it is a URL; its
+/// local path.
+fn local_list(options: &MirrorOptions, key: &PublicKey) -> Result<PathBuf, MirrorError> {
+    if !is_url(&options.list) {
         return Ok(PathBuf::from(&options.list));
     }
-    let dir = options.dir.join("list");
-    std::fs::create_dir_all(dir.join("torrents")).map_err(io(&dir))?;
-    let name = options
-        .list
-        .rsplit('/')
-        .next()
-        .filter(|n| !n.is_empty())
-        .unwrap_or("torrents.json");
-    let path = dir.join(name);
-    fetch(&options.list, &path)?;
-    fetch(
-        &format!("{}.minisig", options.list),
-        &dir.join(format!("{name}.minisig")),
-    )?;
-    if options.pubkey.is_none() {
-        fetch(
-            &format!("{}.pub", options.list),
-            &dir.join(format!("{name}.pub")),
-        )?;
-    }
-    let entries: Vec<ListEntry> = serde_json::from_slice(&std::fs::read(&path).map_err(io(&path))?)
-        .map_err(|e| MirrorError::List(format!("{}: {e}", options.list)))?;
-    let base = &options.list[..options.list.rfind('/').map_or(0, |i| i + 1)];
-    // Embargoed torrents are listed without their .torrent: nothing to fetch.
-    for e in entries.iter().filter(|e| !e.embargo) {
-        // Not yet verified: a name must not lead out of DIR/list/torrents.
-        if e.display_name.contains(['/', '\\']) || e.display_name.starts_with('.') {
-            return Err(MirrorError::List(format!(
-                "{}: refusing torrent name {:?}",
-                options.list, e.display_name
-            )));
-        }
-        let url = if e.url.contains("://") {
-            e.url.clone()
-        } else {
-            format!("{base}{}", e.url)
-        };
-        fetch(&url, &dir.join("torrents").join(&e.display_name))?;
-    }
-    Ok(path)
+    fetch::fetch_verified_list(
+        &options.list,
+        key,
+        &options.dir.join("list"),
+        &options.limits,
+    )
 }
 
 /// The plan: list entries that fit the budget, fewest seeders per byte
@@ -230,6 +255,15 @@ fn verify_data(torrent: &Path, data: &Path, entry: &ListEntry) -> Result<usize, 
     for line in String::from_utf8_lossy(&manifest).lines() {
         let m: musicark_publish::pack::ManifestEntry =
             serde_json::from_str(line).map_err(|e| MirrorError::List(format!("manifest: {e}")))?;
+        if m.path
+            .split('/')
+            .any(|c| musicark_publish::list::confined_name(c).is_err())
+        {
+            return Err(MirrorError::List(format!(
+                "{}: manifest path {:?} leads out of the pack",
+                entry.display_name, m.path
+            )));
+        }
         let path = root.join(&m.path);
         let file = std::fs::File::open(&path).map_err(io(&path))?;
         let mut h = blake3::Hasher::new();
@@ -245,11 +279,21 @@ fn verify_data(torrent: &Path, data: &Path, entry: &ListEntry) -> Result<usize, 
     Ok(checked)
 }
 
-/// The verified list: its path and entries.
+/// The verified list: its path and entries. Verified by the trusted key
+/// only; every name in it confined to the mirror's folders.
 fn load_list(options: &MirrorOptions) -> Result<(PathBuf, Vec<ListEntry>), MirrorError> {
-    let list = local_list(options)?;
-    let verified = musicark_publish::list::verify(&list, options.pubkey.as_deref())
+    let (key_path, key) = trusted_key(options)?;
+    let list = local_list(options, &key)?;
+    let verified = musicark_publish::list::verify(&list, Some(&key_path))
         .map_err(|e| MirrorError::List(e.to_string()))?;
+    if !verified.signature_ok {
+        return Err(MirrorError::Untrusted(format!(
+            "{}: not signed by the trusted key {} ({})",
+            list.display(),
+            musicark_publish::list::public_key_id(&key),
+            verified.problems.join("; ")
+        )));
+    }
     if !verified.ok() {
         return Err(MirrorError::List(format!(
             "{} does not verify: {}",
@@ -257,9 +301,20 @@ fn load_list(options: &MirrorOptions) -> Result<(PathBuf, Vec<ListEntry>), Mirro
             verified.problems.join("; ")
         )));
     }
-    let entries: Vec<ListEntry> = serde_json::from_slice(&std::fs::read(&list).map_err(io(&list))?)
-        .map_err(|e| MirrorError::List(e.to_string()))?;
+    let bytes = musicark_publish::list::read_bounded(&list, options.limits.max_list_bytes)
+        .map_err(io(&list))?;
+    let entries: Vec<ListEntry> =
+        serde_json::from_slice(&bytes).map_err(|e| MirrorError::List(e.to_string()))?;
     Ok((list, entries))
+}
+
+/// The folder name of an entry's data below `DIR/data/`: its display name
+/// without `.torrent`, confined (checked again here, whatever verified it).
+fn data_name(e: &ListEntry) -> Result<String, MirrorError> {
+    let name = e.display_name.trim_end_matches(".torrent");
+    musicark_publish::list::confined_name(name)
+        .map(str::to_string)
+        .map_err(MirrorError::List)
 }
 
 /// A torrent the session holds.
@@ -283,13 +338,8 @@ async fn converge(
 ) -> Result<Vec<Mirrored>, MirrorError> {
     let wanted: Vec<String> = chosen
         .iter()
-        .map(|&i| {
-            entries[i]
-                .display_name
-                .trim_end_matches(".torrent")
-                .to_string()
-        })
-        .collect();
+        .map(|&i| data_name(&entries[i]))
+        .collect::<Result<_, _>>()?;
     let mut kept = Vec::new();
     for h in held.drain(..) {
         if wanted.contains(&h.name) {
@@ -299,6 +349,7 @@ async fn converge(
                 .delete(h.handle.id().into(), true)
                 .await
                 .map_err(|e| MirrorError::Engine(format!("{e:#}")))?;
+            // `h.name` passed `data_name`: a plain name below DIR/data.
             let _ = std::fs::remove_dir_all(data_dir.join(&h.name));
         }
     }
@@ -306,12 +357,15 @@ async fn converge(
     let mut added = Vec::new();
     for &i in chosen {
         let e = &entries[i];
-        let name = e.display_name.trim_end_matches(".torrent").to_string();
+        let name = data_name(e)?;
         if held.iter().any(|h| h.name == name) {
             continue;
         }
-        let torrent = musicark_publish::list::torrent_path(list_dir, e);
-        let bytes = std::fs::read(&torrent).map_err(io(&torrent))?;
+        let torrent =
+            musicark_publish::list::torrent_path(list_dir, e).map_err(MirrorError::List)?;
+        let bytes =
+            musicark_publish::list::read_bounded(&torrent, options.limits.max_torrent_bytes)
+                .map_err(io(&torrent))?;
         let handle = session
             .add_torrent(
                 AddTorrent::from_bytes(bytes),

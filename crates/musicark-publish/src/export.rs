@@ -13,7 +13,8 @@ use musicark_store::{Db, Home, atomic_write};
 
 use crate::PublishError;
 use crate::pack::{
-    ManifestEntry, Withheld, fingerprint_of, link_or_copy, sha256_file, unpacked_items,
+    ManifestEntry, Withheld, fingerprint_of, hash_file_both, link_or_copy, quarantine_if_blob,
+    unpacked_items,
 };
 use crate::paths::Unique;
 
@@ -50,6 +51,13 @@ pub struct ExportReport {
     pub other_licenses: usize,
     /// Copies under an asked licence left out by a takedown or embargo.
     pub withheld: usize,
+    /// Ingested audio under an asked licence with no preserved copy yet
+    /// (export writes preserved copies only: `musicark preserve` makes
+    /// them).
+    pub not_preserved: usize,
+    /// Copies whose bytes no longer hash to their recorded BLAKE3: never
+    /// exported, moved to the quarantine; (path, reason).
+    pub failed: Vec<(String, String)>,
     pub metadata: PathBuf,
 }
 
@@ -97,8 +105,22 @@ pub fn export(
     chosen.sort_by(|a, b| a.1.path.cmp(&b.1.path));
     let mut buf = vec![0u8; 1 << 20];
     for (item, entry, license, r) in &mut chosen {
-        entry.sha256 =
-            sha256_file(&item.local, &mut buf).map_err(|e| PublishError::io(&item.local, e))?;
+        let (sha, b3, len) =
+            hash_file_both(&item.local, &mut buf).map_err(|e| PublishError::io(&item.local, e))?;
+        if b3 != entry.blake3 || len != entry.size {
+            let q = quarantine_if_blob(home, &item.local, &entry.blake3);
+            report.failed.push((
+                item.local.display().to_string(),
+                format!(
+                    "its bytes hash to {b3}, not to {} as recorded: the stored copy is damaged{}",
+                    entry.blake3,
+                    q.map(|q| format!(" (moved to {})", q.display()))
+                        .unwrap_or_default()
+                ),
+            ));
+            continue;
+        }
+        entry.sha256 = sha;
         entry.fingerprint = fingerprint_of(db, &entry.source_blake3)?;
         if format == Format::Files {
             let dst = out.join(&entry.path);
@@ -131,6 +153,19 @@ pub fn export(
                 .get(&l.source_id)
                 .and_then(|r| r.license.as_deref())
                 .is_some_and(|lic| wanted.contains(lic))
+        })
+        .count();
+    // Ingested under an asked licence but never preserved: export holds
+    // preserved copies only, so say how many wait for `preserve`.
+    let preserved: std::collections::HashSet<String> = db
+        .conn
+        .prepare("SELECT source_id FROM preserved")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    report.not_preserved = rights
+        .iter()
+        .filter(|(id, r)| {
+            !preserved.contains(*id) && r.license.as_deref().is_some_and(|l| wanted.contains(l))
         })
         .count();
     atomic_write(&report.metadata, &lines)?;

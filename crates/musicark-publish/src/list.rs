@@ -323,10 +323,30 @@ pub fn export(home: &Home, db: &Db, out: &Path) -> Result<ExportReport, PublishE
     };
     let tdir = dir.join("torrents");
     std::fs::create_dir_all(&tdir).map_err(|e| PublishError::io(&tdir, e))?;
+    // Every .torrent is checked against the info-hashes the archive
+    // recorded before anything is signed: a damaged file is never vouched
+    // for.
+    let mut bad = Vec::new();
     for e in list.iter().filter(|e| !e.embargo) {
         let src = home.torrents_dir().join(&e.display_name);
-        let bytes = std::fs::read(&src).map_err(|err| PublishError::io(&src, err))?;
+        let bytes =
+            read_bounded(&src, MAX_TORRENT_BYTES).map_err(|err| PublishError::io(&src, err))?;
+        let matches = musicark_torrent::Metainfo::parse(&bytes).is_ok_and(|m| {
+            m.info_hash_v1.map(hex::encode).as_deref() == Some(e.btih.as_str())
+                && m.info_hash_v2.map(hex::encode) == e.btmh
+                && bytes.len() as u64 == e.torrent_size
+        });
+        if !matches {
+            bad.push(src.display().to_string());
+            continue;
+        }
         atomic_write(&tdir.join(&e.display_name), &bytes)?;
+    }
+    if !bad.is_empty() {
+        return Err(PublishError::Invalid(format!(
+            "refusing to sign a list whose torrents do not match the archive's info-hashes: {} (damaged at rest; `musicark fsck --repair` rebuilds them)",
+            bad.join(", ")
+        )));
     }
     let name = out
         .file_name()
@@ -340,22 +360,43 @@ pub fn export(home: &Home, db: &Db, out: &Path) -> Result<ExportReport, PublishE
         s.push(ext);
         PathBuf::from(s)
     };
-    atomic_write(&csv_path, &csv)?;
-    atomic_write(
-        &with(&csv_path, ".minisig"),
-        sign(&sk, &pk, &csv, &csv_name)?.as_bytes(),
-    )?;
     let pub_text = pk
         .to_box()
         .map_err(|e| PublishError::Signature(e.to_string()))?
         .to_string();
-    atomic_write(&with(out, ".pub"), pub_text.as_bytes())?;
-    atomic_write(
-        &with(out, ".minisig"),
-        sign(&sk, &pk, &json, &name)?.as_bytes(),
-    )?;
-    // The list last: whoever sees it finds its signature already there.
-    atomic_write(out, &json)?;
+    // Every file is staged whole (written, fsynced) before any published
+    // one is replaced: a failure while writing (a full disk) leaves the
+    // published set as it was, each file still matching its signature.
+    // Then the renames, signatures just before the files they sign.
+    let staged: Vec<(PathBuf, Vec<u8>)> = vec![
+        (with(out, ".pub"), pub_text.into_bytes()),
+        (
+            with(&csv_path, ".minisig"),
+            sign(&sk, &pk, &csv, &csv_name)?.into_bytes(),
+        ),
+        (csv_path.clone(), csv),
+        (
+            with(out, ".minisig"),
+            sign(&sk, &pk, &json, &name)?.into_bytes(),
+        ),
+        (out.to_path_buf(), json),
+    ];
+    let mut temps = Vec::new();
+    for (path, bytes) in &staged {
+        let tmp = with(path, ".staged");
+        if let Err(e) = musicark_store::write_synced(&tmp, bytes) {
+            for t in &temps {
+                let _ = std::fs::remove_file(t);
+            }
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e.into());
+        }
+        temps.push(tmp);
+    }
+    for ((path, _), tmp) in staged.iter().zip(&temps) {
+        std::fs::rename(tmp, path).map_err(|e| PublishError::io(path, e))?;
+    }
+    musicark_store::fsync_dir(&dir)?;
     Ok(ExportReport {
         list: out.to_path_buf(),
         signature: with(out, ".minisig"),
@@ -371,21 +412,93 @@ fn key_id(pk: &PublicKey) -> String {
     id.iter().rev().map(|b| format!("{b:02X}")).collect()
 }
 
-/// Where a list entry's .torrent is, for a list in `list_dir`: its URL
-/// when relative, else `torrents/NAME.torrent` beside the list (where
-/// `export` writes them and `mirror` fetches them).
-pub fn torrent_path(list_dir: &Path, entry: &ListEntry) -> PathBuf {
-    if entry.url.contains("://") {
-        list_dir.join("torrents").join(&entry.display_name)
-    } else {
-        list_dir.join(&entry.url)
+/// A name from a list, checked to be one plain file name: not empty, no
+/// separator, no NUL or control character, not starting with a dot (so
+/// neither `..` nor a hidden file), at most 255 bytes. Lists are
+/// untrusted until verified, and even a signed one must not lead a
+/// mirror's writes out of its folder.
+pub fn confined_name(name: &str) -> Result<&str, String> {
+    if name.is_empty()
+        || name.len() > 255
+        || name.starts_with('.')
+        || name
+            .chars()
+            .any(|c| c == '/' || c == '\\' || c.is_control())
+    {
+        return Err(format!(
+            "refusing the name {name:?}: a list's names must be plain file names"
+        ));
     }
+    Ok(name)
+}
+
+/// Where a list entry's .torrent is, for a list in `list_dir`: its URL
+/// when relative (plain names below the list's folder, never `..`, never
+/// absolute), else `torrents/NAME.torrent` beside the list (where
+/// `export` writes them and `mirror` fetches them). `Err` says why a
+/// name or URL would lead out of `list_dir`.
+pub fn torrent_path(list_dir: &Path, entry: &ListEntry) -> Result<PathBuf, String> {
+    if entry.url.contains("://") {
+        return Ok(list_dir
+            .join("torrents")
+            .join(confined_name(&entry.display_name)?));
+    }
+    let mut path = list_dir.to_path_buf();
+    if entry.url.is_empty() || entry.url.starts_with('/') {
+        return Err(format!(
+            "refusing the url {:?}: a relative url must name a file below the list",
+            entry.url
+        ));
+    }
+    for part in entry.url.split('/') {
+        path.push(confined_name(part).map_err(|e| format!("url {:?}: {e}", entry.url))?);
+    }
+    Ok(path)
+}
+
+/// Read a minisign public key: a `.pub` file's text, or the bare base64
+/// key (as `minisign -P` takes it).
+pub fn parse_public_key(text: &str) -> Result<PublicKey, PublishError> {
+    PublicKeyBox::from_string(text)
+        .and_then(PublicKeyBox::into_public_key)
+        .or_else(|_| PublicKey::from_base64(text.trim()))
+        .map_err(|e| PublishError::Signature(format!("not a minisign public key: {e}")))
+}
+
+/// A public key given on the command line: a file holding one, or the
+/// base64 key itself.
+pub fn load_public_key(arg: &str) -> Result<PublicKey, PublishError> {
+    let path = Path::new(arg);
+    if path.is_file() {
+        let text = std::fs::read_to_string(path).map_err(|e| PublishError::io(path, e))?;
+        return parse_public_key(&text)
+            .map_err(|e| PublishError::Signature(format!("{}: {e}", path.display())));
+    }
+    parse_public_key(arg)
+}
+
+/// The key id minisign prints (upper-case hex).
+pub fn public_key_id(pk: &PublicKey) -> String {
+    key_id(pk)
+}
+
+/// Check `data` against the minisign signature text `sig` by `pk`: the
+/// trusted comment when it holds.
+pub fn check_signature(pk: &PublicKey, sig: &str, data: &[u8]) -> Result<String, String> {
+    let sig = SignatureBox::from_string(sig).map_err(|e| format!("signature: {e}"))?;
+    minisign::verify(pk, &sig, Cursor::new(data), true, false, false)
+        .map_err(|e| format!("signature: {e}"))?;
+    Ok(sig.trusted_comment().unwrap_or_default())
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct VerifyReport {
     pub signature_ok: bool,
     pub key_id: Option<String>,
+    /// Whether the key was one the operator gave (`--pubkey`). A key read
+    /// from beside the list proves only that list and signature belong
+    /// together, not who published them.
+    pub key_given: bool,
     pub trusted_comment: Option<String>,
     pub entries: usize,
     pub torrents_checked: usize,
@@ -398,25 +511,51 @@ impl VerifyReport {
     }
 }
 
+/// The largest list `verify` reads (a list of a million torrents is
+/// ~700 MB; the anchor's is ~30 MB).
+pub const MAX_LIST_BYTES: u64 = 1 << 30;
+/// The largest .torrent it reads (a 10 000-file pack's is ~1 MB).
+pub const MAX_TORRENT_BYTES: u64 = 64 << 20;
+
+/// Read a file of at most `max` bytes; a larger one is refused before it
+/// is read.
+pub fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let f = std::fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    if len > max {
+        return Err(std::io::Error::other(format!(
+            "{len} bytes, more than the {max} bytes allowed"
+        )));
+    }
+    let mut out = Vec::with_capacity(len as usize);
+    f.take(max + 1).read_to_end(&mut out)?;
+    if out.len() as u64 > max {
+        return Err(std::io::Error::other(format!(
+            "more than the {max} bytes allowed"
+        )));
+    }
+    Ok(out)
+}
+
 /// Check a list: its minisign signature (`FILE.minisig`, by `pubkey` or
 /// `FILE.pub`), its schema, and every listed torrent against the .torrent
 /// its URL points at (relative URLs beside the list; absolute ones looked
 /// up under `torrents/` beside it).
 pub fn verify(list: &Path, pubkey: Option<&Path>) -> Result<VerifyReport, PublishError> {
     let mut report = VerifyReport::default();
-    let data = std::fs::read(list).map_err(|e| PublishError::io(list, e))?;
+    let data = read_bounded(list, MAX_LIST_BYTES).map_err(|e| PublishError::io(list, e))?;
     let mut sig_path = list.as_os_str().to_owned();
     sig_path.push(".minisig");
     let mut pub_path = list.as_os_str().to_owned();
     pub_path.push(".pub");
     let pub_path = pubkey.map_or_else(|| PathBuf::from(pub_path), Path::to_path_buf);
     let sig_path = PathBuf::from(sig_path);
+    report.key_given = pubkey.is_some();
     let key = std::fs::read_to_string(&pub_path)
         .map_err(|e| PublishError::io(&pub_path, e))
         .and_then(|t| {
-            PublicKeyBox::from_string(&t)
-                .and_then(PublicKeyBox::into_public_key)
-                .or_else(|_| PublicKey::from_base64(t.trim()))
+            parse_public_key(&t)
                 .map_err(|e| PublishError::Signature(format!("{}: {e}", pub_path.display())))
         });
     let sig = std::fs::read_to_string(&sig_path)
@@ -454,6 +593,10 @@ pub fn verify(list: &Path, pubkey: Option<&Path>) -> Result<VerifyReport, Publis
         if e.btih.len() != 40 || !e.btih.bytes().all(|b| b.is_ascii_hexdigit()) {
             problem(format!("btih {:?} is not 40 hex digits", e.btih));
         }
+        if let Err(why) = confined_name(&e.display_name) {
+            problem(why);
+            continue;
+        }
         if e.embargo {
             // Listed without its magnet or .torrent: nothing to check.
             if !e.magnet_link.is_empty() {
@@ -464,8 +607,14 @@ pub fn verify(list: &Path, pubkey: Option<&Path>) -> Result<VerifyReport, Publis
         if !e.magnet_link.contains(&format!("urn:btih:{}", e.btih)) {
             problem("magnet_link does not carry the btih".into());
         }
-        let local = torrent_path(&dir, e);
-        let bytes = match std::fs::read(&local) {
+        let local = match torrent_path(&dir, e) {
+            Ok(p) => p,
+            Err(err) => {
+                problem(err);
+                continue;
+            }
+        };
+        let bytes = match read_bounded(&local, MAX_TORRENT_BYTES) {
             Ok(b) => b,
             Err(err) => {
                 problem(format!("torrent {}: {err}", local.display()));

@@ -264,7 +264,21 @@ pub fn release(
         band: "metadata",
         tier: "metadata",
     };
-    let report = build_pack(home, db, options, &name, next, &what, files, &now)?;
+    let mut failed = Vec::new();
+    let report = build_pack(
+        home,
+        db,
+        options,
+        &name,
+        next,
+        &what,
+        files,
+        &now,
+        &mut failed,
+    )?;
+    if let Some((path, why)) = failed.into_iter().next() {
+        return Err(PublishError::Item { path, reason: why });
+    }
     let _ = std::fs::remove_dir_all(&staging);
     Ok(Some(report))
 }

@@ -575,19 +575,43 @@ pub(crate) fn link_or_copy(src: &Path, dst: &Path) -> std::io::Result<()> {
     }
 }
 
-/// SHA-256 of a file, read through `buf` (one per worker, reused: a
-/// fresh megabyte per file piles up in the allocator across threads).
-pub(crate) fn sha256_file(path: &Path, buf: &mut [u8]) -> std::io::Result<String> {
+/// SHA-256, BLAKE3 and length of a file in one read.
+pub(crate) fn hash_file_both(
+    path: &Path,
+    buf: &mut [u8],
+) -> std::io::Result<(String, String, u64)> {
     let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
+    let mut sha = Sha256::new();
+    let mut b3 = blake3::Hasher::new();
+    let mut len = 0u64;
     loop {
-        let n = f.read(buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
+        let n = match f.read(buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        sha.update(&buf[..n]);
+        b3.update(&buf[..n]);
+        len += n as u64;
     }
-    Ok(hex::encode(h.finalize()))
+    Ok((
+        hex::encode(sha.finalize()),
+        b3.finalize().to_hex().to_string(),
+        len,
+    ))
+}
+
+/// When `local` is the blob named `id`, move it to the quarantine (its
+/// bytes do not hash to its name); where it went.
+pub(crate) fn quarantine_if_blob(home: &Home, local: &Path, id: &str) -> Option<PathBuf> {
+    use musicark_store::BlobStore;
+    let id = ContentId::parse(id)?;
+    let blobs = home.blobs();
+    if blobs.local_path(&id) != local {
+        return None;
+    }
+    blobs.quarantine(&id).ok().flatten()
 }
 
 /// A writer that counts and hashes (SHA-256 and BLAKE3) what passes.
@@ -764,7 +788,17 @@ pub fn pack(
                 entry: i.entry.clone(),
             })
             .collect();
-        match build_pack(home, db, options, &name, next, &what, files, &now) {
+        match build_pack(
+            home,
+            db,
+            options,
+            &name,
+            next,
+            &what,
+            files,
+            &now,
+            &mut summary.failed,
+        ) {
             Ok(report) => summary.packs.push(report),
             Err(PublishError::Item { path, reason }) => summary.failed.push((path, reason)),
             Err(e) => return Err(e),
@@ -805,6 +839,7 @@ pub(crate) fn build_pack(
     what: &PackMeta<'_>,
     group: Vec<PackFile>,
     now: &str,
+    failed: &mut Vec<(String, String)>,
 ) -> Result<PackReport, PublishError> {
     let root = home.packs_dir();
     let tmp = root.join(format!("{name}.tmp"));
@@ -812,20 +847,31 @@ pub(crate) fn build_pack(
     std::fs::create_dir_all(&tmp).map_err(|e| PublishError::io(&tmp, e))?;
     let mut unique = Unique::new(&[MANIFEST]);
     let mut entries: Vec<ManifestEntry> = Vec::with_capacity(group.len());
+    let mut locals: Vec<PathBuf> = Vec::with_capacity(group.len());
     for item in group {
         let path = unique.claim(item.path);
         let mut entry = item.entry;
         entry.path = path.join("/");
         let dst = path.iter().fold(tmp.clone(), |p, c| p.join(c));
-        link_or_copy(&item.local, &dst).map_err(|e| PublishError::Item {
-            path: item.local.display().to_string(),
-            reason: format!("cannot place in pack: {e}"),
-        })?;
+        if let Err(e) = link_or_copy(&item.local, &dst) {
+            if musicark_store::is_no_space(&e) {
+                return Err(PublishError::io(&dst, e));
+            }
+            // One unreadable copy is reported; the pack goes on without it.
+            failed.push((
+                item.local.display().to_string(),
+                format!("cannot place in pack: {e}"),
+            ));
+            continue;
+        }
         entries.push(entry);
+        locals.push(item.local);
     }
-    // SHA-256 of every file, on every core.
+    // SHA-256 of every file, on every core; BLAKE3 in the same read, so
+    // that the manifest never states a hash the bytes do not have.
     let next = AtomicUsize::new(0);
-    let sums: Vec<std::sync::Mutex<Option<std::io::Result<String>>>> = (0..entries.len())
+    type Sums = std::io::Result<(String, String, u64)>;
+    let sums: Vec<std::sync::Mutex<Option<Sums>>> = (0..entries.len())
         .map(|_| std::sync::Mutex::new(None))
         .collect();
     std::thread::scope(|s| {
@@ -840,22 +886,53 @@ pub(crate) fn build_pack(
                         .split('/')
                         .fold(tmp.clone(), |p, c| p.join(c));
                     *sums[i].lock().unwrap_or_else(|e| e.into_inner()) =
-                        Some(sha256_file(&path, &mut buf));
+                        Some(hash_file_both(&path, &mut buf));
                 }
             });
         }
     });
-    for (entry, sum) in entries.iter_mut().zip(sums) {
+    let mut kept = Vec::with_capacity(entries.len());
+    for ((mut entry, sum), local) in entries.into_iter().zip(sums).zip(locals) {
         match sum.into_inner().unwrap_or_else(|e| e.into_inner()) {
-            Some(Ok(s)) => entry.sha256 = s,
+            Some(Ok((sha, b3, len))) => {
+                if !entry.blake3.is_empty() && (b3 != entry.blake3 || len != entry.size) {
+                    // Rotten bytes are never published: out of the pack,
+                    // and out of the blob store (kept in its quarantine).
+                    let placed = entry.path.split('/').fold(tmp.clone(), |p, c| p.join(c));
+                    let _ = std::fs::remove_file(&placed);
+                    let quarantined = quarantine_if_blob(home, &local, &entry.blake3);
+                    failed.push((
+                        local.display().to_string(),
+                        format!(
+                            "its bytes hash to {b3}, not to {} as recorded: the stored copy is damaged{}; \
+                             restore it with `musicark fsck --repair` or by ingesting the original again",
+                            entry.blake3,
+                            quarantined
+                                .map(|q| format!(" (moved to {})", q.display()))
+                                .unwrap_or_default()
+                        ),
+                    ));
+                    continue;
+                }
+                entry.sha256 = sha;
+                kept.push(entry);
+            }
             Some(Err(e)) => {
-                return Err(PublishError::Item {
-                    path: entry.path.clone(),
-                    reason: e.to_string(),
-                });
+                if musicark_store::is_no_space(&e) {
+                    return Err(PublishError::io(&tmp, e));
+                }
+                failed.push((entry.path.clone(), e.to_string()));
             }
             None => unreachable!("every index is hashed"),
         }
+    }
+    let entries = kept;
+    if entries.is_empty() {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(PublishError::Item {
+            path: name.to_string(),
+            reason: "no file of this pack could be published (see the reasons above)".into(),
+        });
     }
     // The manifest, streamed to disk: each audio line gets its source's
     // fingerprint as it is written, so no pack holds them all in memory.
@@ -935,9 +1012,25 @@ pub(crate) fn build_pack(
         &manifest_path,
         &home.torrents_dir().join(format!("{name}.{MANIFEST}")),
     )?;
+    // The pack's links and folders are durable before its row commits: a
+    // power loss never leaves a recorded pack with missing entries.
+    let mut dirs: std::collections::BTreeSet<PathBuf> = std::collections::BTreeSet::new();
+    for e in &entries {
+        let parts: Vec<&str> = e.path.split('/').collect();
+        let mut d = tmp.clone();
+        dirs.insert(d.clone());
+        for c in &parts[..parts.len().saturating_sub(1)] {
+            d = d.join(c);
+            dirs.insert(d.clone());
+        }
+    }
+    for d in dirs.iter().rev() {
+        musicark_store::fsync_dir(d)?;
+    }
     let final_dir = root.join(name);
     let _ = std::fs::remove_dir_all(&final_dir);
     std::fs::rename(&tmp, &final_dir).map_err(|e| PublishError::io(&final_dir, e))?;
+    musicark_store::fsync_dir(&root)?;
     // Offsets of each file in the torrent's data (v1: pad files count).
     let mut offsets: HashMap<String, (usize, u64)> = HashMap::new();
     let mut offset = 0u64;

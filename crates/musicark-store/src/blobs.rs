@@ -53,16 +53,65 @@ pub trait BlobStore: Send + Sync {
     fn put_file(&self, id: &ContentId, src: &Path) -> Result<PutOutcome>;
     /// A local path to read the blob from.
     fn local_path(&self, id: &ContentId) -> PathBuf;
+    /// Move a blob whose bytes do not hash to its name out of the store
+    /// (kept for inspection, never deleted); where it went, or `None`
+    /// when there was no such blob.
+    fn quarantine(&self, id: &ContentId) -> Result<Option<PathBuf>>;
+}
+
+/// What [`repair_from`] found and did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Repair {
+    /// The blob was there and whole: nothing done.
+    Intact,
+    /// The blob was missing: stored from the source.
+    Restored,
+    /// The blob's bytes were wrong: moved to the quarantine, then stored
+    /// again from the source.
+    Replaced { quarantined: PathBuf },
+}
+
+/// Make the blob `id` whole from `src`, whose bytes the caller hashed to
+/// `id`. Good bytes are never overwritten: a whole blob is left alone,
+/// and a bad one is quarantined only once `src` is known to hash right
+/// (`put_file` verifies what it copied before the rename).
+pub fn repair_from(store: &dyn BlobStore, id: &ContentId, src: &Path) -> Result<Repair> {
+    if !store.contains(id) {
+        store.put_file(id, src)?;
+        return Ok(Repair::Restored);
+    }
+    if blob_is_intact(store, id)? {
+        return Ok(Repair::Intact);
+    }
+    if hash_file(src)? != *id {
+        return Err(StoreError::BlobMismatch {
+            id: id.to_string(),
+            actual: "(another value)".into(),
+        });
+    }
+    let quarantined = store.quarantine(id)?.unwrap_or_default();
+    store.put_file(id, src)?;
+    Ok(Repair::Replaced { quarantined })
 }
 
 pub struct FsBlobStore {
     root: PathBuf,
     tmp: PathBuf,
+    quarantine: PathBuf,
 }
 
 impl FsBlobStore {
+    /// Blobs under `root`, staged in `tmp`; bad blobs are moved to
+    /// `quarantine` beside `root`.
     pub fn new(root: PathBuf, tmp: PathBuf) -> FsBlobStore {
-        FsBlobStore { root, tmp }
+        let quarantine = root
+            .parent()
+            .map_or_else(|| PathBuf::from("quarantine"), |p| p.join("quarantine"));
+        FsBlobStore {
+            root,
+            tmp,
+            quarantine,
+        }
     }
 
     /// Remove staging files left by a process that died mid-copy. Call only
@@ -93,6 +142,25 @@ impl BlobStore for FsBlobStore {
         self.root.join(&s[0..2]).join(&s[2..4]).join(s)
     }
 
+    fn quarantine(&self, id: &ContentId) -> Result<Option<PathBuf>> {
+        let from = self.local_path(id);
+        if !from.is_file() {
+            return Ok(None);
+        }
+        std::fs::create_dir_all(&self.quarantine)
+            .map_err(|e| StoreError::io(&self.quarantine, e))?;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let to = self.quarantine.join(format!("{id}.{nanos}"));
+        std::fs::rename(&from, &to).map_err(|e| StoreError::io(&from, e))?;
+        fsync_dir(&self.quarantine)?;
+        if let Some(dir) = from.parent() {
+            fsync_dir(dir)?;
+        }
+        Ok(Some(to))
+    }
+
     fn put_file(&self, id: &ContentId, src: &Path) -> Result<PutOutcome> {
         let dest = self.local_path(id);
         if dest.is_file() {
@@ -108,7 +176,7 @@ impl BlobStore for FsBlobStore {
             std::thread::current().id()
         ));
         let result = (|| {
-            std::fs::copy(src, &tmp).map_err(|e| StoreError::io(src, e))?;
+            copy_into(src, &tmp)?;
             // Verify what landed: the source may have changed since the
             // caller hashed it, and a blob must never lie about its name.
             let actual = hash_file(&tmp)?;
@@ -134,6 +202,41 @@ impl BlobStore for FsBlobStore {
         }
         result.map(|()| PutOutcome::Stored)
     }
+}
+
+/// Copy `src` to the new file `dest`, naming the side that failed: a
+/// source that vanished is the source's fault, a full disk is the store's
+/// (and stops the command).
+fn copy_into(src: &Path, dest: &Path) -> Result<()> {
+    use std::io::Write;
+    let mut from = std::fs::File::open(src).map_err(|e| StoreError::Io {
+        path: src.to_path_buf(),
+        source: e,
+    })?;
+    let mut to = std::fs::File::create(dest).map_err(|e| StoreError::io(dest, e))?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(StoreError::Io {
+                    path: src.to_path_buf(),
+                    source: e,
+                });
+            }
+        };
+        to.write_all(&buf[..n])
+            .map_err(|e| StoreError::io(dest, e))?;
+    }
+    to.flush().map_err(|e| StoreError::io(dest, e))
+}
+
+/// Whether the blob `id` holds bytes that hash to `id`.
+pub fn blob_is_intact(store: &dyn BlobStore, id: &ContentId) -> Result<bool> {
+    let path = store.local_path(id);
+    Ok(hash_file(&path)? == *id)
 }
 
 fn hash_file(path: &Path) -> Result<ContentId> {
@@ -183,6 +286,40 @@ mod tests {
                 .count(),
             0
         );
+    }
+
+    #[test]
+    fn a_rotten_blob_is_quarantined_and_restored_from_a_good_source_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = FsBlobStore::new(dir.path().join("blobs"), dir.path().join("tmp"));
+        let src = dir.path().join("a.bin");
+        std::fs::write(&src, b"some music").expect("write");
+        let id = ContentId::from_hash(&blake3::hash(b"some music"));
+        store.put_file(&id, &src).expect("put");
+        assert_eq!(
+            repair_from(&store, &id, &src).expect("intact"),
+            Repair::Intact
+        );
+        // Bit rot: same size, one byte changed.
+        let blob = store.local_path(&id);
+        let mut perms = std::fs::metadata(&blob).expect("meta").permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        perms.set_readonly(false);
+        std::fs::set_permissions(&blob, perms).expect("chmod");
+        std::fs::write(&blob, b"some musiC").expect("rot");
+        assert!(!blob_is_intact(&store, &id).expect("check"));
+        // A source that does not hash right repairs nothing.
+        let bad = dir.path().join("b.bin");
+        std::fs::write(&bad, b"other").expect("write");
+        assert!(repair_from(&store, &id, &bad).is_err());
+        assert_eq!(std::fs::read(&blob).expect("read"), b"some musiC");
+        // A good one does, and the bad bytes are kept aside.
+        let Repair::Replaced { quarantined } = repair_from(&store, &id, &src).expect("repair")
+        else {
+            panic!("not replaced")
+        };
+        assert_eq!(std::fs::read(&quarantined).expect("q"), b"some musiC");
+        assert_eq!(std::fs::read(&blob).expect("read"), b"some music");
     }
 
     #[test]

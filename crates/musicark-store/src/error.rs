@@ -30,6 +30,13 @@ pub enum StoreError {
         "blob {id}: copied bytes hash to {actual}: the source changed while it was being stored"
     )]
     BlobMismatch { id: String, actual: String },
+    /// The filesystem holding `path` is full (ENOSPC or a quota). Nothing
+    /// half-written was kept; a rerun after space is freed resumes.
+    #[error(
+        "{}: no space left on device; free some space (or move the archive) and run the command again: it resumes where it stopped",
+        path.display()
+    )]
+    NoSpace { path: PathBuf },
     #[error("stored JSON in {what}: {source}")]
     Json {
         what: &'static str,
@@ -38,10 +45,48 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// An I/O error on `path`; a full filesystem becomes [`StoreError::NoSpace`].
     pub fn io(path: &Path, source: std::io::Error) -> StoreError {
+        if is_no_space(&source) {
+            return StoreError::NoSpace {
+                path: path.to_path_buf(),
+            };
+        }
         StoreError::Io {
             path: path.to_path_buf(),
             source,
         }
     }
+
+    /// Whether this error means a full filesystem (the command must stop;
+    /// no input is to blame).
+    pub fn is_no_space(&self) -> bool {
+        match self {
+            StoreError::NoSpace { .. } => true,
+            StoreError::Io { source, .. } => is_no_space(source),
+            StoreError::Sqlite(e) => sqlite_full(e),
+            _ => false,
+        }
+    }
+}
+
+/// ENOSPC or EDQUOT: the filesystem (or the user's quota) is full.
+pub fn is_no_space(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    ) || matches!(e.raw_os_error(), Some(28 | 122))
+}
+
+/// SQLite's own "database or disk is full" (SQLITE_FULL). A full disk
+/// also shows as an I/O error while growing the WAL or its index
+/// (`SQLITE_IOERR_*`); [`crate::Home::explain`] tells those apart by the
+/// free space left.
+pub fn sqlite_full(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull)
+}
+
+/// Whether SQLite failed on I/O (any `SQLITE_IOERR_*`).
+pub fn sqlite_io(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::SystemIoFailure)
 }

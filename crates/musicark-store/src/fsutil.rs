@@ -28,6 +28,17 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     fsync_dir(dir)
 }
 
+/// Write `bytes` to a new file at `path` and fsync it (no rename: for
+/// callers that stage several files and then rename them together).
+pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(path)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    };
+    write().map_err(|e| StoreError::io(path, e))
+}
+
 /// fsync a directory, so that a rename into it survives a crash.
 pub fn fsync_dir(dir: &Path) -> Result<()> {
     std::fs::File::open(dir)

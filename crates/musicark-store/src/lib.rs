@@ -29,14 +29,16 @@ pub mod units;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-pub use blobs::{BlobStore, ContentId, FsBlobStore, PutOutcome};
+pub use blobs::{
+    BlobStore, ContentId, FsBlobStore, PutOutcome, Repair, blob_is_intact, repair_from,
+};
 pub use config::{
     ArchiveConfig, Band, Config, EmbargoListing, IngestConfig, PreserveConfig, PublishConfig,
     ServeConfig,
 };
 pub use db::{Db, SCHEMA_VERSION};
-pub use error::{Result, StoreError};
-pub use fsutil::{atomic_write, fsync_dir};
+pub use error::{Result, StoreError, is_no_space, sqlite_full, sqlite_io};
+pub use fsutil::{atomic_write, fsync_dir, write_synced};
 pub use status::{CodecCount, DamagedEntry, DamagedReport, RunSummary, Status, TranscodeEntry};
 
 const CONFIG_FILE: &str = "musicark.toml";
@@ -152,6 +154,23 @@ impl Home {
             Err(std::fs::TryLockError::Error(e)) => Err(StoreError::io(&path, e)),
         }
     }
+}
+
+/// Bytes this user may still write on the filesystem holding `path`
+/// (`None` when it cannot be asked).
+pub fn free_bytes(path: &Path) -> Option<u64> {
+    let s = rustix::fs::statvfs(path).ok()?;
+    Some(s.f_bavail.saturating_mul(s.f_frsize))
+}
+
+/// Whether a SQLite error on the database at `db_path` is the disk being
+/// full: SQLITE_FULL, or an I/O error (growing the WAL or its index) on a
+/// filesystem with (almost) nothing left.
+pub fn sqlite_error_is_full_disk(e: &rusqlite::Error, db_path: &Path) -> bool {
+    sqlite_full(e)
+        || (sqlite_io(e)
+            && free_bytes(db_path.parent().unwrap_or(Path::new(".")))
+                .is_some_and(|free| free < 4 << 20))
 }
 
 /// The archive's writer lock (released on drop, and by the kernel when the

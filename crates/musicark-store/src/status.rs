@@ -62,6 +62,10 @@ pub struct RunSummary {
     pub known_content: u64,
     /// Blobs newly written to the store.
     pub blobs_stored: u64,
+    /// Stored blobs found rotten (or missing) and restored from a file of
+    /// this run with the same bytes.
+    #[serde(default)]
+    pub blobs_repaired: u64,
     pub bytes_processed: u64,
     pub audio_seconds: f64,
     pub wall_seconds: f64,

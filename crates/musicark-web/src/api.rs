@@ -31,13 +31,10 @@ impl From<WebError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let WebError::Internal(m) = &self.0 {
-            eprintln!("musicark serve: {m}");
-        }
         let mut res = (
             self.0.status(),
             Json(ApiErrorBody {
-                error: self.0.to_string(),
+                error: self.0.public_text(),
             }),
         )
             .into_response();
@@ -243,14 +240,17 @@ async fn lookup(
 
 async fn recording(
     State(app): State<Arc<App>>,
+    headers: axum::http::HeaderMap,
     Path(id): Path<i64>,
 ) -> ApiResult<model::RecordingPage> {
-    Ok(Json(
+    let full = app.sees_paths(&headers);
+    Ok(Json(crate::redact_recording(
         blocking(&app, move |app| {
             app.read(|db| model::recording(&app.home, db, id))
         })
         .await?,
-    ))
+        full,
+    )))
 }
 
 async fn artist(State(app): State<Arc<App>>, Path(id): Path<i64>) -> ApiResult<model::ArtistPage> {
@@ -360,14 +360,26 @@ async fn seedplan(
     ))
 }
 
-async fn damaged(State(app): State<Arc<App>>) -> ApiResult<musicark_store::DamagedReport> {
-    Ok(Json(
+async fn damaged(
+    State(app): State<Arc<App>>,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<musicark_store::DamagedReport> {
+    let full = app.sees_paths(&headers);
+    Ok(Json(crate::redact_damaged(
         blocking(&app, |app| app.read(|db| Ok(db.damaged_report()?))).await?,
-    ))
+        full,
+    )))
 }
 
-async fn review(State(app): State<Arc<App>>) -> ApiResult<Vec<model::ReviewItem>> {
-    Ok(Json(blocking(&app, |app| app.read(model::review)).await?))
+async fn review(
+    State(app): State<Arc<App>>,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<Vec<model::ReviewItem>> {
+    let full = app.sees_paths(&headers);
+    Ok(Json(crate::redact_review(
+        blocking(&app, |app| app.read(model::review)).await?,
+        full,
+    )))
 }
 
 async fn rights_report(

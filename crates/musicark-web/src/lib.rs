@@ -228,6 +228,62 @@ impl App {
     }
 }
 
+/// What an anonymous client sees of an operator's path: its file name.
+/// The folders (the operator's disks, users, mounts) are shown only to a
+/// client holding the token.
+pub fn redact_path(path: &str) -> String {
+    match path.rsplit('/').next() {
+        Some(name) if name.len() < path.len() => format!("…/{name}"),
+        _ => path.to_string(),
+    }
+}
+
+/// Operators' paths in a damaged report, redacted unless `full`.
+fn redact_damaged(
+    mut d: musicark_store::DamagedReport,
+    full: bool,
+) -> musicark_store::DamagedReport {
+    if !full {
+        for e in d
+            .damaged
+            .iter_mut()
+            .chain(&mut d.unsupported)
+            .chain(&mut d.errors)
+            .chain(&mut d.warnings)
+        {
+            e.path = redact_path(&e.path);
+        }
+    }
+    d
+}
+
+impl App {
+    /// Whether this request may see operators' paths: it holds the token.
+    fn sees_paths(&self, headers: &axum::http::HeaderMap) -> bool {
+        self.token.is_some() && self.authorize(headers).is_ok()
+    }
+}
+
+/// Paths of a recording page's matches, redacted unless `full`.
+fn redact_recording(mut p: model::RecordingPage, full: bool) -> model::RecordingPage {
+    if !full {
+        for m in &mut p.matches {
+            m.path = m.path.as_deref().map(redact_path);
+        }
+    }
+    p
+}
+
+/// Paths of review items, redacted unless `full`.
+fn redact_review(mut items: Vec<model::ReviewItem>, full: bool) -> Vec<model::ReviewItem> {
+    if !full {
+        for i in &mut items {
+            i.path = i.path.as_deref().map(redact_path);
+        }
+    }
+    items
+}
+
 /// Run blocking archive work off the async threads.
 async fn blocking<T: Send + 'static>(
     app: &Arc<App>,
@@ -298,9 +354,81 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-/// Serve until the process is stopped.
+/// Connections served at once; more wait in the kernel's backlog until
+/// one closes (a flood of idle connections cannot starve the rest).
+pub const MAX_CONNECTIONS: usize = 512;
+/// Time a client has to send a request's headers, and the longest a
+/// kept-alive connection may sit idle between requests.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serve until the process is stopped: HTTP/1.1 with keep-alive, at most
+/// [`MAX_CONNECTIONS`] at once, each closed when its headers take longer
+/// than [`HEADER_TIMEOUT`] (idle keep-alive included).
 pub async fn serve(app: Arc<App>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-    axum::serve(listener, router(app)).await
+    serve_with(app, listener, MAX_CONNECTIONS, HEADER_TIMEOUT).await
+}
+
+/// [`serve`] with its bounds given (tests use small ones).
+pub async fn serve_with(
+    app: Arc<App>,
+    listener: tokio::net::TcpListener,
+    max_connections: usize,
+    header_timeout: Duration,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let router = router(app);
+    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections.max(1)));
+    loop {
+        // Wait for a free slot before accepting: the rest queue in the
+        // kernel's backlog rather than as tasks here.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return Ok(());
+        };
+        let stream = match listener.accept().await {
+            Ok((s, _)) => s,
+            // Out of file descriptors and the like: back off, go on.
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        tokio::spawn(async move {
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+            drop(slot);
+        });
+    }
+}
+
+/// What a client is told of an internal error: an id to quote, nothing
+/// else. The error itself goes to the server's log under that id.
+pub(crate) fn internal_error_text(message: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let id = format!("{t:x}-{n}");
+    eprintln!("musicark serve: internal error {id}: {message}");
+    format!("internal error (id {id}); the server's log has the details")
+}
+
+impl WebError {
+    /// The text a client sees: the error itself, except for internal
+    /// errors (logged with an id; the client gets the id).
+    pub fn public_text(&self) -> String {
+        match self {
+            WebError::Internal(m) => internal_error_text(m),
+            other => other.to_string(),
+        }
+    }
 }
 
 /// Trim and bound a user's search text.

@@ -639,9 +639,28 @@ pub fn torrent(
 /// The name of a pack by id (the only way a request reaches a file of
 /// `torrents/`: names come from the database, never from the URL).
 pub fn pack_name(db: &Db, pack_id: i64) -> Result<String, WebError> {
+    Ok(pack_hashes(db, pack_id)?.name)
+}
+
+/// A pack's name and the hashes the archive recorded for its files.
+pub struct PackHashes {
+    pub name: String,
+    pub btih: Option<String>,
+    pub btmh: Option<String>,
+    pub manifest_sha256: String,
+}
+
+pub fn pack_hashes(db: &Db, pack_id: i64) -> Result<PackHashes, WebError> {
     db.conn
-        .prepare_cached("SELECT name FROM packs WHERE pack_id = ?1")?
-        .query_row([pack_id], |r| r.get(0))
+        .prepare_cached("SELECT name, btih, btmh, manifest_sha256 FROM packs WHERE pack_id = ?1")?
+        .query_row([pack_id], |r| {
+            Ok(PackHashes {
+                name: r.get(0)?,
+                btih: r.get(1)?,
+                btmh: r.get(2)?,
+                manifest_sha256: r.get(3)?,
+            })
+        })
         .optional()?
         .ok_or_else(|| WebError::NotFound(format!("no torrent {pack_id}")))
 }

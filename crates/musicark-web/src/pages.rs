@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
@@ -30,16 +30,13 @@ impl From<WebError> for PageError {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        if let WebError::Internal(m) = &self.0 {
-            eprintln!("musicark serve: {m}");
-        }
         let status = self.0.status();
         let body = layout(
             status.canonical_reason().unwrap_or("Error"),
             "",
             html! {
                 h1 { (status.as_u16()) " " (status.canonical_reason().unwrap_or("")) }
-                p.error { (self.0.to_string()) }
+                p.error { (self.0.public_text()) }
                 p { a href="/" { "Back to the dashboard" } }
             },
         );
@@ -334,7 +331,12 @@ async fn search(State(app): State<Arc<App>>, Query(f): Query<SearchForm>) -> Pag
     ))
 }
 
-async fn recording(State(app): State<Arc<App>>, Path(id): Path<i64>) -> PageResult {
+async fn recording(
+    State(app): State<Arc<App>>,
+    headers: axum::http::HeaderMap,
+    Path(id): Path<i64>,
+) -> PageResult {
+    let full = app.sees_paths(&headers);
     let (p, artists) = blocking(&app, move |app| {
         app.read(|db| {
             Ok((
@@ -344,6 +346,7 @@ async fn recording(State(app): State<Arc<App>>, Path(id): Path<i64>) -> PageResu
         })
     })
     .await?;
+    let p = crate::redact_recording(p, full);
     let r = &p.recording;
     let listens: i64 = r.popularity.iter().filter_map(|x| x.listen_count).sum();
     Ok(layout(
@@ -672,15 +675,18 @@ async fn torrent(
     ))
 }
 
-/// Read a file of `torrents/` named after a pack found in the database.
+/// Read a file of `torrents/` named after a pack found in the database,
+/// checked against the hashes the archive recorded (a damaged file is
+/// never served), whole or the byte range asked for.
 async fn pack_download(
     app: Arc<App>,
+    headers: axum::http::HeaderMap,
     id: i64,
     suffix: &'static str,
     mime: &'static str,
 ) -> Result<Response, PageError> {
     let (name, bytes) = blocking(&app, move |app| {
-        let name = app.read(|db| {
+        let hashes = app.read(|db| {
             // Under embargo, the list offers neither magnet nor .torrent;
             // neither does the server.
             if app
@@ -692,15 +698,31 @@ async fn pack_download(
                     "torrent {id} holds a recording under embargo"
                 )));
             }
-            model::pack_name(db, id)
+            model::pack_hashes(db, id)
         })?;
+        let name = hashes.name.clone();
         // Names are made by `pack` (sanitised); refuse anything else.
         if name.contains(['/', '\\']) || name.starts_with('.') {
             return Err(WebError::NotFound(format!("no torrent {id}")));
         }
         let path = app.home.torrents_dir().join(format!("{name}{suffix}"));
-        let bytes = std::fs::read(&path)
+        let bytes = musicark_publish::list::read_bounded(&path, musicark_publish::list::MAX_LIST_BYTES)
             .map_err(|_| WebError::NotFound(format!("{name}{suffix} is not in the archive")))?;
+        let intact = if suffix == ".torrent" {
+            musicark_torrent::Metainfo::parse(&bytes).is_ok_and(|m| {
+                m.info_hash_v1.map(hex::encode) == hashes.btih
+                    && m.info_hash_v2.map(hex::encode) == hashes.btmh
+            })
+        } else {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(&bytes)) == hashes.manifest_sha256
+        };
+        if !intact {
+            return Err(WebError::Internal(format!(
+                "{}: does not match the hashes recorded for pack {name}: damaged at rest (run musicark fsck)",
+                path.display()
+            )));
+        }
         Ok((name, bytes))
     })
     .await?;
@@ -708,34 +730,118 @@ async fn pack_download(
         "attachment; filename=\"{}{suffix}\"",
         name.replace('"', "_")
     );
-    Ok((
-        [
-            (header::CONTENT_TYPE, mime.to_string()),
-            (header::CONTENT_DISPOSITION, disposition),
-        ],
-        bytes,
-    )
-        .into_response())
+    Ok(ranged(&headers, bytes, mime, &disposition))
+}
+
+/// An answer of `bytes`, honouring a single `Range: bytes=…` request
+/// (206 with `Content-Range`; 416 when it lies outside the file).
+fn ranged(
+    headers: &axum::http::HeaderMap,
+    bytes: Vec<u8>,
+    mime: &str,
+    disposition: &str,
+) -> Response {
+    let len = bytes.len() as u64;
+    let base = [
+        (header::CONTENT_TYPE, mime.to_string()),
+        (header::CONTENT_DISPOSITION, disposition.to_string()),
+        (header::ACCEPT_RANGES, "bytes".to_string()),
+    ];
+    let Some(range) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
+        return (base, bytes).into_response();
+    };
+    match parse_range(range, len) {
+        Some(Some((start, end))) => {
+            let body = bytes[start as usize..=end as usize].to_vec();
+            let mut res = (StatusCode::PARTIAL_CONTENT, base, body).into_response();
+            if let Ok(v) = format!("bytes {start}-{end}/{len}").parse() {
+                res.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            res
+        }
+        // Not a single byte range we understand: the whole file (RFC 9110
+        // lets a server ignore Range).
+        None => (base, bytes).into_response(),
+        Some(None) => {
+            let mut res =
+                (StatusCode::RANGE_NOT_SATISFIABLE, "range outside the file").into_response();
+            if let Ok(v) = format!("bytes */{len}").parse() {
+                res.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            res
+        }
+    }
+}
+
+/// `bytes=A-B`, `bytes=A-` or `bytes=-N` of a file of `len` bytes:
+/// `Some(Some((first, last)))`, `Some(None)` when unsatisfiable, `None`
+/// when it is not one byte range.
+fn parse_range(text: &str, len: u64) -> Option<Option<(u64, u64)>> {
+    let spec = text.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None;
+    }
+    let (a, b) = spec.split_once('-')?;
+    let (a, b) = (a.trim(), b.trim());
+    let range = if a.is_empty() {
+        let n: u64 = b.parse().ok()?;
+        if n == 0 || len == 0 {
+            return Some(None);
+        }
+        (len.saturating_sub(n), len - 1)
+    } else {
+        let start: u64 = a.parse().ok()?;
+        let end: u64 = if b.is_empty() {
+            u64::MAX
+        } else {
+            b.parse().ok()?
+        };
+        if start >= len || end < start {
+            return Some(None);
+        }
+        (start, end.min(len - 1))
+    };
+    Some(Some(range))
 }
 
 async fn torrent_file(
     State(app): State<Arc<App>>,
+    headers: axum::http::HeaderMap,
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
-    pack_download(app, id, ".torrent", "application/x-bittorrent").await
+    pack_download(app, headers, id, ".torrent", "application/x-bittorrent").await
 }
 
 async fn manifest_file(
     State(app): State<Arc<App>>,
+    headers: axum::http::HeaderMap,
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
     pack_download(
         app,
+        headers,
         id,
         ".manifest.jsonl",
         "application/jsonl; charset=utf-8",
     )
     .await
+}
+
+#[cfg(test)]
+mod range_tests {
+    use super::parse_range;
+
+    #[test]
+    fn byte_ranges() {
+        assert_eq!(parse_range("bytes=0-9", 100), Some(Some((0, 9))));
+        assert_eq!(parse_range("bytes=90-", 100), Some(Some((90, 99))));
+        assert_eq!(parse_range("bytes=-10", 100), Some(Some((90, 99))));
+        assert_eq!(parse_range("bytes=50-1000", 100), Some(Some((50, 99))));
+        assert_eq!(parse_range("bytes=100-", 100), Some(None));
+        assert_eq!(parse_range("bytes=9-3", 100), Some(None));
+        assert_eq!(parse_range("bytes=0-1,5-6", 100), None);
+        assert_eq!(parse_range("items=0-1", 100), None);
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -857,8 +963,12 @@ async fn seedplan_torrents(
         .into_response())
 }
 
-async fn damaged(State(app): State<Arc<App>>) -> PageResult {
-    let d = blocking(&app, |app| app.read(|db| Ok(db.damaged_report()?))).await?;
+async fn damaged(State(app): State<Arc<App>>, headers: axum::http::HeaderMap) -> PageResult {
+    let full = app.sees_paths(&headers);
+    let d = crate::redact_damaged(
+        blocking(&app, |app| app.read(|db| Ok(db.damaged_report()?))).await?,
+        full,
+    );
     let section = |title: &str, rows: &[musicark_store::DamagedEntry]| {
         html! {
             h2 { (title) " (" (rows.len()) ")" }
@@ -965,8 +1075,9 @@ async fn rights_page(State(app): State<Arc<App>>) -> PageResult {
     ))
 }
 
-async fn review(State(app): State<Arc<App>>) -> PageResult {
-    let items = blocking(&app, |app| app.read(model::review)).await?;
+async fn review(State(app): State<Arc<App>>, headers: axum::http::HeaderMap) -> PageResult {
+    let full = app.sees_paths(&headers);
+    let items = crate::redact_review(blocking(&app, |app| app.read(model::review)).await?, full);
     Ok(layout(
         "Review",
         "/review",

@@ -183,17 +183,26 @@ pub enum Command {
     /// as a URL) to DIR/list/. Rerunning resumes: data already there is
     /// checked, not fetched again.
     Mirror {
-        /// The list: a file, or an http(s) URL (its .minisig, .pub and
-        /// torrents are fetched beside it).
+        /// The list: a file, or an http(s) URL (its .minisig is fetched
+        /// beside it and checked first; then the torrents it names).
         #[arg(long, value_name = "FILE|URL")]
         list: String,
         #[arg(long, value_parser = parse_budget, value_name = "SIZE")]
         budget: u64,
         #[arg(long, value_name = "DIR")]
         dir: PathBuf,
-        /// The publisher's public key (default: the list's .pub).
-        #[arg(long, value_name = "FILE")]
-        pubkey: Option<PathBuf>,
+        /// The publisher's public key, from a source you trust: a .pub
+        /// file or the base64 key. Pinned in DIR/trusted.pub; later runs
+        /// need it no more and refuse lists signed by any other key.
+        #[arg(long, value_name = "FILE|KEY")]
+        pubkey: Option<String>,
+        /// With no key given or pinned, trust the key served beside the
+        /// list this once, and pin it.
+        #[arg(long)]
+        trust_on_first_use: bool,
+        /// Give up on a server that sends nothing for this many seconds.
+        #[arg(long, default_value_t = 30, value_name = "SECS")]
+        http_timeout: u64,
         /// A stable id for this donor (default: the host name).
         #[arg(long, value_name = "ID")]
         donor: Option<String>,
@@ -566,10 +575,18 @@ pub enum ListCommand {
     /// Check a list: its signature, its schema, and that every listed
     /// torrent's hashes and sizes match its .torrent file. Exits 1 if not.
     Verify {
-        file: PathBuf,
-        /// The public key (default: FILE.pub).
-        #[arg(long, value_name = "FILE")]
-        pubkey: Option<PathBuf>,
+        /// The list: a file, or an http(s) URL (then --pubkey is needed).
+        #[arg(value_name = "FILE|URL")]
+        file: String,
+        /// The publisher's public key, a .pub file or the base64 key
+        /// (default for a local file: FILE.pub beside it, which proves
+        /// only that list and signature belong together, not who made
+        /// them).
+        #[arg(long, value_name = "FILE|KEY")]
+        pubkey: Option<String>,
+        /// Give up on a server that sends nothing for this many seconds.
+        #[arg(long, default_value_t = 30, value_name = "SECS")]
+        http_timeout: u64,
     },
 }
 

@@ -17,13 +17,33 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     quiet_on_closed_pipe();
     let cli = cli::Cli::parse();
+    let archive = cli.global.archive.clone();
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            match full_disk(&err, &archive) {
+                Some(text) => eprintln!("error: {text}"),
+                None => eprintln!("error: {err:#}"),
+            }
             ExitCode::FAILURE
         }
     }
+}
+
+/// SQLite reports a full disk as "database or disk is full", or as an I/O
+/// error while it grows the WAL ("disk I/O error", code 4874): say what
+/// it is, on which file, and what to do.
+fn full_disk(err: &anyhow::Error, archive: &std::path::Path) -> Option<String> {
+    let db = archive.join("catalog.sqlite");
+    err.chain()
+        .filter_map(|e| e.downcast_ref::<rusqlite::Error>())
+        .find(|e| musicark_store::sqlite_error_is_full_disk(e, &db))
+        .map(|e| {
+            format!(
+                "{}: no space left on device ({e}); free some space and run the command again: it resumes where it stopped",
+                db.display()
+            )
+        })
 }
 
 /// A reader that goes away (`musicark … | head`) makes `println!` panic
@@ -41,6 +61,11 @@ fn quiet_on_closed_pipe() {
             .unwrap_or("");
         if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
             std::process::exit(141);
+        }
+        // A decoder's panic on a hostile file is caught and recorded as
+        // damage with its message: no backtrace on the terminal.
+        if musicark_audio::in_guarded_decode() {
+            return;
         }
         default(info);
     }));

@@ -68,6 +68,12 @@ pub(crate) fn print_summary(s: &RunSummary) {
         s.known_content,
         s.blobs_stored
     );
+    if s.blobs_repaired > 0 {
+        println!(
+            "  {} stored blobs had rotted and were restored from these files (bad copies kept in ARCHIVE/quarantine/)",
+            s.blobs_repaired
+        );
+    }
     if s.damaged + s.unsupported + s.errors > 0 {
         println!("  See the problems with: musicark report damaged");
     }

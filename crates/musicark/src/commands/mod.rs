@@ -43,9 +43,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             no_metadata,
         } => pack::pack(g, target_size, max_files, hybrid, !no_metadata),
         Command::List(ListCommand::Export { out }) => pack::list_export(g, out.as_deref()),
-        Command::List(ListCommand::Verify { file, pubkey }) => {
-            pack::list_verify(g, &file, pubkey.as_deref())
-        }
+        Command::List(ListCommand::Verify {
+            file,
+            pubkey,
+            http_timeout,
+        }) => pack::list_verify(g, &file, pubkey.as_deref(), http_timeout),
         Command::Where { query } => pack::locate(g, &query),
         Command::Health(HealthCommand::Scrape {
             trackers,
@@ -57,6 +59,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             budget,
             dir,
             pubkey,
+            trust_on_first_use,
+            http_timeout,
             donor,
             download_limit,
             upload_limit,
@@ -69,6 +73,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             musicark_mirror::MirrorOptions {
                 list,
                 pubkey,
+                trust_on_first_use,
+                limits: musicark_mirror::FetchLimits {
+                    read: std::time::Duration::from_secs(http_timeout),
+                    ..Default::default()
+                },
                 budget,
                 dir,
                 donor: donor.unwrap_or_else(health::host_name),

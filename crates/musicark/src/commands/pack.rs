@@ -137,9 +137,49 @@ pub fn list_export(g: &Global, out: Option<&Path>) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn list_verify(g: &Global, file: &Path, pubkey: Option<&Path>) -> anyhow::Result<()> {
-    let report = musicark_publish::list::verify(file, pubkey)
-        .with_context(|| format!("cannot verify {}", file.display()))?;
+pub fn list_verify(
+    g: &Global,
+    file: &str,
+    pubkey: Option<&str>,
+    http_timeout: u64,
+) -> anyhow::Result<()> {
+    let remote = file.starts_with("http://") || file.starts_with("https://");
+    // A key given as a file is used as it is; one given as text is written
+    // to a file for the verifier. A URL's list lands in a temporary folder
+    // only after its signature verified by that key.
+    let scratch = tempfile::tempdir().context("cannot make a temporary folder")?;
+    let key_path = match pubkey {
+        Some(arg) => {
+            let pk = musicark_publish::list::load_public_key(arg)?;
+            let path = scratch.path().join("key.pub");
+            std::fs::write(
+                &path,
+                pk.to_box().map_err(|e| anyhow::anyhow!("{e}"))?.to_string(),
+            )?;
+            Some(path)
+        }
+        None if remote => bail!(
+            "{file}: give the publisher's key with --pubkey FILE|KEY: a key served beside a list proves nothing about who published it"
+        ),
+        None => None,
+    };
+    let local = if remote {
+        let key = musicark_publish::list::load_public_key(pubkey.unwrap_or_default())?;
+        let limits = musicark_mirror::FetchLimits {
+            read: std::time::Duration::from_secs(http_timeout),
+            ..Default::default()
+        };
+        musicark_mirror::fetch::fetch_verified_list(
+            file,
+            &key,
+            &scratch.path().join("list"),
+            &limits,
+        )?
+    } else {
+        std::path::PathBuf::from(file)
+    };
+    let report = musicark_publish::list::verify(&local, key_path.as_deref())
+        .with_context(|| format!("cannot verify {file}"))?;
     if g.json {
         print_json(&report)?;
     } else {
@@ -155,6 +195,11 @@ pub fn list_verify(g: &Global, file: &Path, pubkey: Option<&Path>) -> anyhow::Re
         if let Some(c) = &report.trusted_comment {
             println!("trusted comment: {c}");
         }
+        if !report.key_given {
+            println!(
+                "note: checked with the key beside the list; pass --pubkey with the publisher's key to know who signed it"
+            );
+        }
         println!(
             "{} entries, {} torrents checked against their files",
             report.entries, report.torrents_checked
@@ -164,7 +209,7 @@ pub fn list_verify(g: &Global, file: &Path, pubkey: Option<&Path>) -> anyhow::Re
         }
     }
     if !report.ok() {
-        bail!("{} does not verify", file.display());
+        bail!("{file} does not verify");
     }
     Ok(())
 }

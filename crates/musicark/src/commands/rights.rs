@@ -362,5 +362,15 @@ pub fn export(
         "Not exported: {} under other licences or none, {} withheld by takedown or embargo.",
         r.other_licenses, r.withheld
     );
+    if r.not_preserved > 0 {
+        println!(
+            "Export writes preserved copies only: {} ingested files under {} have no preserved copy yet; run `musicark preserve`, then export again.",
+            r.not_preserved,
+            r.licenses.join(", ")
+        );
+    }
+    for (path, why) in &r.failed {
+        eprintln!("not exported: {path}: {why}");
+    }
     Ok(())
 }

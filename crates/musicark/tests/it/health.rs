@@ -496,6 +496,8 @@ fn mirror_downloads_verifies_and_seeds_to_a_second_leecher() {
         crate::support::bin()
             .args(["mirror", "--list"])
             .arg(&list_path)
+            .arg("--pubkey")
+            .arg(crate::support::with_suffix(&list_path, ".pub"))
             .args(["--budget", "1GB", "--dir"])
             .arg(&mirror_dir)
             .args([
@@ -600,6 +602,8 @@ fn mirror_downloads_verifies_and_seeds_to_a_second_leecher() {
     let again = crate::support::bin()
         .args(["mirror", "--list"])
         .arg(&list_path)
+        .arg("--pubkey")
+        .arg(crate::support::with_suffix(&list_path, ".pub"))
         .args(["--budget", "1GB", "--dir"])
         .arg(&mirror_dir)
         .args([
@@ -661,6 +665,8 @@ fn mirror_replans_when_health_changes() {
         crate::support::bin()
             .args(["mirror", "--list"])
             .arg(&list_path)
+            .arg("--pubkey")
+            .arg(crate::support::with_suffix(&list_path, ".pub"))
             .args(["--budget", &budget, "--dir"])
             .arg(&mirror_dir)
             .args([
@@ -779,6 +785,8 @@ fn mirror_download_limit_is_obeyed() {
     let out = crate::support::bin()
         .args(["mirror", "--list"])
         .arg(&list_path)
+        .arg("--pubkey")
+        .arg(crate::support::with_suffix(&list_path, ".pub"))
         .args(["--budget", "1GB", "--dir"])
         .arg(tmp.path().join("mirror"))
         .args([

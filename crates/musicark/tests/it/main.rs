@@ -9,6 +9,7 @@ mod duplicates;
 mod fingerprint;
 mod health;
 mod ingest;
+mod integrity;
 mod matching;
 mod preserve;
 mod publish;

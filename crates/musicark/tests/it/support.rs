@@ -287,3 +287,10 @@ pub fn import_open_data(archive: &Path, recordings: &Path, listens: &Path) {
         ],
     );
 }
+
+/// `path` with `suffix` appended to its name (`list.json` → `list.json.pub`).
+pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}

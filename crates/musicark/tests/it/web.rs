@@ -122,10 +122,16 @@ fn the_api_answers_with_the_clis_own_json() {
 
     // The same types behind the CLI's --json and the API.
     assert_eq!(get_json(&app, "/api/status"), json(archive, &["status"]));
-    assert_eq!(
-        get_json(&app, "/api/damaged"),
-        json(archive, &["report", "damaged"])
-    );
+    // Without the token, operators' folders are not shown: the file
+    // names are, and otherwise the CLI's own report.
+    let mut cli_damaged = json(archive, &["report", "damaged"]);
+    for section in ["damaged", "unsupported", "errors", "warnings"] {
+        for e in cli_damaged[section].as_array_mut().expect("section") {
+            let full = e["path"].as_str().expect("path").to_string();
+            e["path"] = Value::String(musicark_web::redact_path(&full));
+        }
+    }
+    assert_eq!(get_json(&app, "/api/damaged"), cli_damaged);
     assert_eq!(
         get_json(&app, "/api/health"),
         json(archive, &["health", "show"])
@@ -480,6 +486,177 @@ fn hostile_requests_are_refused_and_user_text_is_escaped() {
         get(&app, "/api/recordings/99999").json()["error"],
         "no recording 99999"
     );
+}
+
+fn get_with(app: &Arc<musicark_web::App>, uri: &str, headers: &[(&str, &str)]) -> Answer {
+    let mut r = Request::get(uri);
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    call(app, r.body(Body::empty()).expect("request"))
+}
+
+/// Regression: the damaged list showed the operator's absolute source
+/// paths to anyone, and SQLite's messages reached clients.
+#[test]
+fn paths_need_the_token_and_internal_errors_show_only_an_id() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let archive = demo_copy(tmp.path());
+    set_token(&archive, "t0ken");
+    let app = musicark_web::App::open(&archive).expect("open");
+    let root = archive
+        .parent()
+        .expect("parent")
+        .to_string_lossy()
+        .into_owned();
+    let cli = json(&archive, &["report", "damaged"]);
+    let full_path = cli["damaged"][0]["path"]
+        .as_str()
+        .expect("a damaged file")
+        .to_string();
+    assert!(full_path.starts_with('/'), "{full_path}");
+    for uri in [
+        "/api/damaged",
+        "/damaged",
+        "/api/review",
+        "/review",
+        "/api/recordings/1",
+        "/recordings/1",
+    ] {
+        let anon = get(&app, uri);
+        assert_eq!(anon.status, StatusCode::OK, "{uri}");
+        assert!(
+            !anon.text().contains(&root),
+            "{uri} shows an operator's folder to anyone"
+        );
+    }
+    let anon = get(&app, "/api/damaged").json();
+    let name = full_path.rsplit('/').next().expect("name");
+    assert_eq!(anon["damaged"][0]["path"], format!("…/{name}"));
+    let with_token = get_with(&app, "/api/damaged", &[("authorization", "Bearer t0ken")]);
+    assert_eq!(with_token.json()["damaged"][0]["path"], full_path.as_str());
+    let page = get_with(&app, "/damaged", &[("authorization", "Bearer t0ken")]);
+    assert!(page.text().contains(&full_path));
+
+    // The catalogue clobbered under the running server: an internal
+    // error, told as an id; SQLite's text stays in the log.
+    let db_path = archive.join("catalog.sqlite");
+    let _ = std::fs::remove_file(archive.join("catalog.sqlite-wal"));
+    let _ = std::fs::remove_file(archive.join("catalog.sqlite-shm"));
+    std::fs::write(&db_path, vec![0x5a; 64 << 10]).expect("clobber");
+    let a = get(&app, "/api/status");
+    assert_eq!(a.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", a.text());
+    let text = a.json()["error"].as_str().expect("error").to_string();
+    assert!(text.starts_with("internal error (id "), "{text}");
+    assert!(
+        !text.contains("database") && !text.contains("sqlite") && !text.contains(&root),
+        "{text}"
+    );
+    let page = get(&app, "/damaged");
+    assert_eq!(page.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(page.text().contains("internal error (id "));
+    assert!(!page.text().contains("not a database"));
+}
+
+/// A `.torrent` damaged at rest is not served; downloads honour Range.
+#[test]
+fn downloads_are_checked_and_honour_ranges() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let archive = demo_copy(tmp.path());
+    let app = musicark_web::App::open(&archive).expect("open");
+    let torrents = get_json(&app, "/api/torrents");
+    let first = &torrents.as_array().expect("rows")[0];
+    let id = first["pack_id"].as_i64().expect("pack_id");
+    let name = first["display_name"].as_str().expect("name").to_string();
+    let whole = get(&app, &format!("/torrents/{id}/file.torrent"));
+    assert_eq!(whole.status, StatusCode::OK);
+    assert_eq!(whole.headers["accept-ranges"], "bytes");
+    let part = get_with(
+        &app,
+        &format!("/torrents/{id}/file.torrent"),
+        &[("range", "bytes=10-19")],
+    );
+    assert_eq!(part.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(part.body, whole.body[10..20]);
+    assert_eq!(
+        part.headers["content-range"],
+        format!("bytes 10-19/{}", whole.body.len()).as_str()
+    );
+    let tail = get_with(
+        &app,
+        &format!("/torrents/{id}/file.torrent"),
+        &[("range", "bytes=-5")],
+    );
+    assert_eq!(tail.body, whole.body[whole.body.len() - 5..]);
+    let outside = get_with(
+        &app,
+        &format!("/torrents/{id}/file.torrent"),
+        &[("range", "bytes=999999999-")],
+    );
+    assert_eq!(outside.status, StatusCode::RANGE_NOT_SATISFIABLE);
+
+    // One byte changed inside the info dictionary: never served.
+    let path = archive.join("torrents").join(&name);
+    let mut bytes = std::fs::read(&path).expect("torrent");
+    let at = bytes.len() - 10;
+    bytes[at] ^= 0x01;
+    std::fs::write(&path, &bytes).expect("damage");
+    let a = get(&app, &format!("/torrents/{id}/file.torrent"));
+    assert_eq!(a.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(a.text().contains("internal error (id "), "{}", a.text());
+    assert!(!a.text().contains(&path.display().to_string()));
+}
+
+/// Regression: a thousand idle connections made the server stop
+/// answering. Idle connections are closed after the header timeout and
+/// at most a bounded number are served at once; a real client still gets
+/// its answer.
+#[test]
+fn idle_connections_do_not_starve_the_server() {
+    use std::io::{Read, Write};
+    let archive = demo();
+    let app = musicark_web::App::open(archive).expect("open");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    rt.spawn(musicark_web::serve_with(
+        app,
+        listener,
+        16,
+        std::time::Duration::from_secs(1),
+    ));
+    // Far more idle connections than the server takes at once, some of
+    // them half a request line.
+    let mut idle = Vec::new();
+    for i in 0..100 {
+        let mut c = std::net::TcpStream::connect(addr).expect("connect");
+        if i % 2 == 0 {
+            let _ = c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n");
+        }
+        idle.push(c);
+    }
+    let started = std::time::Instant::now();
+    let mut c = std::net::TcpStream::connect(addr).expect("connect");
+    c.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .expect("timeout");
+    c.write_all(b"GET /api/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("send");
+    let mut answer = String::new();
+    let _ = c.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // 100 idle connections, 16 at a time, each closed after 1 s.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(25),
+        "answered after {:?}",
+        started.elapsed()
+    );
+    drop(idle);
 }
 
 /// `musicark serve --json` on a free port; its URL.
