@@ -77,6 +77,10 @@ pub struct MirrorOptions {
     pub seed_for: Option<Duration>,
     /// Read the list again this often and follow a changed plan.
     pub replan: Option<Duration>,
+    /// While seeding, verify every held torrent's data this often (pieces
+    /// and manifest BLAKE3s); damaged data is checked again by the engine
+    /// and its bad pieces fetched again, then verified.
+    pub scrub: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -103,6 +107,9 @@ pub trait Events: Sync {
     fn verified(&self, _name: &str) {}
     fn seeding(&self, _port: Option<u16>) {}
     fn replan_failed(&self) {}
+    /// A scrub of `name`: its data was intact, or was damaged and has
+    /// been fetched again and verified.
+    fn scrubbed(&self, _name: &str, _repaired: bool) {}
 }
 
 pub struct Quiet;
@@ -426,6 +433,38 @@ async fn converge(
     Ok(mirrored)
 }
 
+/// Verify every held torrent's data as after a download; the names of
+/// those that are damaged (the others are reported intact).
+async fn scrub(
+    held: &[Held],
+    entries: &[ListEntry],
+    list_dir: &Path,
+    data_dir: &Path,
+    events: &dyn Events,
+) -> Result<Vec<String>, MirrorError> {
+    let mut damaged = Vec::new();
+    for h in held {
+        let Some(entry) = entries
+            .iter()
+            .find(|e| data_name(e).is_ok_and(|n| n == h.name))
+        else {
+            continue;
+        };
+        let torrent =
+            musicark_publish::list::torrent_path(list_dir, entry).map_err(MirrorError::List)?;
+        let (entry, data) = (entry.clone(), data_dir.to_path_buf());
+        let ok = tokio::task::spawn_blocking(move || verify_data(&torrent, &data, &entry).is_ok())
+            .await
+            .map_err(|e| MirrorError::Engine(e.to_string()))?;
+        if ok {
+            events.scrubbed(&h.name, false);
+        } else {
+            damaged.push(h.name.clone());
+        }
+    }
+    Ok(damaged)
+}
+
 /// Mirror: verify, plan, download, verify, seed; every `replan`, read the
 /// list again (fetch it again when it is a URL) and follow a changed plan
 /// (torrents now well seeded give their place to those at risk). Blocks
@@ -485,49 +524,94 @@ pub fn mirror(options: &MirrorOptions, events: &dyn Events) -> Result<MirrorRepo
         .await?;
         events.seeding(port);
         let (mut planned, mut total, mut count) = (planned, total, entries.len());
+        let (mut entries, mut chosen) = (entries, chosen);
         let started = Instant::now();
+        let mut next_replan = options.replan.map(|r| started + r);
+        let mut next_scrub = options.scrub.map(|r| started + r);
         loop {
-            let left = options
-                .seed_for
-                .map(|d| d.saturating_sub(started.elapsed()));
-            if left.is_some_and(|l| l.is_zero()) {
+            let end = options.seed_for.map(|d| started + d);
+            let wake = [end, next_replan, next_scrub]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            tokio::time::sleep_until(wake.into()).await;
+            let now = Instant::now();
+            if end.is_some_and(|e| now >= e) {
                 break;
             }
-            let nap = match (left, options.replan) {
-                (Some(l), Some(r)) => l.min(r),
-                (Some(l), None) => l,
-                (None, Some(r)) => r,
-                (None, None) => Duration::from_secs(3600),
-            };
-            tokio::time::sleep(nap).await;
-            if options.replan.is_none() {
+            if next_scrub.is_some_and(|t| now >= t) {
+                next_scrub = options.scrub.map(|r| Instant::now() + r);
+                let damaged = scrub(&held, &entries, &list_dir, &data_dir, events).await?;
+                if !damaged.is_empty() {
+                    // Let the engine check the data again: keep the files,
+                    // forget the torrents, add them back (bad pieces are
+                    // fetched again), then verify as after a download.
+                    let mut kept = Vec::new();
+                    for h in held.drain(..) {
+                        if damaged.contains(&h.name) {
+                            session
+                                .delete(h.handle.id().into(), false)
+                                .await
+                                .map_err(|e| MirrorError::Engine(format!("{e:#}")))?;
+                        } else {
+                            kept.push(h);
+                        }
+                    }
+                    held = kept;
+                    mirrored.extend(
+                        converge(
+                            &session, &mut held, &entries, &chosen, &list_dir, &data_dir, options,
+                            events,
+                        )
+                        .await?,
+                    );
+                    for name in &damaged {
+                        events.scrubbed(name, true);
+                    }
+                    events.seeding(port);
+                }
+            }
+            if next_replan.is_none_or(|t| now < t) {
                 continue;
             }
+            next_replan = options.replan.map(|r| Instant::now() + r);
             // A list that no longer verifies is reported and ignored: the
             // mirror keeps what it has.
-            let Ok((_, entries)) = load_list(options) else {
+            let Ok((_, new_entries)) = load_list(options) else {
                 events.replan_failed();
                 continue;
             };
-            let chosen = plan(&entries, options.budget, &options.donor);
-            let names: Vec<String> = chosen
+            let new_chosen = plan(&new_entries, options.budget, &options.donor);
+            let names: Vec<String> = new_chosen
                 .iter()
-                .map(|&i| entries[i].display_name.clone())
+                .map(|&i| new_entries[i].display_name.clone())
                 .collect();
             if names != planned {
-                events.planned(&names, chosen.iter().map(|&i| entries[i].data_size).sum());
+                events.planned(
+                    &names,
+                    new_chosen.iter().map(|&i| new_entries[i].data_size).sum(),
+                );
                 mirrored.extend(
                     converge(
-                        &session, &mut held, &entries, &chosen, &list_dir, &data_dir, options,
+                        &session,
+                        &mut held,
+                        &new_entries,
+                        &new_chosen,
+                        &list_dir,
+                        &data_dir,
+                        options,
                         events,
                     )
                     .await?,
                 );
-                total = chosen.iter().map(|&i| entries[i].data_size).sum();
+                total = new_chosen.iter().map(|&i| new_entries[i].data_size).sum();
                 planned = names;
-                count = entries.len();
+                count = new_entries.len();
                 events.seeding(port);
             }
+            entries = new_entries;
+            chosen = new_chosen;
         }
         Ok::<_, MirrorError>(MirrorReport {
             list_entries: count,

@@ -31,6 +31,26 @@ pub enum PreserveError {
     Sqlite(#[from] rusqlite::Error),
     #[error(transparent)]
     Identify(#[from] musicark_identify::IdentifyError),
+    /// The archive's filesystem is full: the run stops (copies made so
+    /// far are recorded; a rerun after freeing space makes the rest).
+    #[error(
+        "{}: no space left on device; free some space and run `musicark preserve` again: it resumes",
+        path.display()
+    )]
+    NoSpace { path: std::path::PathBuf },
+}
+
+/// Why one job failed: its own fault (reported, the batch goes on) or a
+/// full disk (the run stops).
+enum JobError {
+    Item(String),
+    NoSpace(std::path::PathBuf),
+}
+
+impl<E: std::fmt::Display> From<E> for JobError {
+    fn from(e: E) -> JobError {
+        JobError::Item(e.to_string())
+    }
 }
 
 /// What to do with one source.
@@ -285,10 +305,10 @@ pub fn run(
         )?;
         Ok(())
     };
-    let work = |job: &Job| -> Result<(), String> {
+    let work = |job: &Job| -> Result<(), JobError> {
         let already = {
             let db = db.lock().unwrap_or_else(|e| e.into_inner());
-            done_already(&db, job).map_err(|e| e.to_string())?
+            done_already(&db, job)?
         };
         let mut s = summary.lock().unwrap_or_else(|e| e.into_inner());
         s.bytes_in += job.size;
@@ -300,27 +320,59 @@ pub fn run(
         drop(s);
         match job.decision {
             Decision::Original => {
-                record(job, "original", None, &job.source_id, job.size)
-                    .map_err(|e| e.to_string())?;
+                record(job, "original", None, &job.source_id, job.size)?;
                 let mut s = summary.lock().unwrap_or_else(|e| e.into_inner());
                 s.kept_original += 1;
                 s.bytes_out += job.size;
             }
             Decision::Opus { kbps } => {
+                // The copy states where it came from: the source's bytes
+                // must be the ones its hash names.
+                let mut source = blake3::Hasher::new();
+                source.update_reader(std::fs::File::open(&job.local)?)?;
+                if source.finalize().to_hex().as_str() != job.source_id {
+                    let mut why = format!(
+                        "{}: its bytes no longer hash to {} (damaged at rest); no copy made",
+                        job.local.display(),
+                        job.source_id
+                    );
+                    if let Some(id) = ContentId::parse(&job.source_id)
+                        && blobs.local_path(&id) == job.local
+                        && let Ok(Some(q)) = blobs.quarantine(&id)
+                    {
+                        why.push_str(&format!(" (moved to {})", q.display()));
+                    }
+                    return Err(JobError::Item(why));
+                }
                 let out = tmp_dir.join(format!("preserve-{}.opus", job.source_id));
                 let options = TranscodeOptions {
                     bitrate: kbps * 1000,
                     extra_tags: job.tags.clone(),
                 };
-                transcode_file(&job.local, &out, &options).map_err(|e| e.to_string())?;
+                if let Err(e) = transcode_file(&job.local, &out, &options) {
+                    let _ = std::fs::remove_file(&out);
+                    if let musicark_audio::transcode::TranscodeError::Io { source, .. } = &e
+                        && musicark_store::is_no_space(source)
+                    {
+                        return Err(JobError::NoSpace(out));
+                    }
+                    return Err(e.into());
+                }
                 let mut hasher = blake3::Hasher::new();
-                let file = std::fs::File::open(&out).map_err(|e| e.to_string())?;
-                let len = file.metadata().map_err(|e| e.to_string())?.len();
-                hasher.update_reader(file).map_err(|e| e.to_string())?;
+                let file = std::fs::File::open(&out)?;
+                let len = file.metadata()?.len();
+                hasher.update_reader(file)?;
                 let id = ContentId::from_hash(&hasher.finalize());
-                blobs.put_file(&id, &out).map_err(|e| e.to_string())?;
+                let put = blobs.put_file(&id, &out);
                 let _ = std::fs::remove_file(&out);
-                record(job, "opus", Some(kbps), id.as_str(), len).map_err(|e| e.to_string())?;
+                match put {
+                    Ok(_) => {}
+                    Err(musicark_store::StoreError::NoSpace { path }) => {
+                        return Err(JobError::NoSpace(path));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+                record(job, "opus", Some(kbps), id.as_str(), len)?;
                 let mut s = summary.lock().unwrap_or_else(|e| e.into_inner());
                 s.made += 1;
                 s.bytes_out += len;
@@ -328,19 +380,33 @@ pub fn run(
         }
         Ok(())
     };
+    let full: Mutex<Option<std::path::PathBuf>> = Mutex::new(None);
     std::thread::scope(|scope| {
         for _ in 0..threads.max(1) {
             scope.spawn(|| {
                 while let Some(job) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    if let Err(e) = work(job) {
-                        let mut s = summary.lock().unwrap_or_else(|e| e.into_inner());
-                        s.failed.push((job.path.clone(), e));
+                    if full.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
+                        return;
+                    }
+                    match work(job) {
+                        Ok(()) => {}
+                        Err(JobError::Item(e)) => {
+                            let mut s = summary.lock().unwrap_or_else(|e| e.into_inner());
+                            s.failed.push((job.path.clone(), e));
+                        }
+                        Err(JobError::NoSpace(path)) => {
+                            *full.lock().unwrap_or_else(|e| e.into_inner()) = Some(path);
+                            return;
+                        }
                     }
                     progress(done.fetch_add(1, Ordering::Relaxed) + 1, jobs.len());
                 }
             });
         }
     });
+    if let Some(path) = full.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        return Err(PreserveError::NoSpace { path });
+    }
     let mut s = summary.into_inner().unwrap_or_else(|e| e.into_inner());
     s.seconds = started.elapsed().as_secs_f64();
     s.realtime = s.audio_seconds / s.seconds.max(1e-9);

@@ -45,7 +45,12 @@ pub enum PublishError {
 }
 
 impl PublishError {
+    /// An I/O error on `path`; a full filesystem says so (the store's
+    /// `NoSpace`, which names the path and what to do).
     pub fn io(path: &Path, source: std::io::Error) -> PublishError {
+        if musicark_store::is_no_space(&source) {
+            return PublishError::Store(musicark_store::StoreError::io(path, source));
+        }
         PublishError::Io {
             path: path.to_path_buf(),
             source,

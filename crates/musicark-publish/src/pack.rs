@@ -684,6 +684,89 @@ fn atomic_link(src: &Path, dst: &Path) -> Result<(), PublishError> {
     Ok(())
 }
 
+/// Put the blob `blob` back at `path` inside the published pack `pack`
+/// (a hard link, or a copy across filesystems), replacing what is there
+/// atomically: how fsck restores a pack file once its blob is whole.
+pub fn relink_pack_file(
+    home: &Home,
+    pack: &str,
+    path: &str,
+    blob: &Path,
+) -> Result<PathBuf, PublishError> {
+    let mut dst = home
+        .packs_dir()
+        .join(crate::list::confined_name(pack).map_err(PublishError::Invalid)?);
+    for c in path.split('/') {
+        dst.push(crate::list::confined_name(c).map_err(PublishError::Invalid)?);
+    }
+    atomic_link(blob, &dst)?;
+    Ok(dst)
+}
+
+/// Build a published pack's .torrent again from its directory, as `pack`
+/// built it (the same layout, mode, trackers and creator): `Some(bytes)`
+/// only when they carry the info-hashes and the size the archive
+/// recorded, so that a damaged .torrent can be replaced bit for bit.
+pub fn rebuild_torrent(home: &Home, db: &Db, pack: &str) -> Result<Option<Vec<u8>>, PublishError> {
+    let row: Option<(i64, Option<String>, Option<String>, i64)> = db
+        .conn
+        .query_row(
+            "SELECT pack_id, btih, btmh, torrent_size FROM packs WHERE name = ?1",
+            [pack],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()?;
+    let Some((pack_id, btih, btmh, size)) = row else {
+        return Ok(None);
+    };
+    let root = home
+        .packs_dir()
+        .join(crate::list::confined_name(pack).map_err(PublishError::Invalid)?);
+    let mut files = Vec::new();
+    let mut sources = Vec::new();
+    let mut stmt = db.conn.prepare(
+        "SELECT path, size FROM pack_files WHERE pack_id = ?1 ORDER BY file_index, path",
+    )?;
+    let mut rows = stmt.query([pack_id])?;
+    while let Some(r) = rows.next()? {
+        let path: String = r.get(0)?;
+        let len: i64 = r.get(1)?;
+        files.push(InputFile {
+            path: path.split('/').map(String::from).collect(),
+            length: len as u64,
+            source: sources.len(),
+        });
+        sources.push(path.split('/').fold(root.clone(), |p, c| p.join(c)));
+    }
+    let mode = if btmh.is_some() {
+        Mode::Hybrid
+    } else {
+        Mode::V1
+    };
+    let layout = Layout::plan(pack.to_string(), files, false, mode, None, false);
+    let hashes = hash_layout(&layout, &sources, HashOptions::default())
+        .map_err(|e| PublishError::io(&root, e))?;
+    let build = BuildOptions {
+        trackers: home
+            .config
+            .publish
+            .trackers
+            .iter()
+            .map(|t| vec![t.clone()])
+            .collect(),
+        created_by: Some("musicark".into()),
+        ..Default::default()
+    };
+    let torrent = build_torrent(&layout, &hashes, &build);
+    let Ok(meta) = musicark_torrent::Metainfo::parse(&torrent) else {
+        return Ok(None);
+    };
+    let same = meta.info_hash_v1.map(hex::encode) == btih
+        && meta.info_hash_v2.map(hex::encode) == btmh
+        && torrent.len() as i64 == size;
+    Ok(same.then_some(torrent))
+}
+
 /// Remove what a killed run left: `.tmp` pack directories, pack
 /// directories the table does not know, and in `torrents/` half-written
 /// temporary files and torrents or manifests of unknown packs.

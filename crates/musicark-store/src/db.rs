@@ -373,6 +373,39 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER rights_log_no_delete BEFORE DELETE ON rights_log
         BEGIN SELECT RAISE(ABORT, 'rights_log is append-only'); END;
     "#,
+    // 15: fixity — when each blob, pack, torrent, the database and the
+    // search index were last checked (fsck checks the oldest first), each
+    // run's summary, and the append-only log of repairs.
+    r#"
+    CREATE TABLE fsck_checks (
+        kind        TEXT NOT NULL,                -- blob | pack | torrent | database | search
+        key         TEXT NOT NULL,
+        checked_at  TEXT NOT NULL,
+        ok          INTEGER NOT NULL,
+        problem     TEXT,
+        PRIMARY KEY (kind, key)
+    ) STRICT;
+    CREATE INDEX fsck_checks_at ON fsck_checks(checked_at);
+    CREATE TABLE fsck_runs (
+        run_id      INTEGER PRIMARY KEY,
+        started_at  TEXT NOT NULL,
+        finished_at TEXT,
+        summary     TEXT                          -- JSON
+    ) STRICT;
+    CREATE TABLE repair_log (
+        entry_id    INTEGER PRIMARY KEY,
+        at          TEXT NOT NULL,
+        kind        TEXT NOT NULL,
+        key         TEXT NOT NULL,
+        problem     TEXT NOT NULL,
+        source      TEXT NOT NULL,                -- where the good bytes came from
+        quarantined TEXT                          -- where the bad ones went
+    ) STRICT;
+    CREATE TRIGGER repair_log_no_update BEFORE UPDATE ON repair_log
+        BEGIN SELECT RAISE(ABORT, 'repair_log is append-only'); END;
+    CREATE TRIGGER repair_log_no_delete BEFORE DELETE ON repair_log
+        BEGIN SELECT RAISE(ABORT, 'repair_log is append-only'); END;
+    "#,
 ];
 
 /// The schema version this build writes.

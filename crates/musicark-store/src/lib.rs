@@ -39,7 +39,9 @@ pub use config::{
 pub use db::{Db, SCHEMA_VERSION};
 pub use error::{Result, StoreError, is_no_space, sqlite_full, sqlite_io};
 pub use fsutil::{atomic_write, fsync_dir, write_synced};
-pub use status::{CodecCount, DamagedEntry, DamagedReport, RunSummary, Status, TranscodeEntry};
+pub use status::{
+    CodecCount, DamagedEntry, DamagedReport, FixitySummary, RunSummary, Status, TranscodeEntry,
+};
 
 const CONFIG_FILE: &str = "musicark.toml";
 const DB_FILE: &str = "catalog.sqlite";

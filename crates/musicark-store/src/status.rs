@@ -33,6 +33,25 @@ pub struct Status {
     pub duration_seconds: f64,
     pub codecs: Vec<CodecCount>,
     pub last_ingest: Option<RunSummary>,
+    /// Fixity: what `musicark fsck` found and when.
+    pub fixity: FixitySummary,
+}
+
+/// What `status` and the dashboard show of fixity (`musicark fsck`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct FixitySummary {
+    /// When the last fsck run finished (`None`: never run).
+    pub last_run: Option<String>,
+    /// Objects whose last check found damage not (yet) repaired.
+    pub damaged: u64,
+    /// Objects (blobs, packs, torrents, the database, the search index)
+    /// never checked.
+    pub never_checked: u64,
+    /// Objects checked at least once.
+    pub checked: u64,
+    /// The oldest check still standing: everything was checked since.
+    pub oldest_check: Option<String>,
+    pub repairs_logged: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -183,6 +202,44 @@ impl Db {
             duration_seconds: duration,
             codecs,
             last_ingest,
+            fixity: self.fixity()?,
+        })
+    }
+
+    /// Objects fsck checks: stored blobs, preserved copies, active packs,
+    /// every pack's .torrent, the database and the search index.
+    pub fn fixity_objects(&self) -> Result<u64> {
+        Ok(self.conn.query_row(
+            "SELECT (SELECT count(*) FROM (SELECT content_id FROM contents WHERE stored = 1 \
+                     UNION SELECT output_id FROM preserved WHERE tier <> 'original')) \
+                  + (SELECT count(*) FROM packs WHERE obsolete = 0) \
+                  + (SELECT count(*) FROM packs) + 2",
+            [],
+            |r| r.get::<_, i64>(0),
+        )? as u64)
+    }
+
+    /// The fixity summary of `status` and the dashboard.
+    pub fn fixity(&self) -> Result<FixitySummary> {
+        let total = self.fixity_objects()?;
+        let (checked, damaged, oldest): (i64, i64, Option<String>) = self.conn.query_row(
+            "SELECT count(*), coalesce(sum(ok = 0), 0), min(checked_at) FROM fsck_checks",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        let last_run: Option<String> =
+            self.conn
+                .query_row("SELECT max(finished_at) FROM fsck_runs", [], |r| r.get(0))?;
+        let repairs: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM repair_log", [], |r| r.get(0))?;
+        Ok(FixitySummary {
+            last_run,
+            damaged: damaged as u64,
+            never_checked: total.saturating_sub(checked as u64),
+            checked: checked as u64,
+            oldest_check: oldest,
+            repairs_logged: repairs as u64,
         })
     }
 

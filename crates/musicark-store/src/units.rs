@@ -42,3 +42,52 @@ mod tests {
         assert!(super::parse_budget("1e400").is_err());
     }
 }
+
+/// Parse a duration as people write one: "90s", "30m", "1h", "2h30m",
+/// "1d", or bare seconds.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    if let Ok(secs) = t.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(secs));
+    }
+    let mut total = 0u64;
+    let mut number = String::new();
+    for c in t.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let n: u64 = number
+            .parse()
+            .map_err(|_| format!("not a duration: {s} (say 90s, 30m, 1h, 2h30m, 1d)"))?;
+        number.clear();
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err(format!("unknown unit {c:?} in {s} (s, m, h or d)")),
+        };
+        total = total.saturating_add(n.saturating_mul(unit));
+    }
+    if !number.is_empty() || total == 0 {
+        return Err(format!("not a duration: {s} (say 90s, 30m, 1h, 2h30m, 1d)"));
+    }
+    Ok(std::time::Duration::from_secs(total))
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::parse_duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90").map(|d| d.as_secs()), Ok(90));
+        assert_eq!(parse_duration("90s").map(|d| d.as_secs()), Ok(90));
+        assert_eq!(parse_duration("1h").map(|d| d.as_secs()), Ok(3600));
+        assert_eq!(parse_duration("2h30m").map(|d| d.as_secs()), Ok(9000));
+        assert!(parse_duration("1x").is_err());
+        assert!(parse_duration("h").is_err());
+        assert!(parse_duration("0s").is_err());
+    }
+}

@@ -233,6 +233,15 @@ async fn dashboard(State(app): State<Arc<App>>) -> PageResult {
                 div.card { b { (pct(h.share_data_4_copies)) } span { "of published data in ≥ 4 copies" } }
                 div.card { b { (h.torrents) } span { "active torrents, " (human_bytes(h.bytes)) } }
                 div.card { b { (d.status.audio_files) } span { "audio files ingested, " (d.status.damaged) " damaged" } }
+                @let f = &d.status.fixity;
+                div.card {
+                    @match &f.last_run {
+                        None => { b { "—" } span { "fixity never checked (" code { "musicark fsck" } ")" } }
+                        Some(at) => {
+                            b { (f.damaged) } span { "damaged objects at the last fsck (" (at.get(..10).unwrap_or(at)) "); " (f.never_checked) " never checked" }
+                        }
+                    }
+                }
                 div.card { b { (c.rights.files_publishable) } span { "files publishable by their licence; " a href="/rights" { (c.rights.files_withheld) " withheld, " (c.rights.takedowns.len()) " takedowns" } } }
             }
             section {

@@ -55,6 +55,31 @@ pub enum Command {
     Ingest(IngestArgs),
     /// What the archive holds: files, audio, damage, bytes, duration, codecs.
     Status,
+    /// Look for silent damage: blobs against their BLAKE3, packs against
+    /// their torrents and manifests, .torrent files against the archive,
+    /// the database's own check and the search index. Oldest checked
+    /// first; with --max-duration, a slice per run (nightly, say).
+    ///
+    /// With --repair, restores what has a good copy: a blob from an
+    /// ingested file that still hashes right, a pack file from its blob,
+    /// a .torrent rebuilt from its pack, the search index from the
+    /// database. Bad bytes are moved to ARCHIVE/quarantine/, never
+    /// deleted; every repair is logged (`fsck --log`). Exits 1 while
+    /// damage remains.
+    Fsck {
+        /// Restore what has a good copy.
+        #[arg(long)]
+        repair: bool,
+        /// Start no new check after this long (90s, 30m, 1h, 2h30m).
+        #[arg(long, value_parser = musicark_store::units::parse_duration, value_name = "DURATION")]
+        max_duration: Option<std::time::Duration>,
+        /// Check at most this many objects (the oldest).
+        #[arg(long, value_name = "N")]
+        max_objects: Option<u64>,
+        /// Print the repair log instead.
+        #[arg(long)]
+        log: bool,
+    },
     /// Reports over the archive.
     #[command(subcommand)]
     Report(ReportCommand),
@@ -226,6 +251,10 @@ pub enum Command {
         /// risk (their data is deleted). 0: never.
         #[arg(long, default_value_t = 3600, value_name = "SECS")]
         replan_secs: u64,
+        /// While seeding, verify the data this often (every piece, every
+        /// file's BLAKE3) and fetch damaged pieces again: 6h, 1d, 90m.
+        #[arg(long, value_parser = musicark_store::units::parse_duration, value_name = "DURATION")]
+        scrub_every: Option<std::time::Duration>,
     },
     /// The web UI and JSON API: search, recordings and where they are,
     /// torrents and their health, coverage, a seeding-plan form.

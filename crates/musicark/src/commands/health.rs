@@ -127,6 +127,15 @@ impl musicark_mirror::Events for MirrorEvents {
             );
         }
     }
+    fn scrubbed(&self, name: &str, repaired: bool) {
+        if !self.quiet {
+            if repaired {
+                eprintln!("scrub: {name} was damaged; fetched again and verified");
+            } else {
+                eprintln!("scrub: {name} intact");
+            }
+        }
+    }
     fn seeding(&self, port: Option<u16>) {
         if let Some(b) = &self.bar {
             b.finish_and_clear();

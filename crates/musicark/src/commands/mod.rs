@@ -4,6 +4,7 @@
 mod catalog;
 mod demo;
 mod fingerprint;
+mod fsck;
 mod health;
 mod ingest;
 mod init;
@@ -32,6 +33,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Init => init::run(g),
         Command::Ingest(args) => ingest::run(g, &args),
         Command::Status => status::run(g),
+        Command::Fsck {
+            repair,
+            max_duration,
+            max_objects,
+            log,
+        } => fsck::run(g, repair, max_duration, max_objects, log),
         Command::Report(ReportCommand::Damaged) => report::damaged(g),
         Command::Report(ReportCommand::Transcodes) => report::transcodes(g),
         Command::Report(ReportCommand::Duplicates) => report::duplicates(g),
@@ -68,6 +75,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             stall_secs,
             seed_secs,
             replan_secs,
+            scrub_every,
         } => health::mirror(
             g,
             musicark_mirror::MirrorOptions {
@@ -87,6 +95,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 stall: std::time::Duration::from_secs(stall_secs),
                 seed_for: seed_secs.map(std::time::Duration::from_secs),
                 replan: (replan_secs > 0).then(|| std::time::Duration::from_secs(replan_secs)),
+                scrub: scrub_every,
             },
         ),
         Command::Seedplan {

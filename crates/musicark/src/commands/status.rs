@@ -36,6 +36,21 @@ pub(crate) fn print_status(s: &Status) {
         s.unique_contents
     );
     println!("Duration  {} of clean audio", duration(s.duration_seconds));
+    let f = &s.fixity;
+    match &f.last_run {
+        None => println!("Fixity    never checked: run `musicark fsck`"),
+        Some(at) => println!(
+            "Fixity    last fsck {at}; {} damaged, {} never checked, oldest check {}{}",
+            f.damaged,
+            f.never_checked,
+            f.oldest_check.as_deref().unwrap_or("none"),
+            if f.repairs_logged > 0 {
+                format!("; {} repairs logged", f.repairs_logged)
+            } else {
+                String::new()
+            }
+        ),
+    }
     if !s.codecs.is_empty() {
         println!("Codecs");
         let width = s.codecs.iter().map(|c| c.codec.len()).max().unwrap_or(0);

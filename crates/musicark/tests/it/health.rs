@@ -817,3 +817,97 @@ fn mirror_download_limit_is_obeyed() {
         "{total} bytes at {limit} B/s took {elapsed:?}"
     );
 }
+
+/// `mirror --scrub-every`: while seeding, the donor's data is verified
+/// again; a byte flipped on the donor's disk is found, its piece fetched
+/// again from the swarm and the whole pack verified.
+#[test]
+fn mirror_scrub_finds_damage_and_fetches_it_again() {
+    let Some(ot) = peer("opentracker") else {
+        return;
+    };
+    let Some((python, helper)) = lt_helper() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let Swarm {
+        archive,
+        list_path,
+        list,
+        hashes: _,
+        _tracker,
+        seeders,
+    } = swarm(&ot, &python, &helper, tmp.path());
+    let _seeders = seeders;
+    let mirror_dir = tmp.path().join("mirror");
+    let log = tmp.path().join("mirror.log");
+    let _mirror = Seeder(
+        crate::support::bin()
+            .args(["mirror", "--list"])
+            .arg(&list_path)
+            .arg("--pubkey")
+            .arg(crate::support::with_suffix(&list_path, ".pub"))
+            .args(["--budget", "1GB", "--dir"])
+            .arg(&mirror_dir)
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--stall-secs",
+                "60",
+                "--seed-secs",
+                "120",
+                "--replan-secs",
+                "0",
+                "--scrub-every",
+                "3s",
+                "--donor",
+                "test",
+            ])
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("mirror"),
+    );
+    let wait_for = |needle: &str, what: &str| {
+        let started = Instant::now();
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains(needle) {
+                return text;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(90),
+                "{what}: {text}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait_for("seeding on port", "the mirror did not finish");
+    let first = list[0]["display_name"]
+        .as_str()
+        .expect("name")
+        .trim_end_matches(".torrent")
+        .to_string();
+    wait_for(&format!("scrub: {first} intact"), "no scrub ran");
+    // Bit rot on the donor's disk.
+    let victim = crate::support::files_with_any(&mirror_dir.join("data").join(&first))
+        .into_iter()
+        .max_by_key(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
+        .expect("a file");
+    let mut bytes = std::fs::read(&victim).expect("read");
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x10;
+    std::fs::write(&victim, &bytes).expect("rot");
+    wait_for(
+        &format!("scrub: {first} was damaged; fetched again and verified"),
+        "the damage was not repaired",
+    );
+    let rel = victim
+        .strip_prefix(mirror_dir.join("data"))
+        .expect("under data");
+    assert_eq!(
+        std::fs::read(&victim).expect("read"),
+        std::fs::read(archive.join("packs").join(rel)).expect("packed"),
+        "the donor's copy is whole again"
+    );
+}

@@ -618,3 +618,199 @@ fn hostile_audio_headers_are_refused_before_they_cost_anything() {
         }
     }
 }
+
+/// fsck finds every kind of damage, repairs what has a good copy
+/// (quarantining the bad bytes, logging each repair), reports what has
+/// none, and checks the oldest first in slices.
+#[test]
+fn fsck_finds_damage_repairs_from_good_copies_and_walks_oldest_first() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (archive, list) = published(tmp.path(), 21);
+    let clean = crate::support::json(&archive, &["fsck"]);
+    assert!(clean["complete"].as_bool().expect("complete"), "{clean:#}");
+    assert!(
+        clean["problems"].as_array().is_some_and(Vec::is_empty),
+        "{clean:#}"
+    );
+    for kind in ["blob", "pack", "torrent", "database", "search"] {
+        assert!(
+            clean["checked"][kind].as_u64().unwrap_or(0) > 0,
+            "{kind}: {clean:#}"
+        );
+    }
+    let status = crate::support::json(&archive, &["status"]);
+    assert_eq!(status["fixity"]["damaged"], 0);
+    assert_eq!(status["fixity"]["never_checked"], 0);
+
+    // Damage of every kind.
+    let (blob, id, _) = an_original_copy(&archive);
+    rot(&blob); // the blob, and so the pack file linked to it
+    let torrent = crate::support::files_with(&archive.join("torrents"), &["torrent"])
+        .into_iter()
+        .next()
+        .expect("a torrent");
+    let mut bytes = std::fs::read(&torrent).expect("torrent");
+    let at = bytes.len() - 8;
+    bytes[at] ^= 0x01;
+    std::fs::write(&torrent, &bytes).expect("damage");
+    std::fs::remove_dir_all(archive.join("search")).expect("lose the index");
+    // An Opus copy has no other copy on this machine.
+    let opus: String = {
+        let db = musicark_store::Db::open(&archive.join("catalog.sqlite")).expect("db");
+        db.conn
+            .query_row(
+                "SELECT output_id FROM preserved WHERE tier = 'opus' LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .expect("an opus copy")
+    };
+    let opus_blob = archive
+        .join("blobs")
+        .join(&opus[0..2])
+        .join(&opus[2..4])
+        .join(&opus);
+    rot(&opus_blob);
+
+    let out = bin()
+        .arg("--archive")
+        .arg(&archive)
+        .args(["fsck", "--json"])
+        .output()
+        .expect("fsck");
+    assert!(!out.status.success(), "damage found: exit 1");
+    let found: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let problems = found["problems"].as_array().expect("problems");
+    let has = |kind: &str, key: &str| {
+        problems
+            .iter()
+            .any(|p| p["kind"] == kind && p["key"].as_str().is_some_and(|k| k.contains(key)))
+    };
+    let torrent_name = torrent
+        .file_stem()
+        .and_then(|n| n.to_str())
+        .expect("name")
+        .to_string();
+    assert!(has("blob", &id), "{found:#}");
+    assert!(has("blob", &opus), "{found:#}");
+    assert!(has("torrent", &torrent_name), "{found:#}");
+    assert!(has("search", "search"), "{found:#}");
+    assert!(problems.iter().any(|p| p["kind"] == "pack"), "{found:#}");
+
+    // Repair: all but the Opus copy have a good copy.
+    let out = bin()
+        .arg("--archive")
+        .arg(&archive)
+        .args(["fsck", "--repair", "--json"])
+        .output()
+        .expect("fsck");
+    let repaired: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(!out.status.success(), "the Opus copy remains: {repaired:#}");
+    let left: Vec<&Value> = repaired["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .filter(|p| p["repaired_from"].is_null())
+        .collect();
+    // The Opus copy, and the pack that holds it.
+    assert_eq!(left.len(), 2, "{repaired:#}");
+    assert!(
+        left.iter()
+            .any(|p| p["kind"] == "blob" && p["key"] == opus.as_str())
+    );
+    assert!(left.iter().any(|p| p["kind"] == "pack"));
+    for p in &left {
+        assert!(
+            p["unrepaired"]
+                .as_str()
+                .is_some_and(|w| w.contains("no good copy")),
+            "{p}"
+        );
+    }
+    assert_eq!(
+        blake3::hash(&std::fs::read(&blob).expect("blob"))
+            .to_hex()
+            .as_str(),
+        id
+    );
+    let key = with_suffix(&list, ".pub");
+    ok(
+        &archive,
+        &["list", "export", "--out", list.to_str().expect("utf-8")],
+    );
+    ok(
+        &archive,
+        &[
+            "list",
+            "verify",
+            list.to_str().expect("utf-8"),
+            "--pubkey",
+            key.to_str().expect("utf-8"),
+        ],
+    );
+    // Every pack verifies again (our own checker), but the one holding
+    // the Opus copy that has no good copy.
+    let still_bad: Vec<String> = left
+        .iter()
+        .filter(|p| p["kind"] == "pack")
+        .filter_map(|p| p["key"].as_str().map(str::to_string))
+        .collect();
+    for t in crate::support::files_with(&archive.join("torrents"), &["torrent"]) {
+        if t.file_stem()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| still_bad.iter().any(|b| b == n))
+        {
+            continue;
+        }
+        let v = crate::support::json(
+            &archive,
+            &[
+                "torrent",
+                "verify",
+                t.to_str().expect("utf-8"),
+                archive.join("packs").to_str().expect("utf-8"),
+            ],
+        );
+        assert_eq!(v["ok"], true, "{}: {v:#}", t.display());
+    }
+    let log = crate::support::json(&archive, &["fsck", "--log"]);
+    let log = log.as_array().expect("log");
+    assert!(log.len() >= 3, "{log:#?}");
+    assert!(
+        log.iter()
+            .any(|e| e["kind"] == "blob" && e["quarantined"].is_string())
+    );
+    let db = musicark_store::Db::open(&archive.join("catalog.sqlite")).expect("db");
+    assert!(
+        db.conn.execute("DELETE FROM repair_log", []).is_err(),
+        "the repair log is append-only"
+    );
+
+    // Slices walk the oldest first: two slices of 3 check 6 different
+    // objects, the 6 oldest of before.
+    let order = |db: &musicark_store::Db| -> Vec<(String, String)> {
+        let mut s = db
+            .conn
+            .prepare("SELECT kind, key FROM fsck_checks ORDER BY checked_at, kind, key")
+            .expect("prepare");
+        s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    };
+    let before = order(&db);
+    let _ = bin()
+        .arg("--archive")
+        .arg(&archive)
+        .args(["fsck", "--max-objects", "3"])
+        .output();
+    let _ = bin()
+        .arg("--archive")
+        .arg(&archive)
+        .args(["fsck", "--max-objects", "3"])
+        .output();
+    let after = order(&db);
+    let newest: std::collections::HashSet<_> = after[after.len() - 6..].iter().cloned().collect();
+    let oldest: std::collections::HashSet<_> = before[..6].iter().cloned().collect();
+    assert_eq!(newest, oldest);
+}

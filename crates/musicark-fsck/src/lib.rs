@@ -1,0 +1,673 @@
+//! `musicark fsck`: look for silent damage and repair it from a good copy.
+//!
+//! What is checked, one *object* at a time:
+//! - **blob**: every stored blob (ingested originals, preserved copies)
+//!   hashes to its name (BLAKE3);
+//! - **pack**: every active pack directory against its .torrent (v1
+//!   pieces, v2 roots) and its manifest against the SHA-256 the list
+//!   states;
+//! - **torrent**: every published .torrent carries the info-hashes and
+//!   size the archive recorded;
+//! - **database**: SQLite's own `quick_check`;
+//! - **search**: the search index holds one document per recording and
+//!   release.
+//!
+//! `fsck_checks` remembers when each object was last checked; a run takes
+//! the oldest first and, with a time limit, stops starting new ones when
+//! it is spent, so a nightly slice (`--max-duration 1h`) walks the whole
+//! archive over the nights, like git-annex's incremental fsck.
+//!
+//! Repair (`--repair`) never overwrites good data with unverified bytes:
+//! a bad blob is restored only from bytes that hash to its name (an
+//! ingested file still on disk, of the same content), the bad one moved to
+//! `quarantine/`; a pack file is relinked to its (whole) blob; a .torrent
+//! is rebuilt from the pack and kept only if it carries the recorded
+//! info-hashes. Every repair is written to the append-only `repair_log`.
+//!
+//! Must never: delete data (bad bytes are quarantined), or trust a
+//! source it has not hashed.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use musicark_store::{BlobStore, ContentId, Db, Home};
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FsckError {
+    #[error(transparent)]
+    Store(#[from] musicark_store::StoreError),
+    #[error("catalogue database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Publish(#[from] musicark_publish::PublishError),
+}
+
+/// What kind of object a check is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Blob,
+    Pack,
+    Torrent,
+    Database,
+    Search,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Blob => "blob",
+            Kind::Pack => "pack",
+            Kind::Torrent => "torrent",
+            Kind::Database => "database",
+            Kind::Search => "search",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Kind> {
+        Some(match s {
+            "blob" => Kind::Blob,
+            "pack" => Kind::Pack,
+            "torrent" => Kind::Torrent,
+            "database" => Kind::Database,
+            "search" => Kind::Search,
+            _ => return None,
+        })
+    }
+}
+
+/// One piece of damage found, and what became of it.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Finding {
+    pub kind: Kind,
+    pub key: String,
+    pub problem: String,
+    /// Where the good bytes came from, when repaired.
+    pub repaired_from: Option<String>,
+    /// Why it could not be repaired (with `--repair`).
+    pub unrepaired: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct FsckOptions {
+    /// Start no new check once this much time has passed.
+    pub max_duration: Option<Duration>,
+    /// Check at most this many objects (the oldest).
+    pub max_objects: Option<u64>,
+    pub repair: bool,
+}
+
+/// The outcome of one run (`fsck --json`, and the last one in `status`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct FsckReport {
+    pub started_at: String,
+    pub finished_at: String,
+    /// Objects checked, by kind.
+    pub checked: std::collections::BTreeMap<String, u64>,
+    pub bytes_checked: u64,
+    pub problems: Vec<Finding>,
+    pub repaired: u64,
+    /// Objects not checked by this run (time limit): the next run starts
+    /// with them.
+    pub left_for_next_run: u64,
+    /// Every object was checked by this run.
+    pub complete: bool,
+    pub seconds: f64,
+}
+
+/// What `progress` hears.
+pub trait Progress {
+    fn checked(&self, _done: u64, _total: u64, _bytes: u64) {}
+}
+
+pub struct Quiet;
+impl Progress for Quiet {}
+
+fn now(db: &Db) -> Result<String, FsckError> {
+    Ok(db
+        .conn
+        .query_row("SELECT strftime('%Y-%m-%dT%H:%M:%fZ','now')", [], |r| {
+            r.get(0)
+        })?)
+}
+
+/// Every object, oldest check first (never checked first of all), at most
+/// `limit`, excluding those checked since `since`.
+fn next_objects(db: &Db, since: &str, limit: usize) -> Result<Vec<(Kind, String)>, FsckError> {
+    let mut stmt = db.conn.prepare_cached(
+        "WITH objects(kind, key) AS ( \
+           SELECT 'blob', content_id FROM contents WHERE stored = 1 \
+           UNION SELECT 'blob', output_id FROM preserved WHERE tier <> 'original' \
+           UNION SELECT 'pack', name FROM packs WHERE obsolete = 0 \
+           UNION SELECT 'torrent', name FROM packs \
+           UNION SELECT 'database', 'catalog.sqlite' \
+           UNION SELECT 'search', 'search') \
+         SELECT o.kind, o.key FROM objects o \
+         LEFT JOIN fsck_checks c ON c.kind = o.kind AND c.key = o.key \
+         WHERE c.checked_at IS NULL OR c.checked_at < ?1 \
+         ORDER BY c.checked_at IS NOT NULL, c.checked_at, \
+           CASE o.kind WHEN 'database' THEN 0 WHEN 'torrent' THEN 1 WHEN 'blob' THEN 2 \
+                       WHEN 'pack' THEN 3 ELSE 4 END, o.key LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![since, limit as i64], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for r in rows {
+        let (kind, key) = r?;
+        if let Some(k) = Kind::parse(&kind) {
+            out.push((k, key));
+        }
+    }
+    Ok(out)
+}
+
+fn count_objects(db: &Db) -> Result<u64, FsckError> {
+    Ok(db.fixity_objects()?)
+}
+
+fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
+    let mut h = blake3::Hasher::new();
+    let f = std::fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    h.update_reader(f)?;
+    Ok((h.finalize().to_hex().to_string(), len))
+}
+
+/// Check one object: `Ok(None)` when whole, `Ok(Some(problem))` when
+/// damaged; bytes read.
+fn check(home: &Home, db: &Db, kind: Kind, key: &str) -> Result<(Option<String>, u64), FsckError> {
+    match kind {
+        Kind::Blob => {
+            let Some(id) = ContentId::parse(key) else {
+                return Ok((Some(format!("{key:?} is not a content id")), 0));
+            };
+            let path = home.blobs().local_path(&id);
+            match hash_file(&path) {
+                Ok((h, len)) if h == key => Ok((None, len)),
+                Ok((h, len)) => Ok((Some(format!("its bytes hash to {h}")), len)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    Ok((Some("missing from the blob store".into()), 0))
+                }
+                Err(e) => Ok((Some(format!("unreadable: {e}")), 0)),
+            }
+        }
+        Kind::Torrent => {
+            let (btih, btmh, size) = pack_hashes(db, key)?;
+            let path = home.torrents_dir().join(format!("{key}.torrent"));
+            let bytes = match std::fs::read(&path) {
+                Ok(b) => b,
+                Err(e) => return Ok((Some(format!("{}: {e}", path.display())), 0)),
+            };
+            let len = bytes.len() as u64;
+            let problem = match musicark_torrent::Metainfo::parse(&bytes) {
+                Err(e) => Some(format!("unreadable: {e}")),
+                Ok(m)
+                    if m.info_hash_v1.map(hex::encode) != btih
+                        || m.info_hash_v2.map(hex::encode) != btmh =>
+                {
+                    Some("its info-hash is not the one published".into())
+                }
+                Ok(_) if len as i64 != size => {
+                    Some(format!("{len} bytes where {size} were published"))
+                }
+                Ok(_) => None,
+            };
+            Ok((problem, len))
+        }
+        Kind::Pack => check_pack(home, db, key),
+        Kind::Database => {
+            let result: String = db.conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+            Ok(((result != "ok").then_some(result), 0))
+        }
+        Kind::Search => {
+            let expected: i64 = db.conn.query_row(
+                "SELECT (SELECT count(*) FROM recordings) + (SELECT count(*) FROM releases)",
+                [],
+                |r| r.get(0),
+            )?;
+            let pending: i64 = db.conn.query_row(
+                "SELECT count(*) FROM recordings WHERE recording_id > \
+                   (SELECT coalesce(max(indexed_upto), 0) FROM search_state)",
+                [],
+                |r| r.get(0),
+            )?;
+            let index = musicark_catalog::SearchIndex::open(&home.search_dir());
+            let problem = match index {
+                Err(e) => Some(format!("unreadable: {e}")),
+                Ok(i) => {
+                    let docs = i.len() as i64;
+                    // Recordings past the outbox's mark are indexed by the
+                    // next import; only a shortfall beyond them is damage.
+                    (docs + pending < expected || docs > expected)
+                        .then(|| format!("{docs} documents for {expected} recordings and releases"))
+                }
+            };
+            Ok((problem, 0))
+        }
+    }
+}
+
+fn pack_hashes(db: &Db, name: &str) -> Result<(Option<String>, Option<String>, i64), FsckError> {
+    Ok(db
+        .conn
+        .query_row(
+            "SELECT btih, btmh, torrent_size FROM packs WHERE name = ?1",
+            [name],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?
+        .unwrap_or((None, None, 0)))
+}
+
+/// The files of a pack that are not intact — by its .torrent (v1 pieces,
+/// v2 roots) when that carries the published info-hash, else by each
+/// file's BLAKE3 as recorded — and a manifest that is not the one listed.
+fn check_pack(home: &Home, db: &Db, name: &str) -> Result<(Option<String>, u64), FsckError> {
+    let (btih, btmh, _) = pack_hashes(db, name)?;
+    let path = home.torrents_dir().join(format!("{name}.torrent"));
+    let meta = std::fs::read(&path)
+        .ok()
+        .and_then(|b| musicark_torrent::Metainfo::parse(&b).ok())
+        .filter(|m| {
+            m.info_hash_v1.map(hex::encode) == btih && m.info_hash_v2.map(hex::encode) == btmh
+        });
+    let (bad, bytes) = match meta {
+        Some(meta) => {
+            let report = musicark_torrent::verify(
+                &meta,
+                &home.packs_dir(),
+                musicark_torrent::HashOptions::default(),
+            );
+            (bad_files(&report), report.bytes)
+        }
+        None => bad_by_blake3(home, db, name)?,
+    };
+    let manifest = home
+        .packs_dir()
+        .join(name)
+        .join(musicark_publish::pack::MANIFEST);
+    let stated: Option<String> = db
+        .conn
+        .query_row(
+            "SELECT manifest_sha256 FROM packs WHERE name = ?1",
+            [name],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let manifest_ok = std::fs::read(&manifest).is_ok_and(|b| {
+        use sha2::Digest;
+        Some(hex::encode(sha2::Sha256::digest(&b))) == stated
+    });
+    let mut problems = Vec::new();
+    if !bad.is_empty() {
+        problems.push(format!("not intact: {}", bad.join(", ")));
+    }
+    if !manifest_ok {
+        problems.push("its manifest does not match the list's manifest_sha256".into());
+    }
+    Ok(((!problems.is_empty()).then(|| problems.join("; ")), bytes))
+}
+
+/// A pack's files whose BLAKE3 is not the recorded one (when its .torrent
+/// cannot be trusted to check them); bytes read.
+fn bad_by_blake3(home: &Home, db: &Db, name: &str) -> Result<(Vec<String>, u64), FsckError> {
+    let mut stmt = db.conn.prepare_cached(
+        "SELECT f.path, f.output_id FROM pack_files f JOIN packs p ON p.pack_id = f.pack_id \
+         WHERE p.name = ?1 ORDER BY f.path",
+    )?;
+    let files: Vec<(String, String)> = stmt
+        .query_map([name], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let root = home.packs_dir().join(name);
+    let (mut bad, mut bytes) = (Vec::new(), 0);
+    for (path, id) in files {
+        let placed = path.split('/').fold(root.clone(), |p, c| p.join(c));
+        match hash_file(&placed) {
+            Ok((h, len)) => {
+                bytes += len;
+                if h != id {
+                    bad.push(path);
+                }
+            }
+            Err(_) => bad.push(path),
+        }
+    }
+    Ok((bad, bytes))
+}
+
+fn bad_files(report: &musicark_torrent::VerifyReport) -> Vec<String> {
+    report
+        .files
+        .iter()
+        .filter(|f| !matches!(f.verdict, musicark_torrent::FileVerdict::Ok))
+        .map(|f| f.path.clone())
+        .collect()
+}
+
+/// Paths of ingested files of content `id` (originals or references)
+/// still on disk, to restore its blob from.
+fn sources_of(db: &Db, id: &str) -> Result<Vec<PathBuf>, FsckError> {
+    let mut stmt = db
+        .conn
+        .prepare_cached("SELECT path FROM files WHERE content_id = ?1 ORDER BY path")?;
+    let rows = stmt.query_map([id], |r| r.get::<_, Vec<u8>>(0))?;
+    let mut out = Vec::new();
+    for r in rows {
+        use std::os::unix::ffi::OsStrExt;
+        out.push(PathBuf::from(std::ffi::OsStr::from_bytes(&r?)));
+    }
+    Ok(out)
+}
+
+fn log_repair(
+    db: &Db,
+    kind: Kind,
+    key: &str,
+    problem: &str,
+    source: &str,
+    quarantined: Option<&Path>,
+) -> Result<(), FsckError> {
+    db.conn.execute(
+        "INSERT INTO repair_log (at, kind, key, problem, source, quarantined) \
+         VALUES (strftime('%Y-%m-%dT%H:%M:%fZ','now'), ?1, ?2, ?3, ?4, ?5)",
+        params![
+            kind.as_str(),
+            key,
+            problem,
+            source,
+            quarantined.map(|q| q.display().to_string())
+        ],
+    )?;
+    Ok(())
+}
+
+/// Restore blob `id` from the first ingested file that hashes to it; the
+/// source used, or why none would do.
+fn repair_blob(
+    home: &Home,
+    db: &Db,
+    id: &str,
+    problem: &str,
+) -> Result<Result<String, String>, FsckError> {
+    let Some(cid) = ContentId::parse(id) else {
+        return Ok(Err("not a content id".into()));
+    };
+    let blobs = home.blobs();
+    let mut tried = Vec::new();
+    for src in sources_of(db, id)? {
+        match hash_file(&src) {
+            Ok((h, _)) if h == id => {
+                let quarantined = if blobs.contains(&cid) {
+                    blobs.quarantine(&cid)?
+                } else {
+                    None
+                };
+                blobs.put_file(&cid, &src)?;
+                let from = format!("the original file {}", src.display());
+                log_repair(db, Kind::Blob, id, problem, &from, quarantined.as_deref())?;
+                relink_packs(home, db, id)?;
+                return Ok(Ok(from));
+            }
+            Ok(_) => tried.push(format!("{} has changed", src.display())),
+            Err(e) => tried.push(format!("{}: {e}", src.display())),
+        }
+    }
+    if tried.is_empty() {
+        tried.push("no ingested file of these bytes".into());
+    }
+    Ok(Err(format!(
+        "no good copy found ({}); a preserved copy can be made again with `musicark preserve`, \
+         or fetched from the published swarm with `musicark mirror`",
+        tried.join("; ")
+    )))
+}
+
+/// Point every active pack's file of blob `id` at the (whole) blob again:
+/// pack files are hard links, so a rotten blob rotted them too.
+fn relink_packs(home: &Home, db: &Db, id: &str) -> Result<usize, FsckError> {
+    let Some(cid) = ContentId::parse(id) else {
+        return Ok(0);
+    };
+    let blob = home.blobs().local_path(&cid);
+    let mut stmt = db.conn.prepare_cached(
+        "SELECT p.name, f.path FROM pack_files f JOIN packs p ON p.pack_id = f.pack_id \
+         WHERE f.output_id = ?1 AND p.obsolete = 0",
+    )?;
+    let rows: Vec<(String, String)> = stmt
+        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (pack, path) in &rows {
+        musicark_publish::pack::relink_pack_file(home, pack, path, &blob)?;
+    }
+    Ok(rows.len())
+}
+
+/// Repair a pack's bad files: each from its blob, once that blob hashes
+/// right (restored first from an original when it does not).
+fn repair_pack(
+    home: &Home,
+    db: &Db,
+    name: &str,
+    problem: &str,
+) -> Result<Result<String, String>, FsckError> {
+    let mut stmt = db.conn.prepare_cached(
+        "SELECT f.path, f.output_id FROM pack_files f JOIN packs p ON p.pack_id = f.pack_id \
+         WHERE p.name = ?1",
+    )?;
+    let files: Vec<(String, String)> = stmt
+        .query_map([name], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let root = home.packs_dir().join(name);
+    let mut fixed = Vec::new();
+    for (path, id) in files {
+        let placed = path.split('/').fold(root.clone(), |p, c| p.join(c));
+        if hash_file(&placed).is_ok_and(|(h, _)| h == id) {
+            continue;
+        }
+        let Some(cid) = ContentId::parse(&id) else {
+            continue;
+        };
+        let blob = home.blobs().local_path(&cid);
+        let blob_ok = hash_file(&blob).is_ok_and(|(h, _)| h == id);
+        if !blob_ok {
+            if path == musicark_publish::pack::MANIFEST {
+                return Ok(Err("its manifest is damaged and has no other copy".into()));
+            }
+            if let Err(why) = repair_blob(home, db, &id, "found through its pack")? {
+                return Ok(Err(format!("{path}: {why}")));
+            }
+        }
+        musicark_publish::pack::relink_pack_file(home, name, &path, &blob)?;
+        fixed.push(path);
+    }
+    if fixed.is_empty() {
+        return Ok(Err(
+            "no file of it differs from its blob; check its .torrent".into(),
+        ));
+    }
+    let from = format!("the blob store ({})", fixed.join(", "));
+    log_repair(db, Kind::Pack, name, problem, &from, None)?;
+    Ok(Ok(from))
+}
+
+fn repair(
+    home: &Home,
+    db: &Db,
+    kind: Kind,
+    key: &str,
+    problem: &str,
+) -> Result<Result<String, String>, FsckError> {
+    match kind {
+        Kind::Blob => repair_blob(home, db, key, problem),
+        Kind::Pack => repair_pack(home, db, key, problem),
+        Kind::Torrent => match musicark_publish::pack::rebuild_torrent(home, db, key)? {
+            Some(bytes) => {
+                let path = home.torrents_dir().join(format!("{key}.torrent"));
+                let quarantine = home.root().join("quarantine");
+                std::fs::create_dir_all(&quarantine)
+                    .map_err(|e| musicark_store::StoreError::io(&quarantine, e))?;
+                let q = quarantine.join(format!("{key}.torrent"));
+                let _ = std::fs::rename(&path, &q);
+                musicark_store::atomic_write(&path, &bytes)?;
+                let from = "rebuilt from its pack (same info-hash)".to_string();
+                log_repair(db, Kind::Torrent, key, problem, &from, Some(&q))?;
+                Ok(Ok(from))
+            }
+            None => Ok(Err(
+                "rebuilt from its pack, it does not carry the published info-hash (repair the pack first)"
+                    .into(),
+            )),
+        },
+        Kind::Database => Ok(Err(
+            "SQLite's own damage: restore the archive's catalog.sqlite from a backup".into(),
+        )),
+        Kind::Search => {
+            // Derived data: rebuilt whole from the database.
+            let dir = home.search_dir();
+            let _ = std::fs::remove_dir_all(&dir);
+            let rebuilt = musicark_catalog::Catalog::open(home).and_then(|mut cat| {
+                musicark_catalog::textindex::sync(&mut cat.db, &cat.search)
+            });
+            match rebuilt {
+                Ok(_) => {
+                    let from = "rebuilt from the database".to_string();
+                    log_repair(db, Kind::Search, key, problem, &from, None)?;
+                    Ok(Ok(from))
+                }
+                Err(e) => Ok(Err(format!("rebuild failed: {e}"))),
+            }
+        }
+    }
+}
+
+/// Check the oldest objects first until all are checked or the time is
+/// spent; repair what has a good copy when asked. Call with the writer
+/// lock held when repairing.
+pub fn fsck(
+    home: &Home,
+    db: &Db,
+    options: &FsckOptions,
+    progress: &dyn Progress,
+) -> Result<FsckReport, FsckError> {
+    let started = Instant::now();
+    let run_started = now(db)?;
+    db.conn.execute(
+        "INSERT INTO fsck_runs (started_at) VALUES (?1)",
+        [&run_started],
+    )?;
+    let run_id = db.conn.last_insert_rowid();
+    let total = count_objects(db)?;
+    let mut report = FsckReport {
+        started_at: run_started.clone(),
+        ..Default::default()
+    };
+    let mut done = 0u64;
+    // Objects a repair fixed are checked again at once (a second pass)
+    // only through the next run; those found bad stay oldest-first.
+    let mut out_of_time = false;
+    'outer: loop {
+        let batch = next_objects(db, &run_started, 256)?;
+        if batch.is_empty() {
+            break;
+        }
+        for (kind, key) in batch {
+            if options.max_duration.is_some_and(|d| started.elapsed() >= d)
+                || options.max_objects.is_some_and(|n| done >= n)
+            {
+                out_of_time = true;
+                break 'outer;
+            }
+            let (problem, bytes) = check(home, db, kind, &key)?;
+            report.bytes_checked += bytes;
+            *report.checked.entry(kind.as_str().to_string()).or_default() += 1;
+            let mut ok = problem.is_none();
+            if let Some(problem) = problem {
+                let mut finding = Finding {
+                    kind,
+                    key: key.clone(),
+                    problem: problem.clone(),
+                    repaired_from: None,
+                    unrepaired: None,
+                };
+                if options.repair {
+                    match repair(home, db, kind, &key, &problem)? {
+                        Ok(from) => {
+                            finding.repaired_from = Some(from);
+                            report.repaired += 1;
+                            ok = true;
+                        }
+                        Err(why) => finding.unrepaired = Some(why),
+                    }
+                }
+                report.problems.push(finding);
+            }
+            let problem_text = report
+                .problems
+                .last()
+                .filter(|f| f.key == key && f.kind == kind && !ok)
+                .map(|f| f.problem.clone());
+            db.conn.execute(
+                "INSERT INTO fsck_checks (kind, key, checked_at, ok, problem) \
+                 VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ','now'), ?3, ?4) \
+                 ON CONFLICT (kind, key) DO UPDATE SET checked_at = excluded.checked_at, \
+                   ok = excluded.ok, problem = excluded.problem",
+                params![kind.as_str(), key, ok, problem_text],
+            )?;
+            done += 1;
+            progress.checked(done, total, report.bytes_checked);
+        }
+    }
+    report.complete = !out_of_time;
+    report.left_for_next_run = if out_of_time {
+        total.saturating_sub(done)
+    } else {
+        0
+    };
+    report.finished_at = now(db)?;
+    report.seconds = started.elapsed().as_secs_f64();
+    let summary = serde_json::to_string(&report).unwrap_or_default();
+    db.conn.execute(
+        "UPDATE fsck_runs SET finished_at = ?1, summary = ?2 WHERE run_id = ?3",
+        params![report.finished_at, summary, run_id],
+    )?;
+    Ok(report)
+}
+
+pub use musicark_store::FixitySummary;
+
+/// What `status` and the dashboard show of fixity.
+pub fn summary(db: &Db) -> Result<FixitySummary, FsckError> {
+    Ok(db.fixity()?)
+}
+
+/// One entry of the repair log.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct RepairEntry {
+    pub at: String,
+    pub kind: String,
+    pub key: String,
+    pub problem: String,
+    pub source: String,
+    pub quarantined: Option<String>,
+}
+
+pub fn repair_log(db: &Db) -> Result<Vec<RepairEntry>, FsckError> {
+    let mut stmt = db.conn.prepare(
+        "SELECT at, kind, key, problem, source, quarantined FROM repair_log ORDER BY entry_id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(RepairEntry {
+            at: r.get(0)?,
+            kind: r.get(1)?,
+            key: r.get(2)?,
+            problem: r.get(3)?,
+            source: r.get(4)?,
+            quarantined: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
