@@ -307,6 +307,8 @@ pub struct ExportReport {
     pub csv: PathBuf,
     pub torrents: usize,
     pub key_id: String,
+    /// What the publisher should know (torrents nobody can find, say).
+    pub warnings: Vec<String>,
 }
 
 /// Write the list to `out` with `out.minisig`, `out.pub`, the CSV beside it
@@ -404,6 +406,11 @@ pub fn export(home: &Home, db: &Db, out: &Path) -> Result<ExportReport, PublishE
         csv: csv_path,
         torrents: list.len(),
         key_id: key_id(&pk),
+        warnings: if home.config.publish.trackers.is_empty() && list.iter().any(|e| !e.obsolete) {
+            vec![crate::pack::NO_TRACKER_WARNING.to_string()]
+        } else {
+            Vec::new()
+        },
     })
 }
 

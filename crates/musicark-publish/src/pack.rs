@@ -136,7 +136,14 @@ pub struct PackSummary {
     pub failed: Vec<(String, String)>,
     pub already_packed: usize,
     pub seconds: f64,
+    /// What the operator should know (torrents nobody can find, say).
+    pub warnings: Vec<String>,
 }
+
+/// The warning for torrents that name neither a tracker nor a web seed.
+pub const NO_TRACKER_WARNING: &str = "these torrents name no tracker and no web seed: peers can find them only through DHT, \
+which `musicark mirror` does not use. Add trackers to musicark.toml, e.g. \
+[publish] trackers = [\"udp://tracker.example.org:6969/announce\"], then pack again";
 
 /// The slug of the archive's name, the prefix of every pack name.
 pub fn slug(name: &str) -> String {
@@ -893,6 +900,9 @@ pub fn pack(
         if let Some(report) = crate::metadata::release(home, db, options, changed)? {
             summary.packs.push(report);
         }
+    }
+    if options.trackers.is_empty() && !summary.packs.is_empty() {
+        summary.warnings.push(NO_TRACKER_WARNING.to_string());
     }
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)

@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use musicark_store::{Db, Home};
@@ -413,6 +413,52 @@ fn rights_where(
                 catalogue.as_deref(),
             ),
         );
+    }
+    Ok(out)
+}
+
+/// Of the files under an ingest run's roots, those whose own licence tag
+/// decided their rights over the run's `--rights` default: licence →
+/// files (the operator is told; the tag wins by design).
+pub fn own_licences_of_run(
+    db: &Db,
+    run_id: i64,
+) -> Result<std::collections::BTreeMap<String, u64>, PublishError> {
+    let roots: Option<String> = db
+        .conn
+        .query_row(
+            "SELECT roots FROM ingest_runs WHERE run_id = ?1 AND rights IS NOT NULL",
+            [run_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let mut out = std::collections::BTreeMap::new();
+    let Some(roots) = roots else {
+        return Ok(out);
+    };
+    let roots: Vec<String> = serde_json::from_str(&roots).unwrap_or_default();
+    let under = |root: &str, path: &str| {
+        path == root
+            || path
+                .strip_prefix(root)
+                .is_some_and(|rest| rest.starts_with('/') || root.ends_with('/'))
+    };
+    let rights = content_rights(db)?;
+    let mut stmt = db.conn.prepare(
+        "SELECT display_path, content_id FROM files WHERE status = 'ok' AND content_id IS NOT NULL",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let path: String = r.get(0)?;
+        if !roots.iter().any(|root| under(root, &path)) {
+            continue;
+        }
+        let id: String = r.get(1)?;
+        if let Some(c) = rights.get(&id).filter(|c| c.source == "tag")
+            && let Some(l) = &c.license
+        {
+            *out.entry(l.clone()).or_default() += 1;
+        }
     }
     Ok(out)
 }

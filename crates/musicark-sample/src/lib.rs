@@ -431,6 +431,9 @@ fn tag_file(path: &Path, t: &SampleTrack) -> Result<(), SampleError> {
         source: e.into(),
     })?;
     let tag_type = file.primary_tag_type();
+    if tag_type == lofty::tag::TagType::Id3v2 {
+        return tag_id3v2(path, t);
+    }
     if file.primary_tag().is_none() {
         file.insert_tag(Tag::new(tag_type));
     }
@@ -469,6 +472,65 @@ fn tag_file(path: &Path, t: &SampleTrack) -> Result<(), SampleError> {
     }
     file.save_to_path(path, WriteOptions::default())
         .map_err(tags_err)
+}
+
+/// The WAVs' ID3v2 tag, frame by frame in a fixed order: lofty's
+/// conversion from its generic tag goes through hash maps and writes the
+/// frames in a different order each run, so two samples (and two demos'
+/// torrents) differed.
+fn tag_id3v2(path: &Path, t: &SampleTrack) -> Result<(), SampleError> {
+    use lofty::TextEncoding::UTF8;
+    use lofty::id3::v2::{
+        AttachedPictureFrame, ExtendedTextFrame, Frame, FrameId, Id3v2Tag, TextInformationFrame,
+        UniqueFileIdentifierFrame, UrlLinkFrame,
+    };
+    use lofty::tag::TagExt;
+    let mut tag = Id3v2Tag::new();
+    let text = |id: &'static str, value: String| {
+        Frame::Text(TextInformationFrame::new(
+            FrameId::Valid(id.into()),
+            UTF8,
+            value,
+        ))
+    };
+    for frame in [
+        text("TIT2", t.title.clone()),
+        text("TPE1", t.artist.clone()),
+        text("TALB", t.album.clone()),
+        text("TPE2", t.artist.clone()),
+        text("TRCK", format!("{}/{}", t.track, t.tracks)),
+        text("TDRC", t.year.to_string()),
+        text("TCON", t.genre.clone()),
+        text("TSRC", t.isrc.clone()),
+        text("TCOP", format!("{} {}", t.year, t.artist)),
+        Frame::UniqueFileIdentifier(UniqueFileIdentifierFrame::new(
+            "http://musicbrainz.org",
+            t.recording_mbid.as_bytes().to_vec(),
+        )),
+        Frame::UserText(ExtendedTextFrame::new(
+            UTF8,
+            "MusicBrainz Album Id",
+            t.release_mbid.clone(),
+        )),
+        // ID3v2 has no licence text frame: the licence URL goes in WCOP,
+        // as Picard writes it (every sample licence of a WAV album is a
+        // deed URL).
+        Frame::Url(UrlLinkFrame::new(
+            FrameId::Valid("WCOP".into()),
+            t.license.clone(),
+        )),
+    ] {
+        tag.insert(frame);
+    }
+    if let Ok(mut picture) = Picture::from_reader(&mut &COVER_PNG[..]) {
+        picture.set_pic_type(PictureType::CoverFront);
+        tag.insert(Frame::Picture(AttachedPictureFrame::new(UTF8, picture)));
+    }
+    tag.save_to_path(path, WriteOptions::default())
+        .map_err(|source| SampleError::Tags {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// A stable MBID for a name (the sample's artists have no real ones).
@@ -565,4 +627,45 @@ fn serde_like_json(fields: &[(&str, Json<'_>)]) -> String {
         })
         .collect();
     format!("{{{}}}", body.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).expect("dir").flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    let bytes = std::fs::read(&p).expect("read");
+                    out.push((p.strip_prefix(dir).expect("under").to_path_buf(), bytes));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Regression: the ID3v2 frames inside the WAVs came out in a
+    /// different order each run, so two demos published different
+    /// torrents.
+    #[test]
+    fn two_runs_write_identical_bytes() {
+        let a = tempfile::tempdir().expect("tempdir");
+        let b = tempfile::tempdir().expect("tempdir");
+        let spec = SampleSpec::with_tracks(9, 1.0, 42);
+        generate(a.path(), &spec).expect("a");
+        generate(b.path(), &spec).expect("b");
+        let (fa, fb) = (files(a.path()), files(b.path()));
+        assert_eq!(fa.len(), fb.len());
+        for ((pa, ba), (pb, bb)) in fa.iter().zip(&fb) {
+            assert_eq!(pa, pb);
+            assert!(ba == bb, "{} differs between two runs", pa.display());
+        }
+    }
 }

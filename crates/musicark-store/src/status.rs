@@ -85,6 +85,10 @@ pub struct RunSummary {
     /// this run with the same bytes.
     #[serde(default)]
     pub blobs_repaired: u64,
+    /// With `--rights ID`: files whose own licence tag won over it, by
+    /// licence.
+    #[serde(default)]
+    pub kept_own_licence: std::collections::BTreeMap<String, u64>,
     pub bytes_processed: u64,
     pub audio_seconds: f64,
     pub wall_seconds: f64,

@@ -42,7 +42,14 @@ pub(crate) fn run_on(home: &Home, g: &Global, args: &IngestArgs) -> anyhow::Resu
     let bars = Bars::new(!g.json && !g.quiet);
     let result = ingest(home, &options, &bars);
     bars.finish();
-    Ok(result?)
+    let mut summary = result?;
+    if options.rights.is_some() {
+        // The file's own tag wins over the default, by design; say so.
+        let db = home.db_read_only()?;
+        summary.kept_own_licence =
+            musicark_publish::rights::own_licences_of_run(&db, summary.run_id)?;
+    }
+    Ok(summary)
 }
 
 pub(crate) fn print_summary(s: &RunSummary) {
@@ -68,6 +75,17 @@ pub(crate) fn print_summary(s: &RunSummary) {
         s.known_content,
         s.blobs_stored
     );
+    if !s.kept_own_licence.is_empty() {
+        let n: u64 = s.kept_own_licence.values().sum();
+        println!(
+            "  {n} files kept the licence their own tags name over --rights: {}",
+            s.kept_own_licence
+                .iter()
+                .map(|(l, k)| format!("{l} ({k})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     if s.blobs_repaired > 0 {
         println!(
             "  {} stored blobs had rotted and were restored from these files (bad copies kept in ARCHIVE/quarantine/)",

@@ -74,6 +74,9 @@ pub fn pack(
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
+    for w in &summary.warnings {
+        eprintln!("warning: {w}");
+    }
     if g.json {
         return print_json(&summary);
     }
@@ -122,6 +125,9 @@ pub fn list_export(g: &Global, out: Option<&Path>) -> anyhow::Result<()> {
     };
     let _lock = home.lock_for_writing()?;
     let report = musicark_publish::list::export(&home, &db, out)?;
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
     if g.json {
         return print_json(&report);
     }

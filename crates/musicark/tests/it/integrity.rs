@@ -791,7 +791,11 @@ fn fsck_finds_damage_repairs_from_good_copies_and_walks_oldest_first() {
     let order = |db: &musicark_store::Db| -> Vec<(String, String)> {
         let mut s = db
             .conn
-            .prepare("SELECT kind, key FROM fsck_checks ORDER BY checked_at, kind, key")
+            .prepare(
+                "SELECT kind, key FROM fsck_checks ORDER BY checked_at, \
+                 CASE kind WHEN 'database' THEN 0 WHEN 'torrent' THEN 1 WHEN 'blob' THEN 2 \
+                           WHEN 'pack' THEN 3 ELSE 4 END, key",
+            )
             .expect("prepare");
         s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
             .expect("query")

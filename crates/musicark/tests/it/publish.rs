@@ -522,3 +522,48 @@ fn kill_9_during_pack_then_rerun_equals_a_clean_run() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// Regression: `pack` and `list export` with no `[publish] trackers`
+/// (the default) published torrents only DHT could find, and said
+/// nothing.
+#[test]
+fn packs_without_a_tracker_or_web_seed_are_warned_about() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let spec = SampleSpec::with_tracks(3, 2.0, 5);
+    let music = tmp.path().join("music");
+    generate(&music, &spec).expect("sample");
+    let open = write_open_data(&tmp.path().join("open"), &spec).expect("open data");
+    let archive = tmp.path().join("archive");
+    let summary = build(&archive, &music, &open, &[]);
+    let warnings = summary["warnings"].as_array().expect("warnings");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().is_some_and(|w| w.contains("no tracker"))),
+        "{summary:#}"
+    );
+    let list = tmp.path().join("pub/torrents.json");
+    let out = run(
+        &archive,
+        &["list", "export", "--out", list.to_str().expect("utf-8")],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning:") && err.contains("[publish] trackers"),
+        "{err}"
+    );
+    // With a tracker, no warning.
+    let config = archive.join("musicark.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    let text = text.replacen(
+        "[publish]",
+        "[publish]\ntrackers = [\"udp://127.0.0.1:6969/announce\"]",
+        1,
+    );
+    std::fs::write(&config, text).expect("config");
+    let out = run(
+        &archive,
+        &["list", "export", "--out", list.to_str().expect("utf-8")],
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("warning:"));
+}

@@ -546,3 +546,76 @@ fn export_holds_exactly_the_items_under_the_asked_licence() {
         .expect("run");
     assert!(!bad.status.success());
 }
+
+/// Regression: `export --license` said "Exported 0 items" on an archive
+/// that had ingested files under that licence but preserved none, and
+/// `ingest --rights` never said when files' own tags won over it.
+#[test]
+fn export_explains_unpreserved_files_and_ingest_names_licences_kept_over_rights() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let spec = SampleSpec::with_tracks(6, 2.0, 31);
+    let music = tmp.path().join("music");
+    generate(&music, &spec).expect("sample");
+    let archive = tmp.path().join("archive");
+    ok(&archive, &["init"]);
+    // Every sample album names its licence in its tags: the default given
+    // here is overridden for all of them, and the operator is told.
+    let summary = json(
+        &archive,
+        &[
+            "ingest",
+            music.to_str().expect("utf-8"),
+            "--rights",
+            "CC0-1.0",
+        ],
+    );
+    let kept = summary["kept_own_licence"]
+        .as_object()
+        .expect("kept_own_licence");
+    let total: u64 = kept.values().map(|v| v.as_u64().expect("count")).sum();
+    assert!(total >= 6, "{summary:#}");
+    assert!(kept.contains_key("CC-BY-4.0"), "{summary:#}");
+    let human = ok(
+        &archive,
+        &[
+            "ingest",
+            music.to_str().expect("utf-8"),
+            "--rights",
+            "CC0-1.0",
+        ],
+    );
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        text.contains("kept the licence their own tags name"),
+        "{text}"
+    );
+
+    let out = tmp.path().join("export");
+    let report = json(
+        &archive,
+        &[
+            "export",
+            "--license",
+            "CC-BY-4.0",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(report["items"], 0);
+    assert!(
+        report["not_preserved"].as_u64().expect("not_preserved") > 0,
+        "{report:#}"
+    );
+    let human = ok(
+        &archive,
+        &[
+            "export",
+            "--license",
+            "CC-BY-4.0",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+    );
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(text.contains("musicark preserve"), "{text}");
+}
