@@ -91,13 +91,30 @@ pub struct Finding {
     pub unrepaired: Option<String>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct FsckOptions {
     /// Start no new check once this much time has passed.
     pub max_duration: Option<Duration>,
     /// Check at most this many objects (the oldest).
     pub max_objects: Option<u64>,
     pub repair: bool,
+    /// Peers to fetch a published file from when no local copy is good
+    /// (beside the torrent's own trackers).
+    pub peers: Vec<std::net::SocketAddr>,
+    /// Give up on the swarm after this long without progress.
+    pub swarm_timeout: Duration,
+}
+
+impl Default for FsckOptions {
+    fn default() -> FsckOptions {
+        FsckOptions {
+            max_duration: None,
+            max_objects: None,
+            repair: false,
+            peers: Vec::new(),
+            swarm_timeout: Duration::from_secs(60),
+        }
+    }
 }
 
 /// The outcome of one run (`fsck --json`, and the last one in `status`).
@@ -392,6 +409,7 @@ fn repair_blob(
     db: &Db,
     id: &str,
     problem: &str,
+    options: &FsckOptions,
 ) -> Result<Result<String, String>, FsckError> {
     let Some(cid) = ContentId::parse(id) else {
         return Ok(Err("not a content id".into()));
@@ -419,11 +437,105 @@ fn repair_blob(
     if tried.is_empty() {
         tried.push("no ingested file of these bytes".into());
     }
+    match from_swarm(home, db, &cid, options)? {
+        Ok((src, from)) => {
+            let quarantined = if blobs.contains(&cid) {
+                blobs.quarantine(&cid)?
+            } else {
+                None
+            };
+            let put = blobs.put_file(&cid, &src);
+            let _ = std::fs::remove_dir_all(src.parent().unwrap_or(&src));
+            put?;
+            log_repair(db, Kind::Blob, id, problem, &from, quarantined.as_deref())?;
+            relink_packs(home, db, id)?;
+            return Ok(Ok(from));
+        }
+        Err(why) => tried.push(why),
+    }
     Ok(Err(format!(
         "no good copy found ({}); a preserved copy can be made again with `musicark preserve`, \
          or fetched from the published swarm with `musicark mirror`",
         tried.join("; ")
     )))
+}
+
+/// Fetch blob `id` from the swarm of an active pack that holds it (the
+/// pack's .torrent, checked against its recorded info-hash, names the
+/// file; its trackers and `options.peers` the peers): the downloaded file
+/// and where it came from, once its bytes hash to `id`; or why not.
+fn from_swarm(
+    home: &Home,
+    db: &Db,
+    id: &ContentId,
+    options: &FsckOptions,
+) -> Result<Result<(PathBuf, String), String>, FsckError> {
+    let mut stmt = db.conn.prepare_cached(
+        "SELECT p.name, p.btih, p.btmh, f.file_index FROM pack_files f \
+         JOIN packs p ON p.pack_id = f.pack_id \
+         WHERE f.output_id = ?1 AND p.obsolete = 0 ORDER BY p.pack_id DESC LIMIT 1",
+    )?;
+    let found: Option<(String, Option<String>, Option<String>, i64)> = stmt
+        .query_row([id.as_str()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()?;
+    let Some((pack, btih, btmh, index)) = found else {
+        return Ok(Err("not in any published pack".into()));
+    };
+    let torrent_path = home.torrents_dir().join(format!("{pack}.torrent"));
+    let Ok(bytes) = std::fs::read(&torrent_path) else {
+        return Ok(Err(format!("{}: unreadable", torrent_path.display())));
+    };
+    let Ok(meta) = musicark_torrent::Metainfo::parse(&bytes) else {
+        return Ok(Err(format!("{}: damaged", torrent_path.display())));
+    };
+    if meta.info_hash_v1.map(hex::encode) != btih || meta.info_hash_v2.map(hex::encode) != btmh {
+        return Ok(Err(format!("{}: damaged", torrent_path.display())));
+    }
+    if meta.trackers.is_empty() && options.peers.is_empty() {
+        return Ok(Err(format!(
+            "pack {pack} names no tracker and no peer was given (--peer ADDR)"
+        )));
+    }
+    let dir = home.root().join("tmp").join(format!(
+        "fsck-{}-{}",
+        std::process::id(),
+        &id.as_str()[..16]
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let fetched = musicark_mirror::fetch_file(
+        &bytes,
+        index as usize,
+        &options.peers,
+        &dir,
+        options.swarm_timeout,
+    );
+    let path = match fetched {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Ok(Err(format!("from the swarm of {pack}: {e}")));
+        }
+    };
+    match hash_file(&path) {
+        Ok((h, _)) if h == id.as_str() => {
+            // Out of the fetch's folder into one the caller removes.
+            let keep = dir.join("verified");
+            let _ = std::fs::rename(&path, &keep);
+            Ok(Ok((keep, format!("the published swarm (pack {pack})"))))
+        }
+        Ok((h, _)) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            Ok(Err(format!(
+                "the swarm of {pack} sent bytes hashing to {h}"
+            )))
+        }
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            Ok(Err(format!("from the swarm of {pack}: {e}")))
+        }
+    }
 }
 
 /// Point every active pack's file of blob `id` at the (whole) blob again:
@@ -453,6 +565,7 @@ fn repair_pack(
     db: &Db,
     name: &str,
     problem: &str,
+    options: &FsckOptions,
 ) -> Result<Result<String, String>, FsckError> {
     let mut stmt = db.conn.prepare_cached(
         "SELECT f.path, f.output_id FROM pack_files f JOIN packs p ON p.pack_id = f.pack_id \
@@ -477,7 +590,7 @@ fn repair_pack(
             if path == musicark_publish::pack::MANIFEST {
                 return Ok(Err("its manifest is damaged and has no other copy".into()));
             }
-            if let Err(why) = repair_blob(home, db, &id, "found through its pack")? {
+            if let Err(why) = repair_blob(home, db, &id, "found through its pack", options)? {
                 return Ok(Err(format!("{path}: {why}")));
             }
         }
@@ -500,10 +613,11 @@ fn repair(
     kind: Kind,
     key: &str,
     problem: &str,
+    options: &FsckOptions,
 ) -> Result<Result<String, String>, FsckError> {
     match kind {
-        Kind::Blob => repair_blob(home, db, key, problem),
-        Kind::Pack => repair_pack(home, db, key, problem),
+        Kind::Blob => repair_blob(home, db, key, problem, options),
+        Kind::Pack => repair_pack(home, db, key, problem, options),
         Kind::Torrent => match musicark_publish::pack::rebuild_torrent(home, db, key)? {
             Some(bytes) => {
                 let path = home.torrents_dir().join(format!("{key}.torrent"));
@@ -594,7 +708,7 @@ pub fn fsck(
                     unrepaired: None,
                 };
                 if options.repair {
-                    match repair(home, db, kind, &key, &problem)? {
+                    match repair(home, db, kind, &key, &problem, options)? {
                         Ok(from) => {
                             finding.repaired_from = Some(from);
                             report.repaired += 1;

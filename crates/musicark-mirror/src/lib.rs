@@ -81,6 +81,8 @@ pub struct MirrorOptions {
     /// and manifest BLAKE3s); damaged data is checked again by the engine
     /// and its bad pieces fetched again, then verified.
     pub scrub: Option<Duration>,
+    /// Also speak µTP (BEP 29), listening and connecting.
+    pub utp: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -508,6 +510,15 @@ pub fn mirror(options: &MirrorOptions, events: &dyn Events) -> Result<MirrorRepo
                 listen: Some(ListenerOptions {
                     listen_addr: listen,
                     announce_port: Some(listen.port()),
+                    // µTP beside TCP (librqbit calls its µTP experimental):
+                    // clients that try µTP first (qBittorrent, libtorrent)
+                    // then reach the mirror without waiting for their µTP
+                    // attempt to time out (scripts/bench-qbittorrent.sh).
+                    mode: if options.utp {
+                        librqbit::ListenerMode::TcpAndUtp
+                    } else {
+                        librqbit::ListenerMode::TcpOnly
+                    },
                     ..Default::default()
                 }),
                 ratelimits: limits,
@@ -621,4 +632,81 @@ pub fn mirror(options: &MirrorOptions, events: &dyn Events) -> Result<MirrorRepo
             listen_port: port,
         })
     })
+}
+
+/// Fetch one file of a torrent from its swarm (its trackers, and `peers`
+/// given beside them) into `dir`, waiting at most `timeout` without
+/// progress: how `fsck --repair` restores a copy that has no other source.
+/// Returns the file's path under `dir`; the caller verifies its bytes
+/// before trusting them.
+pub fn fetch_file(
+    torrent: &[u8],
+    file_index: usize,
+    peers: &[std::net::SocketAddr],
+    dir: &Path,
+    timeout: Duration,
+) -> Result<PathBuf, MirrorError> {
+    let meta = musicark_torrent::Metainfo::parse(torrent)
+        .map_err(|e| MirrorError::List(format!("torrent: {e}")))?;
+    // The index counts pad files, as the engine's and `pack_files` do.
+    let entry = meta
+        .files
+        .get(file_index)
+        .ok_or_else(|| MirrorError::List(format!("the torrent has no file {file_index}")))?;
+    // Every component was sanitised by the parser: plain names.
+    let path = entry.path.iter().fold(dir.to_path_buf(), |p, c| p.join(c));
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(io(dir))?;
+    runtime.block_on(async {
+        let session = Session::new_with_opts(
+            dir.to_path_buf(),
+            SessionOptions {
+                dht: None,
+                disable_local_service_discovery: true,
+                listen: None,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| MirrorError::Engine(format!("{e:#}")))?;
+        let handle = session
+            .add_torrent(
+                AddTorrent::from_bytes(torrent.to_vec()),
+                Some(AddTorrentOptions {
+                    overwrite: true,
+                    only_files: Some(vec![file_index]),
+                    output_folder: Some(dir.display().to_string()),
+                    initial_peers: (!peers.is_empty()).then(|| peers.to_vec()),
+                    ..Default::default()
+                }),
+            )
+            .await
+            .map_err(|e| MirrorError::Engine(format!("{e:#}")))?
+            .into_handle()
+            .ok_or_else(|| MirrorError::Engine("torrent not added".into()))?;
+        let mut last = (0u64, Instant::now());
+        loop {
+            let s = handle.stats();
+            if s.finished {
+                break;
+            }
+            if s.progress_bytes > last.0 {
+                last = (s.progress_bytes, Instant::now());
+            } else if last.1.elapsed() > timeout {
+                return Err(MirrorError::Timeout(format!(
+                    "{} of {}",
+                    entry.path.join("/"),
+                    meta.name
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let _ = session.delete(handle.id().into(), false).await;
+        Ok::<_, MirrorError>(())
+    })?;
+    Ok(path)
 }

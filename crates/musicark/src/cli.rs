@@ -61,7 +61,9 @@ pub enum Command {
     /// first; with --max-duration, a slice per run (nightly, say).
     ///
     /// With --repair, restores what has a good copy: a blob from an
-    /// ingested file that still hashes right, a pack file from its blob,
+    /// ingested file that still hashes right, else just that file fetched
+    /// from its pack's swarm (trackers, --peer) and verified; a pack file
+    /// from its blob,
     /// a .torrent rebuilt from its pack, the search index from the
     /// database. Bad bytes are moved to ARCHIVE/quarantine/, never
     /// deleted; every repair is logged (`fsck --log`). Exits 1 while
@@ -76,6 +78,13 @@ pub enum Command {
         /// Check at most this many objects (the oldest).
         #[arg(long, value_name = "N")]
         max_objects: Option<u64>,
+        /// A peer to fetch a published file from when no local copy is
+        /// good (beside the pack's own trackers); repeatable.
+        #[arg(long = "peer", value_name = "ADDR")]
+        peers: Vec<std::net::SocketAddr>,
+        /// Give up on the swarm after this many seconds without progress.
+        #[arg(long, default_value_t = 60, value_name = "SECS")]
+        swarm_timeout: u64,
         /// Print the repair log instead.
         #[arg(long)]
         log: bool,
@@ -255,6 +264,11 @@ pub enum Command {
         /// file's BLAKE3) and fetch damaged pieces again: 6h, 1d, 90m.
         #[arg(long, value_parser = musicark_store::units::parse_duration, value_name = "DURATION")]
         scrub_every: Option<std::time::Duration>,
+        /// Also speak µTP (librqbit's, marked experimental): clients that
+        /// try µTP first, such as qBittorrent, then connect without
+        /// waiting for that attempt to time out.
+        #[arg(long)]
+        utp: bool,
     },
     /// The web UI and JSON API: search, recordings and where they are,
     /// torrents and their health, coverage, a seeding-plan form.

@@ -1,10 +1,8 @@
 //! `musicark fsck`: find silent damage, repair what has a good copy.
 
-use std::io::IsTerminal;
-use std::time::Duration;
-
 use anyhow::bail;
 use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
 
 use crate::cli::Global;
 use crate::commands::open_home;
@@ -21,13 +19,8 @@ impl musicark_fsck::Progress for Bar {
     }
 }
 
-pub fn run(
-    g: &Global,
-    repair: bool,
-    max_duration: Option<Duration>,
-    max_objects: Option<u64>,
-    log: bool,
-) -> anyhow::Result<()> {
+pub fn run(g: &Global, options: musicark_fsck::FsckOptions, log: bool) -> anyhow::Result<()> {
+    let repair = options.repair;
     let home = open_home(g)?;
     if log {
         let db = home.db_read_only()?;
@@ -66,11 +59,6 @@ pub fn run(
         );
         b
     });
-    let options = musicark_fsck::FsckOptions {
-        max_duration,
-        max_objects,
-        repair,
-    };
     let report = musicark_fsck::fsck(&home, &db, &options, &Bar(bar.clone()))?;
     if let Some(b) = bar {
         b.finish_and_clear();

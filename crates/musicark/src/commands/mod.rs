@@ -37,8 +37,20 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             repair,
             max_duration,
             max_objects,
+            peers,
+            swarm_timeout,
             log,
-        } => fsck::run(g, repair, max_duration, max_objects, log),
+        } => fsck::run(
+            g,
+            musicark_fsck::FsckOptions {
+                max_duration,
+                max_objects,
+                repair,
+                peers,
+                swarm_timeout: std::time::Duration::from_secs(swarm_timeout),
+            },
+            log,
+        ),
         Command::Report(ReportCommand::Damaged) => report::damaged(g),
         Command::Report(ReportCommand::Transcodes) => report::transcodes(g),
         Command::Report(ReportCommand::Duplicates) => report::duplicates(g),
@@ -76,6 +88,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             seed_secs,
             replan_secs,
             scrub_every,
+            utp,
         } => health::mirror(
             g,
             musicark_mirror::MirrorOptions {
@@ -96,6 +109,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 seed_for: seed_secs.map(std::time::Duration::from_secs),
                 replan: (replan_secs > 0).then(|| std::time::Duration::from_secs(replan_secs)),
                 scrub: scrub_every,
+                utp,
             },
         ),
         Command::Seedplan {

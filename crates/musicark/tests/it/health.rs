@@ -860,6 +860,9 @@ fn mirror_scrub_finds_damage_and_fetches_it_again() {
                 "0",
                 "--scrub-every",
                 "3s",
+                // µTP on too: librqbit then speaks both to the libtorrent
+                // seeders (scripts/bench-qbittorrent.sh measures why).
+                "--utp",
                 "--donor",
                 "test",
             ])
@@ -910,4 +913,109 @@ fn mirror_scrub_finds_damage_and_fetches_it_again() {
         std::fs::read(archive.join("packs").join(rel)).expect("packed"),
         "the donor's copy is whole again"
     );
+}
+
+/// `fsck --repair` restores a copy that has no other local source (an
+/// Opus re-encode) by fetching just that file of its pack from the swarm
+/// (here a libtorrent seeder given with --peer; the pack's tracker is
+/// dead), and verifies it before anything is replaced.
+#[test]
+fn fsck_repairs_a_copy_with_no_local_source_from_the_swarm() {
+    let Some((python, helper)) = lt_helper() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let archive = archive_with_tracker(tmp.path(), "http://127.0.0.1:9/announce");
+    // A donor's own copy of the packs, seeded by libtorrent.
+    let donor = tmp.path().join("donor");
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(archive.join("packs"))
+        .arg(&donor)
+        .status()
+        .expect("cp");
+    assert!(st.success());
+    let (opus, pack): (String, String) = {
+        let db = musicark_store::Db::open(&archive.join("catalog.sqlite")).expect("db");
+        db.conn
+            .query_row(
+                "SELECT f.output_id, p.name FROM pack_files f JOIN packs p USING (pack_id) \
+                 JOIN preserved v ON v.output_id = f.output_id WHERE v.tier = 'opus' LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("an opus copy in a pack")
+    };
+    let torrent = archive.join("torrents").join(format!("{pack}.torrent"));
+    let ports = tmp.path().join("ports");
+    let _seeder = seed(&python, &helper, &torrent, &donor, &ports);
+    let port: u16 = std::fs::read_to_string(&ports)
+        .expect("ports")
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("the seeder's port");
+    // Bit rot in the archive (the blob, and the pack file linked to it).
+    let blob = archive
+        .join("blobs")
+        .join(&opus[0..2])
+        .join(&opus[2..4])
+        .join(&opus);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&blob, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let mut bytes = std::fs::read(&blob).expect("read");
+        let at = bytes.len() / 3;
+        bytes[at] ^= 0x08;
+        std::fs::write(&blob, &bytes).expect("rot");
+    }
+    let peer_addr = format!("127.0.0.1:{port}");
+    let out = crate::support::bin()
+        .arg("--archive")
+        .arg(&archive)
+        .args([
+            "fsck",
+            "--repair",
+            "--peer",
+            &peer_addr,
+            "--swarm-timeout",
+            "30",
+            "--json",
+        ])
+        .output()
+        .expect("fsck");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(
+        out.status.success(),
+        "{report:#}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fixed = report["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .find(|p| p["key"] == opus.as_str())
+        .expect("the rotten copy was found");
+    assert!(
+        fixed["repaired_from"]
+            .as_str()
+            .is_some_and(|f| f.contains("swarm")),
+        "{fixed:#}"
+    );
+    assert_eq!(
+        blake3::hash(&std::fs::read(&blob).expect("blob"))
+            .to_hex()
+            .as_str(),
+        opus
+    );
+    let verify = crate::support::json(
+        &archive,
+        &[
+            "torrent",
+            "verify",
+            torrent.to_str().expect("utf-8"),
+            archive.join("packs").to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(verify["ok"], true, "{verify:#}");
 }
