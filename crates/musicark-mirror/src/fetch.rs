@@ -171,17 +171,17 @@ pub fn fetch_verified_list(
         )?;
         // The signature before anything else: an unsigned list names
         // nothing we fetch.
-        let data = std::fs::read(&path).map_err(crate::io(&path))?;
         let sig = std::fs::read_to_string(&sig_path).map_err(crate::io(&sig_path))?;
-        list::check_signature(key, &sig, &data).map_err(|e| {
+        let file = std::fs::File::open(&path).map_err(crate::io(&path))?;
+        list::check_signature_of(key, &sig, std::io::BufReader::new(file)).map_err(|e| {
             MirrorError::Untrusted(format!(
                 "{url}: {e} (by the key you gave, {})",
                 list::public_key_id(key)
             ))
         })?;
-        let entries: Vec<ListEntry> = serde_json::from_slice(&data)
+        let file = std::fs::File::open(&path).map_err(crate::io(&path))?;
+        let entries: Vec<ListEntry> = serde_json::from_reader(std::io::BufReader::new(file))
             .map_err(|e| MirrorError::List(format!("{url}: schema: {e}")))?;
-        drop(data);
         let base = &url[..url.rfind('/').map_or(0, |i| i + 1)];
         // Embargoed torrents are listed without their .torrent.
         for e in entries.iter().filter(|e| !e.embargo) {

@@ -492,9 +492,18 @@ pub fn public_key_id(pk: &PublicKey) -> String {
 /// Check `data` against the minisign signature text `sig` by `pk`: the
 /// trusted comment when it holds.
 pub fn check_signature(pk: &PublicKey, sig: &str, data: &[u8]) -> Result<String, String> {
+    check_signature_of(pk, sig, Cursor::new(data))
+}
+
+/// [`check_signature`] of bytes read from `data` (streamed: prehashed
+/// signatures need no copy in memory).
+pub fn check_signature_of(
+    pk: &PublicKey,
+    sig: &str,
+    data: impl std::io::Read + std::io::Seek,
+) -> Result<String, String> {
     let sig = SignatureBox::from_string(sig).map_err(|e| format!("signature: {e}"))?;
-    minisign::verify(pk, &sig, Cursor::new(data), true, false, false)
-        .map_err(|e| format!("signature: {e}"))?;
+    minisign::verify(pk, &sig, data, true, false, false).map_err(|e| format!("signature: {e}"))?;
     Ok(sig.trusted_comment().unwrap_or_default())
 }
 
