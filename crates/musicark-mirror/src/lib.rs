@@ -38,6 +38,15 @@ pub enum MirrorError {
     Timeout(String),
     #[error("{url}: {what}")]
     Fetch { url: String, what: String },
+    #[error(
+        "{}: no space left on device: the plan needs {needed} more bytes, {free} are free; lower --budget or free some space",
+        path.display()
+    )]
+    NoSpace {
+        path: PathBuf,
+        needed: u64,
+        free: u64,
+    },
     /// The list is not signed by the key the operator trusts (or no key
     /// is trusted yet).
     #[error("{0}")]
@@ -435,6 +444,49 @@ async fn converge(
     Ok(mirrored)
 }
 
+/// Refuse a plan the disk cannot hold before anything is fetched: the
+/// engine would otherwise stall on a full disk with no clear word. Data
+/// already there (a resumed mirror) counts as held.
+fn ensure_room(
+    data_dir: &Path,
+    entries: &[ListEntry],
+    chosen: &[usize],
+) -> Result<(), MirrorError> {
+    let Some(free) = musicark_store::free_bytes(data_dir) else {
+        return Ok(());
+    };
+    let mut needed = 0u64;
+    for &i in chosen {
+        let have = data_name(&entries[i])
+            .ok()
+            .map(|n| dir_bytes(&data_dir.join(n)))
+            .unwrap_or(0);
+        needed += entries[i].data_size.saturating_sub(have);
+    }
+    if needed > free {
+        return Err(MirrorError::NoSpace {
+            path: data_dir.to_path_buf(),
+            needed,
+            free,
+        });
+    }
+    Ok(())
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
+            _ => 0,
+        })
+        .sum()
+}
+
 /// Verify every held torrent's data as after a download; the names of
 /// those that are damaged (the others are reported intact).
 async fn scrub(
@@ -482,6 +534,7 @@ pub fn mirror(options: &MirrorOptions, events: &dyn Events) -> Result<MirrorRepo
     events.planned(&planned, total);
     let data_dir = options.dir.join("data");
     std::fs::create_dir_all(&data_dir).map_err(io(&data_dir))?;
+    ensure_room(&data_dir, &entries, &chosen)?;
     let list_dir = list
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);

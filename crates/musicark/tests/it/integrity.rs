@@ -818,3 +818,24 @@ fn fsck_finds_damage_repairs_from_good_copies_and_walks_oldest_first() {
     let oldest: std::collections::HashSet<_> = before[..6].iter().cloned().collect();
     assert_eq!(newest, oldest);
 }
+
+/// A mirror whose disk cannot hold its plan says so before it fetches
+/// anything, naming the folder.
+#[test]
+fn a_mirror_on_a_full_disk_says_so_before_fetching() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (_, list) = published(&tmp.path().join("a"), 17);
+    let Some(disk) = SmallDisk::new(&tmp.path().join("disk"), "4m") else {
+        return;
+    };
+    let _filler = disk.fill(64 << 10);
+    let m = disk.0.join("mirror");
+    let key = with_suffix(&list, ".pub");
+    let err = fails(&mirror_args(
+        list.to_str().expect("utf-8"),
+        m.to_str().expect("utf-8"),
+        &["--pubkey", key.to_str().expect("utf-8")],
+    ));
+    assert!(err.contains("no space left on device"), "{err}");
+    assert!(err.contains("mirror/data"), "{err}");
+}
