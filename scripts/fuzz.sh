@@ -38,7 +38,7 @@ for f in "$shared"/testdata/musicbrainz-ws/*.json; do
   esac
   { printf "$b"; tr -d '\n' < "$f"; echo; } > "$c/musicbrainz/$name"
 done
-# Real audio, cut to its first 256 KiB (a cut file is a fine seed: the
+# Real audio, cut to its first 32 KiB (a cut file is a fine seed: the
 # walkers must say where it ends); the first byte picks the extension.
 corpus=${MUSICARK_CORPUS:-$HOME/.cache/musicark-corpus}/audio
 if [ -d "$corpus" ]; then
@@ -47,7 +47,7 @@ if [ -d "$corpus" ]; then
   while read -r f; do
     case "$f" in *.wav) b='\x00';; *.flac) b='\x01';; *.ogg) b='\x02';; *.mp3) b='\x04';; esac
     n=$((n + 1))
-    { printf "$b"; head -c 262144 "$f"; } > "$c/audio/seed-$n"
+    { printf "$b"; head -c 32768 "$f"; } > "$c/audio/seed-$n"
   done
 fi
 printf '\x00RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x02\x00\x44\xac\x00\x00\x10\xb1\x02\x00\x04\x00\x10\x00data\x00\x00\x00\x00' > "$c/audio/wav-header"
@@ -60,7 +60,7 @@ cd "$root/fuzz"
 export RUSTC_BOOTSTRAP=1
 cargo fuzz build -O
 run() {
-  cargo fuzz run -O "$1" "$c/$1" -- -max_total_time="$secs" -rss_limit_mb=1024 -timeout=30 > "$root/fuzz/$1.log" 2>&1 || true
+  cargo fuzz run -O "$1" "$c/$1" -- -max_total_time="$secs" -rss_limit_mb=1024 -timeout=30 -max_len=65536 > "$root/fuzz/$1.log" 2>&1 || true
 }
 # Two at a time: the machine has two cores.
 i=0
