@@ -67,7 +67,7 @@ wrk_run() { # seconds
     WRK_PATHS="$work/paths" wrk -t2 -c"$conns" -d"${1}s" --timeout 10s -s "$work/paths.lua" "http://127.0.0.1:$port" | grep '^RESULT'
 }
 WRK_PATHS="$work/paths" wrk -t2 -c"$conns" -d5s -s "$work/paths.lua" "http://127.0.0.1:$port" > /dev/null
-echo "quiet   $(wrk_run 60 | sed 's/^RESULT //')  rss=$(rss) MiB"
+echo "quiet   $(wrk_run ${QUIET_SECONDS:-60} | sed 's/^RESULT //')  rss=$(rss) MiB"
 
 # Writers on the same archive, in a loop until stopped.
 # A published recording: each takedown obsoletes its torrent and repacks.
@@ -79,6 +79,7 @@ rec=$(python3 -c "import sqlite3; print('rec:%d' % sqlite3.connect('file:$archiv
     "$bin" --archive "$archive" takedown reverse "$rec" --reason "soak $n" --quiet > /dev/null 2>&1 || true
     "$bin" --archive "$archive" list export --out "$work/pub/torrents.json" --quiet > /dev/null 2>&1 || true
     n=$((n + 1)); echo "$n" > "$work/repacks"
+    sleep 1
   done
 ) &
 writers="$!"
