@@ -58,6 +58,8 @@ printf '\x00id,title,artist,isrc,mbid,ms,album,upc,year,license,plays,disc,track
 printf '\x01{"id":"1","title":"Song","artist":"Band","isrc":"GBAHS1400099","ms":180000,"plays":3}\n{"id":2}\nnot json\n' > "$c/mapped/jsonl"
 cd "$root/fuzz"
 export RUSTC_BOOTSTRAP=1
+# rayon's pool threads outlive every input (see fuzz/lsan.supp).
+export LSAN_OPTIONS="suppressions=$root/fuzz/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 cargo fuzz build -O
 run() {
   cargo fuzz run -O "$1" "$c/$1" -- -max_total_time="$secs" -rss_limit_mb=1024 -timeout=30 -max_len=65536 > "$root/fuzz/$1.log" 2>&1 || true
