@@ -351,6 +351,14 @@ pub fn content_rights_of(db: &Db, content_id: &str) -> Result<ContentRights, Pub
         .unwrap_or_else(|| decide(None, None, None, None)))
 }
 
+/// Whether `path` is `root` or below it.
+fn under(root: &str, path: &str) -> bool {
+    path == root
+        || path
+            .strip_prefix(root)
+            .is_some_and(|rest| rest.starts_with('/') || root.ends_with('/'))
+}
+
 fn rights_where(
     db: &Db,
     only: Option<&str>,
@@ -367,12 +375,6 @@ fn rights_where(
             runs.push((roots, r.get(1)?));
         }
     }
-    let under = |root: &str, path: &str| {
-        path == root
-            || path
-                .strip_prefix(root)
-                .is_some_and(|rest| rest.starts_with('/') || root.ends_with('/'))
-    };
     let mut stmt = db.conn.prepare(
         "SELECT c.content_id, json_extract(c.tags, '$.license'), json_extract(c.tags, '$.copyright'), \
                 (SELECT coalesce(g.license, g.statement) FROM matches m JOIN rights g \
@@ -437,12 +439,6 @@ pub fn own_licences_of_run(
         return Ok(out);
     };
     let roots: Vec<String> = serde_json::from_str(&roots).unwrap_or_default();
-    let under = |root: &str, path: &str| {
-        path == root
-            || path
-                .strip_prefix(root)
-                .is_some_and(|rest| rest.starts_with('/') || root.ends_with('/'))
-    };
     let rights = content_rights(db)?;
     let mut stmt = db.conn.prepare(
         "SELECT display_path, content_id FROM files WHERE status = 'ok' AND content_id IS NOT NULL",

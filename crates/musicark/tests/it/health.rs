@@ -468,6 +468,35 @@ fn seed_plans_go_to_unseeded_torrents_fit_the_budget_and_are_stable_per_donor() 
     );
 }
 
+/// `musicark mirror` of everything in `list_path` into `dir`, seeding for
+/// 120 s, its stderr in `log`; `extra` arguments appended.
+fn spawn_mirror(list_path: &Path, dir: &Path, log: &Path, extra: &[&str]) -> Seeder {
+    Seeder(
+        crate::support::bin()
+            .args(["mirror", "--list"])
+            .arg(list_path)
+            .arg("--pubkey")
+            .arg(crate::support::with_suffix(list_path, ".pub"))
+            .args(["--budget", "1GB", "--dir"])
+            .arg(dir)
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--stall-secs",
+                "60",
+                "--seed-secs",
+                "120",
+                "--donor",
+                "test",
+            ])
+            .args(extra)
+            .stderr(std::fs::File::create(log).expect("log"))
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("mirror"),
+    )
+}
+
 /// End to end on loopback: opentracker, a libtorrent seeder of a pack,
 /// `musicark mirror` downloads it (librqbit), verifies it, then seeds it
 /// to aria2c once the first seeder is gone.
@@ -492,29 +521,7 @@ fn mirror_downloads_verifies_and_seeds_to_a_second_leecher() {
     // The mirror: everything fits; it seeds for 120 s after verifying.
     let mirror_dir = tmp.path().join("mirror");
     let log = tmp.path().join("mirror.log");
-    let mut mirror = Seeder(
-        crate::support::bin()
-            .args(["mirror", "--list"])
-            .arg(&list_path)
-            .arg("--pubkey")
-            .arg(crate::support::with_suffix(&list_path, ".pub"))
-            .args(["--budget", "1GB", "--dir"])
-            .arg(&mirror_dir)
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--stall-secs",
-                "60",
-                "--seed-secs",
-                "120",
-                "--donor",
-                "test",
-            ])
-            .stderr(std::fs::File::create(&log).expect("log"))
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("mirror"),
-    );
+    let mut mirror = spawn_mirror(&list_path, &mirror_dir, &log, &[]);
     let started = Instant::now();
     loop {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
@@ -841,35 +848,13 @@ fn mirror_scrub_finds_damage_and_fetches_it_again() {
     let _seeders = seeders;
     let mirror_dir = tmp.path().join("mirror");
     let log = tmp.path().join("mirror.log");
-    let _mirror = Seeder(
-        crate::support::bin()
-            .args(["mirror", "--list"])
-            .arg(&list_path)
-            .arg("--pubkey")
-            .arg(crate::support::with_suffix(&list_path, ".pub"))
-            .args(["--budget", "1GB", "--dir"])
-            .arg(&mirror_dir)
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--stall-secs",
-                "60",
-                "--seed-secs",
-                "120",
-                "--replan-secs",
-                "0",
-                "--scrub-every",
-                "3s",
-                // µTP on too: librqbit then speaks both to the libtorrent
-                // seeders (scripts/bench-qbittorrent.sh measures why).
-                "--utp",
-                "--donor",
-                "test",
-            ])
-            .stderr(std::fs::File::create(&log).expect("log"))
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("mirror"),
+    // µTP on too: librqbit then speaks both to the libtorrent seeders
+    // (scripts/bench-qbittorrent.sh measures why).
+    let _mirror = spawn_mirror(
+        &list_path,
+        &mirror_dir,
+        &log,
+        &["--replan-secs", "0", "--scrub-every", "3s", "--utp"],
     );
     let wait_for = |needle: &str, what: &str| {
         let started = Instant::now();

@@ -281,6 +281,20 @@ fn an_original_copy(archive: &Path) -> (PathBuf, String, PathBuf) {
     (blob, id, PathBuf::from(path))
 }
 
+/// Flip one bit inside the info dictionary of the archive's first
+/// .torrent; its path.
+fn damage_a_torrent(archive: &Path) -> PathBuf {
+    let torrent = crate::support::files_with(&archive.join("torrents"), &["torrent"])
+        .into_iter()
+        .next()
+        .expect("a torrent");
+    let mut bytes = std::fs::read(&torrent).expect("torrent");
+    let at = bytes.len() - 8;
+    bytes[at] ^= 0x01;
+    std::fs::write(&torrent, &bytes).expect("damage");
+    torrent
+}
+
 fn rot(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
@@ -385,14 +399,7 @@ fn a_damaged_torrent_is_not_signed_and_the_published_pair_stays_whole() {
     let key = with_suffix(&list, ".pub");
     let k = key.to_str().expect("utf-8");
     let before = std::fs::read(&list).expect("list");
-    let torrent = crate::support::files_with(&archive.join("torrents"), &["torrent"])
-        .into_iter()
-        .next()
-        .expect("a torrent");
-    let mut bytes = std::fs::read(&torrent).expect("torrent");
-    let at = bytes.len() - 8;
-    bytes[at] ^= 0x01;
-    std::fs::write(&torrent, &bytes).expect("damage");
+    damage_a_torrent(&archive);
     let out = bin()
         .arg("--archive")
         .arg(&archive)
@@ -645,14 +652,7 @@ fn fsck_finds_damage_repairs_from_good_copies_and_walks_oldest_first() {
     // Damage of every kind.
     let (blob, id, _) = an_original_copy(&archive);
     rot(&blob); // the blob, and so the pack file linked to it
-    let torrent = crate::support::files_with(&archive.join("torrents"), &["torrent"])
-        .into_iter()
-        .next()
-        .expect("a torrent");
-    let mut bytes = std::fs::read(&torrent).expect("torrent");
-    let at = bytes.len() - 8;
-    bytes[at] ^= 0x01;
-    std::fs::write(&torrent, &bytes).expect("damage");
+    let torrent = damage_a_torrent(&archive);
     std::fs::remove_dir_all(archive.join("search")).expect("lose the index");
     // An Opus copy has no other copy on this machine.
     let opus: String = {
