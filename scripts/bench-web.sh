@@ -76,24 +76,6 @@ for line in sys.stdin:
 ' > "$web/search.paths"
 sqlite3 "$archive/catalog.sqlite" "SELECT '/recordings/' || recording_id FROM recordings ORDER BY random() LIMIT 1000" > "$web/recording.paths"
 
-cat > "$web/paths.lua" <<'LUA'
-local f = assert(io.open(os.getenv("WRK_PATHS")))
-local paths = {}
-for line in f:lines() do paths[#paths + 1] = line end
-f:close()
-math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16) % 1000)
-local i = math.random(#paths)
-request = function()
-  i = i % #paths + 1
-  return wrk.format("GET", paths[i])
-end
-done = function(s, latency, requests)
-  local errors = s.errors.connect + s.errors.read + s.errors.write + s.errors.timeout
-  io.write(string.format("RESULT requests=%d errors=%d non2xx=%d rps=%.0f p50=%.2f p90=%.2f p99=%.2f max=%.2f\n",
-    s.requests, errors, s.errors.status, s.requests / (s.duration / 1e6),
-    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000, latency.max / 1000))
-end
-LUA
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$bin" --archive "$archive" serve --bind "127.0.0.1:$port" > "$web/serve.log" 2>&1 &
@@ -103,8 +85,8 @@ for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/static/style.css" > /de
 rss() { ps -o rss= -p "$server" | awk '{printf "%.0f", $1/1024}'; }
 
 run() { # name paths-file base-url
-    WRK_PATHS="$2" wrk -t2 -c"$conns" -d5s -s "$web/paths.lua" "$3" > /dev/null   # warm-up
-    WRK_PATHS="$2" wrk -t2 -c"$conns" -d"${secs}s" --timeout 10s -s "$web/paths.lua" "$3" | grep '^RESULT' | sed "s/^RESULT/$1/"
+    WRK_PATHS="$2" wrk -t2 -c"$conns" -d5s -s "$root/scripts/wrk-paths.lua" "$3" > /dev/null   # warm-up
+    WRK_PATHS="$2" wrk -t2 -c"$conns" -d"${secs}s" --timeout 10s -s "$root/scripts/wrk-paths.lua" "$3" | grep '^RESULT' | sed "s/^RESULT/$1/"
 }
 
 # The peer: the same pages as static files (a sample of 200 of each).

@@ -37,23 +37,6 @@ for (rid, title) in db.execute("SELECT recording_id, title FROM recordings"):
 print("/")
 print("/torrents")
 PY
-cat > "$work/paths.lua" <<'LUA'
-local f = assert(io.open(os.getenv("WRK_PATHS")))
-local paths = {}
-for line in f:lines() do paths[#paths + 1] = line end
-f:close()
-local i = 0
-request = function()
-  i = i % #paths + 1
-  return wrk.format("GET", paths[i])
-end
-done = function(s, latency, requests)
-  local errors = s.errors.connect + s.errors.read + s.errors.write + s.errors.timeout
-  io.write(string.format("RESULT requests=%d errors=%d non2xx=%d rps=%.0f p50=%.2f p99=%.2f max=%.2f\n",
-    s.requests, errors, s.errors.status, s.requests / (s.duration / 1e6),
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency.max / 1000))
-end
-LUA
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$bin" --archive "$archive" serve --bind "127.0.0.1:$port" > "$work/serve.log" 2>&1 &
@@ -64,9 +47,9 @@ for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/static/style.css" > /de
 rss() { ps -o rss= -p "$server" | awk '{printf "%.0f", $1/1024}'; }
 
 wrk_run() { # seconds
-    WRK_PATHS="$work/paths" wrk -t2 -c"$conns" -d"${1}s" --timeout 10s -s "$work/paths.lua" "http://127.0.0.1:$port" | grep '^RESULT'
+    WRK_PATHS="$work/paths" wrk -t2 -c"$conns" -d"${1}s" --timeout 10s -s "$root/scripts/wrk-paths.lua" "http://127.0.0.1:$port" | grep '^RESULT'
 }
-WRK_PATHS="$work/paths" wrk -t2 -c"$conns" -d5s -s "$work/paths.lua" "http://127.0.0.1:$port" > /dev/null
+WRK_PATHS="$work/paths" wrk -t2 -c"$conns" -d5s -s "$root/scripts/wrk-paths.lua" "http://127.0.0.1:$port" > /dev/null
 echo "quiet   $(wrk_run ${QUIET_SECONDS:-60} | sed 's/^RESULT //')  rss=$(rss) MiB"
 
 # Writers on the same archive, in a loop until stopped.

@@ -30,7 +30,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use musicark_store::{BlobStore, ContentId, Db, Home};
+use musicark_store::{BlobStore, ContentId, Db, Home, StoreError};
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
@@ -151,39 +151,13 @@ fn now(db: &Db) -> Result<String, FsckError> {
         })?)
 }
 
-/// Every object, oldest check first (never checked first of all), at most
-/// `limit`, excluding those checked since `since`.
+/// The next objects to check (see [`Db::fixity_due`]).
 fn next_objects(db: &Db, since: &str, limit: usize) -> Result<Vec<(Kind, String)>, FsckError> {
-    let mut stmt = db.conn.prepare_cached(
-        "WITH objects(kind, key) AS ( \
-           SELECT 'blob', content_id FROM contents WHERE stored = 1 \
-           UNION SELECT 'blob', output_id FROM preserved WHERE tier <> 'original' \
-           UNION SELECT 'pack', name FROM packs WHERE obsolete = 0 \
-           UNION SELECT 'torrent', name FROM packs \
-           UNION SELECT 'database', 'catalog.sqlite' \
-           UNION SELECT 'search', 'search') \
-         SELECT o.kind, o.key FROM objects o \
-         LEFT JOIN fsck_checks c ON c.kind = o.kind AND c.key = o.key \
-         WHERE c.checked_at IS NULL OR c.checked_at < ?1 \
-         ORDER BY c.checked_at IS NOT NULL, c.checked_at, \
-           CASE o.kind WHEN 'database' THEN 0 WHEN 'torrent' THEN 1 WHEN 'blob' THEN 2 \
-                       WHEN 'pack' THEN 3 ELSE 4 END, o.key LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![since, limit as i64], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-    })?;
-    let mut out = Vec::new();
-    for r in rows {
-        let (kind, key) = r?;
-        if let Some(k) = Kind::parse(&kind) {
-            out.push((k, key));
-        }
-    }
-    Ok(out)
-}
-
-fn count_objects(db: &Db) -> Result<u64, FsckError> {
-    Ok(db.fixity_objects()?)
+    Ok(db
+        .fixity_due(since, limit)?
+        .into_iter()
+        .filter_map(|(kind, key)| Kind::parse(&kind).map(|k| (k, key)))
+        .collect())
 }
 
 fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
@@ -222,10 +196,7 @@ fn check(home: &Home, db: &Db, kind: Kind, key: &str) -> Result<(Option<String>,
             let len = bytes.len() as u64;
             let problem = match musicark_torrent::Metainfo::parse(&bytes) {
                 Err(e) => Some(format!("unreadable: {e}")),
-                Ok(m)
-                    if m.info_hash_v1.map(hex::encode) != btih
-                        || m.info_hash_v2.map(hex::encode) != btmh =>
-                {
+                Ok(m) if !m.has_info_hashes(btih.as_deref(), btmh.as_deref()) => {
                     Some("its info-hash is not the one published".into())
                 }
                 Ok(_) if len as i64 != size => {
@@ -289,9 +260,7 @@ fn check_pack(home: &Home, db: &Db, name: &str) -> Result<(Option<String>, u64),
     let meta = std::fs::read(&path)
         .ok()
         .and_then(|b| musicark_torrent::Metainfo::parse(&b).ok())
-        .filter(|m| {
-            m.info_hash_v1.map(hex::encode) == btih && m.info_hash_v2.map(hex::encode) == btmh
-        });
+        .filter(|m| m.has_info_hashes(btih.as_deref(), btmh.as_deref()));
     let (bad, bytes) = match meta {
         Some(meta) => {
             let report = musicark_torrent::verify(
@@ -329,19 +298,24 @@ fn check_pack(home: &Home, db: &Db, name: &str) -> Result<(Option<String>, u64),
     Ok(((!problems.is_empty()).then(|| problems.join("; ")), bytes))
 }
 
-/// A pack's files whose BLAKE3 is not the recorded one (when its .torrent
-/// cannot be trusted to check them); bytes read.
-fn bad_by_blake3(home: &Home, db: &Db, name: &str) -> Result<(Vec<String>, u64), FsckError> {
+/// A pack's files as (path, recorded BLAKE3), the manifest among them.
+fn pack_files_of(db: &Db, name: &str) -> Result<Vec<(String, String)>, FsckError> {
     let mut stmt = db.conn.prepare_cached(
         "SELECT f.path, f.output_id FROM pack_files f JOIN packs p ON p.pack_id = f.pack_id \
          WHERE p.name = ?1 ORDER BY f.path",
     )?;
-    let files: Vec<(String, String)> = stmt
+    let files = stmt
         .query_map([name], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
+    Ok(files)
+}
+
+/// A pack's files whose BLAKE3 is not the recorded one (when its .torrent
+/// cannot be trusted to check them); bytes read.
+fn bad_by_blake3(home: &Home, db: &Db, name: &str) -> Result<(Vec<String>, u64), FsckError> {
     let root = home.packs_dir().join(name);
     let (mut bad, mut bytes) = (Vec::new(), 0);
-    for (path, id) in files {
+    for (path, id) in pack_files_of(db, name)? {
         let placed = path.split('/').fold(root.clone(), |p, c| p.join(c));
         match hash_file(&placed) {
             Ok((h, len)) => {
@@ -402,8 +376,10 @@ fn log_repair(
     Ok(())
 }
 
-/// Restore blob `id` from the first ingested file that hashes to it; the
-/// source used, or why none would do.
+/// Restore blob `id` from the first ingested file that hashes to it,
+/// else from its pack's swarm; the source used, or why none would do.
+/// The store checks every source's bytes before it quarantines the bad
+/// blob and keeps them (`musicark_store::repair_from`).
 fn repair_blob(
     home: &Home,
     db: &Db,
@@ -415,41 +391,48 @@ fn repair_blob(
         return Ok(Err("not a content id".into()));
     };
     let blobs = home.blobs();
+    // Ok(Ok(())) restored, Ok(Err(actual)) the source's bytes hash to
+    // `actual`, Err(why) the source could not be read.
+    let restore = |src: &Path, from: &str| -> Result<Result<(), String>, FsckError> {
+        match musicark_store::repair_from(&blobs, &cid, src) {
+            Ok(repair) => {
+                if let musicark_store::Repair::Replaced { quarantined } = &repair {
+                    log_repair(db, Kind::Blob, id, problem, from, Some(quarantined))?;
+                } else if repair == musicark_store::Repair::Restored {
+                    log_repair(db, Kind::Blob, id, problem, from, None)?;
+                }
+                relink_packs(home, db, id)?;
+                Ok(Ok(()))
+            }
+            Err(StoreError::BlobMismatch { actual, .. }) => Ok(Err(actual)),
+            Err(StoreError::Io { path, source }) if path == src => {
+                Ok(Err(format!("unreadable ({source})")))
+            }
+            Err(e) => Err(e.into()),
+        }
+    };
     let mut tried = Vec::new();
     for src in sources_of(db, id)? {
-        match hash_file(&src) {
-            Ok((h, _)) if h == id => {
-                let quarantined = if blobs.contains(&cid) {
-                    blobs.quarantine(&cid)?
-                } else {
-                    None
-                };
-                blobs.put_file(&cid, &src)?;
-                let from = format!("the original file {}", src.display());
-                log_repair(db, Kind::Blob, id, problem, &from, quarantined.as_deref())?;
-                relink_packs(home, db, id)?;
-                return Ok(Ok(from));
-            }
-            Ok(_) => tried.push(format!("{} has changed", src.display())),
-            Err(e) => tried.push(format!("{}: {e}", src.display())),
+        let from = format!("the original file {}", src.display());
+        match restore(&src, &from)? {
+            Ok(()) => return Ok(Ok(from)),
+            Err(_) => tried.push(format!("{} has changed", src.display())),
         }
     }
     if tried.is_empty() {
         tried.push("no ingested file of these bytes".into());
     }
     match from_swarm(home, db, &cid, options)? {
-        Ok((src, from)) => {
-            let quarantined = if blobs.contains(&cid) {
-                blobs.quarantine(&cid)?
-            } else {
-                None
-            };
-            let put = blobs.put_file(&cid, &src);
-            let _ = std::fs::remove_dir_all(src.parent().unwrap_or(&src));
-            put?;
-            log_repair(db, Kind::Blob, id, problem, &from, quarantined.as_deref())?;
-            relink_packs(home, db, id)?;
-            return Ok(Ok(from));
+        Ok((src, dir, pack)) => {
+            let from = format!("the published swarm (pack {pack})");
+            let restored = restore(&src, &from);
+            let _ = std::fs::remove_dir_all(&dir);
+            match restored? {
+                Ok(()) => return Ok(Ok(from)),
+                Err(actual) => tried.push(format!(
+                    "the swarm of {pack} sent bytes hashing to {actual}"
+                )),
+            }
         }
         Err(why) => tried.push(why),
     }
@@ -460,16 +443,17 @@ fn repair_blob(
     )))
 }
 
-/// Fetch blob `id` from the swarm of an active pack that holds it (the
-/// pack's .torrent, checked against its recorded info-hash, names the
-/// file; its trackers and `options.peers` the peers): the downloaded file
-/// and where it came from, once its bytes hash to `id`; or why not.
+/// Fetch blob `id`'s file from the swarm of an active pack that holds it
+/// (the pack's .torrent, checked against its recorded info-hashes, names
+/// the file; its trackers and `options.peers` the peers): the downloaded
+/// file, the folder to remove afterwards, and the pack; or why not. The
+/// bytes are not trusted yet: the caller's store checks them.
 fn from_swarm(
     home: &Home,
     db: &Db,
     id: &ContentId,
     options: &FsckOptions,
-) -> Result<Result<(PathBuf, String), String>, FsckError> {
+) -> Result<Result<(PathBuf, PathBuf, String), String>, FsckError> {
     let mut stmt = db.conn.prepare_cached(
         "SELECT p.name, p.btih, p.btmh, f.file_index FROM pack_files f \
          JOIN packs p ON p.pack_id = f.pack_id \
@@ -487,12 +471,10 @@ fn from_swarm(
     let Ok(bytes) = std::fs::read(&torrent_path) else {
         return Ok(Err(format!("{}: unreadable", torrent_path.display())));
     };
-    let Ok(meta) = musicark_torrent::Metainfo::parse(&bytes) else {
-        return Ok(Err(format!("{}: damaged", torrent_path.display())));
+    let meta = match musicark_torrent::Metainfo::parse(&bytes) {
+        Ok(m) if m.has_info_hashes(btih.as_deref(), btmh.as_deref()) => m,
+        _ => return Ok(Err(format!("{}: damaged", torrent_path.display()))),
     };
-    if meta.info_hash_v1.map(hex::encode) != btih || meta.info_hash_v2.map(hex::encode) != btmh {
-        return Ok(Err(format!("{}: damaged", torrent_path.display())));
-    }
     if meta.trackers.is_empty() && options.peers.is_empty() {
         return Ok(Err(format!(
             "pack {pack} names no tracker and no peer was given (--peer ADDR)"
@@ -504,33 +486,14 @@ fn from_swarm(
         &id.as_str()[..16]
     ));
     let _ = std::fs::remove_dir_all(&dir);
-    let fetched = musicark_mirror::fetch_file(
+    match musicark_mirror::fetch_file(
         &bytes,
         index as usize,
         &options.peers,
         &dir,
         options.swarm_timeout,
-    );
-    let path = match fetched {
-        Ok(p) => p,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&dir);
-            return Ok(Err(format!("from the swarm of {pack}: {e}")));
-        }
-    };
-    match hash_file(&path) {
-        Ok((h, _)) if h == id.as_str() => {
-            // Out of the fetch's folder into one the caller removes.
-            let keep = dir.join("verified");
-            let _ = std::fs::rename(&path, &keep);
-            Ok(Ok((keep, format!("the published swarm (pack {pack})"))))
-        }
-        Ok((h, _)) => {
-            let _ = std::fs::remove_dir_all(&dir);
-            Ok(Err(format!(
-                "the swarm of {pack} sent bytes hashing to {h}"
-            )))
-        }
+    ) {
+        Ok(path) => Ok(Ok((path, dir, pack))),
         Err(e) => {
             let _ = std::fs::remove_dir_all(&dir);
             Ok(Err(format!("from the swarm of {pack}: {e}")))
@@ -567,16 +530,9 @@ fn repair_pack(
     problem: &str,
     options: &FsckOptions,
 ) -> Result<Result<String, String>, FsckError> {
-    let mut stmt = db.conn.prepare_cached(
-        "SELECT f.path, f.output_id FROM pack_files f JOIN packs p ON p.pack_id = f.pack_id \
-         WHERE p.name = ?1",
-    )?;
-    let files: Vec<(String, String)> = stmt
-        .query_map([name], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
     let root = home.packs_dir().join(name);
     let mut fixed = Vec::new();
-    for (path, id) in files {
+    for (path, id) in pack_files_of(db, name)? {
         let placed = path.split('/').fold(root.clone(), |p, c| p.join(c));
         if hash_file(&placed).is_ok_and(|(h, _)| h == id) {
             continue;
@@ -584,9 +540,9 @@ fn repair_pack(
         let Some(cid) = ContentId::parse(&id) else {
             continue;
         };
-        let blob = home.blobs().local_path(&cid);
-        let blob_ok = hash_file(&blob).is_ok_and(|(h, _)| h == id);
-        if !blob_ok {
+        let blobs = home.blobs();
+        let blob = blobs.local_path(&cid);
+        if !musicark_store::blob_is_intact(&blobs, &cid).unwrap_or(false) {
             if path == musicark_publish::pack::MANIFEST {
                 return Ok(Err("its manifest is damaged and has no other copy".into()));
             }
@@ -674,7 +630,7 @@ pub fn fsck(
         [&run_started],
     )?;
     let run_id = db.conn.last_insert_rowid();
-    let total = count_objects(db)?;
+    let total = db.fixity_objects()?;
     let mut report = FsckReport {
         started_at: run_started.clone(),
         ..Default::default()
@@ -749,13 +705,6 @@ pub fn fsck(
         params![report.finished_at, summary, run_id],
     )?;
     Ok(report)
-}
-
-pub use musicark_store::FixitySummary;
-
-/// What `status` and the dashboard show of fixity.
-pub fn summary(db: &Db) -> Result<FixitySummary, FsckError> {
-    Ok(db.fixity()?)
 }
 
 /// One entry of the repair log.

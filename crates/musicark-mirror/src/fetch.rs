@@ -104,25 +104,24 @@ pub fn fetch_to(agent: &ureq::Agent, url: &str, to: &Path, max: u64) -> Result<u
 
 /// The `.pub` served beside a list, for `--trust-on-first-use` only: the
 /// one time a key is taken from the publisher's server, on the operator's
-/// explicit word, and then pinned.
-pub fn fetch_key_beside(url: &str, limits: &FetchLimits) -> Result<PublicKey, MirrorError> {
-    let dir = tempdir_for_key()?;
-    let path = dir.join("key.pub");
-    fetch_to(
+/// explicit word, and then pinned. Fetched into `dir` (the mirror's
+/// folder) and removed once read.
+pub fn fetch_key_beside(
+    url: &str,
+    limits: &FetchLimits,
+    dir: &Path,
+) -> Result<PublicKey, MirrorError> {
+    std::fs::create_dir_all(dir).map_err(crate::io(dir))?;
+    let path = dir.join("served.pub");
+    let fetched = fetch_to(
         &agent(limits),
         &format!("{url}.pub"),
         &path,
         MAX_SMALL_BYTES,
-    )?;
-    let text = std::fs::read_to_string(&path).map_err(crate::io(&path))?;
-    let _ = std::fs::remove_dir_all(&dir);
-    list::parse_public_key(&text).map_err(|e| MirrorError::List(format!("{url}.pub: {e}")))
-}
-
-fn tempdir_for_key() -> Result<PathBuf, MirrorError> {
-    let dir = std::env::temp_dir().join(format!("musicark-key-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(crate::io(&dir))?;
-    Ok(dir)
+    )
+    .and_then(|_| std::fs::read_to_string(&path).map_err(crate::io(&path)));
+    let _ = std::fs::remove_file(&path);
+    list::parse_public_key(&fetched?).map_err(|e| MirrorError::List(format!("{url}.pub: {e}")))
 }
 
 /// The file name a list URL is saved under (its last segment, when that
@@ -173,7 +172,7 @@ pub fn fetch_verified_list(
         // nothing we fetch.
         let sig = std::fs::read_to_string(&sig_path).map_err(crate::io(&sig_path))?;
         let file = std::fs::File::open(&path).map_err(crate::io(&path))?;
-        list::check_signature_of(key, &sig, std::io::BufReader::new(file)).map_err(|e| {
+        list::check_signature(key, &sig, std::io::BufReader::new(file)).map_err(|e| {
             MirrorError::Untrusted(format!(
                 "{url}: {e} (by the key you gave, {})",
                 list::public_key_id(key)
@@ -197,16 +196,8 @@ pub fn fetch_verified_list(
             };
             fetch_to(&agent, &from, &local, limits.max_torrent_bytes)?;
         }
-        let key_path = staging.join(format!("{name}.pub"));
-        std::fs::write(
-            &key_path,
-            key.to_box()
-                .map_err(|e| MirrorError::List(e.to_string()))?
-                .to_string(),
-        )
-        .map_err(crate::io(&key_path))?;
         let report =
-            list::verify(&path, Some(&key_path)).map_err(|e| MirrorError::List(e.to_string()))?;
+            list::verify(&path, Some(key)).map_err(|e| MirrorError::List(e.to_string()))?;
         if !report.ok() {
             return Err(MirrorError::List(format!(
                 "{url} does not verify: {}",

@@ -134,7 +134,7 @@ pub const PINNED_KEY: &str = "trusted.pub";
 /// else the pinned one, else — only with `--trust-on-first-use` — the one
 /// served beside the list, pinned now and required from then on. A key
 /// fetched beside the list is never trusted otherwise.
-fn trusted_key(options: &MirrorOptions) -> Result<(PathBuf, PublicKey), MirrorError> {
+fn trusted_key(options: &MirrorOptions) -> Result<PublicKey, MirrorError> {
     let pinned = options.dir.join(PINNED_KEY);
     let pin = |pk: &PublicKey| -> Result<(), MirrorError> {
         std::fs::create_dir_all(&options.dir).map_err(io(&options.dir))?;
@@ -150,13 +150,13 @@ fn trusted_key(options: &MirrorOptions) -> Result<(PathBuf, PublicKey), MirrorEr
         let pk = musicark_publish::list::load_public_key(arg)
             .map_err(|e| MirrorError::Untrusted(e.to_string()))?;
         pin(&pk)?;
-        return Ok((pinned, pk));
+        return Ok(pk);
     }
     if pinned.is_file() {
         let text = std::fs::read_to_string(&pinned).map_err(io(&pinned))?;
         let pk = musicark_publish::list::parse_public_key(&text)
             .map_err(|e| MirrorError::Untrusted(format!("{}: {e}", pinned.display())))?;
-        return Ok((pinned, pk));
+        return Ok(pk);
     }
     if !options.trust_on_first_use {
         return Err(MirrorError::Untrusted(format!(
@@ -167,7 +167,7 @@ fn trusted_key(options: &MirrorOptions) -> Result<(PathBuf, PublicKey), MirrorEr
         )));
     }
     let pk = if is_url(&options.list) {
-        fetch::fetch_key_beside(&options.list, &options.limits)?
+        fetch::fetch_key_beside(&options.list, &options.limits, &options.dir)?
     } else {
         let beside = format!("{}.pub", options.list);
         let text = std::fs::read_to_string(&beside).map_err(io(Path::new(&beside)))?;
@@ -175,7 +175,7 @@ fn trusted_key(options: &MirrorOptions) -> Result<(PathBuf, PublicKey), MirrorEr
             .map_err(|e| MirrorError::Untrusted(format!("{beside}: {e}")))?
     };
     pin(&pk)?;
-    Ok((pinned, pk))
+    Ok(pk)
 }
 
 fn is_url(s: &str) -> bool {
@@ -300,9 +300,9 @@ fn verify_data(torrent: &Path, data: &Path, entry: &ListEntry) -> Result<usize, 
 /// The verified list: its path and entries. Verified by the trusted key
 /// only; every name in it confined to the mirror's folders.
 fn load_list(options: &MirrorOptions) -> Result<(PathBuf, Vec<ListEntry>), MirrorError> {
-    let (key_path, key) = trusted_key(options)?;
+    let key = trusted_key(options)?;
     let list = local_list(options, &key)?;
-    let verified = musicark_publish::list::verify(&list, Some(&key_path))
+    let (verified, entries) = musicark_publish::list::verify_and_read(&list, Some(&key))
         .map_err(|e| MirrorError::List(e.to_string()))?;
     if !verified.signature_ok {
         return Err(MirrorError::Untrusted(format!(
@@ -319,10 +319,6 @@ fn load_list(options: &MirrorOptions) -> Result<(PathBuf, Vec<ListEntry>), Mirro
             verified.problems.join("; ")
         )));
     }
-    let bytes = musicark_publish::list::read_bounded(&list, options.limits.max_list_bytes)
-        .map_err(io(&list))?;
-    let entries: Vec<ListEntry> =
-        serde_json::from_slice(&bytes).map_err(|e| MirrorError::List(e.to_string()))?;
     Ok((list, entries))
 }
 

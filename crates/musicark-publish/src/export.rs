@@ -13,7 +13,7 @@ use musicark_store::{Db, Home, atomic_write};
 
 use crate::PublishError;
 use crate::pack::{
-    ManifestEntry, Withheld, fingerprint_of, hash_file_both, link_or_copy, quarantine_if_blob,
+    ManifestEntry, Withheld, fingerprint_of, hash_file_both, link_or_copy, reject_rotten,
     unpacked_items,
 };
 use crate::paths::Unique;
@@ -108,16 +108,8 @@ pub fn export(
         let (sha, b3, len) =
             hash_file_both(&item.local, &mut buf).map_err(|e| PublishError::io(&item.local, e))?;
         if b3 != entry.blake3 || len != entry.size {
-            let q = quarantine_if_blob(home, &item.local, &entry.blake3);
-            report.failed.push((
-                item.local.display().to_string(),
-                format!(
-                    "its bytes hash to {b3}, not to {} as recorded: the stored copy is damaged{}",
-                    entry.blake3,
-                    q.map(|q| format!(" (moved to {})", q.display()))
-                        .unwrap_or_default()
-                ),
-            ));
+            let why = reject_rotten(home, &item.local, &entry.blake3, &b3);
+            report.failed.push((item.local.display().to_string(), why));
             continue;
         }
         entry.sha256 = sha;

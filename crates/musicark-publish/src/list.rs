@@ -333,11 +333,9 @@ pub fn export(home: &Home, db: &Db, out: &Path) -> Result<ExportReport, PublishE
         let src = home.torrents_dir().join(&e.display_name);
         let bytes =
             read_bounded(&src, MAX_TORRENT_BYTES).map_err(|err| PublishError::io(&src, err))?;
-        let matches = musicark_torrent::Metainfo::parse(&bytes).is_ok_and(|m| {
-            m.info_hash_v1.map(hex::encode).as_deref() == Some(e.btih.as_str())
-                && m.info_hash_v2.map(hex::encode) == e.btmh
-                && bytes.len() as u64 == e.torrent_size
-        });
+        let matches = bytes.len() as u64 == e.torrent_size
+            && musicark_torrent::Metainfo::parse(&bytes)
+                .is_ok_and(|m| m.has_info_hashes(Some(&e.btih), e.btmh.as_deref()));
         if !matches {
             bad.push(src.display().to_string());
             continue;
@@ -489,15 +487,10 @@ pub fn public_key_id(pk: &PublicKey) -> String {
     key_id(pk)
 }
 
-/// Check `data` against the minisign signature text `sig` by `pk`: the
-/// trusted comment when it holds.
-pub fn check_signature(pk: &PublicKey, sig: &str, data: &[u8]) -> Result<String, String> {
-    check_signature_of(pk, sig, Cursor::new(data))
-}
-
-/// [`check_signature`] of bytes read from `data` (streamed: prehashed
-/// signatures need no copy in memory).
-pub fn check_signature_of(
+/// Check the bytes read from `data` against the minisign signature text
+/// `sig` by `pk` (streamed: prehashed signatures need no copy in memory):
+/// the trusted comment when it holds.
+pub fn check_signature(
     pk: &PublicKey,
     sig: &str,
     data: impl std::io::Read + std::io::Seek,
@@ -558,22 +551,37 @@ pub fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
 /// `FILE.pub`), its schema, and every listed torrent against the .torrent
 /// its URL points at (relative URLs beside the list; absolute ones looked
 /// up under `torrents/` beside it).
-pub fn verify(list: &Path, pubkey: Option<&Path>) -> Result<VerifyReport, PublishError> {
+pub fn verify(list: &Path, pubkey: Option<&PublicKey>) -> Result<VerifyReport, PublishError> {
+    Ok(verify_and_read(list, pubkey)?.0)
+}
+
+/// [`verify`], also handing back the list's entries (empty when its
+/// schema fails), so that a caller reads and parses the list once.
+pub fn verify_and_read(
+    list: &Path,
+    pubkey: Option<&PublicKey>,
+) -> Result<(VerifyReport, Vec<ListEntry>), PublishError> {
     let mut report = VerifyReport::default();
     let data = read_bounded(list, MAX_LIST_BYTES).map_err(|e| PublishError::io(list, e))?;
     let mut sig_path = list.as_os_str().to_owned();
     sig_path.push(".minisig");
-    let mut pub_path = list.as_os_str().to_owned();
-    pub_path.push(".pub");
-    let pub_path = pubkey.map_or_else(|| PathBuf::from(pub_path), Path::to_path_buf);
     let sig_path = PathBuf::from(sig_path);
     report.key_given = pubkey.is_some();
-    let key = std::fs::read_to_string(&pub_path)
-        .map_err(|e| PublishError::io(&pub_path, e))
-        .and_then(|t| {
-            parse_public_key(&t)
-                .map_err(|e| PublishError::Signature(format!("{}: {e}", pub_path.display())))
-        });
+    let key = match pubkey {
+        Some(pk) => Ok(pk.clone()),
+        None => {
+            let mut pub_path = list.as_os_str().to_owned();
+            pub_path.push(".pub");
+            let pub_path = PathBuf::from(pub_path);
+            std::fs::read_to_string(&pub_path)
+                .map_err(|e| PublishError::io(&pub_path, e))
+                .and_then(|t| {
+                    parse_public_key(&t).map_err(|e| {
+                        PublishError::Signature(format!("{}: {e}", pub_path.display()))
+                    })
+                })
+        }
+    };
     let sig = std::fs::read_to_string(&sig_path)
         .map_err(|e| PublishError::io(&sig_path, e))
         .and_then(|t| {
@@ -595,7 +603,7 @@ pub fn verify(list: &Path, pubkey: Option<&Path>) -> Result<VerifyReport, Publis
         Ok(e) => e,
         Err(e) => {
             report.problems.push(format!("schema: {e}"));
-            return Ok(report);
+            return Ok((report, Vec::new()));
         }
     };
     report.entries = entries.len();
@@ -676,5 +684,5 @@ pub fn verify(list: &Path, pubkey: Option<&Path>) -> Result<VerifyReport, Publis
             report.torrents_checked += 1;
         }
     }
-    Ok(report)
+    Ok((report, entries))
 }

@@ -609,16 +609,22 @@ pub(crate) fn hash_file_both(
     ))
 }
 
-/// When `local` is the blob named `id`, move it to the quarantine (its
-/// bytes do not hash to its name); where it went.
-pub(crate) fn quarantine_if_blob(home: &Home, local: &Path, id: &str) -> Option<PathBuf> {
+/// Why a copy whose bytes hash to `actual` rather than to the `recorded`
+/// BLAKE3 is not published. When `local` is the blob named `recorded`, it
+/// is moved to the quarantine first (its bytes lie about its name).
+pub(crate) fn reject_rotten(home: &Home, local: &Path, recorded: &str, actual: &str) -> String {
     use musicark_store::BlobStore;
-    let id = ContentId::parse(id)?;
     let blobs = home.blobs();
-    if blobs.local_path(&id) != local {
-        return None;
-    }
-    blobs.quarantine(&id).ok().flatten()
+    let quarantined = ContentId::parse(recorded)
+        .filter(|id| blobs.local_path(id) == local)
+        .and_then(|id| blobs.quarantine(&id).ok().flatten());
+    format!(
+        "its bytes hash to {actual}, not to {recorded} as recorded: the stored copy is damaged{}; \
+         restore it with `musicark fsck --repair` or by ingesting the original again",
+        quarantined
+            .map(|q| format!(" (moved to {})", q.display()))
+            .unwrap_or_default()
+    )
 }
 
 /// A writer that counts and hashes (SHA-256 and BLAKE3) what passes.
@@ -768,9 +774,8 @@ pub fn rebuild_torrent(home: &Home, db: &Db, pack: &str) -> Result<Option<Vec<u8
     let Ok(meta) = musicark_torrent::Metainfo::parse(&torrent) else {
         return Ok(None);
     };
-    let same = meta.info_hash_v1.map(hex::encode) == btih
-        && meta.info_hash_v2.map(hex::encode) == btmh
-        && torrent.len() as i64 == size;
+    let same =
+        meta.has_info_hashes(btih.as_deref(), btmh.as_deref()) && torrent.len() as i64 == size;
     Ok(same.then_some(torrent))
 }
 
@@ -988,23 +993,13 @@ pub(crate) fn build_pack(
     for ((mut entry, sum), local) in entries.into_iter().zip(sums).zip(locals) {
         match sum.into_inner().unwrap_or_else(|e| e.into_inner()) {
             Some(Ok((sha, b3, len))) => {
-                if !entry.blake3.is_empty() && (b3 != entry.blake3 || len != entry.size) {
+                if b3 != entry.blake3 || len != entry.size {
                     // Rotten bytes are never published: out of the pack,
                     // and out of the blob store (kept in its quarantine).
                     let placed = entry.path.split('/').fold(tmp.clone(), |p, c| p.join(c));
                     let _ = std::fs::remove_file(&placed);
-                    let quarantined = quarantine_if_blob(home, &local, &entry.blake3);
-                    failed.push((
-                        local.display().to_string(),
-                        format!(
-                            "its bytes hash to {b3}, not to {} as recorded: the stored copy is damaged{}; \
-                             restore it with `musicark fsck --repair` or by ingesting the original again",
-                            entry.blake3,
-                            quarantined
-                                .map(|q| format!(" (moved to {})", q.display()))
-                                .unwrap_or_default()
-                        ),
-                    ));
+                    let why = reject_rotten(home, &local, &entry.blake3, &b3);
+                    failed.push((local.display().to_string(), why));
                     continue;
                 }
                 entry.sha256 = sha;

@@ -83,10 +83,11 @@ pub fn repair_from(store: &dyn BlobStore, id: &ContentId, src: &Path) -> Result<
     if blob_is_intact(store, id)? {
         return Ok(Repair::Intact);
     }
-    if hash_file(src)? != *id {
+    let actual = hash_file(src)?;
+    if actual != *id {
         return Err(StoreError::BlobMismatch {
             id: id.to_string(),
-            actual: "(another value)".into(),
+            actual: actual.to_string(),
         });
     }
     let quarantined = store.quarantine(id)?.unwrap_or_default();

@@ -57,17 +57,6 @@ impl StoreError {
             source,
         }
     }
-
-    /// Whether this error means a full filesystem (the command must stop;
-    /// no input is to blame).
-    pub fn is_no_space(&self) -> bool {
-        match self {
-            StoreError::NoSpace { .. } => true,
-            StoreError::Io { source, .. } => is_no_space(source),
-            StoreError::Sqlite(e) => sqlite_full(e),
-            _ => false,
-        }
-    }
 }
 
 /// ENOSPC or EDQUOT: the filesystem (or the user's quota) is full.
@@ -80,8 +69,8 @@ pub fn is_no_space(e: &std::io::Error) -> bool {
 
 /// SQLite's own "database or disk is full" (SQLITE_FULL). A full disk
 /// also shows as an I/O error while growing the WAL or its index
-/// (`SQLITE_IOERR_*`); [`crate::Home::explain`] tells those apart by the
-/// free space left.
+/// (`SQLITE_IOERR_*`); [`crate::sqlite_error_is_full_disk`] tells those
+/// apart by the free space left.
 pub fn sqlite_full(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull)
 }

@@ -44,7 +44,8 @@ pub use status::{
 };
 
 const CONFIG_FILE: &str = "musicark.toml";
-const DB_FILE: &str = "catalog.sqlite";
+/// The catalogue's file name inside an archive home.
+pub const DB_FILE: &str = "catalog.sqlite";
 
 /// An opened archive home.
 pub struct Home {

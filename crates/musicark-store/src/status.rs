@@ -37,6 +37,16 @@ pub struct Status {
     pub fixity: FixitySummary,
 }
 
+/// Every object fsck checks, as `objects(kind, key)`: one definition for
+/// counting them and for choosing the next ones to check.
+const FIXITY_OBJECTS: &str = "WITH objects(kind, key) AS ( \
+       SELECT 'blob', content_id FROM contents WHERE stored = 1 \
+       UNION SELECT 'blob', output_id FROM preserved WHERE tier <> 'original' \
+       UNION SELECT 'pack', name FROM packs WHERE obsolete = 0 \
+       UNION SELECT 'torrent', name FROM packs \
+       UNION SELECT 'database', 'catalog.sqlite' \
+       UNION SELECT 'search', 'search')";
+
 /// What `status` and the dashboard show of fixity (`musicark fsck`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FixitySummary {
@@ -214,13 +224,30 @@ impl Db {
     /// every pack's .torrent, the database and the search index.
     pub fn fixity_objects(&self) -> Result<u64> {
         Ok(self.conn.query_row(
-            "SELECT (SELECT count(*) FROM (SELECT content_id FROM contents WHERE stored = 1 \
-                     UNION SELECT output_id FROM preserved WHERE tier <> 'original')) \
-                  + (SELECT count(*) FROM packs WHERE obsolete = 0) \
-                  + (SELECT count(*) FROM packs) + 2",
+            &format!("{FIXITY_OBJECTS} SELECT count(*) FROM objects"),
             [],
             |r| r.get::<_, i64>(0),
         )? as u64)
+    }
+
+    /// The next `limit` objects for fsck, as (kind, key): never checked
+    /// first, then the oldest check first, leaving out those checked since
+    /// `since`; within one age, the database, torrents, blobs, packs, then
+    /// the search index (a pack is checked through its torrent).
+    pub fn fixity_due(&self, since: &str, limit: usize) -> Result<Vec<(String, String)>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "{FIXITY_OBJECTS} \
+             SELECT o.kind, o.key FROM objects o \
+             LEFT JOIN fsck_checks c ON c.kind = o.kind AND c.key = o.key \
+             WHERE c.checked_at IS NULL OR c.checked_at < ?1 \
+             ORDER BY c.checked_at IS NOT NULL, c.checked_at, \
+               CASE o.kind WHEN 'database' THEN 0 WHEN 'torrent' THEN 1 WHEN 'blob' THEN 2 \
+                           WHEN 'pack' THEN 3 ELSE 4 END, o.key LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(rusqlite::params![since, limit as i64], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// The fixity summary of `status` and the dashboard.

@@ -442,6 +442,14 @@ impl Metainfo {
         })
     }
 
+    /// Whether this torrent carries exactly these info-hashes (lower-case
+    /// hex; `None` where the torrent has no such version): how a stored
+    /// .torrent is checked against the hashes recorded when it was made.
+    pub fn has_info_hashes(&self, v1: Option<&str>, v2: Option<&str>) -> bool {
+        self.info_hash_v1.map(hex::encode).as_deref() == v1
+            && self.info_hash_v2.map(hex::encode).as_deref() == v2
+    }
+
     /// The plain data behind `torrent show --json`.
     pub fn summary(&self) -> TorrentSummary {
         TorrentSummary {

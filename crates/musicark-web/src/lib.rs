@@ -202,6 +202,11 @@ impl App {
         self.coverage.clear();
     }
 
+    /// Whether this request may see operators' paths: it holds the token.
+    fn sees_paths(&self, headers: &axum::http::HeaderMap) -> bool {
+        self.authorize(headers).is_ok()
+    }
+
     /// Check an action's `Authorization` header, in constant time.
     fn authorize(&self, headers: &axum::http::HeaderMap) -> Result<(), WebError> {
         let Some(token) = &self.token else {
@@ -255,13 +260,6 @@ fn redact_damaged(
         }
     }
     d
-}
-
-impl App {
-    /// Whether this request may see operators' paths: it holds the token.
-    fn sees_paths(&self, headers: &axum::http::HeaderMap) -> bool {
-        self.token.is_some() && self.authorize(headers).is_ok()
-    }
 }
 
 /// Paths of a recording page's matches, redacted unless `full`.

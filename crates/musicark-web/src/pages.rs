@@ -718,10 +718,8 @@ async fn pack_download(
         let bytes = musicark_publish::list::read_bounded(&path, musicark_publish::list::MAX_LIST_BYTES)
             .map_err(|_| WebError::NotFound(format!("{name}{suffix} is not in the archive")))?;
         let intact = if suffix == ".torrent" {
-            musicark_torrent::Metainfo::parse(&bytes).is_ok_and(|m| {
-                m.info_hash_v1.map(hex::encode) == hashes.btih
-                    && m.info_hash_v2.map(hex::encode) == hashes.btmh
-            })
+            musicark_torrent::Metainfo::parse(&bytes)
+                .is_ok_and(|m| m.has_info_hashes(hashes.btih.as_deref(), hashes.btmh.as_deref()))
         } else {
             use sha2::Digest;
             hex::encode(sha2::Sha256::digest(&bytes)) == hashes.manifest_sha256

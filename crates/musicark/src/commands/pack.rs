@@ -150,41 +150,31 @@ pub fn list_verify(
     http_timeout: u64,
 ) -> anyhow::Result<()> {
     let remote = file.starts_with("http://") || file.starts_with("https://");
-    // A key given as a file is used as it is; one given as text is written
-    // to a file for the verifier. A URL's list lands in a temporary folder
-    // only after its signature verified by that key.
+    let key = pubkey
+        .map(musicark_publish::list::load_public_key)
+        .transpose()?;
+    // A URL's list lands in a temporary folder, and only after its
+    // signature verified by the key given.
     let scratch = tempfile::tempdir().context("cannot make a temporary folder")?;
-    let key_path = match pubkey {
-        Some(arg) => {
-            let pk = musicark_publish::list::load_public_key(arg)?;
-            let path = scratch.path().join("key.pub");
-            std::fs::write(
-                &path,
-                pk.to_box().map_err(|e| anyhow::anyhow!("{e}"))?.to_string(),
-            )?;
-            Some(path)
-        }
-        None if remote => bail!(
+    let local = match (&key, remote) {
+        (None, true) => bail!(
             "{file}: give the publisher's key with --pubkey FILE|KEY: a key served beside a list proves nothing about who published it"
         ),
-        None => None,
+        (Some(key), true) => {
+            let limits = musicark_mirror::FetchLimits {
+                read: std::time::Duration::from_secs(http_timeout),
+                ..Default::default()
+            };
+            musicark_mirror::fetch::fetch_verified_list(
+                file,
+                key,
+                &scratch.path().join("list"),
+                &limits,
+            )?
+        }
+        (_, false) => std::path::PathBuf::from(file),
     };
-    let local = if remote {
-        let key = musicark_publish::list::load_public_key(pubkey.unwrap_or_default())?;
-        let limits = musicark_mirror::FetchLimits {
-            read: std::time::Duration::from_secs(http_timeout),
-            ..Default::default()
-        };
-        musicark_mirror::fetch::fetch_verified_list(
-            file,
-            &key,
-            &scratch.path().join("list"),
-            &limits,
-        )?
-    } else {
-        std::path::PathBuf::from(file)
-    };
-    let report = musicark_publish::list::verify(&local, key_path.as_deref())
+    let report = musicark_publish::list::verify(&local, key.as_ref())
         .with_context(|| format!("cannot verify {file}"))?;
     if g.json {
         print_json(&report)?;

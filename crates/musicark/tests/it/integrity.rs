@@ -43,6 +43,24 @@ fn fails(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// Run `musicark --archive ARCHIVE ARGS` with `envs`, expecting failure;
+/// its output.
+fn fails_in(archive: &Path, args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
+    let out = bin()
+        .arg("--archive")
+        .arg(archive)
+        .args(args)
+        .envs(envs.iter().copied())
+        .output()
+        .expect("run musicark");
+    assert!(
+        !out.status.success(),
+        "musicark {args:?} should fail:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    out
+}
+
 /// Re-sign `list` with its archive's own key, after `edit` changed its
 /// entries: a list that verifies, whatever it says.
 fn resign(archive: &Path, list: &Path, edit: impl FnOnce(&mut Vec<Value>)) {
@@ -400,13 +418,7 @@ fn a_damaged_torrent_is_not_signed_and_the_published_pair_stays_whole() {
     let k = key.to_str().expect("utf-8");
     let before = std::fs::read(&list).expect("list");
     damage_a_torrent(&archive);
-    let out = bin()
-        .arg("--archive")
-        .arg(&archive)
-        .args(["list", "export", "--out", l])
-        .output()
-        .expect("run");
-    assert!(!out.status.success());
+    let out = fails_in(&archive, &["list", "export", "--out", l], &[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("do not match"), "{err}");
     assert_eq!(std::fs::read(&list).expect("list"), before, "untouched");
@@ -431,10 +443,10 @@ impl SmallDisk {
         Some(SmallDisk(at.to_path_buf()))
     }
 
-    /// Take all but `leave` bytes of what is free.
-    fn fill(&self, leave: u64) -> PathBuf {
+    /// Take all but `leave` bytes of what is free, in the file `name`.
+    fn fill(&self, name: &str, leave: u64) -> PathBuf {
         let free = musicark_store::free_bytes(&self.0).expect("statvfs");
-        let filler = self.0.join("filler");
+        let filler = self.0.join(name);
         let f = std::fs::File::create(&filler).expect("filler");
         let mut f = std::io::BufWriter::new(f);
         let chunk = vec![0xAAu8; 64 << 10];
@@ -474,19 +486,11 @@ fn a_full_disk_is_named_and_a_rerun_after_freeing_space_completes() {
     let archive = disk.0.join("archive");
     ok(&archive, &["init"]);
     // Room for the catalogue but not for the blobs.
-    let filler = disk.fill(1 << 20);
-    let out = bin()
-        .arg("--archive")
-        .arg(&archive)
-        .arg("ingest")
-        .arg(&music)
-        .output()
-        .expect("ingest");
+    let filler = disk.fill("filler", 1 << 20);
+    // A full disk is a failure of the command.
+    let m = music.to_str().expect("utf-8");
+    let out = fails_in(&archive, &["ingest", m], &[]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success(),
-        "a full disk is a failure of the command"
-    );
     assert!(err.contains("no space left on device"), "{err}");
     let db = musicark_store::Db::open_read_only(&archive.join("catalog.sqlite")).expect("db");
     let changed: i64 = db
@@ -501,26 +505,15 @@ fn a_full_disk_is_named_and_a_rerun_after_freeing_space_completes() {
     drop(db);
 
     // Completely full: SQLite's own error, named as a full disk.
-    let more = disk.0.join("more");
-    let mut f = std::fs::File::create(&more).expect("more");
-    let chunk = vec![0u8; 4096];
-    while f.write_all(&chunk).is_ok() {}
-    drop(f);
-    let out = bin()
-        .arg("--archive")
-        .arg(&archive)
-        .arg("ingest")
-        .arg(&music)
-        .output()
-        .expect("ingest");
+    let more = disk.fill("more", 0);
+    let out = fails_in(&archive, &["ingest", m], &[]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
     assert!(err.contains("no space left on device"), "{err}");
 
     // Space freed: the rerun ends as one clean run would.
     std::fs::remove_file(&filler).expect("free");
     std::fs::remove_file(&more).expect("free");
-    ok(&archive, &["ingest", music.to_str().expect("utf-8")]);
+    ok(&archive, &["ingest", m]);
     let clean = tmp.path().join("clean");
     ok(&clean, &["init"]);
     ok(&clean, &["ingest", music.to_str().expect("utf-8")]);
@@ -546,16 +539,13 @@ fn list_export_on_a_full_disk_keeps_the_published_pair() {
     let key = with_suffix(&list, ".pub");
     let k = key.to_str().expect("utf-8");
     // A new scrape time changes the list; the disk has no room for it.
-    let _filler = disk.fill(0);
-    let out = bin()
-        .arg("--archive")
-        .arg(&archive)
-        .args(["list", "export", "--out", l])
-        .env("SOURCE_DATE_EPOCH", "1790000999")
-        .output()
-        .expect("export");
+    let _filler = disk.fill("filler", 0);
+    let out = fails_in(
+        &archive,
+        &["list", "export", "--out", l],
+        &[("SOURCE_DATE_EPOCH", "1790000999")],
+    );
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
     assert!(err.contains("no space left on device"), "{err}");
     ok(&archive, &["list", "verify", l, "--pubkey", k]);
 }
@@ -672,13 +662,8 @@ fn fsck_finds_damage_repairs_from_good_copies_and_walks_oldest_first() {
         .join(&opus);
     rot(&opus_blob);
 
-    let out = bin()
-        .arg("--archive")
-        .arg(&archive)
-        .args(["fsck", "--json"])
-        .output()
-        .expect("fsck");
-    assert!(!out.status.success(), "damage found: exit 1");
+    // Damage found: exit 1.
+    let out = fails_in(&archive, &["fsck", "--json"], &[]);
     let found: Value = serde_json::from_slice(&out.stdout).expect("json");
     let problems = found["problems"].as_array().expect("problems");
     let has = |kind: &str, key: &str| {
@@ -698,14 +683,9 @@ fn fsck_finds_damage_repairs_from_good_copies_and_walks_oldest_first() {
     assert!(problems.iter().any(|p| p["kind"] == "pack"), "{found:#}");
 
     // Repair: all but the Opus copy have a good copy.
-    let out = bin()
-        .arg("--archive")
-        .arg(&archive)
-        .args(["fsck", "--repair", "--json"])
-        .output()
-        .expect("fsck");
+    // The Opus copy remains: exit 1.
+    let out = fails_in(&archive, &["fsck", "--repair", "--json"], &[]);
     let repaired: Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert!(!out.status.success(), "the Opus copy remains: {repaired:#}");
     let left: Vec<&Value> = repaired["problems"]
         .as_array()
         .expect("problems")
@@ -828,7 +808,7 @@ fn a_mirror_on_a_full_disk_says_so_before_fetching() {
     let Some(disk) = SmallDisk::new(&tmp.path().join("disk"), "4m") else {
         return;
     };
-    let _filler = disk.fill(64 << 10);
+    let _filler = disk.fill("filler", 64 << 10);
     let m = disk.0.join("mirror");
     let key = with_suffix(&list, ".pub");
     let err = fails(&mirror_args(
