@@ -64,8 +64,10 @@ pub struct RecordingView {
 pub fn recording(db: &Db, id: i64) -> rusqlite::Result<Option<RecordingView>> {
     let base = db
         .conn
-        .query_row(
+        .prepare_cached(
             "SELECT recording_id, mbid, title, artist_credit, length_ms, video, first_release_date FROM recordings WHERE recording_id = ?1",
+        )?
+        .query_row(
             [id],
             |r| {
                 Ok(RecordingView {

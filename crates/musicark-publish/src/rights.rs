@@ -365,7 +365,7 @@ fn rights_where(
 ) -> Result<HashMap<String, ContentRights>, PublishError> {
     let mut runs: Vec<(Vec<String>, String)> = Vec::new();
     {
-        let mut stmt = db.conn.prepare(
+        let mut stmt = db.conn.prepare_cached(
             "SELECT roots, rights FROM ingest_runs WHERE rights IS NOT NULL ORDER BY run_id DESC",
         )?;
         let mut rows = stmt.query([])?;
@@ -375,18 +375,28 @@ fn rights_where(
             runs.push((roots, r.get(1)?));
         }
     }
-    let mut stmt = db.conn.prepare(
-        "SELECT c.content_id, json_extract(c.tags, '$.license'), json_extract(c.tags, '$.copyright'), \
+    // One statement for all contents, one for a single content: written
+    // as `(?1 IS NULL OR content_id = ?1)`, SQLite scanned every content
+    // for one (the recording page paid a scan of the archive per copy).
+    const RIGHTS: &str = "SELECT c.content_id, json_extract(c.tags, '$.license'), json_extract(c.tags, '$.copyright'), \
                 (SELECT coalesce(g.license, g.statement) FROM matches m JOIN rights g \
                   ON g.entity = 'recording' AND g.entity_id = m.recording_id \
                   WHERE m.content_id = c.content_id AND m.status = 'linked') \
-         FROM contents c WHERE c.verdict = 'audio' AND (?1 IS NULL OR c.content_id = ?1)",
-    )?;
+         FROM contents c WHERE c.verdict = 'audio'";
+    let mut stmt = match only {
+        None => db.conn.prepare_cached(RIGHTS)?,
+        Some(_) => db
+            .conn
+            .prepare_cached(&format!("{RIGHTS} AND c.content_id = ?1"))?,
+    };
     let mut paths = db
         .conn
-        .prepare("SELECT display_path FROM files WHERE content_id = ?1")?;
+        .prepare_cached("SELECT display_path FROM files WHERE content_id = ?1")?;
     let mut out = HashMap::new();
-    let mut rows = stmt.query([only])?;
+    let mut rows = match only {
+        None => stmt.query([])?,
+        Some(id) => stmt.query([id])?,
+    };
     while let Some(r) = rows.next()? {
         let id: String = r.get(0)?;
         let tag: Option<String> = r.get(1)?;
