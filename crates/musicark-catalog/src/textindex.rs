@@ -497,9 +497,9 @@ mod tests {
     /// word itself still ranks by its own term.
     #[test]
     fn last_word_is_a_prefix() {
-        let dir = tempfile::tempdir().unwrap();
-        let index = SearchIndex::open(dir.path()).unwrap();
-        let mut w = index.writer(1, 15 << 20).unwrap();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let index = SearchIndex::open(dir.path()).expect("open");
+        let mut w = index.writer(1, 15 << 20).expect("writer");
         for (key, title) in [
             (1, "Bohemian Rhapsody"),
             (2, "La Bohème"),
@@ -513,14 +513,14 @@ mod tests {
                 artist: "",
                 release: "",
             })
-            .unwrap();
+            .expect("add");
         }
-        w.finish().unwrap();
-        index.reload().unwrap();
+        w.finish().expect("commit");
+        index.reload().expect("reload");
         let keys = |q: &str| {
             let mut k: Vec<i64> = index
                 .search(q, 10)
-                .unwrap()
+                .expect("search")
                 .into_iter()
                 .map(|(k, _)| k)
                 .collect();
@@ -533,6 +533,6 @@ mod tests {
         assert_eq!(keys("rhapsody bl"), vec![5]);
         assert_eq!(keys("zz"), Vec::<i64>::new());
         // The exact word first among equals: "bo" itself is a term of 3.
-        assert_eq!(index.search("bo", 10).unwrap()[0].0, 3);
+        assert_eq!(index.search("bo", 10).expect("search")[0].0, 3);
     }
 }

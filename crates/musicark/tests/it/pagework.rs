@@ -229,7 +229,7 @@ fn build_archive(dir: &Path, recordings: u64) -> PathBuf {
                 "catalog",
                 "import",
                 "musicbrainz",
-                dump.to_str().unwrap(),
+                dump.to_str().expect("utf-8 path"),
                 "--quiet",
             ],
         );
@@ -241,7 +241,7 @@ fn build_archive(dir: &Path, recordings: u64) -> PathBuf {
             "catalog",
             "import",
             "listenbrainz",
-            lb.to_str().unwrap(),
+            lb.to_str().expect("utf-8 path"),
             "--quiet",
         ],
     );
@@ -264,11 +264,8 @@ fn paths(archive: &Path) -> Vec<(&'static str, Vec<String>)> {
     let conn = rusqlite::Connection::open(archive.join("catalog.sqlite")).expect("open db");
     let ids = |sql: &str| -> Vec<i64> {
         conn.prepare(sql)
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
+            .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+            .expect("ids")
     };
     let recordings = ids(
         "SELECT recording_id FROM recordings WHERE recording_id % 10 IN (0, 3) \
@@ -278,11 +275,8 @@ fn paths(archive: &Path) -> Vec<(&'static str, Vec<String>)> {
     let artists = ids("SELECT artist_id FROM artists ORDER BY artist_id LIMIT 10 OFFSET 100");
     let titles: Vec<String> = conn
         .prepare("SELECT title FROM recordings ORDER BY recording_id LIMIT 20 OFFSET 1000")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+        .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+        .expect("titles");
     let searches: Vec<String> = titles
         .iter()
         .map(|t| {
