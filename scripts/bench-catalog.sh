@@ -11,10 +11,11 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 n=${1:-1000000}
 work=${BENCH_DIR:-/tmp/musicark-cbench}/$n
-(cd "$root" && cargo build --release -q -p musicark -p xtask)
-bin="$root/target/release/musicark"
+. "$root/scripts/bench-lib.sh"
+bench_build musicark xtask
+bin="$bindir/musicark"
 mkdir -p "$work"
-[ -f "$work/mbdump/recording" ] || "$root/target/release/xtask" gen-catalog --recordings "$n" --out "$work"
+[ -f "$work/mbdump/recording" ] || "$bindir/xtask" gen-catalog --recordings "$n" --out "$work"
 rm -rf "$work/archive" "$work/baseline.sqlite"
 "$bin" --archive "$work/archive" init -q > /dev/null
 
@@ -23,6 +24,8 @@ read -r a_s a_m < <(t "$bin" --archive "$work/archive" catalog import musicbrain
 read -r r_s r_m < <(t "$bin" --archive "$work/archive" catalog import musicbrainz "$work/mbdump/recording" --quiet)
 read -r l_s l_m < <(t "$bin" --archive "$work/archive" catalog import musicbrainz "$work/mbdump/release" --quiet)
 read -r p_s p_m < <(t "$bin" --archive "$work/archive" catalog import listenbrainz "$work/listenbrainz.csv" --quiet)
+got=$(sqlite3 "$work/archive/catalog.sqlite" "SELECT count(*) FROM recordings")
+[ "$got" -ge $((n * 99 / 100)) ] || measured_nothing "$got recordings imported of $n (see $work/out)"
 
 # Baseline: the same recordings as CSV rows, loaded by the sqlite3 shell.
 python3 - "$work" <<'PY'
@@ -50,4 +53,4 @@ printf "| musicark import releases (%s) | %.1f | %.0f | %.0f |\n" "$(wc -l < "$w
 printf "| musicark import popularity (%s) | %.1f | %.0f | %.0f |\n" "$(($(wc -l < "$work/listenbrainz.csv") - 1))" "$p_s" "$(echo "($(wc -l < "$work/listenbrainz.csv") - 1) / $p_s" | bc -l)" "$(echo "$p_m/1024" | bc -l)"
 printf "| sqlite3 .import of the recording rows + MBID index | %.1f | %.0f | %.0f |\n" "$b_s" "$(echo "$n / $b_s" | bc -l)" "$(echo "$b_m/1024" | bc -l)"
 echo
-"$root/target/release/xtask" bench-catalog --archive "$work/archive" --queries 1000
+"$bindir/xtask" bench-catalog --archive "$work/archive" --queries 1000

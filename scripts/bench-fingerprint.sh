@@ -16,11 +16,13 @@ rounds=${1:-3}
 
 corpus=$(bash "$shared/scripts/fetch-music-corpus.sh" 2>/dev/null | tail -n 1)
 rm -rf "$work" && mkdir -p "$work/fp"
-(cd "$root" && cargo build --release -q -p musicark)
-bin="$root/target/release/musicark"
+. "$root/scripts/bench-lib.sh"
+bench_build musicark
+bin="$bindir/musicark"
 
 find "$corpus" -type f \( -name '*.ogg' -o -name '*.mp3' \) -print0 | sort -z > "$work/files"
 nfiles=$(tr -cd '\0' < "$work/files" | wc -c)
+[ "$nfiles" -gt 0 ] || measured_nothing "no audio files under $corpus"
 audio=$(xargs -0 -n1 ffprobe -v error -show_entries format=duration -of csv=p=0 < "$work/files" | awk '{s+=$1} END {printf "%.1f", s}')
 xargs -0 cat < "$work/files" > /dev/null   # warm the page cache
 

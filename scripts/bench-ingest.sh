@@ -18,11 +18,13 @@ venv=${BEETS_VENV:-$HOME/.cache/musicark-bench-venv}
 
 corpus=$(bash "$shared/scripts/fetch-music-corpus.sh" 2>/dev/null | tail -n 1)
 rm -rf "$work" && mkdir -p "$work"
-(cd "$root" && cargo build --release -q)
-bin="$root/target/release/musicark"
+. "$root/scripts/bench-lib.sh"
+bench_build
+bin="$bindir/musicark"
 
 find "$corpus" -type f \( -name '*.ogg' -o -name '*.mp3' \) -print0 | sort -z > "$work/files"
 nfiles=$(tr -cd '\0' < "$work/files" | wc -c)
+[ "$nfiles" -gt 0 ] || measured_nothing "no audio files under $corpus"
 mbytes=$(xargs -0 du -cb < "$work/files" | tail -n 1 | awk '{printf "%.1f", $1/1048576}')
 # The same denominator for every tool: the corpus's audio seconds per ffprobe.
 audio=$(xargs -0 -n1 ffprobe -v error -show_entries format=duration -of csv=p=0 < "$work/files" | awk '{s+=$1} END {printf "%.1f", s}')

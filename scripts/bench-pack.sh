@@ -21,9 +21,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 n=${1:-100000}
 work=${BENCH_DIR:-/tmp/musicark-packbench}
 rm -rf "$work" && mkdir -p "$work"
-(cd "$root" && cargo build --release -q -p musicark -p xtask)
-bin="$root/target/release/musicark"
-"$root/target/release/xtask" gen-packbench --archive "$work/base" --files "$n" > /dev/null
+. "$root/scripts/bench-lib.sh"
+bench_build musicark xtask
+bin="$bindir/musicark"
+"$bindir/xtask" gen-packbench --archive "$work/base" --files "$n" > /dev/null
 # Three copies sharing the blobs (hard links), each with its own database.
 for v in v1 hybrid many; do
   cp -al "$work/base" "$work/$v"
@@ -40,11 +41,9 @@ find "$work/base/blobs" -type f -print0 | xargs -0 cat > /dev/null
 /usr/bin/time -f "%e %M" -o "$work/t.v1" "$bin" --archive "$work/v1" pack --json > "$work/v1.json"
 # A benchmark that measures nothing must say so, not divide by zero.
 audio=$(python3 -c "import json; print(sum(1 for p in json.load(open('$work/v1.json'))['packs'] if p['band'] != 'metadata'))")
-if [ "$audio" -eq 0 ]; then
-  echo "bench-pack: measured nothing: 0 audio packs from $n files (see $work/v1.json)" >&2
-  exit 1
-fi
-# mktorrent over the same pack directories, with our piece length.
+[ "$audio" -gt 0 ] || measured_nothing "0 audio packs from $n files (see $work/v1.json)"
+# mktorrent over the same pack directories, with our piece length (at
+# least 32 KiB, mktorrent's least: only tiny smoke-run packs have less).
 python3 - "$work" > "$work/packs.txt" <<'EOF'
 import json, sys
 for p in json.load(open(sys.argv[1] + "/v1.json"))["packs"]:
@@ -53,7 +52,7 @@ for p in json.load(open(sys.argv[1] + "/v1.json"))["packs"]:
 EOF
 : > "$work/mk.cmds"
 while read -r name; do
-  pl=$("$bin" torrent show "$work/v1/torrents/$name.torrent" --json | python3 -c "import json,sys; print(json.load(sys.stdin)['piece_length'].bit_length()-1)")
+  pl=$("$bin" torrent show "$work/v1/torrents/$name.torrent" --json | python3 -c "import json,sys; print(max(15, json.load(sys.stdin)['piece_length'].bit_length()-1))")
   echo "mktorrent -t 2 -d -l $pl -o $work/mk-$name.torrent $work/v1/packs/$name" >> "$work/mk.cmds"
 done < "$work/packs.txt"
 /usr/bin/time -f "%e %M" -o "$work/t.mk" sh -c "sh $work/mk.cmds > /dev/null"

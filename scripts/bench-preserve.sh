@@ -12,8 +12,9 @@ shared=${MUSICARK_SHARED:-$(cd "$root/.." && pwd)/shared}
 work=${BENCH_DIR:-/tmp/musicark-preservebench}
 corpus=$(bash "$shared/scripts/fetch-music-corpus.sh" 2>/dev/null | tail -n 1)
 rm -rf "$work" && mkdir -p "$work/ffmpeg"
-(cd "$root" && cargo build --release -q -p musicark)
-bin="$root/target/release/musicark"
+. "$root/scripts/bench-lib.sh"
+bench_build musicark
+bin="$bindir/musicark"
 a="$work/archive"
 "$bin" --archive "$a" init -q > /dev/null
 sed -i -e 's/^keep_lossy_up_to_kbps = .*/keep_lossy_up_to_kbps = 0/' -e 's/^unmatched_kbps = .*/unmatched_kbps = 96/' "$a/musicark.toml"
@@ -28,6 +29,7 @@ export work
 read -r o_s o_m < "$work/t.ours"
 read -r f_s f_m < "$work/t.ffmpeg"
 made=$(python3 -c "import json,sys; s=json.load(open('$work/ours.json')); print(s['made'], s['kept_original'], len(s['failed']), s['bytes_out'])")
+[ "${made%% *}" -gt 0 ] || measured_nothing "preserve made no copy (see $work/ours.json)"
 echo "Corpus: $(tr -cd '\0' < "$work/files" | wc -c) files, $audio s of audio; made, kept, failed, bytes out: $made"
 echo
 echo "| tool (both cores) | wall s | × realtime | peak RSS MiB |"

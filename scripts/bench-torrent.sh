@@ -13,8 +13,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=${BENCH_DIR:-/tmp/musicark-tbench}
 helper="$root/crates/musicark/tests/it/lt_helper.py"
-(cd "$root" && cargo build --release -q)
-bin="$root/target/release/musicark"
+. "$root/scripts/bench-lib.sh"
+bench_build
+bin="$bindir/musicark"
 mkdir -p "$work"
 
 make_data() {

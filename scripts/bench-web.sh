@@ -17,15 +17,16 @@ n=${1:-1000000}
 secs=${WRK_SECONDS:-30}
 conns=${WRK_CONNECTIONS:-16}
 work=${BENCH_DIR:-/tmp/musicark-cbench}/$n
-(cd "$root" && cargo build --release -q -p musicark -p xtask)
-bin="$root/target/release/musicark"
+. "$root/scripts/bench-lib.sh"
+bench_build musicark xtask
+bin="$bindir/musicark"
 for tool in wrk nginx sqlite3 curl; do
     command -v "$tool" >/dev/null || { echo "needs $tool (apt-get install -y wrk nginx-light sqlite3 curl)" >&2; exit 2; }
 done
 
 if [ ! -f "$work/archive/catalog.sqlite" ]; then
     mkdir -p "$work"
-    [ -f "$work/mbdump/recording" ] || "$root/target/release/xtask" gen-catalog --recordings "$n" --out "$work"
+    [ -f "$work/mbdump/recording" ] || "$bindir/xtask" gen-catalog --recordings "$n" --out "$work"
     "$bin" --archive "$work/archive" init -q > /dev/null
     for e in artist recording release; do
         "$bin" --archive "$work/archive" catalog import musicbrainz "$work/mbdump/$e" --quiet > /dev/null
@@ -65,8 +66,17 @@ for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/static/style.css" > /de
 rss() { ps -o rss= -p "$server" | awk '{printf "%.0f", $1/1024}'; }
 
 run() { # name paths-file base-url
-    WRK_PATHS="$2" wrk -t2 -c"$conns" -d5s -s "$root/scripts/wrk-paths.lua" "$3" > /dev/null   # warm-up
-    WRK_PATHS="$2" wrk -t2 -c"$conns" -d"${secs}s" --timeout 10s -s "$root/scripts/wrk-paths.lua" "$3" | grep '^RESULT' | sed "s/^RESULT/$1/"
+    [ -s "$2" ] || measured_nothing "$1: no paths in $2"
+    WRK_PATHS="$2" wrk -t2 -c"$conns" -d"${WARM_SECONDS:-5}s" -s "$root/scripts/wrk-paths.lua" "$3" > /dev/null   # warm-up
+    local line
+    line=$(WRK_PATHS="$2" wrk -t2 -c"$conns" -d"${secs}s" --timeout 10s -s "$root/scripts/wrk-paths.lua" "$3" | grep '^RESULT')
+    echo "$line" | sed "s/^RESULT/$1/"
+    # Errors or non-2xx answers are failures, not figures.
+    case "$line" in
+        *" requests=0 "*|"") measured_nothing "$1: no request answered" ;;
+        *" errors=0 non2xx=0 "*) ;;
+        *) measured_nothing "$1: errors or non-2xx answers: $line" ;;
+    esac
 }
 
 # The peer: the same pages as static files (a sample of 200 of each).
@@ -95,6 +105,12 @@ nginx -c "$web/nginx.conf" -p "$web"
 echo "musicark serve on $n recordings ($(sqlite3 "$archive/catalog.sqlite" 'SELECT count(*) FROM preserved') preserved), wrk -t2 -c$conns -d${secs}s, $(nproc) cores shared with wrk"
 run "musicark-search" "$web/search.paths" "http://127.0.0.1:$port"
 run "musicark-recording" "$web/recording.paths" "http://127.0.0.1:$port"
+# The cached pages (the coverage report and the list, recomputed every
+# 30 s over the whole archive).
+echo / > "$web/dashboard.paths"
+echo /torrents > "$web/torrents.paths"
+run "musicark-dashboard" "$web/dashboard.paths" "http://127.0.0.1:$port"
+run "musicark-torrents" "$web/torrents.paths" "http://127.0.0.1:$port"
 echo "musicark RSS after the runs: $(rss) MiB"
 run "nginx-static-search" "$web/search.static" "http://127.0.0.1:$nport"
 run "nginx-static-recording" "$web/recording.static" "http://127.0.0.1:$nport"

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Every benchmark that can run in seconds at a small size, run that way on
+# the debug build: a script that no longer works, or measures nothing (a
+# rate of zero packs, errors counted as answers), fails here. CI runs it
+# after the tests (.ci/run). Its figures mean nothing; BENCHMARKS.md's
+# come from the full-size runs on a release build.
+#
+#   scripts/bench-smoke.sh
+#
+# Needs what those scripts need: mktorrent, GNU time, bc, sqlite3, wrk,
+# nginx, curl.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+export MUSICARK_BENCH_PROFILE=dev
+tmp=$(mktemp -d)
+chmod 755 "$tmp"   # nginx workers (www-data when CI runs as root) read pages in it
+trap 'rm -rf "$tmp"' EXIT
+step() { # name command...
+    local name=$1
+    shift
+    local started=$SECONDS
+    if "$@" > "$tmp/$name.out" 2> "$tmp/$name.err"; then
+        echo "bench-smoke: $name ok ($((SECONDS - started)) s)"
+    else
+        echo "bench-smoke: $name FAILED" >&2 2>&1
+        cat "$tmp/$name.out" "$tmp/$name.err" >&2
+        exit 1
+    fi
+}
+step pack env BENCH_DIR="$tmp/pack" "$root/scripts/bench-pack.sh" 300
+step catalog env BENCH_DIR="$tmp/catalog" "$root/scripts/bench-catalog.sh" 5000
+step web env BENCH_DIR="$tmp/catalog" WRK_SECONDS=2 WARM_SECONDS=1 "$root/scripts/bench-web.sh" 5000
