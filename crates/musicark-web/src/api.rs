@@ -179,32 +179,17 @@ pub(crate) fn search_limit(limit: Option<usize>) -> Result<usize, WebError> {
 
 async fn status(State(app): State<Arc<App>>) -> ApiResult<musicark_swarm::health::StatusReport> {
     Ok(Json(
-        blocking(&app, |app| {
-            app.read(|db| {
-                Ok(musicark_swarm::health::status(
-                    db,
-                    &app.home.config.archive.name,
-                )?)
-            })
-        })
-        .await?,
+        (*blocking(&app, |app| app.read(|db| app.status_report(db))).await?).clone(),
     ))
 }
 
-pub(crate) fn dashboard_data(app: &App) -> Result<model::Dashboard, WebError> {
-    app.read(|db| {
-        let (_, health) = musicark_swarm::health::current(db)?;
-        Ok(model::Dashboard {
-            status: db.status(&app.home.config.archive.name)?,
-            coverage: (*app.coverage(db)?).clone(),
-            health,
-            activity: model::activity(db, 12)?,
-        })
-    })
+/// The dashboard's figures, cached like the coverage report they hold.
+pub(crate) fn dashboard_data(app: &App) -> Result<Arc<model::Dashboard>, WebError> {
+    app.read(|db| app.dashboard(db))
 }
 
 async fn dashboard(State(app): State<Arc<App>>) -> ApiResult<model::Dashboard> {
-    Ok(Json(blocking(&app, dashboard_data).await?))
+    Ok(Json((*blocking(&app, dashboard_data).await?).clone()))
 }
 
 async fn search(
