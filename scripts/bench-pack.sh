@@ -39,7 +39,6 @@ sync
 find "$work/base/blobs" -type f -print0 | xargs -0 cat > /dev/null
 
 /usr/bin/time -f "%e %M" -o "$work/t.v1" "$bin" --archive "$work/v1" pack --json > "$work/v1.json"
-# A benchmark that measures nothing must say so, not divide by zero.
 audio=$(python3 -c "import json; print(sum(1 for p in json.load(open('$work/v1.json'))['packs'] if p['band'] != 'metadata'))")
 [ "$audio" -gt 0 ] || measured_nothing "0 audio packs from $n files (see $work/v1.json)"
 # mktorrent over the same pack directories, with our piece length (at

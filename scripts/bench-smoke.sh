@@ -22,7 +22,7 @@ step() { # name command...
     if "$@" > "$tmp/$name.out" 2> "$tmp/$name.err"; then
         echo "bench-smoke: $name ok ($((SECONDS - started)) s)"
     else
-        echo "bench-smoke: $name FAILED" >&2 2>&1
+        echo "bench-smoke: $name FAILED" >&2
         cat "$tmp/$name.out" "$tmp/$name.err" >&2
         exit 1
     fi

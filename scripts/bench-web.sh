@@ -105,10 +105,10 @@ nginx -c "$web/nginx.conf" -p "$web"
 echo "musicark serve on $n recordings ($(sqlite3 "$archive/catalog.sqlite" 'SELECT count(*) FROM preserved') preserved), wrk -t2 -c$conns -d${secs}s, $(nproc) cores shared with wrk"
 run "musicark-search" "$web/search.paths" "http://127.0.0.1:$port"
 run "musicark-recording" "$web/recording.paths" "http://127.0.0.1:$port"
-# The cached pages (the coverage report and the list, recomputed every
-# 30 s over the whole archive).
-# The first request computes them (the refresher then keeps them
-# current): timed on its own, so that the runs measure the pages served.
+# The cached pages (the coverage report and the list over the whole
+# archive). The first request computes them, and the server's refresher
+# keeps them current: it is timed on its own, so that the runs measure
+# the pages served.
 echo / > "$web/dashboard.paths"
 echo /torrents > "$web/torrents.paths"
 for p in / /torrents; do

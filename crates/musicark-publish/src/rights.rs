@@ -389,14 +389,12 @@ fn rights_where(
             .conn
             .prepare_cached(&format!("{RIGHTS} AND c.content_id = ?1"))?,
     };
+    // No parameter for all contents, the one content id otherwise.
+    let mut rows = stmt.query(rusqlite::params_from_iter(only))?;
     let mut paths = db
         .conn
         .prepare_cached("SELECT display_path FROM files WHERE content_id = ?1")?;
     let mut out = HashMap::new();
-    let mut rows = match only {
-        None => stmt.query([])?,
-        Some(id) => stmt.query([id])?,
-    };
     while let Some(r) = rows.next()? {
         let id: String = r.get(0)?;
         let tag: Option<String> = r.get(1)?;

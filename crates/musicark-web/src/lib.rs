@@ -98,7 +98,7 @@ internal_from!(
 /// value yet (at start, after an action cleared it) requests wait for the
 /// one computing it. Without the refresher (the router driven directly,
 /// as tests do) an expired value is computed again by the request that
-/// finds it, while concurrent ones get the previous value.
+/// finds it, the others waiting for it.
 struct Cached<T> {
     value: Mutex<Option<(Instant, Arc<T>)>>,
     /// Held by whoever computes the value.
@@ -132,34 +132,22 @@ impl<T> Cached<T> {
         background: bool,
         make: impl FnOnce() -> Result<T, WebError>,
     ) -> Result<Arc<T>, WebError> {
-        let held = self.current()?;
-        if let Some((at, v)) = &held
-            && (background || at.elapsed() < CACHE_TTL)
-        {
-            return Ok(v.clone());
-        }
-        let making = match (held, self.making.try_lock()) {
-            (_, Ok(g)) => g,
-            // Expired, and another request is computing it.
-            (Some((_, v)), Err(std::sync::TryLockError::WouldBlock)) => return Ok(v),
-            (_, Err(std::sync::TryLockError::Poisoned(_))) => {
-                return Err(WebError::Internal("cache poisoned".into()));
-            }
-            (None, Err(std::sync::TryLockError::WouldBlock)) => {
-                let g = self
-                    .making
-                    .lock()
-                    .map_err(|_| WebError::Internal("cache poisoned".into()))?;
-                // Made while this request waited.
-                if let Some((_, v)) = self.current()? {
-                    return Ok(v);
-                }
-                g
-            }
+        let usable = |held: Option<(Instant, Arc<T>)>| {
+            held.filter(|(at, _)| background || at.elapsed() < CACHE_TTL)
+                .map(|(_, v)| v)
         };
-        let v = self.make_and_keep(make)?;
-        drop(making);
-        Ok(v)
+        if let Some(v) = usable(self.current()?) {
+            return Ok(v);
+        }
+        let _making = self
+            .making
+            .lock()
+            .map_err(|_| WebError::Internal("cache poisoned".into()))?;
+        // Made while this request waited for the one computing it.
+        if let Some(v) = usable(self.current()?) {
+            return Ok(v);
+        }
+        self.make_and_keep(make)
     }
 
     /// Compute the value again if it is held and older than `age`.
@@ -289,30 +277,43 @@ impl App {
 
     fn torrent_rows(&self, db: &Db) -> Result<Arc<Vec<model::TorrentRow>>, WebError> {
         self.torrents
-            .get(self.background(), || model::torrents(&self.home, db))
+            .get(self.background(), || self.make_torrent_rows(db))
     }
 
     fn coverage(&self, db: &Db) -> Result<Arc<musicark_publish::coverage::Coverage>, WebError> {
-        self.coverage.get(self.background(), || {
-            Ok(musicark_publish::coverage::coverage(&self.home, db)?)
-        })
+        self.coverage
+            .get(self.background(), || self.make_coverage(db))
     }
 
     fn status_report(
         &self,
         db: &Db,
     ) -> Result<Arc<musicark_swarm::health::StatusReport>, WebError> {
-        self.status.get(self.background(), || {
-            Ok(musicark_swarm::health::status(
-                db,
-                &self.home.config.archive.name,
-            )?)
-        })
+        self.status
+            .get(self.background(), || self.make_status_report(db))
     }
 
     fn dashboard(&self, db: &Db) -> Result<Arc<model::Dashboard>, WebError> {
         self.dashboard
             .get(self.background(), || self.make_dashboard(db))
+    }
+
+    fn make_torrent_rows(&self, db: &Db) -> Result<Vec<model::TorrentRow>, WebError> {
+        model::torrents(&self.home, db)
+    }
+
+    fn make_coverage(&self, db: &Db) -> Result<musicark_publish::coverage::Coverage, WebError> {
+        Ok(musicark_publish::coverage::coverage(&self.home, db)?)
+    }
+
+    fn make_status_report(
+        &self,
+        db: &Db,
+    ) -> Result<musicark_swarm::health::StatusReport, WebError> {
+        Ok(musicark_swarm::health::status(
+            db,
+            &self.home.config.archive.name,
+        )?)
     }
 
     fn make_dashboard(&self, db: &Db) -> Result<model::Dashboard, WebError> {
@@ -344,7 +345,7 @@ impl App {
                     std::thread::sleep(CACHE_TTL / 6);
                     let Some(app) = app.upgrade() else { return };
                     if let Err(e) = app.refresh() {
-                        let _ = internal_error_text(&format!("refreshing the cached figures: {e}"));
+                        log_internal(&format!("refreshing the cached figures: {e}"));
                     }
                 }
             })
@@ -353,24 +354,17 @@ impl App {
                 // No thread: requests compute expired values themselves.
                 self.refresher
                     .store(false, std::sync::atomic::Ordering::SeqCst);
-                let _ = internal_error_text(&format!("no refresher thread: {e}"));
+                log_internal(&format!("no refresher thread: {e}"));
             });
     }
 
     fn refresh(&self) -> Result<(), WebError> {
         let age = CACHE_TTL / 2;
         self.read(|db| {
-            self.torrents
-                .refresh(age, || model::torrents(&self.home, db))?;
-            self.coverage.refresh(age, || {
-                Ok(musicark_publish::coverage::coverage(&self.home, db)?)
-            })?;
-            self.status.refresh(age, || {
-                Ok(musicark_swarm::health::status(
-                    db,
-                    &self.home.config.archive.name,
-                )?)
-            })?;
+            self.torrents.refresh(age, || self.make_torrent_rows(db))?;
+            // Before the dashboard, which shows it.
+            self.coverage.refresh(age, || self.make_coverage(db))?;
+            self.status.refresh(age, || self.make_status_report(db))?;
             self.dashboard.refresh(age, || self.make_dashboard(db))
         })
     }
@@ -589,6 +583,12 @@ pub async fn serve_with(
 /// What a client is told of an internal error: an id to quote, nothing
 /// else. The error itself goes to the server's log under that id.
 pub(crate) fn internal_error_text(message: &str) -> String {
+    let id = log_internal(message);
+    format!("internal error (id {id}); the server's log has the details")
+}
+
+/// Write an internal error to the server's log under a new id; the id.
+fn log_internal(message: &str) -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -597,7 +597,7 @@ pub(crate) fn internal_error_text(message: &str) -> String {
         .map_or(0, |d| d.as_secs());
     let id = format!("{t:x}-{n}");
     eprintln!("musicark serve: internal error {id}: {message}");
-    format!("internal error (id {id}); the server's log has the details")
+    id
 }
 
 impl WebError {

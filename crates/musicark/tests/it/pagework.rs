@@ -27,7 +27,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use tower::ServiceExt;
 
-use crate::support::{ok, peer};
+use crate::support::{import_open_data, ok, peer};
 
 /// The child's orders, in an environment variable: the archive, the
 /// warm-up paths, the measured paths.
@@ -221,29 +221,10 @@ fn build_archive(dir: &Path, recordings: u64) -> PathBuf {
     .expect("synthetic catalogue");
     let archive = dir.join("archive");
     ok(&archive, &["init", "-q"]);
-    for e in ["artist", "recording", "release"] {
-        let dump = dumps.join("mbdump").join(e);
-        ok(
-            &archive,
-            &[
-                "catalog",
-                "import",
-                "musicbrainz",
-                dump.to_str().expect("utf-8 path"),
-                "--quiet",
-            ],
-        );
-    }
-    let lb = dumps.join("listenbrainz.csv");
-    ok(
+    import_open_data(
         &archive,
-        &[
-            "catalog",
-            "import",
-            "listenbrainz",
-            lb.to_str().expect("utf-8 path"),
-            "--quiet",
-        ],
+        &dumps.join("mbdump"),
+        &dumps.join("listenbrainz.csv"),
     );
     let rows = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/bench-web-rows.sql"),
