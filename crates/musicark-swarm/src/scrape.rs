@@ -94,18 +94,6 @@ pub fn scrape_url(announce: &str) -> Result<String, ScrapeError> {
     Ok(url)
 }
 
-fn percent_encode(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|&b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// Parse an HTTP scrape answer: the counts of each asked hash the tracker
 /// knows (a hash it does not know is simply absent).
 pub fn parse_http_scrape(body: &[u8]) -> Result<Vec<([u8; 20], Counts)>, ScrapeError> {
@@ -171,7 +159,7 @@ pub fn scrape_http(
         let sep = if url.contains('?') { '&' } else { '?' };
         let params: Vec<String> = batch
             .iter()
-            .map(|h| format!("info_hash={}", percent_encode(h)))
+            .map(|h| format!("info_hash={}", musicark_torrent::url_encode(h)))
             .collect();
         let full = format!("{url}{sep}{}", params.join("&"));
         let mut response = agent.get(&full).call().map_err(|e| match e {

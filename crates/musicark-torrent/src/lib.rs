@@ -24,7 +24,7 @@ pub use hashing::{
 };
 pub use layout::{InputFile, Layout, Mode, auto_piece_length};
 pub use metainfo::{
-    FileEntry, MagnetParts, Metainfo, ParseError, TorrentSummary, Version, magnet_link,
+    FileEntry, MagnetParts, Metainfo, ParseError, TorrentSummary, Version, magnet_link, url_encode,
 };
 
 /// The BitTorrent v2 block size: leaves of the merkle tree hash 16 KiB.

@@ -94,20 +94,6 @@ async fn icon() -> impl IntoResponse {
     )
 }
 
-/// Percent-encode a query value.
-fn urlenc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
 fn layout(title: &str, active: &str, body: Markup) -> Markup {
     let nav = [
         ("/", "Dashboard"),
@@ -312,7 +298,7 @@ async fn search(State(app): State<Arc<App>>, Query(f): Query<SearchForm>) -> Pag
                 p.note {
                     (r.hits.len()) " results for “" (r.query) "”"
                     @if r.hits.len() == limit && limit < 100 {
-                        " · " a href={"/search?limit=100&q=" (urlenc(&r.query))} { "more" }
+                        " · " a href={"/search?limit=100&q=" (musicark_torrent::url_encode(&r.query))} { "more" }
                     }
                 }
                 table.results {
@@ -858,7 +844,11 @@ struct PlanForm {
 }
 
 fn plan_query(budget: &str, donor: &str) -> String {
-    format!("budget={}&donor={}", urlenc(budget), urlenc(donor))
+    format!(
+        "budget={}&donor={}",
+        musicark_torrent::url_encode(budget),
+        musicark_torrent::url_encode(donor)
+    )
 }
 
 async fn seedplan(State(app): State<Arc<App>>, Query(f): Query<PlanForm>) -> PageResult {

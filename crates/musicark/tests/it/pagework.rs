@@ -262,7 +262,10 @@ fn paths(archive: &Path) -> Vec<(&'static str, Vec<String>)> {
         .iter()
         .map(|t| {
             let words: Vec<&str> = t.split_whitespace().take(2).collect();
-            format!("/search?q={}", query_escape(&words.join(" ")))
+            format!(
+                "/search?q={}",
+                musicark_torrent::url_encode(words.join(" "))
+            )
         })
         .collect();
     assert_eq!(recordings.len(), 20);
@@ -287,16 +290,4 @@ fn paths(archive: &Path) -> Vec<(&'static str, Vec<String>)> {
         ("dashboard (cold)", vec!["/".to_string()]),
         ("torrents (cold)", vec!["/torrents".to_string()]),
     ]
-}
-
-fn query_escape(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
