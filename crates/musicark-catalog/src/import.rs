@@ -324,7 +324,7 @@ fn begin(
     )?;
     db.conn.execute(
         "INSERT INTO imports (source, kind, path, size, mtime_ns, started_at, fts_from, bulk) \
-         VALUES (?1, ?2, ?3, ?4, ?5, strftime('%Y-%m-%dT%H:%M:%fZ','now'), ?6, ?7)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?8, ?6, ?7)",
         params![
             source,
             kind,
@@ -332,7 +332,8 @@ fn begin(
             meta.len() as i64,
             mtime,
             fts_from,
-            bulk
+            bulk,
+            musicark_store::clock::now()
         ],
     )?;
     Ok(ImportRow {
@@ -434,6 +435,7 @@ fn drive<T: Send>(
                 tx: &t,
                 import_id: import.import_id,
                 source: source.to_string(),
+                today: musicark_store::clock::today(),
                 artists: &artists,
                 bulk: import.bulk.then_some(&next_id),
             };
@@ -481,6 +483,7 @@ fn drive<T: Send>(
             tx: &t,
             import_id: import.import_id,
             source: source.to_string(),
+            today: musicark_store::clock::today(),
             artists: &artists,
             bulk: import.bulk.then_some(&next_id),
         };
@@ -506,8 +509,8 @@ fn drive<T: Send>(
         let t = db.conn.transaction()?;
         let dropped = ensure_indexes(&t)?;
         t.execute(
-            "UPDATE imports SET finished_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE import_id = ?1",
-            [import.import_id],
+            "UPDATE imports SET finished_at = ?2 WHERE import_id = ?1",
+            rusqlite::params![import.import_id, musicark_store::clock::now()],
         )?;
         t.commit()?;
         Ok(dropped)

@@ -18,6 +18,8 @@ pub struct W<'t> {
     pub tx: &'t Transaction<'t>,
     pub import_id: i64,
     pub source: String,
+    /// The day popularity is recorded as of (the archive's clock).
+    pub today: String,
     /// Artists already seen by this import (MBID as a number → id):
     /// credits repeat the same artists endlessly, and each look-up is a
     /// random index probe.
@@ -373,11 +375,11 @@ impl W<'_> {
         self.tx
             .prepare_cached(
                 "INSERT INTO popularity (recording_key, source, listen_count, user_count, score, as_of) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, date('now')) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
                  ON CONFLICT(recording_key, source) DO UPDATE SET listen_count = excluded.listen_count, \
                    user_count = excluded.user_count, score = excluded.score, as_of = excluded.as_of",
             )?
-            .execute(params![key, self.source, listens, users, score])?;
+            .execute(params![key, self.source, listens, users, score, self.today])?;
         Ok(())
     }
 

@@ -30,7 +30,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use musicark_store::{BlobStore, ContentId, Db, Home, StoreError};
+use musicark_store::{BlobStore, ContentId, Db, Home, StoreError, clock};
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
@@ -143,13 +143,6 @@ pub trait Progress {
 pub struct Quiet;
 impl Progress for Quiet {}
 
-fn now(db: &Db) -> Result<String, FsckError> {
-    Ok(db
-        .conn
-        .query_row("SELECT strftime('%Y-%m-%dT%H:%M:%fZ','now')", [], |r| {
-            r.get(0)
-        })?)
-}
 
 /// The next objects to check (see [`Db::fixity_due`]).
 fn next_objects(db: &Db, since: &str, limit: usize) -> Result<Vec<(Kind, String)>, FsckError> {
@@ -364,13 +357,14 @@ fn log_repair(
 ) -> Result<(), FsckError> {
     db.conn.execute(
         "INSERT INTO repair_log (at, kind, key, problem, source, quarantined) \
-         VALUES (strftime('%Y-%m-%dT%H:%M:%fZ','now'), ?1, ?2, ?3, ?4, ?5)",
+         VALUES (?6, ?1, ?2, ?3, ?4, ?5)",
         params![
             kind.as_str(),
             key,
             problem,
             source,
-            quarantined.map(|q| q.display().to_string())
+            quarantined.map(|q| q.display().to_string()),
+            clock::now()
         ],
     )?;
     Ok(())
@@ -624,7 +618,7 @@ pub fn fsck(
     progress: &dyn Progress,
 ) -> Result<FsckReport, FsckError> {
     let started = Instant::now();
-    let run_started = now(db)?;
+    let run_started = clock::now();
     db.conn.execute(
         "INSERT INTO fsck_runs (started_at) VALUES (?1)",
         [&run_started],
@@ -682,10 +676,10 @@ pub fn fsck(
                 .map(|f| f.problem.clone());
             db.conn.execute(
                 "INSERT INTO fsck_checks (kind, key, checked_at, ok, problem) \
-                 VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ','now'), ?3, ?4) \
+                 VALUES (?1, ?2, ?5, ?3, ?4) \
                  ON CONFLICT (kind, key) DO UPDATE SET checked_at = excluded.checked_at, \
                    ok = excluded.ok, problem = excluded.problem",
-                params![kind.as_str(), key, ok, problem_text],
+                params![kind.as_str(), key, ok, problem_text, clock::now()],
             )?;
             done += 1;
             progress.checked(done, total, report.bytes_checked);
@@ -697,7 +691,7 @@ pub fn fsck(
     } else {
         0
     };
-    report.finished_at = now(db)?;
+    report.finished_at = clock::now();
     report.seconds = started.elapsed().as_secs_f64();
     let summary = serde_json::to_string(&report).unwrap_or_default();
     db.conn.execute(

@@ -300,8 +300,17 @@ pub fn run(
         let db = db.lock().unwrap_or_else(|e| e.into_inner());
         db.conn.execute(
             "INSERT OR REPLACE INTO preserved (source_id, tier, kbps, output_id, bytes, duration, recording_id, made_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
-            params![job.source_id, tier, kbps, output, bytes as i64, job.duration, job.recording_id],
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                job.source_id,
+                tier,
+                kbps,
+                output,
+                bytes as i64,
+                job.duration,
+                job.recording_id,
+                musicark_store::clock::now()
+            ],
         )?;
         Ok(())
     };

@@ -10,10 +10,11 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 
+use musicark_store::units::size;
 use musicark_store::{Db, Home};
 use serde::Serialize;
 
-use crate::{PublishError, timestamp};
+use crate::PublishError;
 
 #[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct TierBytes {
@@ -110,7 +111,7 @@ fn tail_ranks(n: u64) -> Vec<u64> {
 
 /// Compute the report.
 pub fn coverage(home: &Home, db: &Db) -> Result<Coverage, PublishError> {
-    let generated_at = timestamp(db)?;
+    let generated_at = musicark_store::clock::now_seconds();
     let preserved: HashSet<i64> = db
         .conn
         .prepare("SELECT DISTINCT recording_id FROM preserved WHERE recording_id IS NOT NULL")?
@@ -356,22 +357,6 @@ pub fn esc(s: &str) -> String {
     out
 }
 
-/// `1.2 GB`, decimal units (as disks are sold).
-pub fn human_bytes(b: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB", "PB"];
-    let mut v = b as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i + 1 < units.len() {
-        v /= 1000.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", units[i])
-    }
-}
-
 /// `1 %`, `0.1 %`, `12.5 %`: a policy's band edge.
 fn short_pct(x: f64) -> String {
     let v = (x * 100.0 * 1e4).round() / 1e4;
@@ -526,7 +511,7 @@ pub fn tier_rows(c: &Coverage) -> Vec<(String, f64, f64, String)> {
                 t.tier.clone(),
                 t.bytes as f64,
                 t.bytes as f64,
-                format!("{} · {} files", human_bytes(t.bytes), t.files),
+                format!("{} · {} files", size(t.bytes), t.files),
             )
         })
         .collect()
@@ -565,9 +550,9 @@ table{{border-collapse:collapse;width:100%;background:#fff;font-size:.92em}} th,
         pct(c.share_recordings_preserved),
         c.recordings_preserved,
         c.recordings,
-        human_bytes(c.bytes_preserved),
+        size(c.bytes_preserved),
         c.files_preserved,
-        human_bytes(c.bytes_published),
+        size(c.bytes_published),
         c.torrents_active
     );
     let legend = format!(
@@ -599,7 +584,7 @@ table{{border-collapse:collapse;width:100%;background:#fff;font-size:.92em}} th,
             b.recordings,
             b.preserved,
             pct(share(b.listens_preserved as f64, b.listens as f64)),
-            human_bytes(b.bytes)
+            size(b.bytes)
         );
     }
     h.push_str("</table>");
@@ -647,9 +632,9 @@ table{{border-collapse:collapse;width:100%;background:#fff;font-size:.92em}} th,
         r#"<h2>Rights</h2><p>Publication policy: <code>[publish] allow = {}</code>. Publishable: {} files ({}); withheld by rights: {} files ({}); {} takedowns and {} embargoes in force; {} entries in the rights log.</p><table><tr><th>Licence of preserved copies</th><th>Class</th><th>Files</th><th>Bytes</th><th>Published</th></tr>"#,
         esc(&format!("{:?}", r.policy_allows)),
         r.files_publishable,
-        human_bytes(r.bytes_publishable),
+        size(r.bytes_publishable),
         r.files_withheld,
-        human_bytes(r.bytes_withheld),
+        size(r.bytes_withheld),
         r.takedowns.len(),
         r.embargoes.len(),
         r.log_entries
@@ -661,7 +646,7 @@ table{{border-collapse:collapse;width:100%;background:#fff;font-size:.92em}} th,
             esc(&row.key),
             row.class.map_or("", |c| c.as_str()),
             row.files,
-            human_bytes(row.bytes),
+            size(row.bytes),
             if row.publishable { "yes" } else { "no" }
         );
     }
@@ -809,12 +794,5 @@ mod tests {
         );
         let svg = svg_bars(&[("<b>".into(), 1.0, 0.5, "&".into())], "x");
         assert!(svg.contains("&lt;b&gt;") && !svg.contains("<b>"));
-    }
-
-    #[test]
-    fn human_sizes() {
-        assert_eq!(human_bytes(999), "999 B");
-        assert_eq!(human_bytes(1_500_000), "1.5 MB");
-        assert_eq!(human_bytes(32_000_000_000), "32.0 GB");
     }
 }

@@ -71,7 +71,7 @@ pub fn export(
     format: Format,
 ) -> Result<ExportReport, PublishError> {
     let wanted: BTreeSet<&str> = licenses.iter().map(String::as_str).collect();
-    let now = crate::timestamp(db)?;
+    let now = musicark_store::clock::now_seconds();
     let mut withheld = Withheld::load(home, db, &now)?;
     withheld.allow = None;
     let rights = std::mem::take(&mut withheld.rights);

@@ -58,19 +58,6 @@ impl PublishError {
     }
 }
 
-/// Seconds since the epoch to stamp what is published: `SOURCE_DATE_EPOCH`
-/// when set (reproducible builds' convention), else the clock.
-pub fn epoch_seconds() -> i64 {
-    std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64)
-        })
-}
-
 /// Listens of every recording that has any: the most any popularity
 /// source reports for it.
 pub(crate) fn listens_by_recording(
@@ -87,11 +74,3 @@ pub(crate) fn listens_by_recording(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// [`epoch_seconds`] as ISO 8601 UTC (`2026-11-26T19:00:00Z`).
-pub fn timestamp(db: &Db) -> Result<String, PublishError> {
-    Ok(db.conn.query_row(
-        "SELECT strftime('%Y-%m-%dT%H:%M:%SZ', ?1, 'unixepoch')",
-        [epoch_seconds()],
-        |r| r.get(0),
-    )?)
-}

@@ -18,7 +18,7 @@ use musicark_store::{Db, Home, atomic_write};
 use serde::{Deserialize, Serialize};
 
 use crate::pack::{slug, withheld_recordings};
-use crate::{PublishError, epoch_seconds, timestamp};
+use crate::PublishError;
 
 /// One torrent of the list. The first block of fields is Anna's Archive's
 /// `torrents.json`; the second is musicark's.
@@ -87,7 +87,7 @@ pub const CSV_COLUMNS: &[&str] = &[
 
 /// Build the list from the archive.
 pub fn entries(home: &Home, db: &Db) -> Result<Vec<ListEntry>, PublishError> {
-    let now = timestamp(db)?;
+    let now = musicark_store::clock::now_seconds();
     let withheld = withheld_recordings(db, &now)?;
     let group = slug(&home.config.archive.name);
     let base = &home.config.publish.base_url;
@@ -287,7 +287,7 @@ pub fn sign(
     data: &[u8],
     file_name: &str,
 ) -> Result<String, PublishError> {
-    let trusted = format!("timestamp:{}\tfile:{file_name}\thashed", epoch_seconds());
+    let trusted = format!("timestamp:{}\tfile:{file_name}\thashed", musicark_store::clock::epoch_seconds());
     let sig = minisign::sign(
         Some(pk),
         sk,

@@ -16,7 +16,7 @@ use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 
 use crate::pack::{ManifestEntry, PackFile, PackMeta, PackOptions, PackReport, build_pack, slug};
-use crate::{PublishError, timestamp};
+use crate::PublishError;
 
 /// zstd level 9: measured on a 10 000-recording catalogue, level 19 took
 /// 9× as long for an eighth fewer bytes; at 256 M recordings, hours.
@@ -221,7 +221,7 @@ pub fn release(
     if current.is_some() && !changed {
         return Ok(None);
     }
-    let now = timestamp(db)?;
+    let now = musicark_store::clock::now_seconds();
     let next: i64 =
         db.conn
             .query_row("SELECT coalesce(max(pack_id), 0) + 1 FROM packs", [], |r| {

@@ -33,7 +33,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::paths::{PathParts, Unique, path_for};
-use crate::{PublishError, timestamp};
+use crate::PublishError;
 
 /// 32 GB: a pack fits a small donor's spare disk or the smallest USB
 /// drive on sale, and at Opus 64–128 kbit/s holds ~10 000 tracks, so the
@@ -827,7 +827,7 @@ pub fn pack(
     progress: &dyn Fn(usize, usize),
 ) -> Result<PackSummary, PublishError> {
     let started = std::time::Instant::now();
-    let now = timestamp(db)?;
+    let now = musicark_store::clock::now_seconds();
     clean_partial(home, db)?;
     let withheld = Withheld::load(home, db, &now)?;
     let obsoleted = obsolete_stale(db, &withheld, &now)?;

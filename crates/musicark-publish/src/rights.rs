@@ -687,7 +687,7 @@ pub struct RightsReport {
 pub fn report(home: &Home, db: &Db) -> Result<RightsReport, PublishError> {
     let allow = &home.config.publish.allow;
     let rights = content_rights(db)?;
-    let now = crate::timestamp(db)?;
+    let now = musicark_store::clock::now_seconds();
     let withheld = crate::pack::withheld_recordings(db, &now)?;
     let mut by_license: BTreeMap<String, RightsRow> = BTreeMap::new();
     let mut by_class: BTreeMap<Class, RightsRow> = BTreeMap::new();

@@ -18,6 +18,7 @@
 //! file gets): callers decide, the store records.
 
 mod blobs;
+pub mod clock;
 mod config;
 mod db;
 mod error;

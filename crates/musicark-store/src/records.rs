@@ -106,7 +106,6 @@ pub struct FileRecord {
     pub reference: bool,
 }
 
-const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ','now')";
 
 impl Db {
     /// Start an ingest run; also empties the work queue of any earlier run
@@ -122,18 +121,21 @@ impl Db {
         self.conn.execute("DELETE FROM pending", [])?;
         let roots = serde_json::to_string(roots).unwrap_or_else(|_| "[]".into());
         self.conn.execute(
-            &format!(
-                "INSERT INTO ingest_runs (started_at, roots, mode, rights) VALUES ({NOW}, ?1, ?2, ?3)"
-            ),
-            params![roots, if reference { "reference" } else { "copy" }, rights],
+            "INSERT INTO ingest_runs (started_at, roots, mode, rights) VALUES (?4, ?1, ?2, ?3)",
+            params![
+                roots,
+                if reference { "reference" } else { "copy" },
+                rights,
+                crate::clock::now()
+            ],
         )?;
         Ok(self.conn.last_insert_rowid())
     }
 
     pub fn finish_run(&self, run_id: i64, summary_json: &str) -> Result<()> {
         self.conn.execute(
-            &format!("UPDATE ingest_runs SET finished_at = {NOW}, summary = ?2 WHERE run_id = ?1"),
-            params![run_id, summary_json],
+            "UPDATE ingest_runs SET finished_at = ?3, summary = ?2 WHERE run_id = ?1",
+            params![run_id, summary_json, crate::clock::now()],
         )?;
         Ok(())
     }
@@ -260,13 +262,13 @@ pub fn record_file(
     stored_now: bool,
 ) -> Result<()> {
     if let Some(c) = content {
-        let mut stmt = tx.prepare_cached(&format!(
+        let mut stmt = tx.prepare_cached(
             "INSERT INTO contents (content_id, sha256, size, stored, verdict, reason, damage_kind, \
                damage_position, decode_errors, container, codec, lossless, sample_rate, decode_rate, \
                bits_per_sample, channels, frames, duration_seconds, bitrate, tags, warnings, \
                analyzer_version, analyzed_at, bandwidth, bandwidth_confidence, cutoff_hz) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
-               ?19, ?20, ?21, ?22, {NOW}, ?23, ?24, ?25) \
+               ?19, ?20, ?21, ?22, ?26, ?23, ?24, ?25) \
              ON CONFLICT(content_id) DO UPDATE SET stored = max(stored, excluded.stored), \
                verdict = excluded.verdict, reason = excluded.reason, damage_kind = excluded.damage_kind, \
                damage_position = excluded.damage_position, decode_errors = excluded.decode_errors, \
@@ -277,8 +279,8 @@ pub fn record_file(
                bitrate = excluded.bitrate, tags = excluded.tags, warnings = excluded.warnings, \
                analyzer_version = excluded.analyzer_version, analyzed_at = excluded.analyzed_at, \
                bandwidth = excluded.bandwidth, bandwidth_confidence = excluded.bandwidth_confidence, \
-               cutoff_hz = excluded.cutoff_hz"
-        ))?;
+               cutoff_hz = excluded.cutoff_hz",
+        )?;
         stmt.execute(params![
             c.content_id,
             c.sha256,
@@ -305,6 +307,7 @@ pub fn record_file(
             c.bandwidth.as_ref().map(|b| &b.0),
             c.bandwidth.as_ref().map(|b| b.1),
             c.bandwidth.as_ref().and_then(|b| b.2),
+            crate::clock::now(),
         ])?;
         match &c.fingerprint {
             Some(f) => {
@@ -329,15 +332,15 @@ pub fn record_file(
         tx.prepare_cached("UPDATE contents SET stored = 1 WHERE content_id = ?1")?
             .execute(params![id])?;
     }
-    let mut stmt = tx.prepare_cached(&format!(
+    let mut stmt = tx.prepare_cached(
         "INSERT INTO files (path, display_path, size, mtime_ns, content_id, status, reason, mode, \
            run_id, first_seen, last_seen) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, {NOW}, {NOW}) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10) \
          ON CONFLICT(path) DO UPDATE SET display_path = excluded.display_path, size = excluded.size, \
            mtime_ns = excluded.mtime_ns, content_id = excluded.content_id, status = excluded.status, \
            reason = excluded.reason, mode = excluded.mode, run_id = excluded.run_id, \
-           last_seen = excluded.last_seen"
-    ))?;
+           last_seen = excluded.last_seen",
+    )?;
     stmt.execute(params![
         file.key.path,
         file.key.display_path,
@@ -348,6 +351,7 @@ pub fn record_file(
         file.reason,
         if file.reference { "reference" } else { "copy" },
         run_id,
+        crate::clock::now(),
     ])?;
     tx.prepare_cached("DELETE FROM pending WHERE path = ?1")?
         .execute(params![file.key.path])?;

@@ -1,4 +1,22 @@
-//! Sizes as people write them.
+//! Sizes and durations as people write and read them.
+
+/// A size as people read it: `1.5 MB`, `32.0 GB`, in decimal units, as
+/// disks are sold and as [`parse_budget`] reads `300TB`. The one size
+/// formatter: the CLI, the pages and the reports all print sizes with it.
+pub fn size(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "kB", "MB", "GB", "TB", "PB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i + 1 < UNITS.len() {
+        v /= 1000.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[i])
+    }
+}
 
 /// Parse a storage size the way disks are sold and counted: "300TB",
 /// "1.5TB" (decimal: 10^12), "2TiB" (binary: 2^40), "500GB", "750G"
@@ -34,6 +52,18 @@ pub fn parse_budget(s: &str) -> Result<u64, String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn sizes_print_in_decimal_units_and_read_back() {
+        assert_eq!(super::size(999), "999 B");
+        assert_eq!(super::size(1536), "1.5 kB");
+        assert_eq!(super::size(1_500_000), "1.5 MB");
+        assert_eq!(super::size(32_000_000_000), "32.0 GB");
+        assert_eq!(
+            super::parse_budget(&super::size(300_000_000_000_000).replace(' ', "")),
+            Ok(300_000_000_000_000)
+        );
+    }
+
     #[test]
     fn budgets_parse_with_units() {
         assert_eq!(super::parse_budget("300TB"), Ok(300_000_000_000_000));

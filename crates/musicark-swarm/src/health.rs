@@ -20,12 +20,92 @@ pub enum HealthError {
     Store(#[from] musicark_store::StoreError),
 }
 
-/// Health class of a torrent by its seeders (the anchor's thresholds).
-pub fn class(seeders: u64) -> &'static str {
-    match seeders {
-        0..=3 => "red",
-        4..=10 => "amber",
-        _ => "green",
+/// Health class of a torrent by its seeders, with the anchor's
+/// thresholds. Its thresholds, names, colours and legend live here only:
+/// the CLI, the pages, the charts and the API's filter all read them from
+/// this type.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    /// 0 to [`Health::RED_MAX`] seeders, or never scraped.
+    Red,
+    /// Up to [`Health::AMBER_MAX`] seeders.
+    Amber,
+    /// More than [`Health::AMBER_MAX`] seeders.
+    Green,
+}
+
+impl Health {
+    /// The most seeders a red torrent has.
+    pub const RED_MAX: u64 = 3;
+    /// The most seeders an amber torrent has.
+    pub const AMBER_MAX: u64 = 10;
+    /// Worst first.
+    pub const ALL: [Health; 3] = [Health::Red, Health::Amber, Health::Green];
+
+    /// The class of a torrent with `seeders` seeders (never scraped: pass 0).
+    pub fn of(seeders: u64) -> Health {
+        if seeders <= Self::RED_MAX {
+            Health::Red
+        } else if seeders <= Self::AMBER_MAX {
+            Health::Amber
+        } else {
+            Health::Green
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Red => "red",
+            Health::Amber => "amber",
+            Health::Green => "green",
+        }
+    }
+
+    /// Its colour in charts (the anchor's palette).
+    pub fn colour(self) -> &'static str {
+        match self {
+            Health::Red => "#c62828",
+            Health::Amber => "#ef8f00",
+            Health::Green => "#2e7d32",
+        }
+    }
+
+    /// What it means, for legends and help.
+    pub fn legend(self) -> String {
+        match self {
+            Health::Red => format!("red: {} seeders or fewer, or never scraped", Self::RED_MAX),
+            Health::Amber => format!("amber: {} to {}", Self::RED_MAX + 1, Self::AMBER_MAX),
+            Health::Green => format!("green: more than {}", Self::AMBER_MAX),
+        }
+    }
+}
+
+impl std::fmt::Display for Health {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Health {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Health, String> {
+        Health::ALL
+            .into_iter()
+            .find(|h| h.as_str() == s)
+            .ok_or_else(|| format!("expected red, amber or green, not {s:?}"))
     }
 }
 
@@ -49,7 +129,7 @@ pub struct PackHealth {
     pub leechers: Option<u64>,
     pub completed: Option<u64>,
     pub scraped_at: Option<String>,
-    pub class: &'static str,
+    pub class: Health,
 }
 
 #[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
@@ -111,11 +191,7 @@ pub fn scrape_archive(
     trackers: &[String],
     options: &ScrapeOptions,
 ) -> Result<ScrapeReport, HealthError> {
-    let now: String =
-        db.conn
-            .query_row("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')", [], |r| {
-                r.get(0)
-            })?;
+    let now = musicark_store::clock::now();
     let packs: Vec<(String, Option<String>, Option<String>)> = db
         .conn
         .prepare("SELECT name, btih, btmh FROM packs WHERE obsolete = 0 ORDER BY pack_id")?
@@ -282,7 +358,7 @@ pub fn current(db: &Db) -> Result<(Vec<PackHealth>, Summary), HealthError> {
                 leechers: r.get::<_, Option<i64>>(3)?.map(|s| s as u64),
                 completed: r.get::<_, Option<i64>>(4)?.map(|s| s as u64),
                 scraped_at: r.get(5)?,
-                class: class(seeders.unwrap_or(0).max(0) as u64),
+                class: Health::of(seeders.unwrap_or(0).max(0) as u64),
             })
         })?
         .collect::<Result<_, _>>()?;
@@ -292,9 +368,9 @@ pub fn current(db: &Db) -> Result<(Vec<PackHealth>, Summary), HealthError> {
     };
     for p in &packs {
         match p.class {
-            "red" => s.red += 1,
-            "amber" => s.amber += 1,
-            _ => s.green += 1,
+            Health::Red => s.red += 1,
+            Health::Amber => s.amber += 1,
+            Health::Green => s.green += 1,
         }
         s.unknown += usize::from(p.seeders.is_none());
         s.bytes += p.data_size;
@@ -461,4 +537,35 @@ pub fn seed_plan(
         used,
         torrents: out,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Health;
+
+    #[test]
+    fn classes_follow_the_thresholds_and_the_legend_says_them() {
+        let classes: Vec<Health> = [0, 3, 4, 10, 11, 1000].map(Health::of).to_vec();
+        assert_eq!(
+            classes,
+            [
+                Health::Red,
+                Health::Red,
+                Health::Amber,
+                Health::Amber,
+                Health::Green,
+                Health::Green
+            ]
+        );
+        assert_eq!(
+            Health::Red.legend(),
+            "red: 3 seeders or fewer, or never scraped"
+        );
+        assert_eq!(Health::Amber.legend(), "amber: 4 to 10");
+        assert_eq!(Health::Green.legend(), "green: more than 10");
+        for h in Health::ALL {
+            assert_eq!(h.as_str().parse::<Health>(), Ok(h));
+        }
+        assert!("blue".parse::<Health>().is_err());
+    }
 }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use musicark_catalog::{RecordingView, SearchHit, SearchIndex};
 use musicark_publish::locate::Location;
 use musicark_store::{Db, Home};
+use musicark_swarm::health::Health;
 
 use crate::WebError;
 
@@ -132,8 +133,8 @@ pub struct PlacedCopy {
     #[serde(flatten)]
     pub location: Location,
     pub seeders: Option<u64>,
-    /// red | amber | green (never scraped counts as red).
-    pub health: String,
+    /// Never scraped counts as red.
+    pub health: Health,
 }
 
 /// Rights recorded for a recording.
@@ -254,7 +255,7 @@ pub fn recording(home: &Home, db: &Db, id: i64) -> Result<RecordingPage, WebErro
         .map(|(location, seeders)| PlacedCopy {
             location,
             seeders,
-            health: musicark_swarm::health::class(seeders.unwrap_or(0)).to_string(),
+            health: Health::of(seeders.unwrap_or(0)),
         })
         .collect();
     Ok(RecordingPage {
@@ -462,8 +463,8 @@ pub struct TorrentRow {
     pub pack_id: i64,
     #[serde(flatten)]
     pub entry: musicark_publish::list::ListEntry,
-    /// red | amber | green (never scraped counts as red).
-    pub health: String,
+    /// Never scraped counts as red.
+    pub health: Health,
 }
 
 /// Every torrent as the list shows it (active and obsolete), with ids.
@@ -484,7 +485,7 @@ pub fn torrents(home: &Home, db: &Db) -> Result<Vec<TorrentRow>, WebError> {
             let pack_id = *ids.get(name)?;
             Some(TorrentRow {
                 pack_id,
-                health: musicark_swarm::health::class(entry.seeders).to_string(),
+                health: Health::of(entry.seeders),
                 entry,
             })
         })
@@ -503,7 +504,8 @@ pub fn check_filter(f: &TorrentFilter, strict: bool) -> Result<(), WebError> {
         ))),
     };
     allowed(f.kind.as_deref(), &["audio", "metadata"], "kind")?;
-    allowed(f.health.as_deref(), &["red", "amber", "green"], "health")?;
+    let healths = Health::ALL.map(Health::as_str);
+    allowed(f.health.as_deref(), &healths, "health")?;
     if f.band.as_deref().is_some_and(|b| b.chars().count() > 40) {
         return Err(WebError::BadRequest(
             "band longer than 40 characters".into(),
@@ -543,7 +545,7 @@ pub fn filter_torrents(rows: &[TorrentRow], f: &TorrentFilter) -> Vec<TorrentRow
         .filter(|t| {
             f.health
                 .as_deref()
-                .is_none_or(|h| h.is_empty() || t.health == h)
+                .is_none_or(|h| h.is_empty() || t.health.as_str() == h)
         })
         .filter(|t| {
             let name = t.entry.display_name.to_lowercase();
@@ -828,7 +830,7 @@ pub fn apply_rights(db: &mut Db, a: &RightsAction) -> Result<RightsView, WebErro
         RightsVerb::Embargo => "embargo",
         RightsVerb::Lift => "lift",
     };
-    let now = musicark_publish::timestamp(db)?;
+    let now = musicark_store::clock::now_seconds();
     // `record` checks the date (a bad one is the caller's mistake: 400).
     musicark_publish::rights::record(
         db,

@@ -224,7 +224,7 @@ pub fn document() -> Value {
                 q(
                     "health",
                     false,
-                    json!({"type": "string", "enum": ["red", "amber", "green"]}),
+                    json!({"type": "string", "enum": musicark_swarm::health::Health::ALL.map(|h| h.as_str())}),
                     "Health colour",
                 ),
                 q(

@@ -12,7 +12,9 @@ use axum::routing::get;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde::Deserialize;
 
-use musicark_publish::coverage::{human_bytes, svg_bars, svg_long_tail};
+use musicark_publish::coverage::{svg_bars, svg_long_tail};
+use musicark_store::units::size;
+use musicark_swarm::health::Health;
 
 use crate::api::{plan_params, search_limit};
 use crate::model::{self, TorrentFilter};
@@ -155,7 +157,7 @@ fn badges(preserved: bool, published: bool) -> Markup {
     }
 }
 
-fn health_badge(class: &str, seeders: Option<u64>) -> Markup {
+fn health_badge(class: Health, seeders: Option<u64>) -> Markup {
     let label = match seeders {
         Some(s) => format!("{s} seeders"),
         None => "never scraped".into(),
@@ -173,11 +175,13 @@ fn svg_health(h: &musicark_swarm::health::Summary) -> String {
     );
     let mut x = left;
     let parts = [
-        (h.green, "#2e7d32", "green: 4 or more seeders"),
-        (h.amber, "#ef8f00", "amber: 1 to 3"),
-        (h.red, "#c62828", "red: none or never scraped"),
-    ];
-    for (n, colour, _) in parts {
+        (h.green, Health::Green),
+        (h.amber, Health::Amber),
+        (h.red, Health::Red),
+    ]
+    .map(|(n, class)| (n, class.colour(), class.legend()));
+    for (n, colour, _) in &parts {
+        let n = *n;
         let width = pw * n as f64 / total;
         if n > 0 {
             s.push_str(&format!(
@@ -192,11 +196,12 @@ fn svg_health(h: &musicark_swarm::health::Summary) -> String {
     }
     let mut lx = left;
     for (n, colour, label) in parts {
+        let label = format!("{label} ({n})");
         s.push_str(&format!(
-            r##"<rect x="{lx:.1}" y="52" width="12" height="12" fill="{colour}"/><text x="{:.1}" y="62" font-size="12" fill="#263238">{label} ({n})</text>"##,
+            r##"<rect x="{lx:.1}" y="52" width="12" height="12" fill="{colour}"/><text x="{:.1}" y="62" font-size="12" fill="#263238">{label}</text>"##,
             lx + 16.0
         ));
-        lx += 230.0;
+        lx += 16.0 + 6.3 * label.chars().count() as f64 + 20.0;
     }
     s.push_str("</svg>");
     s
@@ -217,7 +222,7 @@ async fn dashboard(State(app): State<Arc<App>>) -> PageResult {
                 div.card { b { (pct(c.share_listens_preserved)) } span { "of listens preserved (" (pct(c.share_listens_published)) " published)" } }
                 div.card { b { (pct(c.share_recordings_preserved)) } span { "of " (c.recordings) " recordings preserved" } }
                 div.card { b { (pct(h.share_data_4_copies)) } span { "of published data in ≥ 4 copies" } }
-                div.card { b { (h.torrents) } span { "active torrents, " (human_bytes(h.bytes)) } }
+                div.card { b { (h.torrents) } span { "active torrents, " (size(h.bytes)) } }
                 div.card { b { (d.status.audio_files) } span { "audio files ingested, " (d.status.damaged) " damaged" } }
                 @let f = &d.status.fixity;
                 div.card {
@@ -400,7 +405,7 @@ async fn recording(
                             tr {
                                 td { (c.tier) }
                                 td.num { @if let Some(k) = c.kbps { (k) " kbit/s" } }
-                                td.num { (human_bytes(c.bytes)) }
+                                td.num { (size(c.bytes)) }
                                 td { (c.source_codec.as_deref().unwrap_or("")) }
                                 td title={"from " (c.rights.source) @if let Some(t) = &c.rights.license_tag { ": " (t) }} {
                                     (c.rights.license.as_deref().or(c.rights.license_tag.as_deref()).unwrap_or("unknown"))
@@ -424,7 +429,7 @@ async fn recording(
                                 td { (l.location.torrent) @if l.location.obsolete { " (obsolete)" } }
                                 td.mono { (l.location.path) }
                                 td.num { (l.location.byte_start) "–" (l.location.byte_end) }
-                                td { (health_badge(&l.health, l.seeders)) }
+                                td { (health_badge(l.health, l.seeders)) }
                                 td { a.magnet href=(l.location.magnet) { "magnet" } }
                             }
                         }
@@ -568,13 +573,13 @@ async fn torrents(State(app): State<Arc<App>>, Query(f): Query<TorrentFilter>) -
                 } }
                 label { "Health " select name="health" {
                     option value="" { "any" }
-                    @for h in ["red", "amber", "green"] { option value=(h) selected[sel(f.health.as_deref(), h)] { (h) } }
+                    @for h in Health::ALL { option value=(h) selected[sel(f.health.as_deref(), h.as_str())] { (h) } }
                 } }
                 label { input type="checkbox" name="obsolete" value="true" checked[f.obsolete.unwrap_or(false)]; " obsolete too" }
                 input type="search" name="q" value=(f.q.as_deref().unwrap_or("")) placeholder="name" aria-label="Name";
                 button type="submit" { "Filter" }
             }
-            p.note { (rows.len()) " torrents, " (human_bytes(rows.iter().map(|t| t.entry.data_size).sum())) }
+            p.note { (rows.len()) " torrents, " (size(rows.iter().map(|t| t.entry.data_size).sum())) }
             table.torrents {
                 thead { tr { th { "Name" } th { "Band" } th { "Tier" } th { "Files" } th { "Size" } th { "Seeders" } th { "" } } }
                 tbody {
@@ -584,7 +589,7 @@ async fn torrents(State(app): State<Arc<App>>, Query(f): Query<TorrentFilter>) -
                             td { (t.entry.popularity_band) }
                             td { (t.entry.tier) }
                             td.num { (t.entry.num_files) }
-                            td.num { (human_bytes(t.entry.data_size)) }
+                            td.num { (size(t.entry.data_size)) }
                             td {
                                 @if t.entry.stats_scraped_at.is_some() {
                                     span class={"health " (t.health)} { (t.entry.seeders) }
@@ -637,7 +642,7 @@ async fn torrent(
             dl {
                 dt { "Info-hash (v1)" } dd.mono { (e.btih) }
                 @if let Some(m) = &e.btmh { dt { "Info-hash (v2)" } dd.mono { (m) } }
-                dt { "Size" } dd { (human_bytes(e.data_size)) " in " (e.num_files) " files" }
+                dt { "Size" } dd { (size(e.data_size)) " in " (e.num_files) " files" }
                 dt { "Band, tier" } dd { (e.popularity_band) ", " (e.tier) }
                 dt { "Health" } dd { span class={"health " (t.torrent.health)} { (e.seeders) " seeders, " (e.leechers) " leechers" } @if let Some(s) = &e.stats_scraped_at { " (" (s) ")" } }
                 dt { "Share of listens" } dd { (pct(e.listen_share)) }
@@ -659,7 +664,7 @@ async fn torrent(
                     tr {
                         td.num { (f.file_index) }
                         td.mono { (f.path) }
-                        td.num { (human_bytes(f.size)) }
+                        td.num { (size(f.size)) }
                         td { @if let Some(r) = f.recording_id { a href={"/recordings/" (r)} { (f.title.as_deref().unwrap_or("?")) } } }
                         td.mono.hash { (f.blake3) }
                     }
@@ -874,7 +879,7 @@ async fn seedplan(State(app): State<Arc<App>>, Query(f): Query<PlanForm>) -> Pag
                 button id="make-plan" type="submit" { "Make my plan" }
             }
             @if let Some(p) = &plan {
-                h2 { (p.torrents.len()) " torrents, " (human_bytes(p.used)) " of " (human_bytes(p.budget)) }
+                h2 { (p.torrents.len()) " torrents, " (size(p.used)) " of " (size(p.budget)) }
                 p {
                     a.button id="download-magnets" href={"/seedplan/magnets.txt?" (plan_query(&budget_text, &donor_text))} download { "Download magnets" } " "
                     a.button id="download-torrents" href={"/seedplan/torrents.tar?" (plan_query(&budget_text, &donor_text))} download { "Download .torrent files (tar)" }
@@ -884,8 +889,8 @@ async fn seedplan(State(app): State<Arc<App>>, Query(f): Query<PlanForm>) -> Pag
                     @for t in &p.torrents {
                         tr {
                             td { (t.name) }
-                            td.num { (human_bytes(t.data_size)) }
-                            td { (health_badge(musicark_swarm::health::class(t.seeders.unwrap_or(0)), t.seeders)) }
+                            td.num { (size(t.data_size)) }
+                            td { (health_badge(Health::of(t.seeders.unwrap_or(0)), t.seeders)) }
                             td.num { (t.unseeded_recordings) }
                             td { a.magnet href=(t.magnet) { "magnet" } }
                         }
@@ -977,7 +982,7 @@ async fn damaged(State(app): State<Arc<App>>, headers: axum::http::HeaderMap) ->
                             td.mono { (e.path) }
                             td { (e.reason.as_deref().unwrap_or("")) @if let Some(k) = &e.damage_kind { " (" (k) ")" } }
                             td.num { @if let Some(p) = e.position_seconds { (format!("{p:.1} s")) } }
-                            td.num { (human_bytes(e.size)) }
+                            td.num { (size(e.size)) }
                         }
                     }
                 }
@@ -1016,7 +1021,7 @@ async fn rights_page(State(app): State<Arc<App>>) -> PageResult {
                         td { (row.key) }
                         td { (row.class.map_or("", |c| c.as_str())) }
                         td.num { (row.files) }
-                        td.num { (human_bytes(row.bytes)) }
+                        td.num { (size(row.bytes)) }
                         @if published { td { @if row.publishable { span.badge.pub { "yes" } } @else { span.badge.none { "no" } } } }
                     }
                 }
@@ -1029,8 +1034,8 @@ async fn rights_page(State(app): State<Arc<App>>) -> PageResult {
         html! {
             h1 { "Rights" }
             div.cards {
-                div.card { b { (r.files_publishable) } span { "preserved files publishable (" (human_bytes(r.bytes_publishable)) ")" } }
-                div.card { b { (r.files_withheld) } span { "withheld by rights (" (human_bytes(r.bytes_withheld)) ")" } }
+                div.card { b { (r.files_publishable) } span { "preserved files publishable (" (size(r.bytes_publishable)) ")" } }
+                div.card { b { (r.files_withheld) } span { "withheld by rights (" (size(r.bytes_withheld)) ")" } }
                 div.card { b { (r.takedowns.len()) } span { "takedowns in force" } }
                 div.card { b { (r.embargoes.len()) } span { "embargoes in force" } }
             }

@@ -13,21 +13,6 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
 pub fn duration(seconds: f64) -> String {
     let s = seconds.round() as u64;
     let (h, m, s) = (s / 3600, (s / 60) % 60, s % 60);
@@ -128,9 +113,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn human_sizes_and_durations() {
-        assert_eq!(bytes(512), "512 B");
-        assert_eq!(bytes(1536), "1.5 KiB");
+    fn human_durations() {
         assert_eq!(duration(5.25), "5.2 s");
         assert_eq!(duration(125.0), "2 min 05 s");
         assert_eq!(duration(3725.0), "1 h 02 min 05 s");

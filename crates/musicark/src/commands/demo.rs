@@ -12,7 +12,8 @@ use musicark_store::Home;
 
 use crate::cli::{DemoArgs, Global, IngestArgs};
 use crate::commands::{ingest, status};
-use crate::output::{bytes, print_json};
+use crate::output::print_json;
+use musicark_store::units::size;
 
 /// Marks a directory as made by `demo`, so a rerun may replace it.
 const MARKER: &str = ".musicark-demo";
@@ -201,8 +202,8 @@ pub fn run(g: &Global, args: &DemoArgs) -> anyhow::Result<()> {
         preserved.sources,
         preserved.made,
         preserved.kept_original,
-        bytes(preserved.bytes_in),
-        bytes(preserved.bytes_out)
+        size(preserved.bytes_in),
+        size(preserved.bytes_out)
     );
     println!(
         "   a 4 MB budget would keep {:.0} % of listens ({:.0} % of recordings): `musicark plan --budget 4MB`",
@@ -216,7 +217,7 @@ pub fn run(g: &Global, args: &DemoArgs) -> anyhow::Result<()> {
             "   {:<28} {:>3} files {:>10}  btih {}",
             p.name,
             p.files,
-            bytes(p.data_size),
+            size(p.data_size),
             p.btih
         );
     }
@@ -242,7 +243,7 @@ pub fn run(g: &Global, args: &DemoArgs) -> anyhow::Result<()> {
     println!(
         "The demo archive is in {} ({} stored). Look around with:",
         dir.display(),
-        bytes(st.stored_bytes)
+        size(st.stored_bytes)
     );
     println!("  musicark --archive {} status", dir.display());
     println!("  musicark --archive {} report damaged", dir.display());

@@ -6,7 +6,8 @@ use std::io::IsTerminal;
 
 use crate::cli::Global;
 use crate::commands::open_home;
-use crate::output::{bytes, print_json};
+use crate::output::print_json;
+use musicark_store::units::size;
 
 struct Bar(Option<ProgressBar>);
 
@@ -74,7 +75,7 @@ pub fn run(g: &Global, options: musicark_fsck::FsckOptions, log: bool) -> anyhow
         let checked: u64 = report.checked.values().sum();
         println!(
             "Checked {checked} objects ({} read) in {:.1} s: {}",
-            bytes(report.bytes_checked),
+            size(report.bytes_checked),
             report.seconds,
             report
                 .checked

@@ -8,7 +8,8 @@ use musicark_swarm::scrape::ScrapeOptions;
 
 use crate::cli::Global;
 use crate::commands::open_home;
-use crate::output::{bytes, print_json};
+use crate::output::print_json;
+use musicark_store::units::size;
 
 pub fn scrape(g: &Global, trackers: &[String], timeout_ms: u64) -> anyhow::Result<()> {
     let home = open_home(g)?;
@@ -79,8 +80,8 @@ pub fn seedplan(
             println!(
                 "{} torrents ({} of {}) copied to {}",
                 plan.torrents.len(),
-                bytes(plan.used),
-                bytes(plan.budget),
+                size(plan.used),
+                size(plan.budget),
                 out.display()
             );
         }
@@ -106,7 +107,7 @@ struct MirrorEvents {
 impl musicark_mirror::Events for MirrorEvents {
     fn planned(&self, names: &[String], total: u64) {
         if !self.quiet {
-            eprintln!("plan: {} torrents, {}", names.len(), bytes(total));
+            eprintln!("plan: {} torrents, {}", names.len(), size(total));
         }
     }
     fn progress(&self, done: u64, total: u64) {
@@ -173,7 +174,7 @@ pub fn mirror(g: &Global, options: musicark_mirror::MirrorOptions) -> anyhow::Re
     println!(
         "{} torrents mirrored ({}), verified, seeded.",
         report.mirrored.len(),
-        bytes(report.bytes)
+        size(report.bytes)
     );
     Ok(())
 }
@@ -200,7 +201,7 @@ fn print_packs(packs: &[PackHealth]) {
             "  {:<6} {:<36} {counts}  {:>10}",
             p.class,
             p.name,
-            bytes(p.data_size)
+            size(p.data_size)
         );
     }
 }
@@ -209,8 +210,8 @@ pub(crate) fn print_summary(s: &Summary) {
     println!(
         "Health    {:.1} % of the data in ≥ 4 copies ({} of {}); torrents: {} green, {} amber, {} red ({} never scraped)",
         s.share_data_4_copies * 100.0,
-        bytes(s.bytes_in_4_copies),
-        bytes(s.bytes),
+        size(s.bytes_in_4_copies),
+        size(s.bytes),
         s.green,
         s.amber,
         s.red,

@@ -5,7 +5,8 @@ use musicark_store::{Home, RunSummary};
 
 use crate::cli::{Global, IngestArgs};
 use crate::commands::open_home;
-use crate::output::{Bars, bytes, duration, print_json};
+use crate::output::{Bars, duration, print_json};
+use musicark_store::units::size;
 
 pub fn run(g: &Global, args: &IngestArgs) -> anyhow::Result<()> {
     let home = open_home(g)?;
@@ -61,7 +62,7 @@ pub(crate) fn print_summary(s: &RunSummary) {
     println!(
         "Ingested {} new or changed files ({}) in {:.1} s; {} unchanged skipped",
         s.processed,
-        bytes(s.bytes_processed),
+        size(s.bytes_processed),
         s.wall_seconds,
         s.unchanged
     );

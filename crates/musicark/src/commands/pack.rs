@@ -11,7 +11,8 @@ use musicark_publish::pack::PackOptions;
 
 use crate::cli::Global;
 use crate::commands::open_home;
-use crate::output::{bytes, print_json};
+use crate::output::print_json;
+use musicark_store::units::size;
 
 /// What rights kept out of the packs, and why (a few lines; `--json` has
 /// them all).
@@ -88,7 +89,7 @@ pub fn pack(
             "{:<40} {:>6} files {:>10}  {}",
             p.name,
             p.files,
-            bytes(p.data_size),
+            size(p.data_size),
             p.btih
         );
     }
@@ -262,7 +263,7 @@ pub fn locate(g: &Global, query: &str) -> anyhow::Result<()> {
             l.btih.as_deref().unwrap_or("-"),
             l.byte_start,
             l.byte_end,
-            bytes(l.size),
+            size(l.size),
             l.file_index,
             l.magnet
         );
@@ -294,9 +295,9 @@ pub fn coverage(g: &Global, html: Option<&Path>) -> anyhow::Result<()> {
     );
     println!(
         "{} preserved in {} files; {} in {} active torrents.",
-        bytes(c.bytes_preserved),
+        size(c.bytes_preserved),
         c.files_preserved,
-        bytes(c.bytes_published),
+        size(c.bytes_published),
         c.torrents_active
     );
     for t in &c.by_tier {
@@ -304,7 +305,7 @@ pub fn coverage(g: &Global, html: Option<&Path>) -> anyhow::Result<()> {
             "  {:<18} {:>8} files {:>12}",
             t.tier,
             t.files,
-            bytes(t.bytes)
+            size(t.bytes)
         );
     }
     Ok(())

@@ -7,7 +7,8 @@ use musicark_catalog::plan::{Tier, load_items, plan};
 
 use crate::cli::Global;
 use crate::commands::open_home;
-use crate::output::{bytes, print_json};
+use crate::output::print_json;
+use musicark_store::units::size;
 
 pub fn run(g: &Global, budget: u64, kbps: &[u32], lossless: bool) -> anyhow::Result<()> {
     let home = open_home(g)?;
@@ -35,7 +36,7 @@ pub fn run(g: &Global, budget: u64, kbps: &[u32], lossless: bool) -> anyhow::Res
     println!(
         "Budget {:.1} TB ({}) for {} recordings ({} with listens, {} listens in all{}):",
         p.budget_bytes as f64 / 1e12,
-        bytes(p.budget_bytes),
+        size(p.budget_bytes),
         p.recordings,
         p.recordings_with_listens,
         p.total_listens,
@@ -68,21 +69,21 @@ pub fn run(g: &Global, budget: u64, kbps: &[u32], lossless: bool) -> anyhow::Res
             b.listen_share * 100.0,
             bar,
             tier,
-            bytes(b.bytes)
+            size(b.bytes)
         );
     }
     println!();
     println!(
         "Uses {} of {}: {:.1} % of recordings, {:.1} % of listens kept.",
-        bytes(p.used_bytes),
-        bytes(p.budget_bytes),
+        size(p.used_bytes),
+        size(p.budget_bytes),
         p.track_share * 100.0,
         p.listen_share * 100.0
     );
     let costs: Vec<String> = p
         .catalogue_cost
         .iter()
-        .map(|c| format!("{} {}", c.tier, bytes(c.bytes)))
+        .map(|c| format!("{} {}", c.tier, size(c.bytes)))
         .collect();
     println!("The whole catalogue at each tier: {}.", costs.join(", "));
     println!("Planned in {seconds:.1} s.");

@@ -8,7 +8,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::Global;
 use crate::commands::open_home;
-use crate::output::{bytes, print_json};
+use crate::output::print_json;
+use musicark_store::units::size;
 
 pub fn run(g: &Global, jobs: Option<usize>, dry_run: bool) -> anyhow::Result<()> {
     let home = open_home(g)?;
@@ -66,8 +67,8 @@ pub fn run(g: &Global, jobs: Option<usize>, dry_run: bool) -> anyhow::Result<()>
         summary.made,
         summary.kept_original,
         summary.already_done,
-        bytes(summary.bytes_in),
-        bytes(summary.bytes_out),
+        size(summary.bytes_in),
+        size(summary.bytes_out),
         summary.seconds,
         summary.realtime
     );

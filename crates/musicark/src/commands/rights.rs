@@ -13,7 +13,8 @@ use crate::cli::{
     EmbargoCommand, EmbargoRequest, ExportFormat, Global, TakedownCommand, TakedownRequest,
 };
 use crate::commands::open_home;
-use crate::output::{bytes, print_json};
+use crate::output::print_json;
+use musicark_store::units::size;
 
 /// What an identifier names: (entity, id).
 fn resolve(db: &Db, id: &str) -> anyhow::Result<(&'static str, i64)> {
@@ -95,7 +96,7 @@ fn decide_and_repack(
     let _lock = home.lock_for_writing()?;
     let mut db = home.db()?;
     let (entity, entity_id) = resolve(&db, id)?;
-    let now = musicark_publish::timestamp(&db)?;
+    let now = musicark_store::clock::now_seconds();
     let entry = rights::record(
         &mut db,
         &Decision {
@@ -133,7 +134,7 @@ fn decide_and_repack(
             "new        {:<40} {:>6} files {:>10}",
             p.name,
             p.files,
-            bytes(p.data_size)
+            size(p.data_size)
         );
     }
     crate::commands::pack::print_left_out(&summary);
@@ -235,9 +236,9 @@ pub fn report(g: &Global) -> anyhow::Result<()> {
     println!(
         "Publishable: {} files, {}; withheld: {} files, {}",
         r.files_publishable,
-        bytes(r.bytes_publishable),
+        size(r.bytes_publishable),
         r.files_withheld,
-        bytes(r.bytes_withheld)
+        size(r.bytes_withheld)
     );
     println!("\nIngested audio by licence");
     for row in &r.ingested_by_license {
@@ -246,7 +247,7 @@ pub fn report(g: &Global) -> anyhow::Result<()> {
             row.key,
             row.class.map_or("", |c| c.as_str()),
             row.files,
-            bytes(row.bytes)
+            size(row.bytes)
         );
     }
     println!("\nPreserved copies by licence");
@@ -256,7 +257,7 @@ pub fn report(g: &Global) -> anyhow::Result<()> {
             row.key,
             row.class.map_or("", |c| c.as_str()),
             row.files,
-            bytes(row.bytes),
+            size(row.bytes),
             if row.publishable {
                 "published"
             } else {
@@ -353,7 +354,7 @@ pub fn export(
     println!(
         "Exported {} items ({}) under {} to {}; metadata in {}",
         r.items,
-        bytes(r.bytes),
+        size(r.bytes),
         r.licenses.join(", "),
         r.out.display(),
         r.metadata.display()

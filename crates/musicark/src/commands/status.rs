@@ -4,7 +4,8 @@ use musicark_store::Status;
 
 use crate::cli::Global;
 use crate::commands::open_home;
-use crate::output::{bytes, duration, print_json};
+use crate::output::{duration, print_json};
+use musicark_store::units::size;
 
 pub fn run(g: &Global) -> anyhow::Result<()> {
     let home = open_home(g)?;
@@ -30,9 +31,9 @@ pub(crate) fn print_status(s: &Status) {
     );
     println!(
         "Bytes     {} in all; {} of clean audio; {} stored as {} unique contents",
-        bytes(s.bytes),
-        bytes(s.audio_bytes),
-        bytes(s.stored_bytes),
+        size(s.bytes),
+        size(s.audio_bytes),
+        size(s.stored_bytes),
         s.unique_contents
     );
     println!("Duration  {} of clean audio", duration(s.duration_seconds));
@@ -59,7 +60,7 @@ pub(crate) fn print_status(s: &Status) {
                 "  {:width$}  {:>6} files  {:>10}  {}",
                 c.codec,
                 c.files,
-                bytes(c.bytes),
+                size(c.bytes),
                 duration(c.duration_seconds)
             );
         }

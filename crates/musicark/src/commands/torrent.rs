@@ -10,7 +10,8 @@ use musicark_torrent::{
 use serde::Serialize;
 
 use crate::cli::{Global, TorrentCreateArgs};
-use crate::output::{bytes, print_json};
+use crate::output::print_json;
+use musicark_store::units::size;
 
 fn split_urls(values: &[String]) -> Vec<Vec<String>> {
     values
@@ -72,12 +73,7 @@ pub fn create(g: &Global, a: &TorrentCreateArgs) -> anyhow::Result<()> {
         web_seeds: split_urls(&a.webseeds).into_iter().flatten().collect(),
         comment: a.comment.clone(),
         created_by: Some(format!("musicark {}", env!("CARGO_PKG_VERSION"))),
-        creation_date: a.date.then(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0)
-        }),
+        creation_date: a.date.then(musicark_store::clock::epoch_seconds),
         private: a.private,
         source: a.source.clone(),
     };
@@ -100,9 +96,9 @@ pub fn create(g: &Global, a: &TorrentCreateArgs) -> anyhow::Result<()> {
         "Wrote {} ({} files, {}, {} pieces of {})",
         created.output,
         layout.files.len(),
-        bytes(layout.total_length()),
+        size(layout.total_length()),
         created.torrent.pieces,
-        bytes(layout.piece_length)
+        size(layout.piece_length)
     );
     if let Some(h) = &created.torrent.info_hash_v1 {
         println!("  info-hash v1  {h}");
@@ -113,12 +109,12 @@ pub fn create(g: &Global, a: &TorrentCreateArgs) -> anyhow::Result<()> {
     if created.padding_bytes > 0 {
         println!(
             "  padding       {} hashed as zeros",
-            bytes(created.padding_bytes)
+            size(created.padding_bytes)
         );
     }
     println!(
         "  hashed in {seconds:.2} s ({}/s)",
-        bytes(created.bytes_per_second as u64)
+        size(created.bytes_per_second as u64)
     );
     Ok(())
 }
@@ -148,9 +144,9 @@ pub fn show(g: &Global, file: &Path) -> anyhow::Result<()> {
     println!("Info-hash v2  {}", s.info_hash_v2.as_deref().unwrap_or("-"));
     println!(
         "Size          {} in {} pieces of {}",
-        bytes(s.total_length),
+        size(s.total_length),
         s.pieces,
-        bytes(s.piece_length)
+        size(s.piece_length)
     );
     for (i, tier) in s.trackers.iter().enumerate() {
         println!("Tracker {i}     {}", tier.join(", "));
@@ -217,7 +213,7 @@ pub fn verify(g: &Global, file: &Path, dir: &Path, jobs: Option<usize>) -> anyho
             "{} of {} pieces bad; {} checked in {seconds:.2} s",
             report.pieces_bad,
             report.pieces_checked,
-            bytes(report.bytes)
+            size(report.bytes)
         );
     }
     if !report.ok {
