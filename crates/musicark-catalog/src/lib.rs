@@ -13,6 +13,7 @@
 //! silently and never ends an import: it lands in `rejects` with the reason
 //! and the line. *Boundary*: never decodes audio.
 
+pub mod browse;
 pub mod ids;
 pub mod import;
 pub mod mapping;

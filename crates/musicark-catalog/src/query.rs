@@ -61,7 +61,7 @@ pub struct RecordingView {
 }
 
 /// One recording by internal id, with everything the catalogue knows.
-pub fn recording(db: &Db, id: i64) -> rusqlite::Result<Option<RecordingView>> {
+pub fn recording(db: &Db, id: i64) -> Result<Option<RecordingView>, CatalogError> {
     let base = db
         .conn
         .prepare_cached(
@@ -151,7 +151,7 @@ pub fn recording(db: &Db, id: i64) -> rusqlite::Result<Option<RecordingView>> {
 
 /// Look a recording up by MBID, ISRC, barcode (its release's tracks) or
 /// internal id. Several recordings may share an ISRC or a barcode.
-pub fn lookup(db: &Db, query: &str) -> rusqlite::Result<Vec<RecordingView>> {
+pub fn lookup(db: &Db, query: &str) -> Result<Vec<RecordingView>, CatalogError> {
     let ids: Vec<i64> = match ids::classify(query) {
         None => vec![],
         Some(Lookup::Internal(id)) => vec![id],
@@ -270,8 +270,8 @@ pub struct RejectView {
 }
 
 /// The most recent rejects, newest import first, by line.
-pub fn rejects(db: &Db, limit: usize) -> rusqlite::Result<Vec<RejectView>> {
-    db.conn
+pub fn rejects(db: &Db, limit: usize) -> Result<Vec<RejectView>, CatalogError> {
+    Ok(db.conn
         .prepare_cached(
             "SELECT r.import_id, i.source, i.path, r.line, r.field, r.value, r.reason FROM rejects r \
              JOIN imports i USING (import_id) ORDER BY r.import_id DESC, r.line LIMIT ?1",
@@ -287,5 +287,5 @@ pub fn rejects(db: &Db, limit: usize) -> rusqlite::Result<Vec<RejectView>> {
                 reason: r.get(6)?,
             })
         })?
-        .collect()
+        .collect::<rusqlite::Result<_>>()?)
 }

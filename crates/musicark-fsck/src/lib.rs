@@ -143,7 +143,6 @@ pub trait Progress {
 pub struct Quiet;
 impl Progress for Quiet {}
 
-
 /// The next objects to check (see [`Db::fixity_due`]).
 fn next_objects(db: &Db, since: &str, limit: usize) -> Result<Vec<(Kind, String)>, FsckError> {
     Ok(db

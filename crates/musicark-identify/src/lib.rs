@@ -17,6 +17,7 @@
 //!
 //! *Boundary*: reads the catalogue; writes only the `matches` table.
 
+pub mod links;
 pub mod matching;
 
 use std::collections::{BTreeMap, HashMap};

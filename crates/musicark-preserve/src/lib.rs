@@ -19,6 +19,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use musicark_audio::transcode::{TranscodeOptions, transcode_file};
+pub mod copies;
+
 use musicark_store::{BlobStore, ContentId, Db, Home, PreserveConfig};
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;

@@ -16,6 +16,7 @@ pub mod list;
 pub mod locate;
 pub mod metadata;
 pub mod pack;
+pub mod packs;
 pub mod paths;
 pub mod rights;
 
@@ -42,6 +43,9 @@ pub enum PublishError {
     Signature(String),
     #[error("{0}")]
     Invalid(String),
+    /// What a request names does not exist.
+    #[error("{0}")]
+    NotFound(String),
 }
 
 impl PublishError {
@@ -73,4 +77,3 @@ pub(crate) fn listens_by_recording(
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
-

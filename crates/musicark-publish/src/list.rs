@@ -17,8 +17,8 @@ use minisign::{KeyPair, PublicKey, PublicKeyBox, SecretKey, SecretKeyBox, Signat
 use musicark_store::{Db, Home, atomic_write};
 use serde::{Deserialize, Serialize};
 
-use crate::pack::{slug, withheld_recordings};
 use crate::PublishError;
+use crate::pack::{slug, withheld_recordings};
 
 /// One torrent of the list. The first block of fields is Anna's Archive's
 /// `torrents.json`; the second is musicark's.
@@ -287,7 +287,10 @@ pub fn sign(
     data: &[u8],
     file_name: &str,
 ) -> Result<String, PublishError> {
-    let trusted = format!("timestamp:{}\tfile:{file_name}\thashed", musicark_store::clock::epoch_seconds());
+    let trusted = format!(
+        "timestamp:{}\tfile:{file_name}\thashed",
+        musicark_store::clock::epoch_seconds()
+    );
     let sig = minisign::sign(
         Some(pk),
         sk,

@@ -15,8 +15,8 @@ use musicark_store::{Db, Home};
 use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 
-use crate::pack::{ManifestEntry, PackFile, PackMeta, PackOptions, PackReport, build_pack, slug};
 use crate::PublishError;
+use crate::pack::{ManifestEntry, PackFile, PackMeta, PackOptions, PackReport, build_pack, slug};
 
 /// zstd level 9: measured on a 10 000-recording catalogue, level 19 took
 /// 9× as long for an eighth fewer bytes; at 256 M recordings, hours.

@@ -32,8 +32,8 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::paths::{PathParts, Unique, path_for};
 use crate::PublishError;
+use crate::paths::{PathParts, Unique, path_for};
 
 /// 32 GB: a pack fits a small donor's spare disk or the smallest USB
 /// drive on sale, and at Opus 64–128 kbit/s holds ~10 000 tracks, so the

@@ -478,15 +478,79 @@ pub fn allowed(allow: &[String], r: &ContentRights) -> bool {
     })
 }
 
+/// What a decision does to an entity's publication.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Never publish it again: the torrents holding it become obsolete.
+    Takedown,
+    /// Reverse a takedown.
+    Reinstate,
+    /// Withhold it until a day (or until lifted).
+    Embargo,
+    /// End an embargo.
+    Lift,
+}
+
+/// What a decision applies to.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Entity {
+    Recording,
+    Release,
+    Artist,
+}
+
+macro_rules! text_enum {
+    ($t:ty, $what:literal, $($v:ident => $s:literal),*) => {
+        impl $t {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$v => $s),* }
+            }
+        }
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.pad(self.as_str())
+            }
+        }
+        impl std::str::FromStr for $t {
+            type Err = PublishError;
+            fn from_str(s: &str) -> Result<Self, PublishError> {
+                match s {
+                    $($s => Ok(Self::$v),)*
+                    other => Err(PublishError::Invalid(format!(
+                        concat!("not a ", $what, ": {:?} (one of ", $($s, " ",)* ")"), other
+                    ))),
+                }
+            }
+        }
+    };
+}
+text_enum!(Action, "rights action", Takedown => "takedown", Reinstate => "reinstate", Embargo => "embargo", Lift => "lift");
+text_enum!(Entity, "rights entity", Recording => "recording", Release => "release", Artist => "artist");
+
+/// Read a text column that holds one of an enum's names.
+fn column<T: std::str::FromStr>(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<T>
+where
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    let s: String = r.get(i)?;
+    s.parse().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
 /// One entry of the audit log.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct LogEntry {
     pub entry_id: i64,
     pub at: String,
-    /// takedown | reinstate | embargo | lift
-    pub action: String,
-    /// recording | artist | release
-    pub entity: String,
+    pub action: Action,
+    pub entity: Entity,
     pub entity_id: i64,
     /// What the id names, for people.
     pub name: Option<String>,
@@ -498,8 +562,8 @@ pub struct LogEntry {
 /// A takedown, embargo or their reversal: written to `rights` and to the
 /// append-only log in one transaction.
 pub struct Decision<'a> {
-    pub action: &'a str,
-    pub entity: &'a str,
+    pub action: Action,
+    pub entity: Entity,
     pub entity_id: i64,
     pub until: Option<&'a str>,
     pub reason: Option<&'a str>,
@@ -528,15 +592,16 @@ pub fn record(db: &mut Db, d: &Decision<'_>, now: &str) -> Result<LogEntry, Publ
             "until {u:?}: expected YYYY-MM-DD"
         )));
     }
+    if d.until.is_some() && d.action != Action::Embargo {
+        return Err(PublishError::Invalid(format!(
+            "until applies to an embargo, not to {}",
+            d.action
+        )));
+    }
     let table = match d.entity {
-        "recording" => "recordings",
-        "artist" => "artists",
-        "release" => "releases",
-        other => {
-            return Err(PublishError::Invalid(format!(
-                "rights apply to a recording, artist or release, not {other:?}"
-            )));
-        }
+        Entity::Recording => "recordings",
+        Entity::Artist => "artists",
+        Entity::Release => "releases",
     };
     let exists: bool = db.conn.query_row(
         &format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE rowid = ?1)"),
@@ -544,47 +609,43 @@ pub fn record(db: &mut Db, d: &Decision<'_>, now: &str) -> Result<LogEntry, Publ
         |r| r.get(0),
     )?;
     if !exists {
-        return Err(PublishError::Invalid(format!(
+        return Err(PublishError::NotFound(format!(
             "no {} {}",
             d.entity, d.entity_id
         )));
     }
+    let (entity, entity_id) = (d.entity.as_str(), d.entity_id);
     let tx = db.conn.transaction()?;
     tx.execute(
         "INSERT OR IGNORE INTO rights (entity, entity_id) VALUES (?1, ?2)",
-        params![d.entity, d.entity_id],
+        params![entity, entity_id],
     )?;
     match d.action {
-        "takedown" => tx.execute(
+        Action::Takedown => tx.execute(
             "UPDATE rights SET takedown = 1 WHERE entity = ?1 AND entity_id = ?2",
-            params![d.entity, d.entity_id],
+            params![entity, entity_id],
         )?,
-        "reinstate" => tx.execute(
+        Action::Reinstate => tx.execute(
             "UPDATE rights SET takedown = 0 WHERE entity = ?1 AND entity_id = ?2",
-            params![d.entity, d.entity_id],
+            params![entity, entity_id],
         )?,
-        "embargo" => tx.execute(
+        Action::Embargo => tx.execute(
             "UPDATE rights SET embargo = 1, embargo_until = ?3 WHERE entity = ?1 AND entity_id = ?2",
-            params![d.entity, d.entity_id, d.until],
+            params![entity, entity_id, d.until],
         )?,
-        "lift" => tx.execute(
+        Action::Lift => tx.execute(
             "UPDATE rights SET embargo = 0, embargo_until = NULL WHERE entity = ?1 AND entity_id = ?2",
-            params![d.entity, d.entity_id],
+            params![entity, entity_id],
         )?,
-        other => {
-            return Err(PublishError::Invalid(format!(
-                "unknown rights action {other:?}"
-            )));
-        }
     };
     tx.execute(
         "INSERT INTO rights_log (at, action, entity, entity_id, until, reason, reference) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
             now,
-            d.action,
-            d.entity,
-            d.entity_id,
+            d.action.as_str(),
+            entity,
+            entity_id,
             d.until,
             d.reason,
             d.reference
@@ -603,12 +664,70 @@ pub fn log(db: &Db) -> Result<Vec<LogEntry>, PublishError> {
 }
 
 /// The log entries of one recording, artist or release, oldest first.
-pub fn log_of(db: &Db, entity: &str, entity_id: i64) -> Result<Vec<LogEntry>, PublishError> {
+pub fn log_of(db: &Db, entity: Entity, entity_id: i64) -> Result<Vec<LogEntry>, PublishError> {
     entries(
         db,
         "WHERE l.entity = ?1 AND l.entity_id = ?2",
-        params![entity, entity_id],
+        params![entity.as_str(), entity_id],
     )
+}
+
+/// The rights recorded for one recording, release or artist.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct Recorded {
+    pub statement: Option<String>,
+    pub license: Option<String>,
+    pub embargo: bool,
+    pub embargo_until: Option<String>,
+    pub takedown: bool,
+    pub source: Option<String>,
+}
+
+/// What `rights` holds for an entity (none: nothing recorded).
+pub fn recorded(db: &Db, entity: Entity, id: i64) -> Result<Option<Recorded>, PublishError> {
+    Ok(db
+        .conn
+        .prepare_cached(
+            "SELECT statement, license, embargo, embargo_until, takedown, source FROM rights \
+             WHERE entity = ?1 AND entity_id = ?2",
+        )?
+        .query_row(params![entity.as_str(), id], |r| {
+            Ok(Recorded {
+                statement: r.get(0)?,
+                license: r.get(1)?,
+                embargo: r.get::<_, i64>(2)? != 0,
+                embargo_until: r.get(3)?,
+                takedown: r.get::<_, i64>(4)? != 0,
+                source: r.get(5)?,
+            })
+        })
+        .optional()?)
+}
+
+/// A decision applied: its log entry and the repack it caused.
+#[derive(Debug, Clone, Serialize)]
+pub struct Decided {
+    pub log: LogEntry,
+    pub pack: crate::pack::PackSummary,
+}
+
+/// The use case every front end calls for a takedown, an embargo or their
+/// reversal: under the archive's write lock, record the decision in
+/// `rights` and the audit log, then repack at once, so that torrents
+/// holding what is now withheld become obsolete and replacements are built
+/// (with the archive's trackers). The next `list export` publishes
+/// without it — whether the decision came from `musicark takedown` or from
+/// `POST /api/actions/rights`.
+pub fn apply(home: &Home, d: &Decision<'_>) -> Result<Decided, PublishError> {
+    let _lock = home.lock_for_writing()?;
+    let mut db = home.db()?;
+    let log = record(&mut db, d, &musicark_store::clock::now_seconds())?;
+    let options = crate::pack::PackOptions {
+        trackers: home.config.publish.trackers.clone(),
+        ..Default::default()
+    };
+    let pack = crate::pack::pack(home, &mut db, &options, &|_, _| {})?;
+    Ok(Decided { log, pack })
 }
 
 fn entries(
@@ -628,8 +747,8 @@ fn entries(
         Ok(LogEntry {
             entry_id: r.get(0)?,
             at: r.get(1)?,
-            action: r.get(2)?,
-            entity: r.get(3)?,
+            action: column(r, 2)?,
+            entity: column(r, 3)?,
             entity_id: r.get(4)?,
             name: r.get(5)?,
             until: r.get(6)?,

@@ -29,9 +29,8 @@ fn now_utc() -> OffsetDateTime {
 /// Now, to the millisecond, as recorded in the database:
 /// `2026-11-29T23:45:12.345Z` (sorts as text).
 pub fn now() -> String {
-    let f = format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
+    let f =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     now_utc().format(f).unwrap_or_default()
 }
 

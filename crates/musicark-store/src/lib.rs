@@ -40,6 +40,7 @@ pub use config::{
 pub use db::{Db, SCHEMA_VERSION};
 pub use error::{Result, StoreError, is_no_space, sqlite_full, sqlite_io};
 pub use fsutil::{atomic_write, fsync_dir, write_synced};
+pub use records::Activity;
 pub use status::{
     CodecCount, DamagedEntry, DamagedReport, FixitySummary, RunSummary, Status, TranscodeEntry,
 };
@@ -175,6 +176,24 @@ pub fn sqlite_error_is_full_disk(e: &rusqlite::Error, db_path: &Path) -> bool {
         || (sqlite_io(e)
             && free_bytes(db_path.parent().unwrap_or(Path::new(".")))
                 .is_some_and(|free| free < 4 << 20))
+}
+
+/// Whether any error in a chain (an `anyhow` chain, a `source()` walk)
+/// is the database's disk being full; the text front ends print for it
+/// (which file, what to do).
+pub fn full_disk_message<'a>(
+    mut chain: impl Iterator<Item = &'a (dyn std::error::Error + 'static)>,
+    archive: &Path,
+) -> Option<String> {
+    let db = archive.join(DB_FILE);
+    chain
+        .find_map(|e| e.downcast_ref::<rusqlite::Error>().filter(|e| sqlite_error_is_full_disk(e, &db)))
+        .map(|e| {
+            format!(
+                "{}: no space left on device ({e}); free some space and run the command again: it resumes where it stopped",
+                db.display()
+            )
+        })
 }
 
 /// The archive's writer lock (released on drop, and by the kernel when the

@@ -106,8 +106,58 @@ pub struct FileRecord {
     pub reference: bool,
 }
 
+/// Something that happened to the archive, for the dashboard's feed.
+/// Each table's owner reports its own ([`Db::ingest_activity`],
+/// `musicark_catalog::browse::activity`, …); front ends merge them.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
+pub struct Activity {
+    pub at: String,
+    /// ingest | import | pack | obsolete | scrape
+    pub kind: String,
+    pub text: String,
+}
 
 impl Db {
+    /// The latest ingest runs, newest first.
+    pub fn ingest_activity(&self, limit: usize) -> Result<Vec<Activity>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT coalesce(finished_at, started_at), 'ingest run ' || run_id || \
+                   CASE WHEN finished_at IS NULL THEN ' (interrupted or running)' ELSE '' END || ': ' || roots \
+                 FROM ingest_runs ORDER BY 1 DESC LIMIT ?1",
+            )?
+            .query_map([limit as i64], |r| {
+                Ok(Activity {
+                    at: r.get(0)?,
+                    kind: "ingest".into(),
+                    text: r.get(1)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// One of the paths a content was ingested from (the first found).
+    pub fn a_path_of(&self, content_id: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT display_path FROM files WHERE content_id = ?1 ORDER BY file_id LIMIT 1",
+            )?
+            .query_row([content_id], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// A content's codec, when it was analysed as audio.
+    pub fn codec_of(&self, content_id: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT codec FROM contents WHERE content_id = ?1")?
+            .query_row([content_id], |r| r.get::<_, Option<String>>(0))
+            .optional()?
+            .flatten())
+    }
+
     /// Start an ingest run; also empties the work queue of any earlier run
     /// that died (its files are found again by this run's walk).
     /// `rights`: the operator's default rights statement for the files

@@ -539,6 +539,43 @@ pub fn seed_plan(
     })
 }
 
+/// The seeders the latest answers report for the active pack named
+/// `name`: the most any tracker reports over its v1 and v2 hashes (none:
+/// never scraped).
+pub fn latest_seeders(db: &Db, name: &str) -> Result<Option<u64>, HealthError> {
+    let v: Option<i64> = db
+        .conn
+        .prepare_cached(
+            "SELECT max(s.seeders) FROM packs p JOIN scrapes s \
+               ON (s.info_hash = p.btih OR s.info_hash = substr(p.btmh, 1, 40)) \
+             WHERE p.name = ?1 AND s.error IS NULL AND s.scraped_at = ( \
+               SELECT max(t.scraped_at) FROM scrapes t WHERE t.info_hash = s.info_hash \
+                 AND t.tracker = s.tracker AND t.error IS NULL)",
+        )?
+        .query_row([name], |r| r.get(0))?;
+    Ok(v.map(|v| v.max(0) as u64))
+}
+
+/// Scrapes, newest first: one line per scrape run.
+pub fn activity(db: &Db, limit: usize) -> Result<Vec<musicark_store::Activity>, HealthError> {
+    Ok(db
+        .conn
+        .prepare_cached(
+            "SELECT scraped_at, 'scrape of ' || count(DISTINCT info_hash) || ' hashes at ' \
+               || count(DISTINCT tracker) || ' trackers' \
+               || CASE WHEN count(error) > 0 THEN ', ' || count(error) || ' errors' ELSE '' END \
+             FROM scrapes GROUP BY scraped_at ORDER BY scraped_at DESC LIMIT ?1",
+        )?
+        .query_map([limit as i64], |r| {
+            Ok(musicark_store::Activity {
+                at: r.get(0)?,
+                kind: "scrape".into(),
+                text: r.get(1)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::Health;

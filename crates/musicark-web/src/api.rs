@@ -413,15 +413,10 @@ async fn rights(
     State(app): State<Arc<App>>,
     _: Authorized,
     Body(action): Body<model::RightsAction>,
-) -> ApiResult<model::RightsView> {
+) -> ApiResult<model::RightsApplied> {
     Ok(Json(
         blocking(&app, move |app| {
-            let _lock = app
-                .home
-                .lock_for_writing()
-                .map_err(|e| WebError::Busy(format!("the archive is busy: {e}")))?;
-            let mut db = app.home.db()?;
-            let v = model::apply_rights(&mut db, &action)?;
+            let v = model::apply_rights(&app.home, &action)?;
             app.invalidate();
             Ok(v)
         })

@@ -80,8 +80,9 @@ macro_rules! internal_from {
     )*};
 }
 internal_from!(
-    rusqlite::Error,
     musicark_store::StoreError,
+    musicark_identify::IdentifyError,
+    musicark_preserve::PreserveError,
     musicark_catalog::CatalogError,
     musicark_publish::PublishError,
     musicark_swarm::health::HealthError,

@@ -2,12 +2,12 @@
 //! archive. No HTTP here: every function takes a connection and returns
 //! the same types the API serialises and the pages render.
 
-use rusqlite::OptionalExtension;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use musicark_catalog::{RecordingView, SearchHit, SearchIndex};
+use musicark_catalog::{RecordingView, SearchHit, SearchIndex, browse};
 use musicark_publish::locate::Location;
+use musicark_publish::rights::{self as publish_rights, Entity};
 use musicark_store::{Db, Home};
 use musicark_swarm::health::Health;
 
@@ -33,38 +33,19 @@ pub struct SearchResult {
     pub hits: Vec<SearchRow>,
 }
 
-/// Flags of many recordings at once: (preserved, published).
+/// A recording's badges: (preserved, published).
 fn flags(db: &Db, recording_id: i64) -> Result<(bool, bool), WebError> {
-    let preserved: bool = db
-        .conn
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM preserved WHERE recording_id = ?1)")?
-        .query_row([recording_id], |r| r.get(0))?;
-    let published: bool = db
-        .conn
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM pack_files f JOIN packs p USING (pack_id) \
-             WHERE f.recording_id = ?1 AND p.obsolete = 0)",
-        )?
-        .query_row([recording_id], |r| r.get(0))?;
-    Ok((preserved, published))
+    Ok((
+        musicark_preserve::copies::recording_preserved(db, recording_id)?,
+        musicark_publish::packs::recording_published(db, recording_id)?,
+    ))
 }
 
 fn release_flags(db: &Db, release_id: i64) -> Result<(bool, bool), WebError> {
-    let preserved: bool = db
-        .conn
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM tracks t JOIN preserved p USING (recording_id) \
-             WHERE t.release_id = ?1)",
-        )?
-        .query_row([release_id], |r| r.get(0))?;
-    let published: bool = db
-        .conn
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM tracks t JOIN pack_files f USING (recording_id) \
-             JOIN packs p USING (pack_id) WHERE t.release_id = ?1 AND p.obsolete = 0)",
-        )?
-        .query_row([release_id], |r| r.get(0))?;
-    Ok((preserved, published))
+    Ok((
+        musicark_preserve::copies::release_preserved(db, release_id)?,
+        musicark_publish::packs::release_published(db, release_id)?,
+    ))
 }
 
 /// Ranked catalogue search with preserved/published badges.
@@ -137,16 +118,8 @@ pub struct PlacedCopy {
     pub health: Health,
 }
 
-/// Rights recorded for a recording.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-pub struct RightsView {
-    pub statement: Option<String>,
-    pub license: Option<String>,
-    pub embargo: bool,
-    pub embargo_until: Option<String>,
-    pub takedown: bool,
-    pub source: Option<String>,
-}
+/// Rights recorded for a recording (`rights`, owned by publish).
+pub use musicark_publish::rights::Recorded as RightsView;
 
 /// Everything about one recording: the recording page and
 /// `GET /api/recordings/{id}`.
@@ -163,88 +136,44 @@ pub struct RecordingPage {
 
 /// Latest seeders of every active pack by name.
 fn seeders_of(db: &Db, names: &[&str]) -> Result<Vec<Option<u64>>, WebError> {
-    let mut out = Vec::with_capacity(names.len());
-    let mut stmt = db.conn.prepare_cached(
-        "SELECT max(s.seeders) FROM packs p JOIN scrapes s \
-           ON (s.info_hash = p.btih OR s.info_hash = substr(p.btmh, 1, 40)) \
-         WHERE p.name = ?1 AND s.error IS NULL AND s.scraped_at = ( \
-           SELECT max(t.scraped_at) FROM scrapes t WHERE t.info_hash = s.info_hash \
-             AND t.tracker = s.tracker AND t.error IS NULL)",
-    )?;
-    for n in names {
-        let v: Option<i64> = stmt.query_row([n], |r| r.get(0))?;
-        out.push(v.map(|v| v.max(0) as u64));
-    }
-    Ok(out)
+    names
+        .iter()
+        .map(|n| Ok(musicark_swarm::health::latest_seeders(db, n)?))
+        .collect()
 }
 
-pub fn rights(db: &Db, entity: &str, id: i64) -> Result<Option<RightsView>, WebError> {
-    Ok(db
-        .conn
-        .prepare_cached(
-            "SELECT statement, license, embargo, embargo_until, takedown, source FROM rights \
-             WHERE entity = ?1 AND entity_id = ?2",
-        )?
-        .query_row(rusqlite::params![entity, id], |r| {
-            Ok(RightsView {
-                statement: r.get(0)?,
-                license: r.get(1)?,
-                embargo: r.get::<_, i64>(2)? != 0,
-                embargo_until: r.get(3)?,
-                takedown: r.get::<_, i64>(4)? != 0,
-                source: r.get(5)?,
-            })
-        })
-        .optional()?)
+pub fn rights(db: &Db, entity: Entity, id: i64) -> Result<Option<RightsView>, WebError> {
+    Ok(publish_rights::recorded(db, entity, id)?)
 }
 
 pub fn recording(home: &Home, db: &Db, id: i64) -> Result<RecordingPage, WebError> {
     let recording = musicark_catalog::query::recording(db, id)?
         .ok_or_else(|| WebError::NotFound(format!("no recording {id}")))?;
-    let matches = db
-        .conn
-        .prepare_cached(
-            "SELECT m.content_id, (SELECT display_path FROM files f WHERE f.content_id = m.content_id \
-                ORDER BY f.file_id LIMIT 1), c.codec, m.status, m.method, m.confidence, m.evidence \
-             FROM matches m LEFT JOIN contents c USING (content_id) WHERE m.recording_id = ?1 \
-             ORDER BY m.content_id LIMIT 100",
-        )?
-        .query_map([id], |r| {
-            Ok(MatchView {
-                content_id: r.get(0)?,
-                path: r.get(1)?,
-                codec: r.get(2)?,
-                status: r.get(3)?,
-                method: r.get(4)?,
-                confidence: r.get(5)?,
-                evidence: r.get(6)?,
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    let copies = db
-        .conn
-        .prepare_cached(
-            "SELECT p.source_id, p.tier, p.kbps, p.output_id, p.bytes, p.duration, c.codec, p.made_at \
-             FROM preserved p LEFT JOIN contents c ON c.content_id = p.source_id \
-             WHERE p.recording_id = ?1 ORDER BY p.made_at LIMIT 100",
-        )?
-        .query_map([id], |r| {
-            Ok(CopyView {
-                source_id: r.get(0)?,
-                tier: r.get(1)?,
-                kbps: r.get(2)?,
-                output_id: r.get(3)?,
-                bytes: r.get::<_, i64>(4)?.max(0) as u64,
-                duration: r.get(5)?,
-                source_codec: r.get(6)?,
-                made_at: r.get(7)?,
-                rights: musicark_publish::rights::decide(None, None, None, None),
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut copies = copies;
-    for c in &mut copies {
-        c.rights = musicark_publish::rights::content_rights_of(db, &c.source_id)?;
+    let mut matches = Vec::new();
+    for l in musicark_identify::links::of_recording(db, id, 100)? {
+        matches.push(MatchView {
+            path: db.a_path_of(&l.content_id)?,
+            codec: db.codec_of(&l.content_id)?,
+            content_id: l.content_id,
+            status: l.status,
+            method: l.method,
+            confidence: l.confidence,
+            evidence: l.evidence,
+        });
+    }
+    let mut copies = Vec::new();
+    for c in musicark_preserve::copies::of_recording(db, id, 100)? {
+        copies.push(CopyView {
+            source_codec: db.codec_of(&c.source_id)?,
+            rights: publish_rights::content_rights_of(db, &c.source_id)?,
+            source_id: c.source_id,
+            tier: c.tier,
+            kbps: c.kbps,
+            output_id: c.output_id,
+            bytes: c.bytes,
+            duration: c.duration,
+            made_at: c.made_at,
+        });
     }
     let locations = musicark_publish::locate::recordings(home, db, &[id])?;
     let names: Vec<&str> = locations.iter().map(|l| l.torrent.as_str()).collect();
@@ -263,8 +192,8 @@ pub fn recording(home: &Home, db: &Db, id: i64) -> Result<RecordingPage, WebErro
         matches,
         copies,
         places,
-        rights: rights(db, "recording", id)?,
-        rights_log: musicark_publish::rights::log_of(db, "recording", id)?,
+        rights: rights(db, Entity::Recording, id)?,
+        rights_log: publish_rights::log_of(db, Entity::Recording, id)?,
     })
 }
 
@@ -281,30 +210,16 @@ pub struct RecordingRow {
 }
 
 fn recording_row(db: &Db, id: i64) -> Result<Option<RecordingRow>, WebError> {
-    let row = db
-        .conn
-        .prepare_cached(
-            "SELECT mbid, title, artist_credit, length_ms FROM recordings WHERE recording_id = ?1",
-        )?
-        .query_row([id], |r| {
-            Ok((
-                r.get::<_, Option<String>>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<String>>(2)?,
-                r.get::<_, Option<i64>>(3)?,
-            ))
-        })
-        .optional()?;
-    let Some((mbid, title, artist_credit, length_ms)) = row else {
+    let Some(b) = browse::recording_brief(db, id)? else {
         return Ok(None);
     };
     let (preserved, published) = flags(db, id)?;
     Ok(Some(RecordingRow {
         recording_id: id,
-        mbid,
-        title,
-        artist_credit,
-        length_ms,
+        mbid: b.mbid,
+        title: b.title,
+        artist_credit: b.artist_credit,
+        length_ms: b.length_ms,
         preserved,
         published,
     }))
@@ -324,56 +239,26 @@ pub struct ArtistPage {
 }
 
 pub fn artist(db: &Db, id: i64) -> Result<ArtistPage, WebError> {
-    let base = db
-        .conn
-        .prepare_cached(
-            "SELECT mbid, name, sort_name, country, type FROM artists WHERE artist_id = ?1",
-        )?
-        .query_row([id], |r| {
-            Ok(ArtistPage {
-                artist_id: id,
-                mbid: r.get(0)?,
-                name: r.get(1)?,
-                sort_name: r.get(2)?,
-                country: r.get(3)?,
-                kind: r.get(4)?,
-                recordings: vec![],
-                recordings_total: 0,
-            })
-        })
-        .optional()?;
-    let mut page = base.ok_or_else(|| WebError::NotFound(format!("no artist {id}")))?;
-    page.recordings_total = db
-        .conn
-        .prepare_cached(
-            "SELECT count(DISTINCT recording_id) FROM recording_artists WHERE artist_id = ?1",
-        )?
-        .query_row([id], |r| r.get::<_, i64>(0))?
-        .max(0) as u64;
-    let ids: Vec<i64> = db
-        .conn
-        .prepare_cached(
-            "SELECT DISTINCT ra.recording_id FROM recording_artists ra JOIN recordings r USING (recording_id) \
-             WHERE ra.artist_id = ?1 ORDER BY r.title, ra.recording_id LIMIT ?2",
-        )?
-        .query_map(rusqlite::params![id, MAX_ROWS as i64], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    for rid in ids {
-        page.recordings.extend(recording_row(db, rid)?);
+    let a = browse::artist(db, id)?.ok_or_else(|| WebError::NotFound(format!("no artist {id}")))?;
+    let mut recordings = Vec::new();
+    for rid in browse::artist_recordings(db, id, MAX_ROWS)? {
+        recordings.extend(recording_row(db, rid)?);
     }
-    Ok(page)
+    Ok(ArtistPage {
+        artist_id: id,
+        mbid: a.mbid,
+        name: a.name,
+        sort_name: a.sort_name,
+        country: a.country,
+        kind: a.kind,
+        recordings,
+        recordings_total: browse::artist_recording_count(db, id)?,
+    })
 }
 
 /// Artists credited on a recording, with their internal ids (for links).
 pub fn recording_artist_ids(db: &Db, id: i64) -> Result<Vec<(i64, String)>, WebError> {
-    Ok(db
-        .conn
-        .prepare_cached(
-            "SELECT a.artist_id, a.name FROM recording_artists ra JOIN artists a USING (artist_id) \
-             WHERE ra.recording_id = ?1 ORDER BY ra.position",
-        )?
-        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?)
+    Ok(browse::recording_artists(db, id)?)
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -398,48 +283,30 @@ pub struct ReleasePage {
 }
 
 pub fn release(db: &Db, id: i64) -> Result<ReleasePage, WebError> {
-    let base = db
-        .conn
-        .prepare_cached(
-            "SELECT mbid, title, artist_credit, date, country, barcode, label, catalog_number \
-             FROM releases WHERE release_id = ?1",
-        )?
-        .query_row([id], |r| {
-            Ok(ReleasePage {
-                release_id: id,
-                mbid: r.get(0)?,
-                title: r.get(1)?,
-                artist_credit: r.get(2)?,
-                date: r.get(3)?,
-                country: r.get(4)?,
-                barcode: r.get(5)?,
-                label: r.get(6)?,
-                catalog_number: r.get(7)?,
-                tracks: vec![],
-            })
-        })
-        .optional()?;
-    let mut page = base.ok_or_else(|| WebError::NotFound(format!("no release {id}")))?;
-    let rows: Vec<(i64, i64, i64)> = db
-        .conn
-        .prepare_cached(
-            "SELECT disc, position, recording_id FROM tracks WHERE release_id = ?1 \
-             ORDER BY disc, position LIMIT ?2",
-        )?
-        .query_map(rusqlite::params![id, MAX_ROWS as i64], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })?
-        .collect::<Result<_, _>>()?;
-    for (disc, position, rid) in rows {
+    let r =
+        browse::release(db, id)?.ok_or_else(|| WebError::NotFound(format!("no release {id}")))?;
+    let mut tracks = Vec::new();
+    for (disc, position, rid) in browse::release_tracks(db, id, MAX_ROWS)? {
         if let Some(recording) = recording_row(db, rid)? {
-            page.tracks.push(TrackRow {
+            tracks.push(TrackRow {
                 disc,
                 position,
                 recording,
             });
         }
     }
-    Ok(page)
+    Ok(ReleasePage {
+        release_id: id,
+        mbid: r.mbid,
+        title: r.title,
+        artist_credit: r.artist_credit,
+        date: r.date,
+        country: r.country,
+        barcode: r.barcode,
+        label: r.label,
+        catalog_number: r.catalog_number,
+        tracks,
+    })
 }
 
 /// Filters of the torrents page and `GET /api/torrents`.
@@ -470,11 +337,7 @@ pub struct TorrentRow {
 /// Every torrent as the list shows it (active and obsolete), with ids.
 pub fn torrents(home: &Home, db: &Db) -> Result<Vec<TorrentRow>, WebError> {
     let entries = musicark_publish::list::entries(home, db)?;
-    let ids: std::collections::HashMap<String, i64> = db
-        .conn
-        .prepare("SELECT name, pack_id FROM packs")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
+    let ids = musicark_publish::packs::ids_by_name(db)?;
     Ok(entries
         .into_iter()
         .filter_map(|entry| {
@@ -557,19 +420,7 @@ pub fn filter_torrents(rows: &[TorrentRow], f: &TorrentFilter) -> Vec<TorrentRow
 }
 
 /// One file of a torrent's manifest.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-pub struct ManifestRow {
-    pub file_index: i64,
-    pub path: String,
-    pub size: u64,
-    pub byte_offset: u64,
-    /// BLAKE3 of the file.
-    pub blake3: String,
-    pub source_id: Option<String>,
-    pub recording_id: Option<i64>,
-    pub title: Option<String>,
-    pub artist_credit: Option<String>,
-}
+pub use musicark_publish::packs::ManifestRow;
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct TorrentPage {
@@ -595,46 +446,16 @@ pub fn torrent(
         .cloned()
         .ok_or_else(|| WebError::NotFound(format!("no torrent {pack_id}")))?;
     let _ = home;
-    let (created_at, obsolete_reason): (String, Option<String>) = db
-        .conn
-        .prepare_cached("SELECT created_at, obsolete_reason FROM packs WHERE pack_id = ?1")?
-        .query_row([pack_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let files_total: i64 = db
-        .conn
-        .prepare_cached("SELECT count(*) FROM pack_files WHERE pack_id = ?1")?
-        .query_row([pack_id], |r| r.get(0))?;
-    let files = db
-        .conn
-        .prepare_cached(
-            "SELECT f.file_index, f.path, f.size, f.byte_offset, f.output_id, f.source_id, f.recording_id, \
-                    r.title, r.artist_credit \
-             FROM pack_files f LEFT JOIN recordings r USING (recording_id) \
-             WHERE f.pack_id = ?1 ORDER BY f.file_index LIMIT ?2 OFFSET ?3",
-        )?
-        .query_map(
-            rusqlite::params![pack_id, MAX_ROWS as i64, offset.min(i64::MAX as u64) as i64],
-            |r| {
-                Ok(ManifestRow {
-                    file_index: r.get(0)?,
-                    path: r.get(1)?,
-                    size: r.get::<_, i64>(2)?.max(0) as u64,
-                    byte_offset: r.get::<_, i64>(3)?.max(0) as u64,
-                    blake3: r.get(4)?,
-                    source_id: r.get(5)?,
-                    recording_id: r.get(6)?,
-                    title: r.get(7)?,
-                    artist_credit: r.get(8)?,
-                })
-            },
-        )?
-        .collect::<Result<_, _>>()?;
+    let record = musicark_publish::packs::record(db, pack_id)?
+        .ok_or_else(|| WebError::NotFound(format!("no torrent {pack_id}")))?;
+    let files = musicark_publish::packs::files(db, pack_id, MAX_ROWS, offset)?;
     Ok(TorrentPage {
         torrent,
-        obsolete_reason,
-        created_at,
+        obsolete_reason: record.obsolete_reason,
+        created_at: record.created_at,
         files,
         offset,
-        files_total: files_total.max(0) as u64,
+        files_total: record.num_files,
     })
 }
 
@@ -653,54 +474,29 @@ pub struct PackHashes {
 }
 
 pub fn pack_hashes(db: &Db, pack_id: i64) -> Result<PackHashes, WebError> {
-    db.conn
-        .prepare_cached("SELECT name, btih, btmh, manifest_sha256 FROM packs WHERE pack_id = ?1")?
-        .query_row([pack_id], |r| {
-            Ok(PackHashes {
-                name: r.get(0)?,
-                btih: r.get(1)?,
-                btmh: r.get(2)?,
-                manifest_sha256: r.get(3)?,
-            })
-        })
-        .optional()?
-        .ok_or_else(|| WebError::NotFound(format!("no torrent {pack_id}")))
+    let r = musicark_publish::packs::record(db, pack_id)?
+        .ok_or_else(|| WebError::NotFound(format!("no torrent {pack_id}")))?;
+    Ok(PackHashes {
+        name: r.name,
+        btih: r.btih,
+        btmh: r.btmh,
+        manifest_sha256: r.manifest_sha256,
+    })
 }
 
 /// Something that happened to the archive.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-pub struct Activity {
-    pub at: String,
-    /// ingest | import | pack | obsolete | scrape
-    pub kind: String,
-    pub text: String,
-}
+pub use musicark_store::Activity;
 
+/// The latest events of every kind, newest first: each table's owner
+/// reports its own.
 pub fn activity(db: &Db, limit: usize) -> Result<Vec<Activity>, WebError> {
-    let sql = "SELECT at, kind, text FROM ( \
-        SELECT coalesce(finished_at, started_at) AS at, 'ingest' AS kind, \
-               'ingest run ' || run_id || CASE WHEN finished_at IS NULL THEN ' (interrupted or running)' ELSE '' END || ': ' || roots AS text \
-          FROM ingest_runs \
-        UNION ALL SELECT coalesce(finished_at, started_at), 'import', \
-               source || ' ' || kind || ': ' || rows || ' rows, ' || rejects || ' rejected' FROM imports \
-        UNION ALL SELECT created_at, 'pack', 'published ' || name || ' (' || num_files || ' files)' FROM packs \
-        UNION ALL SELECT obsoleted_at, 'obsolete', name || ' obsolete: ' || coalesce(obsolete_reason, '') \
-          FROM packs WHERE obsolete = 1 AND obsoleted_at IS NOT NULL \
-        UNION ALL SELECT scraped_at, 'scrape', 'scrape of ' || count(DISTINCT info_hash) || ' hashes at ' \
-               || count(DISTINCT tracker) || ' trackers' || CASE WHEN count(error) > 0 THEN ', ' || count(error) || ' errors' ELSE '' END \
-          FROM scrapes GROUP BY scraped_at \
-      ) ORDER BY at DESC LIMIT ?1";
-    Ok(db
-        .conn
-        .prepare_cached(sql)?
-        .query_map([limit as i64], |r| {
-            Ok(Activity {
-                at: r.get(0)?,
-                kind: r.get(1)?,
-                text: r.get(2)?,
-            })
-        })?
-        .collect::<Result<_, _>>()?)
+    let mut all = db.ingest_activity(limit)?;
+    all.extend(browse::activity(db, limit)?);
+    all.extend(musicark_publish::packs::activity(db, limit)?);
+    all.extend(musicark_swarm::health::activity(db, limit)?);
+    all.sort_by(|a, b| b.at.cmp(&a.at));
+    all.truncate(limit);
+    Ok(all)
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -721,76 +517,35 @@ pub struct ReviewItem {
     pub candidates: Vec<RecordingRow>,
 }
 
-/// A review row: content, a path, best confidence, evidence.
-type ReviewRow = (String, Option<String>, Option<f64>, Option<String>);
-
-/// The candidates `match` appends to its evidence: `… (candidates: [3, 7])`.
-fn candidate_ids(evidence: &str) -> Vec<i64> {
-    evidence
-        .rsplit_once("(candidates: [")
-        .and_then(|(_, rest)| rest.split_once(']'))
-        .map(|(list, _)| {
-            list.split(',')
-                .filter_map(|x| x.trim().parse().ok())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 pub fn review(db: &Db) -> Result<Vec<ReviewItem>, WebError> {
-    let rows: Vec<ReviewRow> = db
-        .conn
-        .prepare_cached(
-            "SELECT m.content_id, (SELECT display_path FROM files f WHERE f.content_id = m.content_id \
-                ORDER BY f.file_id LIMIT 1), m.confidence, m.evidence \
-             FROM matches m WHERE m.status = 'review' ORDER BY 2 LIMIT ?1",
-        )?
-        .query_map([MAX_ROWS as i64], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })?
-        .collect::<Result<_, _>>()?;
-    let mut out = Vec::with_capacity(rows.len());
-    for (content_id, path, confidence, evidence) in rows {
+    let mut out = Vec::new();
+    for l in musicark_identify::links::review_queue(db, MAX_ROWS)? {
         let mut candidates = Vec::new();
-        for id in candidate_ids(evidence.as_deref().unwrap_or(""))
+        for id in musicark_identify::links::candidate_ids(l.evidence.as_deref().unwrap_or(""))
             .into_iter()
             .take(20)
         {
             candidates.extend(recording_row(db, id)?);
         }
         out.push(ReviewItem {
-            content_id,
-            path,
-            confidence,
-            evidence,
+            path: db.a_path_of(&l.content_id)?,
+            content_id: l.content_id,
+            confidence: l.confidence,
+            evidence: l.evidence,
             candidates,
         });
     }
     Ok(out)
 }
 
-/// What to do to a recording's publication.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum RightsVerb {
-    /// Never publish it again; the next `pack` obsoletes the torrents
-    /// holding it and builds replacements.
-    Takedown,
-    /// Reverse a takedown.
-    Reinstate,
-    /// Withhold it until a date (or until lifted).
-    Embargo,
-    /// End an embargo.
-    Lift,
-}
-
-/// What an action on a recording's rights asks. Recorded, like the
-/// CLI's `takedown` and `embargo`, in the append-only rights log.
+/// What an action on a recording's rights asks: the same decision as
+/// the CLI's `takedown`, `embargo` and their reversal, applied by the
+/// same use case ([`musicark_publish::rights::apply`]).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RightsAction {
     pub recording_id: i64,
-    pub action: RightsVerb,
+    pub action: publish_rights::Action,
     /// For `embargo`: the first day it may be published, `YYYY-MM-DD`
     /// (none: until lifted).
     #[schemars(regex(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))]
@@ -803,20 +558,22 @@ pub struct RightsAction {
     pub reference: Option<String>,
 }
 
-/// Record a takedown or an embargo (or their reversal) in `rights` and the
-/// rights log. The next `pack` leaves the recording out and obsoletes the
-/// torrents holding it.
-pub fn apply_rights(db: &mut Db, a: &RightsAction) -> Result<RightsView, WebError> {
-    let exists: bool = db
-        .conn
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM recordings WHERE recording_id = ?1)")?
-        .query_row([a.recording_id], |r| r.get(0))?;
-    if !exists {
-        return Err(WebError::NotFound(format!(
-            "no recording {}",
-            a.recording_id
-        )));
-    }
+/// What an action did: the rights now recorded, and the repack it caused
+/// (as `musicark takedown` prints it).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct RightsApplied {
+    #[serde(flatten)]
+    pub rights: RightsView,
+    pub log: publish_rights::LogEntry,
+    /// Torrents made obsolete: (name, why).
+    pub obsoleted: Vec<(String, String)>,
+    /// Replacement torrents built.
+    pub packed: Vec<String>,
+}
+
+/// Apply a takedown or an embargo (or their reversal): the shared use
+/// case records it and repacks at once, exactly as the CLI does.
+pub fn apply_rights(home: &Home, a: &RightsAction) -> Result<RightsApplied, WebError> {
     for (what, text) in [("reason", &a.reason), ("reference", &a.reference)] {
         if text.as_deref().is_some_and(|r| r.chars().count() > 500) {
             return Err(WebError::BadRequest(format!(
@@ -824,34 +581,31 @@ pub fn apply_rights(db: &mut Db, a: &RightsAction) -> Result<RightsView, WebErro
             )));
         }
     }
-    let action = match a.action {
-        RightsVerb::Takedown => "takedown",
-        RightsVerb::Reinstate => "reinstate",
-        RightsVerb::Embargo => "embargo",
-        RightsVerb::Lift => "lift",
-    };
-    let now = musicark_store::clock::now_seconds();
-    // `record` checks the date (a bad one is the caller's mistake: 400).
-    musicark_publish::rights::record(
-        db,
-        &musicark_publish::rights::Decision {
-            action,
-            entity: "recording",
+    let decided = publish_rights::apply(
+        home,
+        &publish_rights::Decision {
+            action: a.action,
+            entity: Entity::Recording,
             entity_id: a.recording_id,
-            until: if a.action == RightsVerb::Embargo {
-                a.until.as_deref()
-            } else {
-                None
-            },
+            until: a.until.as_deref(),
             reason: a.reason.as_deref(),
             reference: a.reference.as_deref(),
         },
-        &now,
     )
     .map_err(|e| match e {
         musicark_publish::PublishError::Invalid(m) => WebError::BadRequest(m),
+        musicark_publish::PublishError::NotFound(m) => WebError::NotFound(m),
+        musicark_publish::PublishError::Store(musicark_store::StoreError::Locked { .. }) => {
+            WebError::Busy("the archive is busy: another process is writing it".into())
+        }
         e => e.into(),
     })?;
-    rights(db, "recording", a.recording_id)?
-        .ok_or_else(|| WebError::Internal("rights not recorded".into()))
+    let db = home.db_read_only()?;
+    Ok(RightsApplied {
+        rights: rights(&db, Entity::Recording, a.recording_id)?
+            .ok_or_else(|| WebError::Internal("rights not recorded".into()))?,
+        log: decided.log,
+        obsoleted: decided.pack.obsoleted,
+        packed: decided.pack.packs.into_iter().map(|p| p.name).collect(),
+    })
 }

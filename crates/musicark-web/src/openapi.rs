@@ -386,9 +386,9 @@ pub fn document() -> Value {
         "post",
         op(
             &err,
-            "Take a recording down, embargo it, or reverse either (logged in the rights log; the next pack applies it)",
+            "Take a recording down, embargo it, or reverse either: logged in the rights log and applied at once (the torrents holding it become obsolete and replacements are packed), as `musicark takedown` does",
             vec![],
-            schema::<model::RightsView>(&mut g),
+            schema::<model::RightsApplied>(&mut g),
             &[400, 401, 403, 404, 409, 413],
             true,
             Some(body),

@@ -34,16 +34,7 @@ fn main() -> ExitCode {
 /// error while it grows the WAL ("disk I/O error", code 4874): say what
 /// it is, on which file, and what to do.
 fn full_disk(err: &anyhow::Error, archive: &std::path::Path) -> Option<String> {
-    let db = archive.join(musicark_store::DB_FILE);
-    err.chain()
-        .filter_map(|e| e.downcast_ref::<rusqlite::Error>())
-        .find(|e| musicark_store::sqlite_error_is_full_disk(e, &db))
-        .map(|e| {
-            format!(
-                "{}: no space left on device ({e}); free some space and run the command again: it resumes where it stopped",
-                db.display()
-            )
-        })
+    musicark_store::full_disk_message(err.chain(), archive)
 }
 
 /// A reader that goes away (`musicark … | head`) makes `println!` panic

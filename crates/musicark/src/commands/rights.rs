@@ -1,13 +1,10 @@
 //! `musicark takedown|embargo|rights|export`: rights as data, through
 //! musicark-publish's `rights` and `export`.
 
-use anyhow::{Context, bail};
-use musicark_catalog::ids::Lookup;
-use rusqlite::OptionalExtension;
-
-use musicark_publish::pack::PackOptions;
-use musicark_publish::rights::{self, Decision};
-use musicark_store::{Db, Home};
+use anyhow::bail;
+use musicark_catalog::browse::{self, Named};
+use musicark_publish::rights::{self, Action, Decided, Decision, Entity};
+use musicark_store::Home;
 
 use crate::cli::{
     EmbargoCommand, EmbargoRequest, ExportFormat, Global, TakedownCommand, TakedownRequest,
@@ -17,88 +14,35 @@ use crate::output::print_json;
 use musicark_store::units::size;
 
 /// What an identifier names: (entity, id).
-fn resolve(db: &Db, id: &str) -> anyhow::Result<(&'static str, i64)> {
-    let t = id.trim();
-    for (prefix, entity) in [("artist:", "artist"), ("release:", "release")] {
-        if let Some(n) = t.strip_prefix(prefix) {
-            let n: i64 = n
-                .parse()
-                .with_context(|| format!("{t}: not a number after {prefix}"))?;
-            return Ok((entity, n));
-        }
+fn resolve(home: &Home, id: &str) -> anyhow::Result<(Entity, i64)> {
+    match browse::resolve(&home.db_read_only()?, id)? {
+        Some(Named::Recording(n)) => Ok((Entity::Recording, n)),
+        Some(Named::Release(n)) => Ok((Entity::Release, n)),
+        Some(Named::Artist(n)) => Ok((Entity::Artist, n)),
+        None => bail!(
+            "{}: no recording, release or artist by that id (rec:N, artist:N, release:N, an MBID or an ISRC)",
+            id.trim()
+        ),
     }
-    // Recordings as `catalog show` reads identifiers; an MBID that names
-    // no recording may name a release or an artist.
-    let recording: Option<i64> = match musicark_catalog::ids::classify(t) {
-        Some(Lookup::Internal(n)) => db
-            .conn
-            .query_row(
-                "SELECT recording_id FROM recordings WHERE recording_id = ?1",
-                [n],
-                |r| r.get(0),
-            )
-            .optional()?,
-        Some(Lookup::Mbid(m)) => db
-            .conn
-            .query_row(
-                "SELECT recording_id FROM recordings WHERE mbid = ?1",
-                [&m],
-                |r| r.get(0),
-            )
-            .optional()?,
-        Some(Lookup::Isrc(i)) => db
-            .conn
-            .query_row(
-                "SELECT recording_id FROM isrcs WHERE isrc = ?1 ORDER BY recording_id LIMIT 1",
-                [&i],
-                |r| r.get(0),
-            )
-            .optional()?,
-        _ => None,
-    };
-    if let Some(r) = recording {
-        return Ok(("recording", r));
-    }
-    let mbid = t.to_ascii_lowercase();
-    for (table, key, entity) in [
-        ("releases", "release_id", "release"),
-        ("artists", "artist_id", "artist"),
-    ] {
-        let found: Option<i64> = db
-            .conn
-            .query_row(
-                &format!("SELECT {key} FROM {table} WHERE mbid = ?1"),
-                [&mbid],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if let Some(n) = found {
-            return Ok((entity, n));
-        }
-    }
-    bail!(
-        "{t}: no recording, release or artist by that id (rec:N, artist:N, release:N, an MBID or an ISRC)"
-    )
 }
 
-/// Record a decision, then repack: torrents holding what is now withheld
-/// become obsolete and replacements are built (with the archive's
-/// trackers), so the next `list export` publishes without it.
+/// Record a decision and repack, through the use case the web's action
+/// calls too ([`rights::apply`]).
 fn decide_and_repack(
     g: &Global,
     home: &Home,
     id: &str,
-    action: &str,
+    action: Action,
     until: Option<&str>,
     reason: &str,
     reference: Option<&str>,
 ) -> anyhow::Result<()> {
-    let _lock = home.lock_for_writing()?;
-    let mut db = home.db()?;
-    let (entity, entity_id) = resolve(&db, id)?;
-    let now = musicark_store::clock::now_seconds();
-    let entry = rights::record(
-        &mut db,
+    let (entity, entity_id) = resolve(home, id)?;
+    let Decided {
+        log: entry,
+        pack: summary,
+    } = rights::apply(
+        home,
         &Decision {
             action,
             entity,
@@ -107,13 +51,7 @@ fn decide_and_repack(
             reason: Some(reason),
             reference,
         },
-        &now,
     )?;
-    let options = PackOptions {
-        trackers: home.config.publish.trackers.clone(),
-        ..Default::default()
-    };
-    let summary = musicark_publish::pack::pack(home, &mut db, &options, &|_, _| {})?;
     if g.json {
         return print_json(&serde_json::json!({ "log": entry, "pack": summary }));
     }
@@ -178,7 +116,7 @@ pub fn takedown(
             g,
             &home,
             id,
-            "reinstate",
+            Action::Reinstate,
             None,
             reason,
             reference.as_deref(),
@@ -187,7 +125,7 @@ pub fn takedown(
             g,
             &home,
             &r.id,
-            "takedown",
+            Action::Takedown,
             None,
             &r.reason,
             r.reference.as_deref(),
@@ -206,13 +144,13 @@ pub fn embargo(
     let home = open_home(g)?;
     match (command, request) {
         (Some(EmbargoCommand::Lift { id, reason }), _) => {
-            decide_and_repack(g, &home, id, "lift", None, reason, None)
+            decide_and_repack(g, &home, id, Action::Lift, None, reason, None)
         }
         (None, Some(r)) => decide_and_repack(
             g,
             &home,
             &r.id,
-            "embargo",
+            Action::Embargo,
             r.until.as_deref(),
             &r.reason,
             r.reference.as_deref(),

@@ -1,0 +1,148 @@
+//! Typed reads of `packs` and `pack_files`, the tables `pack` owns: what
+//! is published, a torrent's record and its manifest rows.
+
+use std::collections::HashMap;
+
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use musicark_store::{Activity, Db};
+
+use crate::PublishError;
+
+/// Whether a copy of the recording is in an active torrent.
+pub fn recording_published(db: &Db, recording_id: i64) -> Result<bool, PublishError> {
+    Ok(db
+        .conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM pack_files f JOIN packs p USING (pack_id) \
+             WHERE f.recording_id = ?1 AND p.obsolete = 0)",
+        )?
+        .query_row([recording_id], |r| r.get(0))?)
+}
+
+/// Whether a copy of any track of the release is in an active torrent.
+pub fn release_published(db: &Db, release_id: i64) -> Result<bool, PublishError> {
+    Ok(db
+        .conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM tracks t JOIN pack_files f USING (recording_id) \
+             JOIN packs p USING (pack_id) WHERE t.release_id = ?1 AND p.obsolete = 0)",
+        )?
+        .query_row([release_id], |r| r.get(0))?)
+}
+
+/// Every pack's id by its name.
+pub fn ids_by_name(db: &Db) -> Result<HashMap<String, i64>, PublishError> {
+    Ok(db
+        .conn
+        .prepare_cached("SELECT name, pack_id FROM packs")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?)
+}
+
+/// A pack's record: its name, when it was made, why it is obsolete, and
+/// the hashes recorded for its files.
+#[derive(Debug, Clone, Serialize)]
+pub struct PackRecord {
+    pub name: String,
+    pub created_at: String,
+    pub obsolete_reason: Option<String>,
+    pub btih: Option<String>,
+    pub btmh: Option<String>,
+    pub manifest_sha256: String,
+    pub num_files: u64,
+}
+
+pub fn record(db: &Db, pack_id: i64) -> Result<Option<PackRecord>, PublishError> {
+    Ok(db
+        .conn
+        .prepare_cached(
+            "SELECT name, created_at, obsolete_reason, btih, btmh, manifest_sha256, \
+               (SELECT count(*) FROM pack_files f WHERE f.pack_id = p.pack_id) \
+             FROM packs p WHERE pack_id = ?1",
+        )?
+        .query_row([pack_id], |r| {
+            Ok(PackRecord {
+                name: r.get(0)?,
+                created_at: r.get(1)?,
+                obsolete_reason: r.get(2)?,
+                btih: r.get(3)?,
+                btmh: r.get(4)?,
+                manifest_sha256: r.get(5)?,
+                num_files: r.get::<_, i64>(6)?.max(0) as u64,
+            })
+        })
+        .optional()?)
+}
+
+/// One file of a torrent's manifest.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct ManifestRow {
+    pub file_index: i64,
+    pub path: String,
+    pub size: u64,
+    pub byte_offset: u64,
+    /// BLAKE3 of the file.
+    pub blake3: String,
+    pub source_id: Option<String>,
+    pub recording_id: Option<i64>,
+    pub title: Option<String>,
+    pub artist_credit: Option<String>,
+}
+
+/// A page of a pack's files, in torrent order.
+pub fn files(
+    db: &Db,
+    pack_id: i64,
+    limit: usize,
+    offset: u64,
+) -> Result<Vec<ManifestRow>, PublishError> {
+    Ok(db
+        .conn
+        .prepare_cached(
+            "SELECT f.file_index, f.path, f.size, f.byte_offset, f.output_id, f.source_id, f.recording_id, \
+                    r.title, r.artist_credit \
+             FROM pack_files f LEFT JOIN recordings r USING (recording_id) \
+             WHERE f.pack_id = ?1 ORDER BY f.file_index LIMIT ?2 OFFSET ?3",
+        )?
+        .query_map(
+            params![pack_id, limit as i64, offset.min(i64::MAX as u64) as i64],
+            |r| {
+                Ok(ManifestRow {
+                    file_index: r.get(0)?,
+                    path: r.get(1)?,
+                    size: r.get::<_, i64>(2)?.max(0) as u64,
+                    byte_offset: r.get::<_, i64>(3)?.max(0) as u64,
+                    blake3: r.get(4)?,
+                    source_id: r.get(5)?,
+                    recording_id: r.get(6)?,
+                    title: r.get(7)?,
+                    artist_credit: r.get(8)?,
+                })
+            },
+        )?
+        .collect::<Result<_, _>>()?)
+}
+
+/// Packs published and made obsolete, newest first.
+pub fn activity(db: &Db, limit: usize) -> Result<Vec<Activity>, PublishError> {
+    Ok(db
+        .conn
+        .prepare_cached(
+            "SELECT at, kind, text FROM ( \
+               SELECT created_at AS at, 'pack' AS kind, \
+                      'published ' || name || ' (' || num_files || ' files)' AS text FROM packs \
+               UNION ALL SELECT obsoleted_at, 'obsolete', name || ' obsolete: ' || coalesce(obsolete_reason, '') \
+                 FROM packs WHERE obsolete = 1 AND obsoleted_at IS NOT NULL) \
+             ORDER BY at DESC LIMIT ?1",
+        )?
+        .query_map([limit as i64], |r| {
+            Ok(Activity {
+                at: r.get(0)?,
+                kind: r.get(1)?,
+                text: r.get(2)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?)
+}

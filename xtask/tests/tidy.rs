@@ -1,0 +1,234 @@
+//! Architecture checks over the source, in the manner of rust-analyzer's
+//! tidy tests: the rules ARCHITECTURE.md states, held by a test rather
+//! than by review.
+//!
+//! - Every table has one owning crate, and only its owner writes it.
+//! - The front ends (the `musicark` binary and `musicark-web`) hold no
+//!   SQL and cannot reach a connection: they compose the domain crates'
+//!   typed functions, so the CLI and the web cannot behave differently.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Which crate owns which table: the one place a table is written from.
+/// ARCHITECTURE.md shows the same map; keep them together.
+const OWNERS: &[(&str, &str)] = &[
+    // ingest records (the store's `records` module: what bytes we hold)
+    ("contents", "musicark-store"),
+    ("files", "musicark-store"),
+    ("fingerprints", "musicark-store"),
+    ("ingest_runs", "musicark-store"),
+    ("pending", "musicark-store"),
+    // the catalogue
+    ("artists", "musicark-catalog"),
+    ("external_ids", "musicark-catalog"),
+    ("imports", "musicark-catalog"),
+    ("isrcs", "musicark-catalog"),
+    ("popularity", "musicark-catalog"),
+    ("recording_artists", "musicark-catalog"),
+    ("recordings", "musicark-catalog"),
+    ("rejects", "musicark-catalog"),
+    ("release_groups", "musicark-catalog"),
+    ("releases", "musicark-catalog"),
+    ("tracks", "musicark-catalog"),
+    ("search_outbox", "musicark-catalog"),
+    ("search_state", "musicark-catalog"),
+    ("catalog_fts", "musicark-catalog"),
+    // identify
+    ("matches", "musicark-identify"),
+    // preserve
+    ("preserved", "musicark-preserve"),
+    // publish and rights
+    ("packs", "musicark-publish"),
+    ("pack_files", "musicark-publish"),
+    ("rights", "musicark-publish"),
+    ("rights_log", "musicark-publish"),
+    // swarm
+    ("scrapes", "musicark-swarm"),
+    // fsck
+    ("fsck_checks", "musicark-fsck"),
+    ("fsck_runs", "musicark-fsck"),
+    ("repair_log", "musicark-fsck"),
+];
+
+/// Writes by a crate that does not own the table, each with why it is
+/// still there. The list only shrinks: a new entry needs a reason an
+/// owner's function cannot serve.
+const KNOWN_EXCEPTIONS: &[(&str, &str, &str)] = &[(
+    "rights",
+    "musicark-catalog",
+    "an import records the licence its source gives a recording in the same transaction as the \
+     recording; musicark-publish (the owner) depends on the catalogue through preserve, so the \
+     catalogue cannot call it",
+)];
+
+/// Crates that must hold no SQL: the front ends.
+const FRONT_ENDS: &[&str] = &["musicark", "musicark-web"];
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace root")
+        .to_path_buf()
+}
+
+/// Every `.rs` file under `dir`.
+fn sources(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A file's text without its unit-test module (tests set up rows of any
+/// table, as a fixture would).
+fn without_tests(text: &str) -> &str {
+    match text.find("#[cfg(test)]\nmod tests") {
+        Some(i) => &text[..i],
+        None => text,
+    }
+}
+
+/// The tables the migrations create.
+fn tables() -> Vec<String> {
+    let db = std::fs::read_to_string(root().join("crates/musicark-store/src/db.rs"))
+        .expect("read the migrations");
+    let mut out = Vec::new();
+    for marker in ["CREATE TABLE ", "CREATE VIRTUAL TABLE "] {
+        for (i, _) in db.match_indices(marker) {
+            let name: String = db[i + marker.len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !out.contains(&name) {
+                out.push(name);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Whether `text` writes `table` (INSERT, UPDATE, DELETE or REPLACE).
+fn writes(text: &str, table: &str) -> bool {
+    let heads = [
+        "INSERT INTO ",
+        "INSERT OR IGNORE INTO ",
+        "INSERT OR REPLACE INTO ",
+        "REPLACE INTO ",
+        "UPDATE ",
+        "DELETE FROM ",
+    ];
+    heads.iter().any(|h| {
+        text.match_indices(&format!("{h}{table}")).any(|(i, m)| {
+            let next = text[i + m.len()..].chars().next();
+            !next.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+    })
+}
+
+#[test]
+fn every_table_has_one_owner_and_only_it_writes_the_table() {
+    let owners: BTreeMap<&str, &str> = OWNERS.iter().copied().collect();
+    let tables = tables();
+    assert!(tables.len() > 20, "migrations not found: {tables:?}");
+    let unowned: Vec<&String> = tables
+        .iter()
+        .filter(|t| !owners.contains_key(t.as_str()))
+        .collect();
+    assert!(
+        unowned.is_empty(),
+        "tables without an owner (add them to OWNERS and to ARCHITECTURE.md): {unowned:?}"
+    );
+    let mut violations = Vec::new();
+    let crates = root().join("crates");
+    for krate in std::fs::read_dir(&crates).expect("crates/").flatten() {
+        let name = krate.file_name().to_string_lossy().into_owned();
+        for file in sources(&krate.path().join("src")) {
+            if name == "musicark-store" && file.ends_with("db.rs") {
+                continue; // the migrations create and seed every table
+            }
+            let text = std::fs::read_to_string(&file).expect("read a source file");
+            let text = without_tests(&text);
+            for table in &tables {
+                let owner = owners[table.as_str()];
+                let excepted = KNOWN_EXCEPTIONS
+                    .iter()
+                    .any(|(t, c, _)| t == table && *c == name);
+                if owner != name && !excepted && writes(text, table) {
+                    violations.push(format!(
+                        "{} writes {table}, owned by {owner}",
+                        file.strip_prefix(root()).unwrap_or(&file).display()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "call the owner's typed function instead:\n{}",
+        violations.join("\n")
+    );
+}
+
+#[test]
+fn front_ends_hold_no_sql_and_no_connection() {
+    let mut found = Vec::new();
+    for fe in FRONT_ENDS {
+        let dir = root().join("crates").join(fe);
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).expect("Cargo.toml");
+        let deps = manifest
+            .split("\n[")
+            .find(|s| s.starts_with("dependencies]"))
+            .unwrap_or("");
+        if deps.lines().any(|l| l.starts_with("rusqlite")) {
+            found.push(format!("{fe} depends on rusqlite"));
+        }
+        for file in sources(&dir.join("src")) {
+            let text = std::fs::read_to_string(&file).expect("read a source file");
+            for needle in [
+                "SELECT ",
+                "INSERT INTO",
+                "UPDATE ",
+                "DELETE FROM",
+                ".conn.",
+                ".conn\n",
+            ] {
+                for (i, _) in text.match_indices(needle) {
+                    let line = text[..i].lines().count() + 1;
+                    found.push(format!(
+                        "{}:{line}: {needle:?}",
+                        file.strip_prefix(root()).unwrap_or(&file).display()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "front ends compose the domain crates' typed functions; move this into the table's owner:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_checks_see_a_write_when_there_is_one() {
+    assert!(writes("\"INSERT INTO rights (entity)", "rights"));
+    assert!(writes("UPDATE packs SET", "packs"));
+    assert!(!writes("UPDATE packs_old SET", "packs"));
+    assert!(!writes("SELECT * FROM rights_log", "rights"));
+    assert!(writes("INSERT OR REPLACE INTO preserved (", "preserved"));
+}
