@@ -10,8 +10,7 @@ use musicark_store::Db;
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Copy {
     pub source_id: String,
-    /// original | opus | lossless
-    pub tier: String,
+    pub tier: crate::Tier,
     pub kbps: Option<i64>,
     /// The copy's BLAKE3.
     pub output_id: String,
@@ -31,7 +30,16 @@ pub fn of_recording(db: &Db, recording_id: i64, limit: usize) -> Result<Vec<Copy
         .query_map(params![recording_id, limit as i64], |r| {
             Ok(Copy {
                 source_id: r.get(0)?,
-                tier: r.get(1)?,
+                tier: {
+                    let t: String = r.get(1)?;
+                    t.parse().map_err(|e: String| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            1,
+                            rusqlite::types::Type::Text,
+                            e.into(),
+                        )
+                    })?
+                },
                 kbps: r.get(2)?,
                 output_id: r.get(3)?,
                 bytes: r.get::<_, i64>(4)?.max(0) as u64,

@@ -55,6 +55,45 @@ impl<E: std::fmt::Display> From<E> for JobError {
     }
 }
 
+/// What kind of copy the archive keeps of a source: the `tier` of a
+/// `preserved` row and of a manifest entry.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    /// The source's own bytes.
+    Original,
+    /// An Opus re-encode.
+    Opus,
+}
+
+impl Tier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Original => "original",
+            Tier::Opus => "opus",
+        }
+    }
+}
+
+impl std::fmt::Display for Tier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Tier {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Tier, String> {
+        match s {
+            "original" => Ok(Tier::Original),
+            "opus" => Ok(Tier::Opus),
+            other => Err(format!("not a tier: {other:?} (original or opus)")),
+        }
+    }
+}
+
 /// What to do with one source.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(tag = "tier", rename_all = "snake_case")]
@@ -268,8 +307,10 @@ fn done_already(db: &Db, job: &Job) -> Result<bool, PreserveError> {
         )
         .optional()?;
     Ok(match (row, job.decision) {
-        (Some((t, None)), Decision::Original) => t == "original",
-        (Some((t, Some(k))), Decision::Opus { kbps }) => t == "opus" && k == i64::from(kbps),
+        (Some((t, None)), Decision::Original) => t == Tier::Original.as_str(),
+        (Some((t, Some(k))), Decision::Opus { kbps }) => {
+            t == Tier::Opus.as_str() && k == i64::from(kbps)
+        }
         _ => false,
     })
 }
@@ -294,7 +335,7 @@ pub fn run(
     });
     let tmp_dir = home.root().join("tmp");
     let record = |job: &Job,
-                  tier: &str,
+                  tier: Tier,
                   kbps: Option<u32>,
                   output: &str,
                   bytes: u64|
@@ -305,7 +346,7 @@ pub fn run(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 job.source_id,
-                tier,
+                tier.as_str(),
                 kbps,
                 output,
                 bytes as i64,
@@ -331,7 +372,7 @@ pub fn run(
         drop(s);
         match job.decision {
             Decision::Original => {
-                record(job, "original", None, &job.source_id, job.size)?;
+                record(job, Tier::Original, None, &job.source_id, job.size)?;
                 let mut s = summary.lock().unwrap_or_else(|e| e.into_inner());
                 s.kept_original += 1;
                 s.bytes_out += job.size;
@@ -383,7 +424,7 @@ pub fn run(
                     }
                     Err(e) => return Err(e.into()),
                 }
-                record(job, "opus", Some(kbps), id.as_str(), len)?;
+                record(job, Tier::Opus, Some(kbps), id.as_str(), len)?;
                 let mut s = summary.lock().unwrap_or_else(|e| e.into_inner());
                 s.made += 1;
                 s.bytes_out += len;

@@ -8,9 +8,7 @@
 //! Listens are the most any popularity source reports for a recording.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fmt::Write as _;
 
-use musicark_store::units::size;
 use musicark_store::{Db, Home};
 use serde::Serialize;
 
@@ -85,7 +83,8 @@ pub struct Coverage {
     pub rights: crate::rights::RightsReport,
 }
 
-fn share(a: f64, b: f64) -> f64 {
+/// `a / b`, or 0 when there is nothing to share.
+pub fn share(a: f64, b: f64) -> f64 {
     if b > 0.0 { a / b } else { 0.0 }
 }
 
@@ -255,7 +254,9 @@ pub fn coverage(home: &Home, db: &Db) -> Result<Coverage, PublishError> {
             let bytes = r.get::<_, i64>(2)? as u64;
             let rec: Option<i64> = r.get(3)?;
             let label = match kbps {
-                Some(k) if tier == "opus" => format!("opus {k} kbit/s"),
+                Some(k) if tier == musicark_preserve::Tier::Opus.as_str() => {
+                    format!("opus {k} kbit/s")
+                }
                 _ => tier,
             };
             let e = tiers.entry(label).or_default();
@@ -339,321 +340,10 @@ pub fn coverage(home: &Home, db: &Db) -> Result<Coverage, PublishError> {
     })
 }
 
-// ---------------------------------------------------------------- HTML
-
-/// Escape text for HTML and SVG.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// `1 %`, `0.1 %`, `12.5 %`: a policy's band edge.
 fn short_pct(x: f64) -> String {
     let v = (x * 100.0 * 1e4).round() / 1e4;
     format!("{v} %")
-}
-
-fn pct(x: f64) -> String {
-    if x > 0.0 && x < 0.001 {
-        "<0.1 %".into()
-    } else {
-        format!("{:.1} %", x * 100.0)
-    }
-}
-
-const GREEN: &str = "#2e7d32";
-const GREY: &str = "#b0bec5";
-
-/// The long-tail curve: cumulative share of listens against rank (log
-/// scale), the preserved part filled.
-pub fn svg_long_tail(points: &[TailPoint]) -> String {
-    let (w, h, left, bottom, top, right) = (720.0, 340.0, 56.0, 40.0, 16.0, 16.0);
-    let pw = w - left - right;
-    let ph = h - top - bottom;
-    let n = points.last().map_or(1, |p| p.rank).max(2) as f64;
-    let x = |rank: u64| left + pw * (rank.max(1) as f64).ln() / n.ln();
-    let y = |s: f64| top + ph * (1.0 - s.clamp(0.0, 1.0));
-    let mut s = format!(
-        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" role="img" aria-label="Long-tail curve"><rect width="{w}" height="{h}" fill="#fff"/>"##
-    );
-    for k in 0..=4 {
-        let v = k as f64 / 4.0;
-        let _ = write!(
-            s,
-            r##"<line x1="{left}" x2="{}" y1="{y0:.1}" y2="{y0:.1}" stroke="#eceff1"/><text x="{}" y="{:.1}" font-size="11" text-anchor="end" fill="#455a64">{:.0} %</text>"##,
-            w - right,
-            left - 6.0,
-            y(v) + 4.0,
-            v * 100.0,
-            y0 = y(v)
-        );
-    }
-    let mut decade = 1u64;
-    while (decade as f64) <= n {
-        let label = match decade {
-            d if d >= 1_000_000 => format!("{}M", d / 1_000_000),
-            d if d >= 1_000 => format!("{}k", d / 1_000),
-            d => d.to_string(),
-        };
-        let _ = write!(
-            s,
-            r##"<line x1="{x0:.1}" x2="{x0:.1}" y1="{top}" y2="{}" stroke="#eceff1"/><text x="{x0:.1}" y="{}" font-size="11" text-anchor="middle" fill="#455a64">{label}</text>"##,
-            top + ph,
-            h - bottom + 16.0,
-            x0 = x(decade)
-        );
-        decade = decade.saturating_mul(10);
-    }
-    if !points.is_empty() {
-        let mut area = format!("M{:.1},{:.1}", x(1), y(0.0));
-        for p in points {
-            let _ = write!(area, " L{:.1},{:.1}", x(p.rank), y(p.preserved_share));
-        }
-        let _ = write!(
-            area,
-            " L{:.1},{:.1} Z",
-            x(points[points.len() - 1].rank),
-            y(0.0)
-        );
-        let _ = write!(
-            s,
-            r#"<path d="{area}" fill="{GREEN}" fill-opacity="0.35" stroke="{GREEN}" stroke-width="1.5"/>"#
-        );
-        let line: Vec<String> = points
-            .iter()
-            .map(|p| format!("{:.1},{:.1}", x(p.rank), y(p.listens_share)))
-            .collect();
-        let _ = write!(
-            s,
-            r##"<polyline points="{}" fill="none" stroke="#263238" stroke-width="2"/>"##,
-            line.join(" ")
-        );
-    }
-    let _ = write!(
-        s,
-        r##"<text x="{}" y="{}" font-size="12" text-anchor="middle" fill="#263238">recordings by rank (most listened first, log scale)</text><text x="14" y="{}" font-size="12" fill="#263238" transform="rotate(-90 14 {})" text-anchor="middle">share of all listens</text></svg>"##,
-        left + pw / 2.0,
-        h - 4.0,
-        top + ph / 2.0,
-        top + ph / 2.0
-    );
-    s
-}
-
-/// Horizontal bars: for each row, a total and a preserved part.
-pub fn svg_bars(rows: &[(String, f64, f64, String)], label: &str) -> String {
-    let row_h = 26.0;
-    let (w, left, right) = (720.0, 150.0, 150.0);
-    let h = row_h * rows.len().max(1) as f64 + 10.0;
-    let max = rows.iter().map(|r| r.1).fold(0.0, f64::max).max(1e-12);
-    let pw = w - left - right;
-    let mut s = format!(
-        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" role="img" aria-label="{}"><rect width="{w}" height="{h}" fill="#fff"/>"##,
-        esc(label)
-    );
-    for (i, (name, total, kept, note)) in rows.iter().enumerate() {
-        let y0 = 5.0 + i as f64 * row_h;
-        let _ = write!(
-            s,
-            r##"<text x="{}" y="{:.1}" font-size="12" text-anchor="end" fill="#263238">{}</text><rect x="{left}" y="{:.1}" width="{:.1}" height="16" fill="{GREY}"/><rect x="{left}" y="{:.1}" width="{:.1}" height="16" fill="{GREEN}"/><text x="{:.1}" y="{:.1}" font-size="11" fill="#455a64">{}</text>"##,
-            left - 8.0,
-            y0 + 13.0,
-            esc(name),
-            y0 + 2.0,
-            pw * total / max,
-            y0 + 2.0,
-            pw * kept / max,
-            left + pw * total / max + 6.0,
-            y0 + 13.0,
-            esc(note)
-        );
-    }
-    s.push_str("</svg>");
-    s
-}
-
-/// One bar per popularity band with listens: all listens, those
-/// preserved, and the share (for [`svg_bars`]).
-pub fn band_rows(c: &Coverage) -> Vec<(String, f64, f64, String)> {
-    c.by_band
-        .iter()
-        .map(|b| {
-            (
-                b.label.clone(),
-                b.listens as f64,
-                b.listens_preserved as f64,
-                format!(
-                    "{} of listens",
-                    pct(share(b.listens_preserved as f64, b.listens as f64))
-                ),
-            )
-        })
-        .filter(|r| r.1 > 0.0)
-        .collect()
-}
-
-/// One bar per tier: its bytes and files (for [`svg_bars`]).
-pub fn tier_rows(c: &Coverage) -> Vec<(String, f64, f64, String)> {
-    c.by_tier
-        .iter()
-        .map(|t| {
-            (
-                t.tier.clone(),
-                t.bytes as f64,
-                t.bytes as f64,
-                format!("{} · {} files", size(t.bytes), t.files),
-            )
-        })
-        .collect()
-}
-
-/// The whole report as one HTML page, no external resources.
-pub fn html(c: &Coverage) -> String {
-    let mut h = String::new();
-    let title = format!("Coverage — {}", c.archive);
-    let _ = write!(
-        h,
-        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{}</title><style>
-body{{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;max-width:800px;padding:24px;color:#263238;background:#fafafa}}
-h1{{font-size:1.6em;margin:0 0 4px}} h2{{font-size:1.15em;margin:32px 0 8px}} .sub{{color:#607d8b;margin:0 0 20px}}
-.cards{{display:grid;grid-template-columns:repeat(auto-fit,minmax(170px,1fr));gap:12px}}
-.card{{background:#fff;border:1px solid #e0e0e0;border-radius:8px;padding:12px 14px}} .card b{{display:block;font-size:1.7em;color:{GREEN}}}
-.card span{{color:#607d8b;font-size:.9em}} svg{{width:100%;height:auto;border:1px solid #e0e0e0;border-radius:8px;background:#fff}}
-table{{border-collapse:collapse;width:100%;background:#fff;font-size:.92em}} th,td{{border-bottom:1px solid #eceff1;padding:6px 8px;text-align:right}} th:first-child,td:first-child{{text-align:left}}
-.legend span{{display:inline-block;margin-right:16px;font-size:.9em}} .sw{{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-1px}}
-</style></head><body>"#,
-        esc(&title)
-    );
-    let _ = write!(
-        h,
-        r#"<h1>{}</h1><p class="sub">Generated {} · {} recordings in the catalogue · {} listens</p>"#,
-        esc(&title),
-        esc(&c.generated_at),
-        c.recordings,
-        c.listens
-    );
-    let _ = write!(
-        h,
-        r#"<div class="cards"><div class="card"><b>{}</b><span>of listens preserved ({} published)</span></div><div class="card"><b>{}</b><span>of recordings preserved ({} of {})</span></div><div class="card"><b>{}</b><span>preserved in {} files</span></div><div class="card"><b>{}</b><span>in {} active torrents</span></div></div>"#,
-        pct(c.share_listens_preserved),
-        pct(c.share_listens_published),
-        pct(c.share_recordings_preserved),
-        c.recordings_preserved,
-        c.recordings,
-        size(c.bytes_preserved),
-        c.files_preserved,
-        size(c.bytes_published),
-        c.torrents_active
-    );
-    let legend = format!(
-        r#"<p class="legend"><span><i class="sw" style="background:{GREEN}"></i>preserved</span><span><i class="sw" style="background:{GREY}"></i>not preserved</span></p>"#
-    );
-    let _ = write!(
-        h,
-        r#"<h2>The long tail</h2><p>How listens spread over recordings: the line is the share of all listens held by the top recordings; the green area is the part the archive preserves.</p>{}"#,
-        svg_long_tail(&c.long_tail)
-    );
-    let bands = band_rows(c);
-    if !bands.is_empty() {
-        let _ = write!(
-            h,
-            "<h2>Listens preserved by popularity band</h2>{legend}{}",
-            svg_bars(&bands, "Listens by band")
-        );
-    }
-    let _ = write!(
-        h,
-        "<table><tr><th>band</th><th>recordings</th><th>preserved</th><th>listens preserved</th><th>bytes</th></tr>"
-    );
-    for b in &c.by_band {
-        let name = &b.label;
-        let _ = write!(
-            h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(name),
-            b.recordings,
-            b.preserved,
-            pct(share(b.listens_preserved as f64, b.listens as f64)),
-            size(b.bytes)
-        );
-    }
-    h.push_str("</table>");
-    let tiers = tier_rows(c);
-    if !tiers.is_empty() {
-        let _ = write!(
-            h,
-            "<h2>Bytes by tier</h2>{}",
-            svg_bars(&tiers, "Bytes by tier")
-        );
-    }
-    for (title, groups) in [
-        ("Coverage by decade of first release", &c.by_decade),
-        ("Coverage by artist's country", &c.by_country),
-    ] {
-        if groups.is_empty() {
-            continue;
-        }
-        let rows: Vec<(String, f64, f64, String)> = groups
-            .iter()
-            .map(|g| {
-                (
-                    g.key.clone(),
-                    g.recordings as f64,
-                    g.preserved as f64,
-                    format!(
-                        "{} / {} ({})",
-                        g.preserved,
-                        g.recordings,
-                        pct(share(g.preserved as f64, g.recordings as f64))
-                    ),
-                )
-            })
-            .collect();
-        let _ = write!(
-            h,
-            "<h2>{}</h2>{legend}{}",
-            esc(title),
-            svg_bars(&rows, title)
-        );
-    }
-    let r = &c.rights;
-    let _ = write!(
-        h,
-        r#"<h2>Rights</h2><p>Publication policy: <code>[publish] allow = {}</code>. Publishable: {} files ({}); withheld by rights: {} files ({}); {} takedowns and {} embargoes in force; {} entries in the rights log.</p><table><tr><th>Licence of preserved copies</th><th>Class</th><th>Files</th><th>Bytes</th><th>Published</th></tr>"#,
-        esc(&format!("{:?}", r.policy_allows)),
-        r.files_publishable,
-        size(r.bytes_publishable),
-        r.files_withheld,
-        size(r.bytes_withheld),
-        r.takedowns.len(),
-        r.embargoes.len(),
-        r.log_entries
-    );
-    for row in &r.by_license {
-        let _ = write!(
-            h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&row.key),
-            row.class.map_or("", |c| c.as_str()),
-            row.files,
-            size(row.bytes),
-            if row.publishable { "yes" } else { "no" }
-        );
-    }
-    h.push_str("</table>");
-    h.push_str(r#"<p class="sub" style="margin-top:32px">musicark coverage report. Recordings are preserved when the archive holds a copy; published when that copy is in an active torrent of the list.</p></body></html>"#);
-    h.push('\n');
-    h
 }
 
 #[cfg(test)]
@@ -770,12 +460,6 @@ mod tests {
             .map(|g| (g.key.as_str(), g.recordings, g.preserved))
             .collect();
         assert_eq!(countries, [("GB", 2, 1), ("JP", 1, 1)]);
-        // And the page shows them.
-        let page = html(&c);
-        assert!(
-            page.contains("65.0 %") && page.contains("50.0 %"),
-            "headline figures"
-        );
     }
 
     #[test]
@@ -784,15 +468,5 @@ mod tests {
         assert_eq!(tail_ranks(1), vec![1]);
         assert_eq!(tail_ranks(4), vec![1, 2, 4]);
         assert_eq!(tail_ranks(120), vec![1, 2, 5, 10, 20, 50, 100, 120]);
-    }
-
-    #[test]
-    fn text_is_escaped() {
-        assert_eq!(
-            esc(r#"<script>"x" & 'y'"#),
-            "&lt;script&gt;&quot;x&quot; &amp; &#39;y&#39;"
-        );
-        let svg = svg_bars(&[("<b>".into(), 1.0, 0.5, "&".into())], "x");
-        assert!(svg.contains("&lt;b&gt;") && !svg.contains("<b>"));
     }
 }

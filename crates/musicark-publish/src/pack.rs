@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use musicark_audio::fingerprint::Fingerprint;
-use musicark_preserve::{Popularity, band_name};
+use musicark_preserve::{Popularity, Tier, band_name};
 use musicark_store::{BlobStore, ContentId, Db, Home, atomic_write};
 use musicark_torrent::{
     BuildOptions, HashOptions, InputFile, Layout, Mode, build_torrent, hash_layout,
@@ -387,10 +387,13 @@ pub(crate) fn unpacked_items(
             already += 1;
             continue;
         }
-        let tier: String = r.get(1)?;
+        let tier: Tier = r
+            .get::<_, String>(1)?
+            .parse()
+            .map_err(PublishError::Invalid)?;
         let kbps: Option<i64> = r.get(2)?;
         let stored: bool = r.get(9)?;
-        let is_copy = tier != "original";
+        let is_copy = tier == Tier::Opus;
         let local = match ContentId::parse(&output_id) {
             Some(id) if is_copy || stored => blobs.local_path(&id),
             _ => match r.get::<_, Option<Vec<u8>>>(16)? {
@@ -437,11 +440,7 @@ pub(crate) fn unpacked_items(
             codec,
             bitrate,
             duration: r.get(5)?,
-            tier: if is_copy {
-                "opus".into()
-            } else {
-                "original".into()
-            },
+            tier: tier.as_str().into(),
             // Read line by line as the manifest is written (see
             // `build_pack`): the largest field, never all in memory.
             fingerprint: None,
@@ -509,7 +508,7 @@ pub(crate) fn unpacked_items(
         }
         let tier_label = match (is_copy, kbps) {
             (true, Some(k)) => format!("opus-{k}"),
-            _ => "original".to_string(),
+            _ => Tier::Original.as_str().to_string(),
         };
         items.push(Item {
             band_order: band.unwrap_or(usize::MAX),

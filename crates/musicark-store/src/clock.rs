@@ -1,8 +1,15 @@
-//! The archive's one clock. Every time the archive records — when a run
-//! started, when a copy was made, when a torrent was published — comes
-//! from here, never from SQL's `now`, so that one variable makes a run
-//! reproducible: `SOURCE_DATE_EPOCH` (the reproducible-builds convention),
-//! when set, is the time for the whole process.
+//! The archive's one clock. Every time the archive records comes from
+//! here, bound as a parameter, never from SQL's `now` (which a second
+//! engine would read from another machine's clock). It has two readings:
+//!
+//! - [`now`]: when something happened (a run started, a copy was made, a
+//!   tracker answered, a check ran). Always the system clock: a history
+//!   whose events all carry one fixed time would lose its order, and
+//!   "the latest scrape" would mix old answers with new.
+//! - [`now_seconds`], [`epoch_seconds`], [`today`]: the time stamped on
+//!   what is published (lists, torrents, manifests, reports, the rights
+//!   log). `SOURCE_DATE_EPOCH` (the reproducible-builds convention), when
+//!   set, fixes it, so two runs publish the same bytes.
 
 use time::OffsetDateTime;
 use time::macros::format_description;
@@ -26,15 +33,16 @@ fn now_utc() -> OffsetDateTime {
     }
 }
 
-/// Now, to the millisecond, as recorded in the database:
-/// `2026-11-29T23:45:12.345Z` (sorts as text).
+/// When something happened, to the millisecond, as recorded in the
+/// database: `2026-11-29T23:45:12.345Z` (sorts as text). The system
+/// clock, whatever `SOURCE_DATE_EPOCH` says.
 pub fn now() -> String {
     let f =
         format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
-    now_utc().format(f).unwrap_or_default()
+    OffsetDateTime::now_utc().format(f).unwrap_or_default()
 }
 
-/// Now, to the second, as published (lists, manifests, reports):
+/// The publication time, to the second (lists, manifests, reports):
 /// `2026-11-29T23:45:12Z`.
 pub fn now_seconds() -> String {
     at_seconds(epoch_seconds())
@@ -49,7 +57,7 @@ pub fn at_seconds(epoch: i64) -> String {
         .unwrap_or_default()
 }
 
-/// Today's date, `YYYY-MM-DD` (embargo ends are days).
+/// The publication day, `YYYY-MM-DD` (popularity's "as of").
 pub fn today() -> String {
     let f = format_description!("[year]-[month]-[day]");
     now_utc().format(f).unwrap_or_default()

@@ -24,6 +24,7 @@ use musicark_catalog::SearchIndex;
 use musicark_store::{Db, Home};
 
 mod api;
+pub mod charts;
 pub mod model;
 pub mod openapi;
 mod pages;

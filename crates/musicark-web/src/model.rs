@@ -95,8 +95,7 @@ pub struct MatchView {
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct CopyView {
     pub source_id: String,
-    /// original | opus | lossless
-    pub tier: String,
+    pub tier: musicark_preserve::Tier,
     pub kbps: Option<i64>,
     /// The copy's BLAKE3.
     pub output_id: String,
@@ -587,7 +586,12 @@ pub fn apply_rights(home: &Home, a: &RightsAction) -> Result<RightsApplied, WebE
             action: a.action,
             entity: Entity::Recording,
             entity_id: a.recording_id,
-            until: a.until.as_deref(),
+            // `until` means something for an embargo only; the API has
+            // always ignored it elsewhere.
+            until: a
+                .until
+                .as_deref()
+                .filter(|_| a.action == publish_rights::Action::Embargo),
             reason: a.reason.as_deref(),
             reference: a.reference.as_deref(),
         },

@@ -9,10 +9,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;
 
-use musicark_publish::coverage::{svg_bars, svg_long_tail};
+use crate::charts::{self, pct};
 use musicark_store::units::size;
 use musicark_swarm::health::Health;
 
@@ -136,14 +136,6 @@ fn layout(title: &str, active: &str, body: Markup) -> Markup {
     }
 }
 
-fn pct(x: f64) -> String {
-    if x > 0.0 && x < 0.001 {
-        "<0.1 %".into()
-    } else {
-        format!("{:.1} %", x * 100.0)
-    }
-}
-
 fn length(ms: Option<i64>) -> String {
     ms.map(|ms| format!("{}:{:02}", ms / 60_000, ms / 1000 % 60))
         .unwrap_or_default()
@@ -165,53 +157,11 @@ fn health_badge(class: Health, seeders: Option<u64>) -> Markup {
     html! { span class={"health " (class)} { (label) } }
 }
 
-/// Torrents by health colour: one stacked bar, the anchor's colours.
-fn svg_health(h: &musicark_swarm::health::Summary) -> String {
-    let (w, left, right) = (720.0, 16.0, 16.0);
-    let total = (h.green + h.amber + h.red).max(1) as f64;
-    let pw = w - left - right;
-    let mut s = format!(
-        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} 78" role="img" aria-label="Torrents by health"><rect width="{w}" height="78" fill="#fff"/>"##
-    );
-    let mut x = left;
-    let parts = [
-        (h.green, Health::Green),
-        (h.amber, Health::Amber),
-        (h.red, Health::Red),
-    ]
-    .map(|(n, class)| (n, class.colour(), class.legend()));
-    for (n, colour, _) in &parts {
-        let n = *n;
-        let width = pw * n as f64 / total;
-        if n > 0 {
-            s.push_str(&format!(
-                r##"<rect x="{x:.1}" y="10" width="{width:.1}" height="28" fill="{colour}"/><text x="{:.1}" y="29" font-size="13" fill="#fff" text-anchor="middle">{n}</text>"##,
-                x + width / 2.0
-            ));
-        }
-        x += width;
-    }
-    if h.green + h.amber + h.red == 0 {
-        s.push_str(r##"<rect x="16" y="10" width="688" height="28" fill="#eceff1"/>"##);
-    }
-    let mut lx = left;
-    for (n, colour, label) in parts {
-        let label = format!("{label} ({n})");
-        s.push_str(&format!(
-            r##"<rect x="{lx:.1}" y="52" width="12" height="12" fill="{colour}"/><text x="{:.1}" y="62" font-size="12" fill="#263238">{label}</text>"##,
-            lx + 16.0
-        ));
-        lx += 16.0 + 6.3 * label.chars().count() as f64 + 20.0;
-    }
-    s.push_str("</svg>");
-    s
-}
-
 async fn dashboard(State(app): State<Arc<App>>) -> PageResult {
     let d = blocking(&app, crate::api::dashboard_data).await?;
     let c = &d.coverage;
-    let tiers = musicark_publish::coverage::tier_rows(c);
-    let bands = musicark_publish::coverage::band_rows(c);
+    let tiers = charts::tier_bars(c);
+    let bands = charts::band_bars(c);
     let h = &d.health;
     Ok(layout(
         "Dashboard",
@@ -238,23 +188,23 @@ async fn dashboard(State(app): State<Arc<App>>) -> PageResult {
             section {
                 h2 { "The long tail" }
                 p.note { "Share of all listens held by the most-listened recordings (line); the green area is what the archive preserves." }
-                div.chart { (PreEscaped(svg_long_tail(&c.long_tail))) }
+                div.chart { (charts::long_tail(&c.long_tail)) }
             }
             div {
                 section {
                     h2 { "Listens preserved by popularity band" }
                     @if bands.is_empty() { p.note { "No listens imported yet." } }
-                    @else { div.chart { (PreEscaped(svg_bars(&bands, "Listens preserved by band"))) } }
+                    @else { div.chart { (charts::bars(&bands, "Listens preserved by band")) } }
                 }
                 section {
                     h2 { "Bytes by tier" }
                     @if tiers.is_empty() { p.note { "Nothing preserved yet." } }
-                    @else { div.chart { (PreEscaped(svg_bars(&tiers, "Bytes by tier"))) } }
+                    @else { div.chart { (charts::bars(&tiers, "Bytes by tier")) } }
                 }
             }
             section {
                 h2 { "Seeding health" }
-                div.chart { (PreEscaped(svg_health(h))) }
+                div.chart { (charts::health(h)) }
                 p { a href="/torrents?health=red" { "Torrents at risk" } " · " a href="/seedplan" { "What should I seed?" } }
             }
             section {

@@ -132,7 +132,7 @@ pub fn run(g: &Global, args: &DemoArgs) -> anyhow::Result<()> {
     let coverage_path = dir.join("coverage.html");
     musicark_store::atomic_write(
         &coverage_path,
-        musicark_publish::coverage::html(&coverage).as_bytes(),
+        musicark_web::charts::coverage_page(&coverage).as_bytes(),
     )?;
     drop(db);
     let serve = |g: &Global| -> anyhow::Result<()> {

@@ -276,7 +276,7 @@ pub fn coverage(g: &Global, html: Option<&Path>) -> anyhow::Result<()> {
     let db = home.db_read_only()?;
     let c = musicark_publish::coverage::coverage(&home, &db)?;
     if let Some(path) = html {
-        musicark_store::atomic_write(path, musicark_publish::coverage::html(&c).as_bytes())?;
+        musicark_store::atomic_write(path, musicark_web::charts::coverage_page(&c).as_bytes())?;
         if !g.json {
             eprintln!("coverage report written to {}", path.display());
         }
