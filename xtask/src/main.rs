@@ -87,8 +87,7 @@ fn bench_catalog(args: &[String]) -> ExitCode {
         let cat = musicark_catalog::Catalog::open(&home)?;
         let db = &cat.db;
         let sample = |sql: &str| -> Result<Vec<String>, rusqlite::Error> {
-            db.conn
-                .prepare(sql)?
+            db.prepare(sql)?
                 .query_map([n as i64], |r| r.get(0))?
                 .collect()
         };
@@ -121,9 +120,7 @@ fn bench_catalog(args: &[String]) -> ExitCode {
         };
         // Warm the page cache once, as a server would be.
         let _ = time(&isrcs, &lookup);
-        let recordings: i64 = db
-            .conn
-            .query_row("SELECT count(*) FROM recordings", [], |r| r.get(0))?;
+        let recordings: i64 = db.query_row("SELECT count(*) FROM recordings", [], |r| r.get(0))?;
         let bytes = std::fs::metadata(home.db_path())?.len();
         let search_bytes: u64 = std::fs::read_dir(home.search_dir())?
             .filter_map(|e| e.ok()?.metadata().ok())
@@ -188,7 +185,6 @@ fn bench_search(args: &[String]) -> ExitCode {
         );
         let titles: Vec<String> = cat
             .db
-            .conn
             .prepare("SELECT title FROM recordings ORDER BY random() LIMIT ?1")?
             .query_map([n as i64], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
@@ -270,7 +266,7 @@ fn write_packbench(
     let home = musicark_store::Home::init(dir)?;
     let mut db = home.db()?;
     let mut rng = musicark_sample::Rng::new(7);
-    let tx = db.conn.transaction()?;
+    let tx = db.transaction()?;
     let mut total = 0u64;
     let artists = (n / 50).max(1);
     for a in 0..artists {

@@ -62,6 +62,22 @@ const KNOWN_EXCEPTIONS: &[(&str, &str, &str)] = &[(
      catalogue cannot call it",
 )];
 
+/// Crates that may depend on rusqlite, and why. The archive's database
+/// is reached only through `musicark_store::sql` (its connection is
+/// private to the store); these others read or write SQLite *files* that
+/// are a format, not the archive.
+const RUSQLITE_USERS: &[(&str, &str)] = &[
+    ("musicark-store", "the archive's database"),
+    (
+        "musicark-catalog",
+        "imports SQLite files a mapping names as a source",
+    ),
+    (
+        "musicark-publish",
+        "writes the metadata release, an SQLite file",
+    ),
+];
+
 /// Crates that must hold no SQL: the front ends.
 const FRONT_ENDS: &[&str] = &["musicark", "musicark-web"];
 
@@ -222,6 +238,30 @@ fn front_ends_hold_no_sql_and_no_connection() {
         "front ends compose the domain crates' typed functions; move this into the table's owner:\n{}",
         found.join("\n")
     );
+}
+
+#[test]
+fn only_the_store_reaches_the_archive_database() {
+    let mut found = Vec::new();
+    for krate in std::fs::read_dir(root().join("crates"))
+        .expect("crates/")
+        .flatten()
+    {
+        let name = krate.file_name().to_string_lossy().into_owned();
+        let manifest =
+            std::fs::read_to_string(krate.path().join("Cargo.toml")).expect("Cargo.toml");
+        let deps = manifest
+            .split("\n[")
+            .find(|s| s.starts_with("dependencies]"))
+            .unwrap_or("");
+        let uses = deps.lines().any(|l| l.starts_with("rusqlite"));
+        if uses && !RUSQLITE_USERS.iter().any(|(c, _)| *c == name) {
+            found.push(format!(
+                "{name} depends on rusqlite: reach the archive through musicark_store::sql"
+            ));
+        }
+    }
+    assert!(found.is_empty(), "{}", found.join("\n"));
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! a release and its tracks, a recording's brief, what an identifier
 //! names. The web pages and the CLI compose these; they hold no SQL.
 
-use rusqlite::{OptionalExtension, params};
+use musicark_store::{params, sql::OptionalExtension};
 use serde::Serialize;
 
 use crate::CatalogError;
@@ -21,7 +21,6 @@ pub struct RecordingBrief {
 
 pub fn recording_brief(db: &Db, id: i64) -> Result<Option<RecordingBrief>, CatalogError> {
     Ok(db
-        .conn
         .prepare_cached(
             "SELECT mbid, title, artist_credit, length_ms FROM recordings WHERE recording_id = ?1",
         )?
@@ -39,7 +38,6 @@ pub fn recording_brief(db: &Db, id: i64) -> Result<Option<RecordingBrief>, Catal
 
 pub fn recording_exists(db: &Db, id: i64) -> Result<bool, CatalogError> {
     Ok(db
-        .conn
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM recordings WHERE recording_id = ?1)")?
         .query_row([id], |r| r.get(0))?)
 }
@@ -56,7 +54,6 @@ pub struct ArtistView {
 
 pub fn artist(db: &Db, id: i64) -> Result<Option<ArtistView>, CatalogError> {
     Ok(db
-        .conn
         .prepare_cached(
             "SELECT mbid, name, sort_name, country, type FROM artists WHERE artist_id = ?1",
         )?
@@ -76,7 +73,6 @@ pub fn artist(db: &Db, id: i64) -> Result<Option<ArtistView>, CatalogError> {
 /// How many recordings credit the artist.
 pub fn artist_recording_count(db: &Db, id: i64) -> Result<u64, CatalogError> {
     Ok(db
-        .conn
         .prepare_cached(
             "SELECT count(DISTINCT recording_id) FROM recording_artists WHERE artist_id = ?1",
         )?
@@ -86,25 +82,24 @@ pub fn artist_recording_count(db: &Db, id: i64) -> Result<u64, CatalogError> {
 
 /// The first `limit` recordings crediting the artist, by title.
 pub fn artist_recordings(db: &Db, id: i64, limit: usize) -> Result<Vec<i64>, CatalogError> {
-    Ok(db.conn
+    Ok(db
         .prepare_cached(
             "SELECT DISTINCT ra.recording_id FROM recording_artists ra JOIN recordings r USING (recording_id) \
              WHERE ra.artist_id = ?1 ORDER BY r.title, ra.recording_id LIMIT ?2",
         )?
         .query_map(params![id, limit as i64], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?)
+        .collect::<musicark_store::sql::Result<_>>()?)
 }
 
 /// Artists credited on a recording, in credit order: (artist id, name).
 pub fn recording_artists(db: &Db, id: i64) -> Result<Vec<(i64, String)>, CatalogError> {
     Ok(db
-        .conn
         .prepare_cached(
             "SELECT a.artist_id, a.name FROM recording_artists ra JOIN artists a USING (artist_id) \
              WHERE ra.recording_id = ?1 ORDER BY ra.position",
         )?
         .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?)
+        .collect::<musicark_store::sql::Result<_>>()?)
 }
 
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
@@ -122,7 +117,6 @@ pub struct ReleaseView {
 
 pub fn release(db: &Db, id: i64) -> Result<Option<ReleaseView>, CatalogError> {
     Ok(db
-        .conn
         .prepare_cached(
             "SELECT mbid, title, artist_credit, date, country, barcode, label, catalog_number \
              FROM releases WHERE release_id = ?1",
@@ -150,7 +144,6 @@ pub fn release_tracks(
     limit: usize,
 ) -> Result<Vec<(i64, i64, i64)>, CatalogError> {
     Ok(db
-        .conn
         .prepare_cached(
             "SELECT disc, position, recording_id FROM tracks WHERE release_id = ?1 \
              ORDER BY disc, position LIMIT ?2",
@@ -158,7 +151,7 @@ pub fn release_tracks(
         .query_map(params![id, limit as i64], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })?
-        .collect::<rusqlite::Result<_>>()?)
+        .collect::<musicark_store::sql::Result<_>>()?)
 }
 
 /// What an identifier names in the catalogue.
@@ -182,13 +175,13 @@ pub fn resolve(db: &Db, text: &str) -> Result<Option<Named>, CatalogError> {
             return Ok(n.parse().ok().map(make));
         }
     }
-    let one = |sql: &str, key: &dyn rusqlite::ToSql| -> Result<Option<i64>, CatalogError> {
-        Ok(db
-            .conn
-            .prepare_cached(sql)?
-            .query_row([key], |r| r.get(0))
-            .optional()?)
-    };
+    let one =
+        |sql: &str, key: &dyn musicark_store::sql::Param| -> Result<Option<i64>, CatalogError> {
+            Ok(db
+                .prepare_cached(sql)?
+                .query_row([key], |r| r.get(0))
+                .optional()?)
+        };
     let recording = match ids::classify(t) {
         Some(Lookup::Internal(n)) => one(
             "SELECT recording_id FROM recordings WHERE recording_id = ?1",
@@ -214,7 +207,6 @@ pub fn resolve(db: &Db, text: &str) -> Result<Option<Named>, CatalogError> {
 /// The latest imports, newest first.
 pub fn activity(db: &Db, limit: usize) -> Result<Vec<Activity>, CatalogError> {
     Ok(db
-        .conn
         .prepare_cached(
             "SELECT coalesce(finished_at, started_at), \
                source || ' ' || kind || ': ' || rows || ' rows, ' || rejects || ' rejected' \
@@ -227,5 +219,5 @@ pub fn activity(db: &Db, limit: usize) -> Result<Vec<Activity>, CatalogError> {
                 text: r.get(1)?,
             })
         })?
-        .collect::<rusqlite::Result<_>>()?)
+        .collect::<musicark_store::sql::Result<_>>()?)
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, UNIX_EPOCH};
 
-use rusqlite::{OptionalExtension, params};
+use musicark_store::{params, sql::OptionalExtension};
 use serde::Serialize;
 
 use crate::mapping::{Format, Mapping};
@@ -230,7 +230,7 @@ const BULK_INDEXES: &[&str] = &[
 /// copy of a recording wins) and the build is tried again. Cheap when they
 /// exist.
 /// Returns whether rows were dropped.
-fn ensure_indexes(conn: &rusqlite::Connection) -> rusqlite::Result<bool> {
+fn ensure_indexes(conn: &musicark_store::sql::Tx<'_>) -> musicark_store::sql::Result<bool> {
     let present: i64 = conn.query_row(
         "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN \
          ('recordings_mbid', 'isrcs_pk', 'isrcs_recording', 'recording_artists_artist')",
@@ -240,16 +240,14 @@ fn ensure_indexes(conn: &rusqlite::Connection) -> rusqlite::Result<bool> {
     if present == BULK_INDEXES.len() as i64 {
         return Ok(false);
     }
-    let build = || -> rusqlite::Result<()> {
+    let build = || -> musicark_store::sql::Result<()> {
         for sql in BULK_INDEXES {
             conn.execute(sql, [])?;
         }
         Ok(())
     };
     match build() {
-        Err(rusqlite::Error::SqliteFailure(e, _))
-            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
+        Err(e) if musicark_store::sql::is_constraint_violation(&e) => {
             conn.execute_batch(
                 "CREATE TEMP TABLE dup AS SELECT recording_id FROM recordings WHERE mbid IS NOT NULL \
                    AND recording_id NOT IN (SELECT max(recording_id) FROM recordings WHERE mbid IS NOT NULL GROUP BY mbid);
@@ -287,7 +285,6 @@ fn begin(
         .display()
         .to_string();
     let previous: Option<(i64, i64, bool, bool)> = db
-        .conn
         .query_row(
             "SELECT import_id, lines_done, finished_at IS NOT NULL, bulk FROM imports \
              WHERE source = ?1 AND kind = ?2 AND path = ?3 AND size = ?4 AND mtime_ns = ?5 \
@@ -299,7 +296,9 @@ fn begin(
     if let Some((import_id, done, finished, bulk)) = previous {
         let bulk = bulk && !finished;
         if !bulk {
-            ensure_indexes(&db.conn)?;
+            let t = db.unchecked_transaction()?;
+            ensure_indexes(&t)?;
+            t.commit()?;
         }
         return Ok(ImportRow {
             import_id,
@@ -310,19 +309,19 @@ fn begin(
     }
     // A first load of recordings appends without indexes; anything else
     // needs them (the indexes of an earlier bulk load that died are built).
-    ensure_indexes(&db.conn)?;
-    let empty: bool =
-        db.conn
-            .query_row("SELECT NOT EXISTS (SELECT 1 FROM recordings)", [], |r| {
-                r.get(0)
-            })?;
+    let t = db.unchecked_transaction()?;
+    ensure_indexes(&t)?;
+    t.commit()?;
+    let empty: bool = db.query_row("SELECT NOT EXISTS (SELECT 1 FROM recordings)", [], |r| {
+        r.get(0)
+    })?;
     let bulk = empty && source == "musicbrainz" && kind == "recording";
-    let fts_from: i64 = db.conn.query_row(
+    let fts_from: i64 = db.query_row(
         "SELECT coalesce(max(recording_id), 0) FROM recordings",
         [],
         |r| r.get(0),
     )?;
-    db.conn.execute(
+    db.execute(
         "INSERT INTO imports (source, kind, path, size, mtime_ns, started_at, fts_from, bulk) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?8, ?6, ?7)",
         params![
@@ -337,7 +336,7 @@ fn begin(
         ],
     )?;
     Ok(ImportRow {
-        import_id: db.conn.last_insert_rowid(),
+        import_id: db.last_insert_rowid(),
         resume_after: 0,
         done_before: false,
         bulk,
@@ -355,21 +354,16 @@ fn drive<T: Send>(
     progress: &dyn ImportProgress,
     bytes_read: Arc<AtomicU64>,
     produce: impl FnOnce(u64, &mut dyn FnMut(Produced<T>) -> bool) -> Result<(), CatalogError> + Send,
-    mut write: impl FnMut(&W<'_>, T, &mut Vec<FieldReject>) -> rusqlite::Result<u64>,
+    mut write: impl FnMut(&W<'_>, T, &mut Vec<FieldReject>) -> musicark_store::sql::Result<u64>,
 ) -> Result<ImportSummary, CatalogError> {
     let started = Instant::now();
     let Catalog { db, search } = cat;
-    // A large page cache for the import: random-key index inserts (MBIDs,
-    // ISRCs) otherwise go to the OS for every page.
-    db.conn.pragma_update(None, "cache_size", -262_144i64)?;
-    // Index builds sort in temporary files with a helper thread: measured
-    // 10 s instead of 17 s for the MBID index of 10 M recordings (SQLite
-    // sorts on one thread when its temporary store is in memory).
-    db.conn.pragma_update(None, "temp_store", "FILE")?;
-    db.conn.pragma_update(None, "threads", 2i64)?;
-    // Checkpoint once at the end instead of every 4 MiB of WAL (each
-    // checkpoint fsyncs the database).
-    db.conn.pragma_update(None, "wal_autocheckpoint", 0i64)?;
+    // A large page cache (random-key index inserts, MBIDs and ISRCs,
+    // otherwise go to the OS for every page), index builds sorted in
+    // temporary files with a helper thread (10 s instead of 17 s for the
+    // MBID index of 10 M recordings), and one checkpoint at the end
+    // instead of one every 4 MiB of WAL.
+    db.bulk_load(true)?;
     let import = begin(db, source, kind, path)?;
     if import.done_before {
         // Unchanged since it was imported in full: nothing to do (a changed
@@ -391,7 +385,7 @@ fn drive<T: Send>(
         });
     }
     if import.bulk {
-        db.conn.execute_batch(
+        db.execute_batch(
             "DROP INDEX IF EXISTS recordings_mbid; DROP INDEX IF EXISTS isrcs_pk; \
              DROP INDEX IF EXISTS isrcs_recording; DROP INDEX IF EXISTS recording_artists_artist;",
         )?;
@@ -406,7 +400,7 @@ fn drive<T: Send>(
     let artists = std::cell::RefCell::new(std::collections::HashMap::new());
     // A bulk load counts recording ids itself, on from the last one stored
     // (a resumed load goes on after what its last commit kept).
-    let next_id = std::cell::Cell::new(db.conn.query_row(
+    let next_id = std::cell::Cell::new(db.query_row(
         "SELECT coalesce(max(recording_id), 0) + 1 FROM recordings",
         [],
         |r| r.get::<_, i64>(0),
@@ -430,7 +424,7 @@ fn drive<T: Send>(
             result
         });
         for batch in rx.iter() {
-            let t = db.conn.transaction()?;
+            let t = db.transaction()?;
             let w = W {
                 tx: &t,
                 import_id: import.import_id,
@@ -478,7 +472,7 @@ fn drive<T: Send>(
         // The input itself failed (a truncated archive, a read error): what
         // was read is kept, the failure is a reject at the line where the
         // input stopped, and the import counts as done.
-        let t = db.conn.transaction()?;
+        let t = db.transaction()?;
         let w = W {
             tx: &t,
             import_id: import.import_id,
@@ -506,19 +500,18 @@ fn drive<T: Send>(
     // documents of what this import added or changed (and of anything an
     // earlier run left unindexed) are read through a second connection.
     crate::textindex::sync_while(db, search, |db| {
-        let t = db.conn.transaction()?;
+        let t = db.transaction()?;
         let dropped = ensure_indexes(&t)?;
         t.execute(
             "UPDATE imports SET finished_at = ?2 WHERE import_id = ?1",
-            rusqlite::params![import.import_id, musicark_store::clock::now()],
+            musicark_store::params![import.import_id, musicark_store::clock::now()],
         )?;
         t.commit()?;
         Ok(dropped)
     })?;
     progress.phase("checkpointing the database");
-    db.conn
-        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-    db.conn.pragma_update(None, "wal_autocheckpoint", 1000i64)?;
+    db.checkpoint()?;
+    db.bulk_load(false)?;
     progress.finish();
     let seconds = started.elapsed().as_secs_f64();
     Ok(ImportSummary {
@@ -585,7 +578,7 @@ fn mb_import<T: serde::de::DeserializeOwned + Send>(
     file: &Path,
     entity: &'static str,
     progress: &dyn ImportProgress,
-    mut write: impl FnMut(&W<'_>, T, &mut Vec<FieldReject>) -> rusqlite::Result<Option<i64>>,
+    mut write: impl FnMut(&W<'_>, T, &mut Vec<FieldReject>) -> musicark_store::sql::Result<Option<i64>>,
 ) -> Result<ImportSummary, CatalogError> {
     let count = Arc::new(AtomicU64::new(0));
     let c2 = count.clone();

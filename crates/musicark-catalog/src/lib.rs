@@ -62,7 +62,7 @@ pub enum CatalogError {
     #[error(transparent)]
     Store(#[from] musicark_store::StoreError),
     #[error("catalogue database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(#[from] musicark_store::sql::Error),
     #[error(transparent)]
     Search(#[from] SearchError),
     #[error("{}: {source}", path.display())]

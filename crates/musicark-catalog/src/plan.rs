@@ -104,12 +104,12 @@ pub fn load_items(db: &musicark_store::Db) -> Result<(Vec<Item>, u64), CatalogEr
     let mut by_mbid: std::collections::HashMap<u128, u64> = std::collections::HashMap::new();
     let mut by_id: std::collections::HashMap<i64, u64> = std::collections::HashMap::new();
     {
-        let mut stmt = db.conn.prepare(
+        let mut stmt = db.prepare(
             "SELECT recording_key, max(listen_count) FROM popularity GROUP BY recording_key",
         )?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
-            let key = r.get_ref(0)?.as_str().unwrap_or("");
+            let key = r.text(0)?.unwrap_or("");
             let listens = r.get::<_, Option<i64>>(1)?.unwrap_or(0).max(0) as u64;
             if let Some(id) = key.strip_prefix("rec:").and_then(|s| s.parse().ok()) {
                 by_id.insert(id, listens);
@@ -118,15 +118,13 @@ pub fn load_items(db: &musicark_store::Db) -> Result<(Vec<Item>, u64), CatalogEr
             }
         }
     }
-    let mut stmt = db
-        .conn
-        .prepare("SELECT recording_id, mbid, length_ms FROM recordings")?;
+    let mut stmt = db.prepare("SELECT recording_id, mbid, length_ms FROM recordings")?;
     let mut rows = stmt.query([])?;
     let mut items = Vec::new();
     let mut unknown = Vec::new();
     while let Some(r) = rows.next()? {
         let id: i64 = r.get(0)?;
-        let listens = match r.get_ref(1)?.as_str().ok().and_then(crate::ids::mbid_key) {
+        let listens = match r.text(1).ok().flatten().and_then(crate::ids::mbid_key) {
             Some(k) => by_mbid.get(&k).copied(),
             None => by_id.get(&id).copied(),
         }

@@ -1,7 +1,7 @@
 //! Lookups by any identifier and ranked full-text search: the plain data
 //! behind `catalog show`, `catalog search` and the API.
 
-use rusqlite::OptionalExtension;
+use musicark_store::sql::OptionalExtension;
 use serde::Serialize;
 
 use crate::ids::{self, Lookup};
@@ -63,7 +63,6 @@ pub struct RecordingView {
 /// One recording by internal id, with everything the catalogue knows.
 pub fn recording(db: &Db, id: i64) -> Result<Option<RecordingView>, CatalogError> {
     let base = db
-        .conn
         .prepare_cached(
             "SELECT recording_id, mbid, title, artist_credit, length_ms, video, first_release_date FROM recordings WHERE recording_id = ?1",
         )?
@@ -90,7 +89,6 @@ pub fn recording(db: &Db, id: i64) -> Result<Option<RecordingView>, CatalogError
         .optional()?;
     let Some(mut v) = base else { return Ok(None) };
     v.artists = db
-        .conn
         .prepare_cached(
             "SELECT a.mbid, a.name, ra.credited_name, ra.join_phrase FROM recording_artists ra \
              JOIN artists a USING (artist_id) WHERE ra.recording_id = ?1 ORDER BY ra.position",
@@ -103,14 +101,12 @@ pub fn recording(db: &Db, id: i64) -> Result<Option<RecordingView>, CatalogError
                 join_phrase: r.get(3)?,
             })
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<musicark_store::sql::Result<_>>()?;
     v.isrcs = db
-        .conn
         .prepare_cached("SELECT isrc FROM isrcs WHERE recording_id = ?1 ORDER BY isrc")?
         .query_map([id], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<musicark_store::sql::Result<_>>()?;
     v.releases = db
-        .conn
         .prepare_cached(
             "SELECT r.release_id, r.mbid, r.title, r.date, r.country, r.barcode, t.disc, t.position \
              FROM tracks t JOIN releases r USING (release_id) WHERE t.recording_id = ?1 \
@@ -128,20 +124,17 @@ pub fn recording(db: &Db, id: i64) -> Result<Option<RecordingView>, CatalogError
                 position: r.get(7)?,
             })
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<musicark_store::sql::Result<_>>()?;
     v.external_ids = db
-        .conn
         .prepare_cached("SELECT source, external_id FROM external_ids WHERE entity = 'recording' AND entity_id = ?1 ORDER BY source, external_id")?
         .query_map([id], |r| Ok(ExternalId { source: r.get(0)?, id: r.get(1)? }))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<musicark_store::sql::Result<_>>()?;
     let key = v.mbid.clone().unwrap_or_else(|| format!("rec:{id}"));
     v.popularity = db
-        .conn
         .prepare_cached("SELECT source, listen_count, user_count, as_of FROM popularity WHERE recording_key = ?1 ORDER BY source")?
         .query_map([key], |r| Ok(Popularity { source: r.get(0)?, listen_count: r.get(1)?, user_count: r.get(2)?, as_of: r.get(3)? }))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<musicark_store::sql::Result<_>>()?;
     v.license = db
-        .conn
         .prepare_cached("SELECT license FROM rights WHERE entity = 'recording' AND entity_id = ?1")?
         .query_row([id], |r| r.get(0))
         .optional()?
@@ -157,30 +150,27 @@ pub fn lookup(db: &Db, query: &str) -> Result<Vec<RecordingView>, CatalogError> 
         Some(Lookup::Internal(id)) => vec![id],
         Some(Lookup::Mbid(m)) => {
             let direct: Vec<i64> = db
-                .conn
                 .prepare_cached("SELECT recording_id FROM recordings WHERE mbid = ?1")?
                 .query_map([&m], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
+                .collect::<musicark_store::sql::Result<_>>()?;
             if direct.is_empty() {
                 // A release MBID: its tracks.
-                db.conn
+                db
                     .prepare_cached("SELECT t.recording_id FROM tracks t JOIN releases r USING (release_id) WHERE r.mbid = ?1 ORDER BY t.disc, t.position")?
                     .query_map([&m], |r| r.get(0))?
-                    .collect::<rusqlite::Result<_>>()?
+                    .collect::<musicark_store::sql::Result<_>>()?
             } else {
                 direct
             }
         }
         Some(Lookup::Isrc(i)) => db
-            .conn
             .prepare_cached("SELECT recording_id FROM isrcs WHERE isrc = ?1")?
             .query_map([&i], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?,
+            .collect::<musicark_store::sql::Result<_>>()?,
         Some(Lookup::Barcode(b)) => db
-            .conn
             .prepare_cached("SELECT t.recording_id FROM tracks t JOIN releases r USING (release_id) WHERE r.barcode = ?1 ORDER BY t.disc, t.position LIMIT 500")?
             .query_map([&b], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?,
+            .collect::<musicark_store::sql::Result<_>>()?,
     };
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
@@ -226,7 +216,6 @@ pub fn search_in(
         let score = f64::from(rank);
         if rowid > 0 {
             let hit = db
-                .conn
                 .prepare_cached("SELECT mbid, title, artist_credit, length_ms FROM recordings WHERE recording_id = ?1")?
                 .query_row([rowid], |r| {
                     Ok(SearchHit { kind: "recording", id: rowid, mbid: r.get(0)?, title: r.get(1)?, artist: r.get(2)?, length_ms: r.get(3)?, score })
@@ -235,7 +224,6 @@ pub fn search_in(
             hits.extend(hit);
         } else {
             let hit = db
-                .conn
                 .prepare_cached(
                     "SELECT mbid, title, artist_credit FROM releases WHERE release_id = ?1",
                 )?
@@ -271,7 +259,7 @@ pub struct RejectView {
 
 /// The most recent rejects, newest import first, by line.
 pub fn rejects(db: &Db, limit: usize) -> Result<Vec<RejectView>, CatalogError> {
-    Ok(db.conn
+    Ok(db
         .prepare_cached(
             "SELECT r.import_id, i.source, i.path, r.line, r.field, r.value, r.reason FROM rejects r \
              JOIN imports i USING (import_id) ORDER BY r.import_id DESC, r.line LIMIT ?1",
@@ -287,5 +275,5 @@ pub fn rejects(db: &Db, limit: usize) -> Result<Vec<RejectView>, CatalogError> {
                 reason: r.get(6)?,
             })
         })?
-        .collect::<rusqlite::Result<_>>()?)
+        .collect::<musicark_store::sql::Result<_>>()?)
 }

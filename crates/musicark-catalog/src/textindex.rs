@@ -360,31 +360,26 @@ pub(crate) fn sync_while(
     index: &SearchIndex,
     meanwhile: impl FnOnce(&mut Db) -> Result<bool, CatalogError>,
 ) -> Result<SyncStats, CatalogError> {
-    let mut upto: i64 = db
-        .conn
-        .query_row("SELECT indexed_upto FROM search_state", [], |r| r.get(0))?;
+    let mut upto: i64 = db.query_row("SELECT indexed_upto FROM search_state", [], |r| r.get(0))?;
     index.reload()?;
     if upto > 0 && index.is_empty() {
         upto = 0;
-        db.conn.execute(
+        db.execute(
             "INSERT OR IGNORE INTO search_outbox SELECT -release_id FROM releases",
             [],
         )?;
     }
-    let top: i64 = db.conn.query_row(
+    let top: i64 = db.query_row(
         "SELECT coalesce(max(recording_id), 0) FROM recordings",
         [],
         |r| r.get(0),
     )?;
-    let pending: i64 = db
-        .conn
-        .query_row("SELECT count(*) FROM search_outbox", [], |r| r.get(0))?;
+    let pending: i64 = db.query_row("SELECT count(*) FROM search_outbox", [], |r| r.get(0))?;
     if top <= upto && pending == 0 {
         meanwhile(db)?;
         return Ok(SyncStats::default());
     }
     let path = db
-        .conn
         .path()
         .filter(|p| !p.is_empty())
         .map(std::path::PathBuf::from);
@@ -418,7 +413,7 @@ pub(crate) fn sync_while(
         return sync(db, index);
     }
     w.finish()?;
-    let t = db.conn.transaction()?;
+    let t = db.transaction()?;
     t.execute("UPDATE search_state SET indexed_upto = ?1", [top])?;
     t.execute("DELETE FROM search_outbox", [])?;
     t.commit()?;
@@ -439,15 +434,13 @@ fn build(
     w.delete_keys_above(upto)?;
     // Changed documents below the mark: delete, then add what the
     // catalogue holds now (nothing when the row is gone).
-    let mut keys = db
-        .conn
-        .prepare("SELECT key FROM search_outbox WHERE key <= ?1")?;
+    let mut keys = db.prepare("SELECT key FROM search_outbox WHERE key <= ?1")?;
     let mut rows = keys.query([upto])?;
     while let Some(r) = rows.next()? {
         w.delete(r.get(0)?);
         stats.changed += 1;
     }
-    let mut docs = db.conn.prepare(
+    let mut docs = db.prepare(
         "SELECT o.key, r.title, coalesce(r.artist_credit, ''), '' FROM search_outbox o \
            JOIN recordings r ON r.recording_id = o.key WHERE o.key > 0 AND o.key <= ?1 \
          UNION ALL \
@@ -456,7 +449,7 @@ fn build(
     )?;
     add_rows(&mut w, docs.query([upto])?)?;
     // New recordings, in id order.
-    let mut new = db.conn.prepare(
+    let mut new = db.prepare(
         "SELECT recording_id, title, coalesce(artist_credit, ''), '' FROM recordings \
          WHERE recording_id > ?1 ORDER BY recording_id",
     )?;
@@ -464,12 +457,15 @@ fn build(
     Ok((w, stats))
 }
 
-fn add_rows(w: &mut SearchWriter, mut rows: rusqlite::Rows<'_>) -> Result<u64, CatalogError> {
+fn add_rows(
+    w: &mut SearchWriter,
+    mut rows: musicark_store::sql::Rows<'_>,
+) -> Result<u64, CatalogError> {
     let mut n = 0;
     while let Some(r) = rows.next()? {
-        let title = r.get_ref(1)?.as_str().unwrap_or("");
-        let artist = r.get_ref(2)?.as_str().unwrap_or("");
-        let release = r.get_ref(3)?.as_str().unwrap_or("");
+        let title = r.text(1)?.unwrap_or("");
+        let artist = r.text(2)?.unwrap_or("");
+        let release = r.text(3)?.unwrap_or("");
         w.add(&Doc {
             key: r.get(0)?,
             title,

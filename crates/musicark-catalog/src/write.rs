@@ -2,7 +2,7 @@
 //! MBID or by a source's own id, so a re-import updates and never
 //! duplicates.
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use musicark_store::{params, sql::OptionalExtension};
 
 use crate::ids;
 use crate::mb::{self, credit_string};
@@ -15,7 +15,7 @@ pub struct FieldReject {
 }
 
 pub struct W<'t> {
-    pub tx: &'t Transaction<'t>,
+    pub tx: &'t musicark_store::sql::Tx<'t>,
     pub import_id: i64,
     pub source: String,
     /// The day popularity is recorded as of (the archive's clock).
@@ -44,7 +44,7 @@ impl W<'_> {
         entity: &str,
         external: &str,
         entity_id: i64,
-    ) -> rusqlite::Result<()> {
+    ) -> musicark_store::sql::Result<()> {
         self.tx
             .prepare_cached(
                 "INSERT INTO external_ids (source, external_id, entity, entity_id, import_id) VALUES (?1, ?2, ?3, ?4, ?5) \
@@ -62,7 +62,7 @@ impl W<'_> {
         sort_name: Option<&str>,
         country: Option<&str>,
         kind: Option<&str>,
-    ) -> rusqlite::Result<i64> {
+    ) -> musicark_store::sql::Result<i64> {
         self.tx
             .prepare_cached(
                 "INSERT INTO artists (mbid, name, sort_name, country, type) VALUES (?1, ?2, ?3, ?4, ?5) \
@@ -82,7 +82,7 @@ impl W<'_> {
         credits: &[mb::Credit],
         replace: bool,
         rejects: &mut Vec<FieldReject>,
-    ) -> rusqlite::Result<()> {
+    ) -> musicark_store::sql::Result<()> {
         if replace {
             self.tx
                 .prepare_cached("DELETE FROM recording_artists WHERE recording_id = ?1")?
@@ -145,7 +145,7 @@ impl W<'_> {
     /// Mark the search document of `key` (a recording id, or minus a
     /// release id) as changed: the index is brought up to date when the
     /// import ends ([`crate::textindex::sync`]).
-    fn search_changed(&self, key: i64) -> rusqlite::Result<()> {
+    fn search_changed(&self, key: i64) -> musicark_store::sql::Result<()> {
         self.tx
             .prepare_cached("INSERT OR IGNORE INTO search_outbox (key) VALUES (?1)")?
             .execute([key])?;
@@ -153,7 +153,7 @@ impl W<'_> {
     }
 
     /// Link a normalised ISRC to a recording (once).
-    fn link_isrc(&self, recording_id: i64, isrc: &str) -> rusqlite::Result<()> {
+    fn link_isrc(&self, recording_id: i64, isrc: &str) -> musicark_store::sql::Result<()> {
         self.tx
             .prepare_cached("INSERT OR IGNORE INTO isrcs (isrc, recording_id) VALUES (?1, ?2)")?
             .execute(params![isrc, recording_id])?;
@@ -166,7 +166,7 @@ impl W<'_> {
         recording_id: i64,
         raw: &str,
         rejects: &mut Vec<FieldReject>,
-    ) -> rusqlite::Result<()> {
+    ) -> musicark_store::sql::Result<()> {
         match checked("isrc", Some(raw), ids::isrc, rejects) {
             Some(isrc) => self.link_isrc(recording_id, &isrc),
             None => Ok(()),
@@ -181,7 +181,7 @@ impl W<'_> {
         r: &mb::Recording,
         partial: bool,
         rejects: &mut Vec<FieldReject>,
-    ) -> rusqlite::Result<Option<i64>> {
+    ) -> musicark_store::sql::Result<Option<i64>> {
         let Some(mbid) = record_mbid(r.id.as_deref(), rejects) else {
             return Ok(None);
         };
@@ -267,7 +267,7 @@ impl W<'_> {
         &self,
         a: &mb::Artist,
         rejects: &mut Vec<FieldReject>,
-    ) -> rusqlite::Result<Option<i64>> {
+    ) -> musicark_store::sql::Result<Option<i64>> {
         let Some(mbid) = record_mbid(a.id.as_deref(), rejects) else {
             return Ok(None);
         };
@@ -285,7 +285,7 @@ impl W<'_> {
         &self,
         r: &mb::Release,
         rejects: &mut Vec<FieldReject>,
-    ) -> rusqlite::Result<Option<i64>> {
+    ) -> musicark_store::sql::Result<Option<i64>> {
         let Some(mbid) = record_mbid(r.id.as_deref(), rejects) else {
             return Ok(None);
         };
@@ -371,7 +371,7 @@ impl W<'_> {
         listens: Option<i64>,
         users: Option<i64>,
         score: Option<f64>,
-    ) -> rusqlite::Result<()> {
+    ) -> musicark_store::sql::Result<()> {
         self.tx
             .prepare_cached(
                 "INSERT INTO popularity (recording_key, source, listen_count, user_count, score, as_of) \
@@ -390,7 +390,7 @@ impl W<'_> {
         value: Option<&str>,
         reason: &str,
         raw: Option<&str>,
-    ) -> rusqlite::Result<()> {
+    ) -> musicark_store::sql::Result<()> {
         let raw = raw.map(|r| {
             let mut cut = r.len().min(1024);
             while !r.is_char_boundary(cut) {
@@ -410,7 +410,7 @@ impl W<'_> {
         &self,
         row: &MappedRow,
         rejects: &mut Vec<FieldReject>,
-    ) -> rusqlite::Result<i64> {
+    ) -> musicark_store::sql::Result<i64> {
         let mbid = checked("mbid", row.mbid.as_deref(), ids::mbid, rejects);
         let isrc = checked("isrc", row.isrc.as_deref(), ids::isrc, rejects);
         let by_mbid: Option<i64> = match &mbid {
@@ -427,7 +427,7 @@ impl W<'_> {
                     .tx
                     .prepare_cached("SELECT recording_id FROM isrcs WHERE isrc = ?1 LIMIT 2")?
                     .query_map([i], |r| r.get(0))?
-                    .collect::<rusqlite::Result<_>>()?;
+                    .collect::<musicark_store::sql::Result<_>>()?;
                 (ids.len() == 1).then(|| ids[0])
             }
             _ => None,

@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use musicark_store::{BlobStore, ContentId, Db, Home, StoreError, clock};
-use rusqlite::{OptionalExtension, params};
+use musicark_store::{params, sql::OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +40,7 @@ pub enum FsckError {
     #[error(transparent)]
     Store(#[from] musicark_store::StoreError),
     #[error("catalogue database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(#[from] musicark_store::sql::Error),
     #[error(transparent)]
     Publish(#[from] musicark_publish::PublishError),
 }
@@ -200,16 +200,16 @@ fn check(home: &Home, db: &Db, kind: Kind, key: &str) -> Result<(Option<String>,
         }
         Kind::Pack => check_pack(home, db, key),
         Kind::Database => {
-            let result: String = db.conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+            let result: String = db.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
             Ok(((result != "ok").then_some(result), 0))
         }
         Kind::Search => {
-            let expected: i64 = db.conn.query_row(
+            let expected: i64 = db.query_row(
                 "SELECT (SELECT count(*) FROM recordings) + (SELECT count(*) FROM releases)",
                 [],
                 |r| r.get(0),
             )?;
-            let pending: i64 = db.conn.query_row(
+            let pending: i64 = db.query_row(
                 "SELECT count(*) FROM recordings WHERE recording_id > \
                    (SELECT coalesce(max(indexed_upto), 0) FROM search_state)",
                 [],
@@ -233,7 +233,6 @@ fn check(home: &Home, db: &Db, kind: Kind, key: &str) -> Result<(Option<String>,
 
 fn pack_hashes(db: &Db, name: &str) -> Result<(Option<String>, Option<String>, i64), FsckError> {
     Ok(db
-        .conn
         .query_row(
             "SELECT btih, btmh, torrent_size FROM packs WHERE name = ?1",
             [name],
@@ -269,7 +268,6 @@ fn check_pack(home: &Home, db: &Db, name: &str) -> Result<(Option<String>, u64),
         .join(name)
         .join(musicark_publish::pack::MANIFEST);
     let stated: Option<String> = db
-        .conn
         .query_row(
             "SELECT manifest_sha256 FROM packs WHERE name = ?1",
             [name],
@@ -292,7 +290,7 @@ fn check_pack(home: &Home, db: &Db, name: &str) -> Result<(Option<String>, u64),
 
 /// A pack's files as (path, recorded BLAKE3), the manifest among them.
 fn pack_files_of(db: &Db, name: &str) -> Result<Vec<(String, String)>, FsckError> {
-    let mut stmt = db.conn.prepare_cached(
+    let mut stmt = db.prepare_cached(
         "SELECT f.path, f.output_id FROM pack_files f JOIN packs p ON p.pack_id = f.pack_id \
          WHERE p.name = ?1 ORDER BY f.path",
     )?;
@@ -334,9 +332,8 @@ fn bad_files(report: &musicark_torrent::VerifyReport) -> Vec<String> {
 /// Paths of ingested files of content `id` (originals or references)
 /// still on disk, to restore its blob from.
 fn sources_of(db: &Db, id: &str) -> Result<Vec<PathBuf>, FsckError> {
-    let mut stmt = db
-        .conn
-        .prepare_cached("SELECT path FROM files WHERE content_id = ?1 ORDER BY path")?;
+    let mut stmt =
+        db.prepare_cached("SELECT path FROM files WHERE content_id = ?1 ORDER BY path")?;
     let rows = stmt.query_map([id], |r| r.get::<_, Vec<u8>>(0))?;
     let mut out = Vec::new();
     for r in rows {
@@ -354,7 +351,7 @@ fn log_repair(
     source: &str,
     quarantined: Option<&Path>,
 ) -> Result<(), FsckError> {
-    db.conn.execute(
+    db.execute(
         "INSERT INTO repair_log (at, kind, key, problem, source, quarantined) \
          VALUES (?6, ?1, ?2, ?3, ?4, ?5)",
         params![
@@ -447,7 +444,7 @@ fn from_swarm(
     id: &ContentId,
     options: &FsckOptions,
 ) -> Result<Result<(PathBuf, PathBuf, String), String>, FsckError> {
-    let mut stmt = db.conn.prepare_cached(
+    let mut stmt = db.prepare_cached(
         "SELECT p.name, p.btih, p.btmh, f.file_index FROM pack_files f \
          JOIN packs p ON p.pack_id = f.pack_id \
          WHERE f.output_id = ?1 AND p.obsolete = 0 ORDER BY p.pack_id DESC LIMIT 1",
@@ -501,7 +498,7 @@ fn relink_packs(home: &Home, db: &Db, id: &str) -> Result<usize, FsckError> {
         return Ok(0);
     };
     let blob = home.blobs().local_path(&cid);
-    let mut stmt = db.conn.prepare_cached(
+    let mut stmt = db.prepare_cached(
         "SELECT p.name, f.path FROM pack_files f JOIN packs p ON p.pack_id = f.pack_id \
          WHERE f.output_id = ?1 AND p.obsolete = 0",
     )?;
@@ -618,11 +615,11 @@ pub fn fsck(
 ) -> Result<FsckReport, FsckError> {
     let started = Instant::now();
     let run_started = clock::now();
-    db.conn.execute(
+    db.execute(
         "INSERT INTO fsck_runs (started_at) VALUES (?1)",
         [&run_started],
     )?;
-    let run_id = db.conn.last_insert_rowid();
+    let run_id = db.last_insert_rowid();
     let total = db.fixity_objects()?;
     let mut report = FsckReport {
         started_at: run_started.clone(),
@@ -673,7 +670,7 @@ pub fn fsck(
                 .last()
                 .filter(|f| f.key == key && f.kind == kind && !ok)
                 .map(|f| f.problem.clone());
-            db.conn.execute(
+            db.execute(
                 "INSERT INTO fsck_checks (kind, key, checked_at, ok, problem) \
                  VALUES (?1, ?2, ?5, ?3, ?4) \
                  ON CONFLICT (kind, key) DO UPDATE SET checked_at = excluded.checked_at, \
@@ -693,7 +690,7 @@ pub fn fsck(
     report.finished_at = clock::now();
     report.seconds = started.elapsed().as_secs_f64();
     let summary = serde_json::to_string(&report).unwrap_or_default();
-    db.conn.execute(
+    db.execute(
         "UPDATE fsck_runs SET finished_at = ?1, summary = ?2 WHERE run_id = ?3",
         params![report.finished_at, summary, run_id],
     )?;
@@ -712,7 +709,7 @@ pub struct RepairEntry {
 }
 
 pub fn repair_log(db: &Db) -> Result<Vec<RepairEntry>, FsckError> {
-    let mut stmt = db.conn.prepare(
+    let mut stmt = db.prepare(
         "SELECT at, kind, key, problem, source, quarantined FROM repair_log ORDER BY entry_id",
     )?;
     let rows = stmt.query_map([], |r| {

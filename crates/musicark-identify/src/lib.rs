@@ -37,7 +37,7 @@ pub(crate) const MAX_OFFSET: usize = 80;
 #[derive(Debug, thiserror::Error)]
 pub enum IdentifyError {
     #[error("catalogue database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(#[from] musicark_store::sql::Error),
     #[error("catalogue: {0}")]
     Catalog(String),
 }
@@ -187,7 +187,7 @@ pub fn duplicates(db: &Db) -> Result<DuplicateReport, IdentifyError> {
     let mut copies: Vec<Copy> = Vec::new();
     let mut prints: Vec<Option<Fingerprint>> = Vec::new();
     {
-        let mut stmt = db.conn.prepare(
+        let mut stmt = db.prepare(
             "SELECT c.content_id, c.verdict, c.codec, coalesce(c.lossless, 0), c.sample_rate, \
                     c.bits_per_sample, c.bitrate, c.duration_seconds, c.bandwidth, c.cutoff_hz, \
                     c.tags IS NOT NULL AND c.tags != 'null', f.duration, f.data, f.encoding, \

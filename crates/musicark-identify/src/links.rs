@@ -1,7 +1,7 @@
 //! Typed reads of `matches`, the table `match` owns: a recording's
 //! linked contents and the review queue.
 
-use rusqlite::params;
+use musicark_store::params;
 use serde::Serialize;
 
 use crate::IdentifyError;
@@ -21,7 +21,7 @@ pub struct Link {
     pub evidence: Option<String>,
 }
 
-fn link(r: &rusqlite::Row<'_>) -> rusqlite::Result<Link> {
+fn link(r: &musicark_store::sql::Row<'_, '_>) -> musicark_store::sql::Result<Link> {
     Ok(Link {
         content_id: r.get(0)?,
         recording_id: r.get(1)?,
@@ -35,25 +35,23 @@ fn link(r: &rusqlite::Row<'_>) -> rusqlite::Result<Link> {
 /// The contents linked (or proposed) to a recording, by content id.
 pub fn of_recording(db: &Db, recording_id: i64, limit: usize) -> Result<Vec<Link>, IdentifyError> {
     Ok(db
-        .conn
         .prepare_cached(
             "SELECT content_id, recording_id, status, method, confidence, evidence FROM matches \
              WHERE recording_id = ?1 ORDER BY content_id LIMIT ?2",
         )?
         .query_map(params![recording_id, limit as i64], link)?
-        .collect::<rusqlite::Result<_>>()?)
+        .collect::<musicark_store::sql::Result<_>>()?)
 }
 
 /// Contents waiting for a person's decision, by content id.
 pub fn review_queue(db: &Db, limit: usize) -> Result<Vec<Link>, IdentifyError> {
     Ok(db
-        .conn
         .prepare_cached(
             "SELECT content_id, recording_id, status, method, confidence, evidence FROM matches \
              WHERE status = 'review' ORDER BY content_id LIMIT ?1",
         )?
         .query_map([limit as i64], link)?
-        .collect::<rusqlite::Result<_>>()?)
+        .collect::<musicark_store::sql::Result<_>>()?)
 }
 
 /// The candidates `match` appends to a review's evidence:

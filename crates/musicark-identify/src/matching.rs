@@ -26,7 +26,7 @@ use musicark_audio::Tags;
 use musicark_audio::fingerprint::Fingerprint;
 use musicark_catalog::Catalog;
 use musicark_catalog::textindex::terms;
-use rusqlite::OptionalExtension;
+use musicark_store::sql::OptionalExtension;
 use serde::Serialize;
 
 use crate::{CandidateIndex, IdentifyError, MAX_OFFSET, durations_agree};
@@ -98,7 +98,6 @@ fn folded(s: &str) -> String {
 fn catalogue_length(cat: &Catalog, recording: i64) -> Result<Option<f64>, IdentifyError> {
     Ok(cat
         .db
-        .conn
         .prepare_cached("SELECT length_ms FROM recordings WHERE recording_id = ?1")?
         .query_row([recording], |r| r.get::<_, Option<i64>>(0))
         .optional()?
@@ -111,7 +110,7 @@ fn catalogue_length(cat: &Catalog, recording: i64) -> Result<Option<f64>, Identi
 pub fn match_all(cat: &mut Catalog) -> Result<MatchReport, IdentifyError> {
     let mut contents = Vec::new();
     {
-        let mut stmt = cat.db.conn.prepare(
+        let mut stmt = cat.db.prepare(
             "SELECT c.content_id, (SELECT min(display_path) FROM files WHERE files.content_id = c.content_id), \
                     c.duration_seconds, c.tags, f.duration, f.data, f.encoding \
              FROM contents c LEFT JOIN fingerprints f USING (content_id) \
@@ -156,7 +155,6 @@ pub fn match_all(cat: &mut Catalog) -> Result<MatchReport, IdentifyError> {
         if let Some(m) = &mbid {
             let rec: Option<i64> = cat
                 .db
-                .conn
                 .prepare_cached("SELECT recording_id FROM recordings WHERE mbid = ?1")?
                 .query_row([m], |r| r.get(0))
                 .optional()?;
@@ -179,7 +177,6 @@ pub fn match_all(cat: &mut Catalog) -> Result<MatchReport, IdentifyError> {
                     .to_ascii_uppercase();
                 let mut stmt = cat
                     .db
-                    .conn
                     .prepare_cached("SELECT recording_id FROM isrcs WHERE isrc = ?1")?;
                 let ids = stmt.query_map([&norm], |r| r.get::<_, i64>(0))?;
                 for id in ids {
@@ -369,7 +366,7 @@ pub fn match_all(cat: &mut Catalog) -> Result<MatchReport, IdentifyError> {
     }
     let entries: Vec<MatchEntry> = entries.into_iter().flatten().collect();
     // Store: every match recomputed, in one transaction.
-    let t = cat.db.conn.transaction()?;
+    let t = cat.db.transaction()?;
     t.execute("DELETE FROM matches", [])?;
     {
         let mut ins = t.prepare(
@@ -382,7 +379,7 @@ pub fn match_all(cat: &mut Catalog) -> Result<MatchReport, IdentifyError> {
             } else {
                 format!("{} (candidates: {:?})", e.evidence, e.candidates)
             };
-            ins.execute(rusqlite::params![
+            ins.execute(musicark_store::params![
                 e.content_id,
                 e.recording_id,
                 e.status,

@@ -160,7 +160,7 @@ impl<'a> Writer<'a> {
 
     pub(crate) fn flush(&mut self) -> Result<(), StoreError> {
         if !self.batch.is_empty() {
-            let tx = self.db.conn.transaction()?;
+            let tx = self.db.transaction()?;
             for (file, content, stored_now) in self.batch.drain(..) {
                 record_file(&tx, self.run_id, &file, content.as_ref(), stored_now)?;
             }

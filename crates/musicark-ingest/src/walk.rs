@@ -92,10 +92,7 @@ pub(crate) fn walk(
                  queue: &mut Vec<FileKey>,
                  problems: &mut Vec<FileRecord>|
      -> Result<(), IngestError> {
-        let tx = db
-            .conn
-            .transaction()
-            .map_err(musicark_store::StoreError::from)?;
+        let tx = db.transaction().map_err(musicark_store::StoreError::from)?;
         for key in queue.drain(..) {
             queue_pending(&tx, &key)?;
         }

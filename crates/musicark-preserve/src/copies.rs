@@ -1,6 +1,6 @@
 //! Typed reads of `preserved`, the table `preserve` owns.
 
-use rusqlite::params;
+use musicark_store::params;
 use serde::Serialize;
 
 use crate::PreserveError;
@@ -22,7 +22,6 @@ pub struct Copy {
 /// The copies of a recording, oldest first.
 pub fn of_recording(db: &Db, recording_id: i64, limit: usize) -> Result<Vec<Copy>, PreserveError> {
     Ok(db
-        .conn
         .prepare_cached(
             "SELECT source_id, tier, kbps, output_id, bytes, duration, made_at FROM preserved \
              WHERE recording_id = ?1 ORDER BY made_at LIMIT ?2",
@@ -30,16 +29,7 @@ pub fn of_recording(db: &Db, recording_id: i64, limit: usize) -> Result<Vec<Copy
         .query_map(params![recording_id, limit as i64], |r| {
             Ok(Copy {
                 source_id: r.get(0)?,
-                tier: {
-                    let t: String = r.get(1)?;
-                    t.parse().map_err(|e: String| {
-                        rusqlite::Error::FromSqlConversionFailure(
-                            1,
-                            rusqlite::types::Type::Text,
-                            e.into(),
-                        )
-                    })?
-                },
+                tier: musicark_store::sql::parse_column(r, 1)?,
                 kbps: r.get(2)?,
                 output_id: r.get(3)?,
                 bytes: r.get::<_, i64>(4)?.max(0) as u64,
@@ -47,13 +37,12 @@ pub fn of_recording(db: &Db, recording_id: i64, limit: usize) -> Result<Vec<Copy
                 made_at: r.get(6)?,
             })
         })?
-        .collect::<rusqlite::Result<_>>()?)
+        .collect::<musicark_store::sql::Result<_>>()?)
 }
 
 /// Whether a copy of the recording is preserved.
 pub fn recording_preserved(db: &Db, recording_id: i64) -> Result<bool, PreserveError> {
     Ok(db
-        .conn
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM preserved WHERE recording_id = ?1)")?
         .query_row([recording_id], |r| r.get(0))?)
 }
@@ -61,7 +50,6 @@ pub fn recording_preserved(db: &Db, recording_id: i64) -> Result<bool, PreserveE
 /// Whether a copy of any track of the release is preserved.
 pub fn release_preserved(db: &Db, release_id: i64) -> Result<bool, PreserveError> {
     Ok(db
-        .conn
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM tracks t JOIN preserved p USING (recording_id) \
              WHERE t.release_id = ?1)",

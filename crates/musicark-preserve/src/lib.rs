@@ -22,7 +22,7 @@ use musicark_audio::transcode::{TranscodeOptions, transcode_file};
 pub mod copies;
 
 use musicark_store::{BlobStore, ContentId, Db, Home, PreserveConfig};
-use rusqlite::{OptionalExtension, params};
+use musicark_store::{params, sql::OptionalExtension};
 use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +30,7 @@ pub enum PreserveError {
     #[error(transparent)]
     Store(#[from] musicark_store::StoreError),
     #[error("catalogue database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(#[from] musicark_store::sql::Error),
     #[error(transparent)]
     Identify(#[from] musicark_identify::IdentifyError),
     /// The archive's filesystem is full: the run stops (copies made so
@@ -145,12 +145,9 @@ pub struct Popularity {
 }
 
 impl Popularity {
-    pub fn load(db: &Db) -> Result<Popularity, rusqlite::Error> {
-        let recordings: i64 = db
-            .conn
-            .query_row("SELECT count(*) FROM recordings", [], |r| r.get(0))?;
+    pub fn load(db: &Db) -> Result<Popularity, musicark_store::sql::Error> {
+        let recordings: i64 = db.query_row("SELECT count(*) FROM recordings", [], |r| r.get(0))?;
         let mut listens: Vec<i64> = db
-            .conn
             .prepare("SELECT max(listen_count) FROM popularity GROUP BY recording_key")?
             .query_map([], |r| r.get::<_, Option<i64>>(0))?
             .filter_map(|r| r.ok().flatten())
@@ -198,7 +195,7 @@ pub fn plan(home: &Home, db: &Db, policy: &PreserveConfig) -> Result<Vec<Job>, P
         .collect();
     let popularity = Popularity::load(db)?;
     let blobs = home.blobs();
-    let mut stmt = db.conn.prepare(
+    let mut stmt = db.prepare(
         "SELECT c.content_id, c.size, c.stored, coalesce(c.lossless, 0), c.bitrate, c.bandwidth, \
                 coalesce(c.duration_seconds, 0), m.recording_id, r.mbid, \
                 (SELECT max(listen_count) FROM popularity p WHERE p.recording_key = coalesce(r.mbid, 'rec:' || r.recording_id)), \
@@ -299,7 +296,6 @@ pub fn plan(home: &Home, db: &Db, policy: &PreserveConfig) -> Result<Vec<Job>, P
 
 fn done_already(db: &Db, job: &Job) -> Result<bool, PreserveError> {
     let row: Option<(String, Option<i64>)> = db
-        .conn
         .query_row(
             "SELECT tier, kbps FROM preserved WHERE source_id = ?1",
             [&job.source_id],
@@ -341,7 +337,7 @@ pub fn run(
                   bytes: u64|
      -> Result<(), PreserveError> {
         let db = db.lock().unwrap_or_else(|e| e.into_inner());
-        db.conn.execute(
+        db.execute(
             "INSERT OR REPLACE INTO preserved (source_id, tier, kbps, output_id, bytes, duration, recording_id, made_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![

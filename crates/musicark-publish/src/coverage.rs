@@ -112,12 +112,10 @@ fn tail_ranks(n: u64) -> Vec<u64> {
 pub fn coverage(home: &Home, db: &Db) -> Result<Coverage, PublishError> {
     let generated_at = musicark_store::clock::now_seconds();
     let preserved: HashSet<i64> = db
-        .conn
         .prepare("SELECT DISTINCT recording_id FROM preserved WHERE recording_id IS NOT NULL")?
         .query_map([], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     let published: HashSet<i64> = db
-        .conn
         .prepare(
             "SELECT DISTINCT f.recording_id FROM pack_files f JOIN packs p ON p.pack_id = f.pack_id \
              WHERE p.obsolete = 0 AND p.kind = 'audio' AND f.recording_id IS NOT NULL",
@@ -130,7 +128,7 @@ pub fn coverage(home: &Home, db: &Db) -> Result<Coverage, PublishError> {
     let mut decades: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     let mut countries: HashMap<String, (u64, u64)> = HashMap::new();
     {
-        let mut stmt = db.conn.prepare(
+        let mut stmt = db.prepare(
             "SELECT r.recording_id, substr(coalesce(r.first_release_date, \
                     (SELECT min(rl.date) FROM tracks t JOIN releases rl ON rl.release_id = t.release_id \
                       WHERE t.recording_id = r.recording_id)), 1, 3), \
@@ -244,9 +242,7 @@ pub fn coverage(home: &Home, db: &Db) -> Result<Coverage, PublishError> {
         bytes: 0,
     };
     {
-        let mut stmt = db
-            .conn
-            .prepare("SELECT tier, kbps, bytes, recording_id FROM preserved")?;
+        let mut stmt = db.prepare("SELECT tier, kbps, bytes, recording_id FROM preserved")?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             let tier: String = r.get(0)?;
@@ -276,7 +272,7 @@ pub fn coverage(home: &Home, db: &Db) -> Result<Coverage, PublishError> {
     if unlinked.preserved > 0 {
         by_band.push(unlinked);
     }
-    let (torrents_active, bytes_published): (i64, i64) = db.conn.query_row(
+    let (torrents_active, bytes_published): (i64, i64) = db.query_row(
         "SELECT count(*), coalesce(sum(data_size), 0) FROM packs WHERE obsolete = 0",
         [],
         |r| Ok((r.get(0)?, r.get(1)?)),
@@ -356,7 +352,7 @@ mod tests {
     fn small_archive(dir: &std::path::Path) -> (Home, Db) {
         let home = Home::init(&dir.join("archive")).expect("init");
         let db = home.db().expect("db");
-        db.conn
+        db
             .execute_batch(
                 "INSERT INTO artists (artist_id, name, country) VALUES (1, 'A', 'GB'), (2, 'B', 'JP');
                  INSERT INTO recordings (recording_id, mbid, title, first_release_date) VALUES

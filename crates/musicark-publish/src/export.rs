@@ -150,7 +150,6 @@ pub fn export(
     // Ingested under an asked licence but never preserved: export holds
     // preserved copies only, so say how many wait for `preserve`.
     let preserved: std::collections::HashSet<String> = db
-        .conn
         .prepare("SELECT source_id FROM preserved")?
         .query_map([], |r| r.get(0))?
         .collect::<Result<_, _>>()?;

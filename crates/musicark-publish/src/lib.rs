@@ -29,7 +29,7 @@ pub enum PublishError {
     #[error(transparent)]
     Store(#[from] musicark_store::StoreError),
     #[error("catalogue database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(#[from] musicark_store::sql::Error),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -67,7 +67,7 @@ impl PublishError {
 pub(crate) fn listens_by_recording(
     db: &Db,
 ) -> Result<std::collections::HashMap<i64, i64>, PublishError> {
-    let mut stmt = db.conn.prepare(
+    let mut stmt = db.prepare(
         "SELECT r.recording_id, max(p.listen_count) FROM popularity p \
          JOIN recordings r ON p.recording_key = coalesce(r.mbid, 'rec:' || r.recording_id) \
          GROUP BY r.recording_id",

@@ -106,7 +106,7 @@ pub fn entries(home: &Home, db: &Db) -> Result<Vec<ListEntry>, PublishError> {
     let mut held: HashMap<i64, Vec<(Option<i64>, String)>> = HashMap::new();
     let mut copies: HashMap<String, usize> = HashMap::new();
     {
-        let mut stmt = db.conn.prepare(
+        let mut stmt = db.prepare(
             "SELECT f.pack_id, f.recording_id, f.output_id, p.obsolete FROM pack_files f \
              JOIN packs p ON p.pack_id = f.pack_id \
              WHERE p.kind = 'audio' AND f.source_id IS NOT NULL",
@@ -124,7 +124,7 @@ pub fn entries(home: &Home, db: &Db) -> Result<Vec<ListEntry>, PublishError> {
             held.entry(pack).or_default().push((rec, key));
         }
     }
-    let mut stmt = db.conn.prepare(
+    let mut stmt = db.prepare(
         "SELECT pack_id, name, kind, band, tier, btih, btmh, torrent_size, num_files, data_size, \
                 manifest_sha256, substr(created_at, 1, 10), obsolete \
          FROM packs ORDER BY pack_id",

@@ -37,9 +37,9 @@ fn collect(
     home: &Home,
     db: &Db,
     sql: &str,
-    arg: &dyn rusqlite::ToSql,
+    arg: &dyn musicark_store::sql::Param,
 ) -> Result<Vec<Location>, PublishError> {
-    let mut stmt = db.conn.prepare_cached(sql)?;
+    let mut stmt = db.prepare_cached(sql)?;
     let mut rows = stmt.query([arg])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {

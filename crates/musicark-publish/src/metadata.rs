@@ -11,8 +11,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use musicark_store::sql::OptionalExtension;
 use musicark_store::{Db, Home};
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 use serde::Serialize;
 
 use crate::PublishError;
@@ -64,13 +65,12 @@ fn snapshot(db: &Db, out: &Path) -> Result<(), PublishError> {
         "PRAGMA page_size = 4096; PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;",
     )?;
     for (table, order) in TABLES {
-        let sql: String = db.conn.query_row(
+        let sql: String = db.query_row(
             "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1",
             [table],
             |r| r.get(0),
         )?;
         let columns: Vec<String> = db
-            .conn
             .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))?
             .query_map([], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
@@ -97,22 +97,19 @@ fn snapshot(db: &Db, out: &Path) -> Result<(), PublishError> {
         let tx = snap.unchecked_transaction()?;
         {
             let mut ins = tx.prepare(&format!("INSERT INTO {table} ({list}) VALUES ({marks})"))?;
-            let mut sel = db
-                .conn
-                .prepare(&format!("SELECT {list} FROM {table} ORDER BY {order}"))?;
+            let mut sel = db.prepare(&format!("SELECT {list} FROM {table} ORDER BY {order}"))?;
             let mut rows = sel.query([])?;
             while let Some(r) = rows.next()? {
                 let values: Vec<rusqlite::types::Value> = (0..kept.len())
                     .map(|i| r.get(i))
                     .collect::<Result<_, _>>()?;
-                ins.execute(rusqlite::params_from_iter(values))?;
+                ins.execute(musicark_store::sql::params_from_iter(values))?;
             }
         }
         tx.commit()?;
     }
     // Indexes as the archive has them, built once the rows are in.
     let indexes: Vec<String> = db
-        .conn
         .prepare(
             "SELECT sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL \
              AND tbl_name IN (SELECT value FROM json_each(?1)) ORDER BY name",
@@ -135,7 +132,7 @@ fn snapshot(db: &Db, out: &Path) -> Result<(), PublishError> {
 fn write_index(db: &Db, out: &Path) -> Result<(), PublishError> {
     let file = std::fs::File::create(out).map_err(|e| PublishError::io(out, e))?;
     let mut enc = zstd::Encoder::new(file, ZSTD_LEVEL).map_err(|e| PublishError::io(out, e))?;
-    let mut stmt = db.conn.prepare(
+    let mut stmt = db.prepare(
         "SELECT f.recording_id, r.mbid, p.name, p.btih, f.path, f.file_index, f.byte_offset, f.size, f.output_id \
          FROM pack_files f JOIN packs p ON p.pack_id = f.pack_id \
          LEFT JOIN recordings r ON r.recording_id = f.recording_id \
@@ -210,7 +207,6 @@ pub fn release(
     changed: bool,
 ) -> Result<Option<PackReport>, PublishError> {
     let current: Option<(i64, String)> = db
-        .conn
         .query_row(
             "SELECT pack_id, name FROM packs WHERE kind = 'metadata' AND obsolete = 0 \
              ORDER BY pack_id DESC LIMIT 1",
@@ -222,19 +218,17 @@ pub fn release(
         return Ok(None);
     }
     let now = musicark_store::clock::now_seconds();
-    let next: i64 =
-        db.conn
-            .query_row("SELECT coalesce(max(pack_id), 0) + 1 FROM packs", [], |r| {
-                r.get(0)
-            })?;
+    let next: i64 = db.query_row("SELECT coalesce(max(pack_id), 0) + 1 FROM packs", [], |r| {
+        r.get(0)
+    })?;
     let name = format!("{}-metadata-{next:05}", slug(&home.config.archive.name));
     // The previous release is obsolete before the snapshot is taken, so
     // the snapshot says so; if the run dies before the new one is in, the
     // next run makes it (there is then no active release, which it checks).
     if let Some((id, _)) = &current {
-        db.conn.execute(
+        db.execute(
             "UPDATE packs SET obsolete = 1, obsoleted_at = ?2, obsolete_reason = ?3 WHERE pack_id = ?1",
-            rusqlite::params![id, now, format!("replaced by {name}")],
+            musicark_store::params![id, now, format!("replaced by {name}")],
         )?;
     }
     let staging: PathBuf = home.root().join("tmp").join(format!("{name}.staging"));

@@ -25,10 +25,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use musicark_audio::fingerprint::Fingerprint;
 use musicark_preserve::{Popularity, Tier, band_name};
 use musicark_store::{BlobStore, ContentId, Db, Home, atomic_write};
+use musicark_store::{params, sql::OptionalExtension};
 use musicark_torrent::{
     BuildOptions, HashOptions, InputFile, Layout, Mode, build_torrent, hash_layout,
 };
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -171,7 +171,7 @@ pub(crate) fn withheld_recordings(
     db: &Db,
     now: &str,
 ) -> Result<HashMap<i64, &'static str>, PublishError> {
-    let mut stmt = db.conn.prepare(
+    let mut stmt = db.prepare(
         "SELECT entity_id, takedown FROM rights WHERE entity = 'recording' \
            AND (takedown = 1 OR (embargo = 1 AND (embargo_until IS NULL OR embargo_until > ?1))) \
          UNION ALL SELECT ra.recording_id, r.takedown FROM rights r JOIN recording_artists ra ON ra.artist_id = r.entity_id \
@@ -261,7 +261,7 @@ fn obsolete_stale(
 ) -> Result<Vec<(String, String)>, PublishError> {
     let mut stale: BTreeMap<(i64, String), (String, Option<&'static str>)> = BTreeMap::new();
     {
-        let mut stmt = db.conn.prepare(
+        let mut stmt = db.prepare(
             "SELECT p.pack_id, p.name, f.path, f.output_id, f.recording_id, pr.output_id, f.source_id \
              FROM packs p JOIN pack_files f ON f.pack_id = p.pack_id \
              LEFT JOIN preserved pr ON pr.source_id = f.source_id \
@@ -291,7 +291,7 @@ fn obsolete_stale(
         }
     }
     for ((id, _), (reason, kind)) in &stale {
-        db.conn.execute(
+        db.execute(
             "UPDATE packs SET obsolete = 1, obsoleted_at = ?2, obsolete_reason = ?3, withheld_for = ?4 \
              WHERE pack_id = ?1",
             params![id, now, reason, kind],
@@ -330,7 +330,6 @@ pub(crate) fn unpacked_items(
     let policy = &home.config.preserve;
     let popularity = Popularity::load(db)?;
     let packed: HashSet<String> = db
-        .conn
         .prepare(
             "SELECT f.output_id FROM pack_files f JOIN packs p ON p.pack_id = f.pack_id \
              WHERE p.obsolete = 0",
@@ -338,7 +337,7 @@ pub(crate) fn unpacked_items(
         .query_map([], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     let blobs = home.blobs();
-    let mut stmt = db.conn.prepare(
+    let mut stmt = db.prepare(
         "SELECT pr.source_id, pr.tier, pr.kbps, pr.output_id, pr.bytes, pr.duration, pr.recording_id, \
                 c.codec, c.bitrate, c.stored, c.tags, \
                 r.mbid, r.title, r.artist_credit, \
@@ -352,7 +351,7 @@ pub(crate) fn unpacked_items(
     )?;
     // The release a recording is placed on: its earliest (by date, then
     // MBID, so that independent archives agree).
-    let mut placement = db.conn.prepare(
+    let mut placement = db.prepare(
         "SELECT rl.release_id, rl.mbid, rl.title, rl.artist_credit, substr(rl.date, 1, 4), t.disc, t.position, \
                 (SELECT max(disc) FROM tracks t2 WHERE t2.release_id = rl.release_id) \
          FROM tracks t JOIN releases rl ON rl.release_id = t.release_id \
@@ -524,7 +523,7 @@ pub(crate) fn unpacked_items(
 
 /// A source's fingerprint in Chromaprint's compressed form.
 pub(crate) fn fingerprint_of(db: &Db, source: &str) -> Result<Option<String>, PublishError> {
-    let mut stmt = db.conn.prepare_cached(
+    let mut stmt = db.prepare_cached(
         "SELECT duration, data, encoding FROM fingerprints WHERE content_id = ?1",
     )?;
     Ok(stmt
@@ -721,7 +720,6 @@ pub fn relink_pack_file(
 /// recorded, so that a damaged .torrent can be replaced bit for bit.
 pub fn rebuild_torrent(home: &Home, db: &Db, pack: &str) -> Result<Option<Vec<u8>>, PublishError> {
     let row: Option<(i64, Option<String>, Option<String>, i64)> = db
-        .conn
         .query_row(
             "SELECT pack_id, btih, btmh, torrent_size FROM packs WHERE name = ?1",
             [pack],
@@ -736,7 +734,7 @@ pub fn rebuild_torrent(home: &Home, db: &Db, pack: &str) -> Result<Option<Vec<u8
         .join(crate::list::confined_name(pack).map_err(PublishError::Invalid)?);
     let mut files = Vec::new();
     let mut sources = Vec::new();
-    let mut stmt = db.conn.prepare(
+    let mut stmt = db.prepare(
         "SELECT path, size FROM pack_files WHERE pack_id = ?1 ORDER BY file_index, path",
     )?;
     let mut rows = stmt.query([pack_id])?;
@@ -784,7 +782,6 @@ pub fn rebuild_torrent(home: &Home, db: &Db, pack: &str) -> Result<Option<Vec<u8
 fn clean_partial(home: &Home, db: &Db) -> Result<(), PublishError> {
     let known = |name: &str| -> Result<bool, PublishError> {
         Ok(db
-            .conn
             .query_row("SELECT 1 FROM packs WHERE name = ?1", [name], |_| Ok(()))
             .optional()?
             .is_some())
@@ -857,10 +854,9 @@ pub fn pack(
     std::fs::create_dir_all(&torrents).map_err(|e| PublishError::io(&torrents, e))?;
     for (n, range) in ranges.iter().enumerate() {
         let next: i64 =
-            db.conn
-                .query_row("SELECT coalesce(max(pack_id), 0) + 1 FROM packs", [], |r| {
-                    r.get(0)
-                })?;
+            db.query_row("SELECT coalesce(max(pack_id), 0) + 1 FROM packs", [], |r| {
+                r.get(0)
+            })?;
         let group = &items[range.clone()];
         let name = format!("{slug}-{}-{next:05}", group[0].band);
         let tiers: std::collections::BTreeSet<&str> =
@@ -1128,7 +1124,7 @@ pub(crate) fn build_pack(
         offset += f.length;
     }
     let data_size: u64 = layout.files.iter().map(|f| f.length).sum();
-    let tx = db.conn.transaction()?;
+    let tx = db.transaction()?;
     tx.execute(
         "INSERT INTO packs (pack_id, name, kind, band, tier, btih, btmh, torrent_size, num_files, data_size, \
                             manifest_sha256, created_at) \

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{OptionalExtension, params};
+use musicark_store::{params, sql::OptionalExtension};
 use serde::Serialize;
 
 use musicark_store::{Activity, Db};
@@ -13,7 +13,6 @@ use crate::PublishError;
 /// Whether a copy of the recording is in an active torrent.
 pub fn recording_published(db: &Db, recording_id: i64) -> Result<bool, PublishError> {
     Ok(db
-        .conn
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM pack_files f JOIN packs p USING (pack_id) \
              WHERE f.recording_id = ?1 AND p.obsolete = 0)",
@@ -24,7 +23,6 @@ pub fn recording_published(db: &Db, recording_id: i64) -> Result<bool, PublishEr
 /// Whether a copy of any track of the release is in an active torrent.
 pub fn release_published(db: &Db, release_id: i64) -> Result<bool, PublishError> {
     Ok(db
-        .conn
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM tracks t JOIN pack_files f USING (recording_id) \
              JOIN packs p USING (pack_id) WHERE t.release_id = ?1 AND p.obsolete = 0)",
@@ -35,7 +33,6 @@ pub fn release_published(db: &Db, release_id: i64) -> Result<bool, PublishError>
 /// Every pack's id by its name.
 pub fn ids_by_name(db: &Db) -> Result<HashMap<String, i64>, PublishError> {
     Ok(db
-        .conn
         .prepare_cached("SELECT name, pack_id FROM packs")?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?)
@@ -56,7 +53,6 @@ pub struct PackRecord {
 
 pub fn record(db: &Db, pack_id: i64) -> Result<Option<PackRecord>, PublishError> {
     Ok(db
-        .conn
         .prepare_cached(
             "SELECT name, created_at, obsolete_reason, btih, btmh, manifest_sha256, \
                (SELECT count(*) FROM pack_files f WHERE f.pack_id = p.pack_id) \
@@ -99,7 +95,6 @@ pub fn files(
     offset: u64,
 ) -> Result<Vec<ManifestRow>, PublishError> {
     Ok(db
-        .conn
         .prepare_cached(
             "SELECT f.file_index, f.path, f.size, f.byte_offset, f.output_id, f.source_id, f.recording_id, \
                     r.title, r.artist_credit \
@@ -128,7 +123,6 @@ pub fn files(
 /// Packs published and made obsolete, newest first.
 pub fn activity(db: &Db, limit: usize) -> Result<Vec<Activity>, PublishError> {
     Ok(db
-        .conn
         .prepare_cached(
             "SELECT at, kind, text FROM ( \
                SELECT created_at AS at, 'pack' AS kind, \

@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use rusqlite::{OptionalExtension, params};
+use musicark_store::{params, sql::OptionalExtension};
 use serde::Serialize;
 
 use musicark_store::{Db, Home};
@@ -365,7 +365,7 @@ fn rights_where(
 ) -> Result<HashMap<String, ContentRights>, PublishError> {
     let mut runs: Vec<(Vec<String>, String)> = Vec::new();
     {
-        let mut stmt = db.conn.prepare_cached(
+        let mut stmt = db.prepare_cached(
             "SELECT roots, rights FROM ingest_runs WHERE rights IS NOT NULL ORDER BY run_id DESC",
         )?;
         let mut rows = stmt.query([])?;
@@ -384,16 +384,12 @@ fn rights_where(
                   WHERE m.content_id = c.content_id AND m.status = 'linked') \
          FROM contents c WHERE c.verdict = 'audio'";
     let mut stmt = match only {
-        None => db.conn.prepare_cached(RIGHTS)?,
-        Some(_) => db
-            .conn
-            .prepare_cached(&format!("{RIGHTS} AND c.content_id = ?1"))?,
+        None => db.prepare_cached(RIGHTS)?,
+        Some(_) => db.prepare_cached(&format!("{RIGHTS} AND c.content_id = ?1"))?,
     };
     // No parameter for all contents, the one content id otherwise.
-    let mut rows = stmt.query(rusqlite::params_from_iter(only))?;
-    let mut paths = db
-        .conn
-        .prepare_cached("SELECT display_path FROM files WHERE content_id = ?1")?;
+    let mut rows = stmt.query(musicark_store::sql::params_from_iter(only))?;
+    let mut paths = db.prepare_cached("SELECT display_path FROM files WHERE content_id = ?1")?;
     let mut out = HashMap::new();
     while let Some(r) = rows.next()? {
         let id: String = r.get(0)?;
@@ -435,7 +431,6 @@ pub fn own_licences_of_run(
     run_id: i64,
 ) -> Result<std::collections::BTreeMap<String, u64>, PublishError> {
     let roots: Option<String> = db
-        .conn
         .query_row(
             "SELECT roots FROM ingest_runs WHERE run_id = ?1 AND rights IS NOT NULL",
             [run_id],
@@ -448,7 +443,7 @@ pub fn own_licences_of_run(
     };
     let roots: Vec<String> = serde_json::from_str(&roots).unwrap_or_default();
     let rights = content_rights(db)?;
-    let mut stmt = db.conn.prepare(
+    let mut stmt = db.prepare(
         "SELECT display_path, content_id FROM files WHERE status = 'ok' AND content_id IS NOT NULL",
     )?;
     let mut rows = stmt.query([])?;
@@ -533,17 +528,6 @@ macro_rules! text_enum {
 text_enum!(Action, "rights action", Takedown => "takedown", Reinstate => "reinstate", Embargo => "embargo", Lift => "lift");
 text_enum!(Entity, "rights entity", Recording => "recording", Release => "release", Artist => "artist");
 
-/// Read a text column that holds one of an enum's names.
-fn column<T: std::str::FromStr>(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<T>
-where
-    T::Err: std::error::Error + Send + Sync + 'static,
-{
-    let s: String = r.get(i)?;
-    s.parse().map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
-    })
-}
-
 /// One entry of the audit log.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct LogEntry {
@@ -603,7 +587,7 @@ pub fn record(db: &mut Db, d: &Decision<'_>, now: &str) -> Result<LogEntry, Publ
         Entity::Artist => "artists",
         Entity::Release => "releases",
     };
-    let exists: bool = db.conn.query_row(
+    let exists: bool = db.query_row(
         &format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE rowid = ?1)"),
         [d.entity_id],
         |r| r.get(0),
@@ -615,7 +599,7 @@ pub fn record(db: &mut Db, d: &Decision<'_>, now: &str) -> Result<LogEntry, Publ
         )));
     }
     let (entity, entity_id) = (d.entity.as_str(), d.entity_id);
-    let tx = db.conn.transaction()?;
+    let tx = db.transaction()?;
     tx.execute(
         "INSERT OR IGNORE INTO rights (entity, entity_id) VALUES (?1, ?2)",
         params![entity, entity_id],
@@ -686,7 +670,6 @@ pub struct Recorded {
 /// What `rights` holds for an entity (none: nothing recorded).
 pub fn recorded(db: &Db, entity: Entity, id: i64) -> Result<Option<Recorded>, PublishError> {
     Ok(db
-        .conn
         .prepare_cached(
             "SELECT statement, license, embargo, embargo_until, takedown, source FROM rights \
              WHERE entity = ?1 AND entity_id = ?2",
@@ -733,9 +716,9 @@ pub fn apply(home: &Home, d: &Decision<'_>) -> Result<Decided, PublishError> {
 fn entries(
     db: &Db,
     filter: &str,
-    args: &[&dyn rusqlite::ToSql],
+    args: &[&dyn musicark_store::sql::Param],
 ) -> Result<Vec<LogEntry>, PublishError> {
-    let mut stmt = db.conn.prepare_cached(&format!(
+    let mut stmt = db.prepare_cached(&format!(
         "SELECT l.entry_id, l.at, l.action, l.entity, l.entity_id, \
                 CASE l.entity WHEN 'recording' THEN (SELECT coalesce(artist_credit || ' — ', '') || title FROM recordings WHERE recording_id = l.entity_id) \
                               WHEN 'artist' THEN (SELECT name FROM artists WHERE artist_id = l.entity_id) \
@@ -747,8 +730,8 @@ fn entries(
         Ok(LogEntry {
             entry_id: r.get(0)?,
             at: r.get(1)?,
-            action: column(r, 2)?,
-            entity: column(r, 3)?,
+            action: musicark_store::sql::parse_column(r, 2)?,
+            entity: musicark_store::sql::parse_column(r, 3)?,
             entity_id: r.get(4)?,
             name: r.get(5)?,
             until: r.get(6)?,
@@ -815,9 +798,8 @@ pub fn report(home: &Home, db: &Db) -> Result<RightsReport, PublishError> {
         policy_allows: allow.clone(),
         ..Default::default()
     };
-    let mut stmt = db
-        .conn
-        .prepare("SELECT source_id, bytes, recording_id FROM preserved ORDER BY source_id")?;
+    let mut stmt =
+        db.prepare("SELECT source_id, bytes, recording_id FROM preserved ORDER BY source_id")?;
     let mut rows = stmt.query([])?;
     let unknown = decide(None, None, None, None);
     while let Some(r) = rows.next()? {
@@ -857,9 +839,7 @@ pub fn report(home: &Home, db: &Db) -> Result<RightsReport, PublishError> {
     }
     rep.by_license = by_license.into_values().collect();
     let mut ingested: BTreeMap<String, RightsRow> = BTreeMap::new();
-    let mut sizes = db
-        .conn
-        .prepare("SELECT content_id, size FROM contents WHERE verdict = 'audio'")?;
+    let mut sizes = db.prepare("SELECT content_id, size FROM contents WHERE verdict = 'audio'")?;
     let mut rows = sizes.query([])?;
     while let Some(r) = rows.next()? {
         let id: String = r.get(0)?;
@@ -893,7 +873,7 @@ pub fn report(home: &Home, db: &Db) -> Result<RightsReport, PublishError> {
     rep.ingested_by_license = ingested.into_values().collect();
     rep.unmapped_tags = unmapped.into_values().collect();
     rep.by_class = by_class.into_values().collect();
-    let mut stmt = db.conn.prepare(
+    let mut stmt = db.prepare(
         "SELECT g.entity, g.entity_id, \
                 CASE g.entity WHEN 'recording' THEN (SELECT title FROM recordings WHERE recording_id = g.entity_id) \
                               WHEN 'artist' THEN (SELECT name FROM artists WHERE artist_id = g.entity_id) \
@@ -918,7 +898,6 @@ pub fn report(home: &Home, db: &Db) -> Result<RightsReport, PublishError> {
         }
     }
     rep.log_entries = db
-        .conn
         .query_row("SELECT count(*) FROM rights_log", [], |r| {
             r.get::<_, i64>(0)
         })?

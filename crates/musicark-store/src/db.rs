@@ -418,7 +418,7 @@ const STATEMENT_CACHE: usize = 256;
 
 /// A connection to the catalogue.
 pub struct Db {
-    pub conn: Connection,
+    pub(crate) conn: Connection,
 }
 
 impl Db {

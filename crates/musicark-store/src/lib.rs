@@ -24,6 +24,7 @@ mod db;
 mod error;
 mod fsutil;
 pub mod records;
+pub mod sql;
 mod status;
 pub mod units;
 

@@ -5,7 +5,7 @@
 //! in one transaction, after its blob (if any) is durable; so after any
 //! crash a rerun finds every file either recorded whole or still to do.
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{OptionalExtension, params};
 
 use crate::{Db, Result};
 
@@ -288,7 +288,7 @@ impl Db {
 }
 
 /// Queue `key` for this run.
-pub fn queue_pending(tx: &Transaction<'_>, key: &FileKey) -> Result<()> {
+pub fn queue_pending(tx: &crate::sql::Tx<'_>, key: &FileKey) -> Result<()> {
     let mut stmt = tx.prepare_cached(
         "INSERT INTO pending (path, display_path, size, mtime_ns) VALUES (?1, ?2, ?3, ?4) \
          ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns",
@@ -305,7 +305,7 @@ pub fn queue_pending(tx: &Transaction<'_>, key: &FileKey) -> Result<()> {
 /// Record one file (and the analysis of its bytes, when new), and take it
 /// off the work queue.
 pub fn record_file(
-    tx: &Transaction<'_>,
+    tx: &crate::sql::Tx<'_>,
     run_id: i64,
     file: &FileRecord,
     content: Option<&ContentRecord>,

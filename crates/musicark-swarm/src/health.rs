@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use musicark_store::params;
 use musicark_store::{Db, Home};
-use rusqlite::params;
 use serde::Serialize;
 
 use crate::scrape::{Counts, ScrapeOptions, scrape};
@@ -15,7 +15,7 @@ use crate::scrape::{Counts, ScrapeOptions, scrape};
 #[derive(Debug, thiserror::Error)]
 pub enum HealthError {
     #[error("catalogue database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(#[from] musicark_store::sql::Error),
     #[error(transparent)]
     Store(#[from] musicark_store::StoreError),
 }
@@ -193,7 +193,6 @@ pub fn scrape_archive(
 ) -> Result<ScrapeReport, HealthError> {
     let now = musicark_store::clock::now();
     let packs: Vec<(String, Option<String>, Option<String>)> = db
-        .conn
         .prepare("SELECT name, btih, btmh FROM packs WHERE obsolete = 0 ORDER BY pack_id")?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_, _>>()?;
@@ -245,7 +244,7 @@ pub fn scrape_archive(
             .collect()
     });
     let mut reports = Vec::new();
-    let tx = db.conn.unchecked_transaction()?;
+    let tx = db.unchecked_transaction()?;
     {
         let mut ins = tx.prepare(
             "INSERT OR REPLACE INTO scrapes (info_hash, tracker, scraped_at, seeders, leechers, completed, error) \
@@ -339,7 +338,7 @@ pub fn status(db: &Db, archive_name: &str) -> Result<StatusReport, HealthError> 
 
 /// The latest health of every active pack, and the summary.
 pub fn current(db: &Db) -> Result<(Vec<PackHealth>, Summary), HealthError> {
-    let mut stmt = db.conn.prepare(
+    let mut stmt = db.prepare(
         "WITH latest AS ( \
            SELECT s.info_hash, s.tracker, s.seeders, s.leechers, s.completed, s.scraped_at FROM scrapes s \
            WHERE s.error IS NULL AND s.scraped_at = (SELECT max(scraped_at) FROM scrapes t \
@@ -427,18 +426,15 @@ pub fn seed_plan(
     let seeders: std::collections::HashMap<String, Option<u64>> =
         health.into_iter().map(|h| (h.name, h.seeders)).collect();
     let packs: Vec<PackRow> = db
-        .conn
         .prepare("SELECT pack_id, name, btih, btmh, data_size FROM packs WHERE obsolete = 0 ORDER BY pack_id")?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
         .collect::<Result<_, _>>()?;
     let metadata: std::collections::HashSet<i64> = db
-        .conn
         .prepare("SELECT pack_id FROM packs WHERE kind = 'metadata'")?
         .query_map([], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     // Listens rank of each recording.
     let mut listens: Vec<(i64, i64)> = db
-        .conn
         .prepare(
             "SELECT r.recording_id, coalesce(max(p.listen_count), 0) FROM recordings r \
              LEFT JOIN popularity p ON p.recording_key = coalesce(r.mbid, 'rec:' || r.recording_id) \
@@ -456,7 +452,7 @@ pub fn seed_plan(
     let mut index: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
     let mut weights: Vec<f64> = Vec::new();
     let mut torrents = Vec::with_capacity(packs.len());
-    let mut stmt = db.conn.prepare(
+    let mut stmt = db.prepare(
         "SELECT recording_id, output_id FROM pack_files WHERE pack_id = ?1 AND source_id IS NOT NULL",
     )?;
     for (id, name, btih, _, size) in &packs {
@@ -544,7 +540,6 @@ pub fn seed_plan(
 /// never scraped).
 pub fn latest_seeders(db: &Db, name: &str) -> Result<Option<u64>, HealthError> {
     let v: Option<i64> = db
-        .conn
         .prepare_cached(
             "SELECT max(s.seeders) FROM packs p JOIN scrapes s \
                ON (s.info_hash = p.btih OR s.info_hash = substr(p.btmh, 1, 40)) \
@@ -559,7 +554,6 @@ pub fn latest_seeders(db: &Db, name: &str) -> Result<Option<u64>, HealthError> {
 /// Scrapes, newest first: one line per scrape run.
 pub fn activity(db: &Db, limit: usize) -> Result<Vec<musicark_store::Activity>, HealthError> {
     Ok(db
-        .conn
         .prepare_cached(
             "SELECT scraped_at, 'scrape of ' || count(DISTINCT info_hash) || ' hashes at ' \
                || count(DISTINCT tracker) || ' trackers' \

@@ -18,11 +18,11 @@ fn home(dir: &Path) -> (Home, Catalog) {
 }
 
 fn count_text(db: &Db, sql: &str) -> String {
-    db.conn.query_row(sql, [], |r| r.get(0)).expect(sql)
+    db.query_row(sql, [], |r| r.get(0)).expect(sql)
 }
 
 fn count(db: &Db, sql: &str) -> i64 {
-    db.conn.query_row(sql, [], |r| r.get(0)).expect(sql)
+    db.query_row(sql, [], |r| r.get(0)).expect(sql)
 }
 
 fn testdata() -> Option<PathBuf> {
@@ -98,7 +98,6 @@ fn real_musicbrainz_shapes_import_with_credits_isrcs_media_and_null_variants() {
     // Join phrases make the printed credit.
     let multi: String = cat
         .db
-        .conn
         .query_row(
             "SELECT artist_credit FROM recordings WHERE artist_credit LIKE '%feat.%' LIMIT 1",
             [],
@@ -155,7 +154,6 @@ fn malformed_lines_are_rejected_with_their_line_number_and_the_import_goes_on() 
     assert_eq!(s.rejects, 4, "{s:?}");
     let rejects: Vec<(i64, Option<String>, String)> = cat
         .db
-        .conn
         .prepare("SELECT line, field, reason FROM rejects ORDER BY line")
         .expect("prepare")
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -222,7 +220,6 @@ fn dumps_are_read_straight_from_tar_xz_and_a_truncated_archive_is_reported() {
     assert!(s.rows < 2000, "{s:?}");
     let reason: String = cat2
         .db
-        .conn
         .query_row("SELECT reason FROM rejects", [], |r| r.get(0))
         .expect("a reject");
     assert!(reason.starts_with("input ends early"), "{reason}");
@@ -272,7 +269,6 @@ fn a_lost_search_index_is_rebuilt_by_the_next_import() {
     let all = |cat: &Catalog| -> Vec<i64> {
         let mut v: Vec<i64> = cat
             .db
-            .conn
             .prepare(
                 "SELECT recording_id FROM recordings UNION ALL SELECT -release_id FROM releases",
             )
@@ -318,7 +314,6 @@ fn listenbrainz_popularity_from_csv_and_json_lines() {
     assert_eq!((s.rows, s.rejects), (2, 2), "{s:?}");
     let lines: Vec<i64> = cat
         .db
-        .conn
         .prepare("SELECT line FROM rejects ORDER BY line")
         .expect("p")
         .query_map([], |r| r.get(0))
@@ -331,7 +326,6 @@ fn listenbrainz_popularity_from_csv_and_json_lines() {
     import_listenbrainz(&mut cat, &jsonl, &NoProgress).expect("import");
     let listens: i64 = cat
         .db
-        .conn
         .query_row("SELECT listen_count FROM popularity WHERE recording_key = 'cb2cc207-8125-445c-9ef9-6ea44eee959a'", [], |r| r.get(0))
         .expect("row");
     assert_eq!(listens, 2000, "the newer import updates");
@@ -397,7 +391,6 @@ track = "no"
     assert_eq!(view.popularity[0].listen_count, Some(3));
     let reasons: Vec<String> = cat
         .db
-        .conn
         .prepare("SELECT reason FROM rejects ORDER BY line")
         .expect("p")
         .query_map([], |r| r.get(0))

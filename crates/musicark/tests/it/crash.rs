@@ -65,7 +65,7 @@ fn catalogue_dump(archive: &std::path::Path) -> Vec<String> {
         "SELECT artist_id || '|' || mbid || '|' || name FROM artists ORDER BY artist_id",
         "SELECT line || '|' || coalesce(field,'') || '|' || reason FROM rejects ORDER BY line, reason",
     ] {
-        let mut stmt = db.conn.prepare(sql).expect(sql);
+        let mut stmt = db.prepare(sql).expect(sql);
         let rows = stmt
             .query_map([], |r| {
                 r.get::<_, String>(0)
@@ -80,7 +80,6 @@ fn catalogue_dump(archive: &std::path::Path) -> Vec<String> {
         .keys()
         .expect("keys");
     let mut want: Vec<i64> = db
-        .conn
         .prepare("SELECT recording_id FROM recordings UNION ALL SELECT -release_id FROM releases")
         .expect("keys")
         .query_map([], |r| r.get(0))
@@ -134,7 +133,7 @@ fn kill_9_during_a_catalogue_import_then_rerun_equals_a_clean_import() {
     let progress = || -> i64 {
         musicark_store::Db::open_read_only(&crashed.join("catalog.sqlite"))
             .and_then(|db| {
-                Ok(db.conn.query_row(
+                Ok(db.query_row(
                     "SELECT coalesce(max(lines_done), 0) FROM imports",
                     [],
                     |r| r.get(0),

@@ -166,7 +166,6 @@ fn ingest_stores_the_fingerprint_of_every_audio_content() {
     let home = musicark_store::Home::open(&archive).expect("open");
     let db = home.db().expect("db");
     let (audio, printed): (i64, i64) = db
-        .conn
         .query_row(
             "SELECT count(*), count(f.content_id) FROM contents c \
              LEFT JOIN fingerprints f USING (content_id) WHERE c.verdict = 'audio'",
@@ -182,7 +181,6 @@ fn ingest_stores_the_fingerprint_of_every_audio_content() {
     // The stored one is what `musicark fingerprint` prints for the file.
     let file = &report.audio[0];
     let (duration, data, encoding): (f64, Vec<u8>, String) = db
-        .conn
         .query_row(
             "SELECT f.duration, f.data, f.encoding FROM files JOIN fingerprints f USING (content_id) \
              WHERE files.display_path = ?1",

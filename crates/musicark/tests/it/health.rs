@@ -331,7 +331,6 @@ fn scrapes_read_what_opentracker_counts_over_http_and_udp_and_a_dead_tracker_is_
     let rows: i64 = home
         .db()
         .expect("db")
-        .conn
         .query_row("SELECT count(DISTINCT scraped_at) FROM scrapes", [], |r| {
             r.get(0)
         })
@@ -416,13 +415,12 @@ fn seed_plans_go_to_unseeded_torrents_fit_the_budget_and_are_stable_per_donor() 
     {
         let home = musicark_store::Home::open(&archive).expect("home");
         let db = home.db().expect("db");
-        db.conn
-            .execute(
-                "INSERT INTO scrapes (info_hash, tracker, scraped_at, seeders, leechers, completed) \
+        db.execute(
+            "INSERT INTO scrapes (info_hash, tracker, scraped_at, seeders, leechers, completed) \
                  VALUES (?1, 'http://t/announce', '2026-01-01T00:00:00Z', 12, 0, 12)",
-                [list[0]["btih"].as_str().expect("btih")],
-            )
-            .expect("insert");
+            [list[0]["btih"].as_str().expect("btih")],
+        )
+        .expect("insert");
     }
     let sizes: Vec<u64> = list
         .iter()
@@ -733,7 +731,6 @@ fn mirror_replans_when_health_changes() {
         let home = musicark_store::Home::open(&archive).expect("home");
         home.db()
             .expect("db")
-            .conn
             .execute(
                 "INSERT INTO scrapes (info_hash, tracker, scraped_at, seeders, leechers, completed) \
                  VALUES (?1, 'http://t/announce', '2099-01-01T00:00:00Z', 12, 0, 12)",
@@ -922,14 +919,13 @@ fn fsck_repairs_a_copy_with_no_local_source_from_the_swarm() {
     assert!(st.success());
     let (opus, pack): (String, String) = {
         let db = musicark_store::Db::open(&archive.join("catalog.sqlite")).expect("db");
-        db.conn
-            .query_row(
-                "SELECT f.output_id, p.name FROM pack_files f JOIN packs p USING (pack_id) \
+        db.query_row(
+            "SELECT f.output_id, p.name FROM pack_files f JOIN packs p USING (pack_id) \
                  JOIN preserved v ON v.output_id = f.output_id WHERE v.tier = 'opus' LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .expect("an opus copy in a pack")
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("an opus copy in a pack")
     };
     let torrent = archive.join("torrents").join(format!("{pack}.torrent"));
     let ports = tmp.path().join("ports");

@@ -282,7 +282,6 @@ fn fetches_are_bounded_in_size_and_time() {
 fn an_original_copy(archive: &Path) -> (PathBuf, String, PathBuf) {
     let db = musicark_store::Db::open(&archive.join("catalog.sqlite")).expect("db");
     let (id, path): (String, String) = db
-        .conn
         .query_row(
             "SELECT p.output_id, f.display_path FROM preserved p \
              JOIN files f ON f.content_id = p.source_id \
@@ -494,7 +493,6 @@ fn a_full_disk_is_named_and_a_rerun_after_freeing_space_completes() {
     assert!(err.contains("no space left on device"), "{err}");
     let db = musicark_store::Db::open_read_only(&archive.join("catalog.sqlite")).expect("db");
     let changed: i64 = db
-        .conn
         .query_row(
             "SELECT count(*) FROM files WHERE reason LIKE '%changed while%'",
             [],
@@ -647,13 +645,12 @@ fn fsck_finds_damage_repairs_from_good_copies_and_walks_oldest_first() {
     // An Opus copy has no other copy on this machine.
     let opus: String = {
         let db = musicark_store::Db::open(&archive.join("catalog.sqlite")).expect("db");
-        db.conn
-            .query_row(
-                "SELECT output_id FROM preserved WHERE tier = 'opus' LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
-            .expect("an opus copy")
+        db.query_row(
+            "SELECT output_id FROM preserved WHERE tier = 'opus' LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .expect("an opus copy")
     };
     let opus_blob = archive
         .join("blobs")
@@ -762,7 +759,7 @@ fn fsck_finds_damage_repairs_from_good_copies_and_walks_oldest_first() {
     );
     let db = musicark_store::Db::open(&archive.join("catalog.sqlite")).expect("db");
     assert!(
-        db.conn.execute("DELETE FROM repair_log", []).is_err(),
+        db.execute("DELETE FROM repair_log", []).is_err(),
         "the repair log is append-only"
     );
 
@@ -770,7 +767,6 @@ fn fsck_finds_damage_repairs_from_good_copies_and_walks_oldest_first() {
     // objects, the 6 oldest of before.
     let order = |db: &musicark_store::Db| -> Vec<(String, String)> {
         let mut s = db
-            .conn
             .prepare(
                 "SELECT kind, key FROM fsck_checks ORDER BY checked_at, \
                  CASE kind WHEN 'database' THEN 0 WHEN 'torrent' THEN 1 WHEN 'blob' THEN 2 \

@@ -259,7 +259,6 @@ fn on_the_real_corpus_stripped_renamed_and_re_encoded_copies_link_right() {
     let home = musicark_store::Home::open(&archive).expect("home");
     let db = home.db().expect("db");
     let row_of: HashMap<i64, String> = db
-        .conn
         .prepare("SELECT entity_id, external_id FROM external_ids WHERE source = 'corpus' AND entity = 'recording'")
         .expect("sql")
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))

@@ -46,7 +46,6 @@ fn copies_follow_the_policy_carry_their_provenance_and_a_rerun_resumes() {
     let home = musicark_store::Home::open(&archive).expect("home");
     let db = home.db().expect("db");
     let rows: Vec<(String, String, String, Option<i64>)> = db
-        .conn
         .prepare(
             "SELECT source_id, tier, output_id, recording_id FROM preserved ORDER BY source_id",
         )
@@ -98,7 +97,7 @@ fn copies_follow_the_policy_carry_their_provenance_and_a_rerun_resumes() {
 fn preserved(archive: &std::path::Path) -> Vec<String> {
     let home = musicark_store::Home::open(archive).expect("home");
     let db = home.db().expect("db");
-    db.conn
+    db
         .prepare("SELECT source_id || '|' || tier || '|' || coalesce(kbps, '') || '|' || output_id || '|' || bytes FROM preserved ORDER BY source_id")
         .expect("sql")
         .query_map([], |r| r.get::<_, String>(0))

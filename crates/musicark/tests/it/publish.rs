@@ -336,7 +336,7 @@ fn limits_cut_packs_and_a_takedown_obsoletes_without_rewriting() {
     {
         let home = musicark_store::Home::open(&archive).expect("home");
         let db = home.db().expect("db");
-        db.conn
+        db
             .execute(
                 "INSERT INTO rights (entity, entity_id, takedown, source) VALUES ('recording', ?1, 1, 'test')",
                 [recording],
@@ -446,7 +446,6 @@ fn published(archive: &Path) -> (Vec<String>, Vec<(PathBuf, Vec<u8>)>) {
     let home = musicark_store::Home::open(archive).expect("home");
     let db = home.db().expect("db");
     let rows = db
-        .conn
         .prepare(
             "SELECT pack_id || '|' || name || '|' || coalesce(btih, '') || '|' || obsolete || '|' || num_files \
              FROM packs ORDER BY pack_id",

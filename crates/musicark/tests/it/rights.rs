@@ -148,7 +148,6 @@ fn the_real_corpus_licence_tags_are_mapped_or_kept_verbatim() {
         assert_eq!(gpl2["class"], "open");
         let contents: i64 = musicark_store::Db::open(&archive.join("catalog.sqlite"))
             .expect("db")
-            .conn
             .query_row(
                 "SELECT count(DISTINCT content_id) FROM files WHERE status = 'ok' AND display_path LIKE ?1",
                 [format!("{}/%", wesnoth.display())],
@@ -283,10 +282,9 @@ fn a_takedown_reaches_the_list_and_its_reversal_restores_it() {
     // The log is append-only, even for someone with the database.
     {
         let db = musicark_store::Db::open(&archive.join("catalog.sqlite")).expect("db");
-        assert!(db.conn.execute("DELETE FROM rights_log", []).is_err());
+        assert!(db.execute("DELETE FROM rights_log", []).is_err());
         assert!(
-            db.conn
-                .execute("UPDATE rights_log SET reason = 'x'", [])
+            db.execute("UPDATE rights_log SET reason = 'x'", [])
                 .is_err()
         );
     }

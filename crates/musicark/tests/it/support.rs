@@ -219,14 +219,13 @@ pub fn file_row(archive: &Path, path: &Path) -> Option<FileRow> {
     let home = musicark_store::Home::open(archive).expect("open archive");
     let db = home.db().expect("db");
     let abs = std::path::absolute(path).expect("absolute");
-    db.conn
-        .query_row(
-            "SELECT f.status, coalesce(f.reason, c.reason), c.tags, c.duration_seconds, f.content_id \
+    db.query_row(
+        "SELECT f.status, coalesce(f.reason, c.reason), c.tags, c.duration_seconds, f.content_id \
              FROM files f LEFT JOIN contents c USING (content_id) WHERE f.display_path = ?1",
-            [abs.to_string_lossy().as_ref()],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-        )
-        .ok()
+        [abs.to_string_lossy().as_ref()],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+    )
+    .ok()
 }
 
 /// Every blob is named by the BLAKE3 of its bytes; returns how many there are.

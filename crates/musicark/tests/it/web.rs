@@ -377,19 +377,18 @@ fn hostile_requests_are_refused_and_user_text_is_escaped() {
     let hostile_artist = r#""><img src=x onerror=alert(1)>"#;
     {
         let db = musicark_store::Db::open(&archive.join("catalog.sqlite")).expect("db");
-        db.conn
-            .execute(
-                "INSERT INTO recordings (recording_id, title, artist_credit) VALUES (424242, ?1, ?2)",
-                [hostile_title, hostile_artist],
-            )
-            .expect("insert");
-        db.conn
+        db.execute(
+            "INSERT INTO recordings (recording_id, title, artist_credit) VALUES (424242, ?1, ?2)",
+            [hostile_title, hostile_artist],
+        )
+        .expect("insert");
+        db
             .execute(
                 "INSERT INTO releases (release_id, title, artist_credit, barcode) VALUES (77, ?1, ?2, '5012345678900')",
                 [hostile_title, hostile_artist],
             )
             .expect("insert");
-        db.conn
+        db
             .execute_batch(
                 "INSERT INTO tracks (release_id, disc, position, recording_id) VALUES (77, 1, 1, 1), (77, 1, 2, 424242);",
             )
