@@ -321,9 +321,9 @@ fn begin(
         [],
         |r| r.get(0),
     )?;
-    db.execute(
+    let import_id: i64 = db.query_row(
         "INSERT INTO imports (source, kind, path, size, mtime_ns, started_at, fts_from, bulk) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?8, ?6, ?7)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?8, ?6, ?7) RETURNING import_id",
         params![
             source,
             kind,
@@ -334,9 +334,10 @@ fn begin(
             bulk,
             musicark_store::clock::now()
         ],
+        |r| r.get(0),
     )?;
     Ok(ImportRow {
-        import_id: db.last_insert_rowid(),
+        import_id,
         resume_after: 0,
         done_before: false,
         bulk,

@@ -365,7 +365,7 @@ pub(crate) fn sync_while(
     if upto > 0 && index.is_empty() {
         upto = 0;
         db.execute(
-            "INSERT OR IGNORE INTO search_outbox SELECT -release_id FROM releases",
+            "INSERT INTO search_outbox SELECT -release_id FROM releases WHERE true ON CONFLICT DO NOTHING",
             [],
         )?;
     }

@@ -134,8 +134,10 @@ impl W<'_> {
             };
             self.tx
                 .prepare_cached(
-                    "INSERT OR REPLACE INTO recording_artists (recording_id, position, artist_id, credited_name, join_phrase) \
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "INSERT INTO recording_artists (recording_id, position, artist_id, credited_name, join_phrase) \
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (recording_id, position) DO UPDATE SET \
+                       artist_id = excluded.artist_id, credited_name = excluded.credited_name, \
+                       join_phrase = excluded.join_phrase",
                 )?
                 .execute(params![recording_id, pos as i64, artist_id, c.name.as_deref().unwrap_or(name), c.joinphrase])?;
         }
@@ -147,7 +149,7 @@ impl W<'_> {
     /// import ends ([`crate::textindex::sync`]).
     fn search_changed(&self, key: i64) -> musicark_store::sql::Result<()> {
         self.tx
-            .prepare_cached("INSERT OR IGNORE INTO search_outbox (key) VALUES (?1)")?
+            .prepare_cached("INSERT INTO search_outbox (key) VALUES (?1) ON CONFLICT DO NOTHING")?
             .execute([key])?;
         Ok(())
     }
@@ -155,7 +157,9 @@ impl W<'_> {
     /// Link a normalised ISRC to a recording (once).
     fn link_isrc(&self, recording_id: i64, isrc: &str) -> musicark_store::sql::Result<()> {
         self.tx
-            .prepare_cached("INSERT OR IGNORE INTO isrcs (isrc, recording_id) VALUES (?1, ?2)")?
+            .prepare_cached(
+                "INSERT INTO isrcs (isrc, recording_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            )?
             .execute(params![isrc, recording_id])?;
         Ok(())
     }
@@ -356,8 +360,9 @@ impl W<'_> {
                 };
                 self.tx
                     .prepare_cached(
-                        "INSERT OR REPLACE INTO tracks (release_id, disc, position, recording_id, title, length_ms) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        "INSERT INTO tracks (release_id, disc, position, recording_id, title, length_ms) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (release_id, disc, position) DO UPDATE SET \
+                           recording_id = excluded.recording_id, title = excluded.title, length_ms = excluded.length_ms",
                     )?
                     .execute(params![id, disc, pos, rec_id, t.title, t.length])?;
             }
@@ -503,7 +508,9 @@ impl W<'_> {
             if let Some(pos) = row.track {
                 self.tx
                     .prepare_cached(
-                        "INSERT OR REPLACE INTO tracks (release_id, disc, position, recording_id, title, length_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        "INSERT INTO tracks (release_id, disc, position, recording_id, title, length_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                         ON CONFLICT (release_id, disc, position) DO UPDATE SET recording_id = excluded.recording_id, \
+                           title = excluded.title, length_ms = excluded.length_ms",
                     )?
                     .execute(params![release_id, row.disc.unwrap_or(1), pos, id, row.title, row.length_ms])?;
             }

@@ -199,10 +199,7 @@ fn check(home: &Home, db: &Db, kind: Kind, key: &str) -> Result<(Option<String>,
             Ok((problem, len))
         }
         Kind::Pack => check_pack(home, db, key),
-        Kind::Database => {
-            let result: String = db.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
-            Ok(((result != "ok").then_some(result), 0))
-        }
+        Kind::Database => Ok((db.integrity_problem()?, 0)),
         Kind::Search => {
             let expected: i64 = db.query_row(
                 "SELECT (SELECT count(*) FROM recordings) + (SELECT count(*) FROM releases)",
@@ -615,11 +612,11 @@ pub fn fsck(
 ) -> Result<FsckReport, FsckError> {
     let started = Instant::now();
     let run_started = clock::now();
-    db.execute(
-        "INSERT INTO fsck_runs (started_at) VALUES (?1)",
+    let run_id: i64 = db.query_row(
+        "INSERT INTO fsck_runs (started_at) VALUES (?1) RETURNING run_id",
         [&run_started],
+        |r| r.get(0),
     )?;
-    let run_id = db.last_insert_rowid();
     let total = db.fixity_objects()?;
     let mut report = FsckReport {
         started_at: run_started.clone(),

@@ -191,7 +191,7 @@ pub fn duplicates(db: &Db) -> Result<DuplicateReport, IdentifyError> {
             "SELECT c.content_id, c.verdict, c.codec, coalesce(c.lossless, 0), c.sample_rate, \
                     c.bits_per_sample, c.bitrate, c.duration_seconds, c.bandwidth, c.cutoff_hz, \
                     c.tags IS NOT NULL AND c.tags != 'null', f.duration, f.data, f.encoding, \
-                    (SELECT group_concat(display_path, char(10)) FROM files WHERE files.content_id = c.content_id) \
+                    (SELECT string_agg(display_path, '\n' ORDER BY display_path) FROM files WHERE files.content_id = c.content_id) \
              FROM contents c LEFT JOIN fingerprints f USING (content_id) \
              WHERE c.verdict IN ('audio', 'damaged') ORDER BY c.content_id",
         )?;

@@ -199,7 +199,7 @@ pub fn plan(home: &Home, db: &Db, policy: &PreserveConfig) -> Result<Vec<Job>, P
         "SELECT c.content_id, c.size, c.stored, coalesce(c.lossless, 0), c.bitrate, c.bandwidth, \
                 coalesce(c.duration_seconds, 0), m.recording_id, r.mbid, \
                 (SELECT max(listen_count) FROM popularity p WHERE p.recording_key = coalesce(r.mbid, 'rec:' || r.recording_id)), \
-                (SELECT group_concat(isrc) FROM isrcs i WHERE i.recording_id = r.recording_id), \
+                (SELECT string_agg(isrc, ',' ORDER BY isrc) FROM isrcs i WHERE i.recording_id = r.recording_id), \
                 (SELECT path FROM files f WHERE f.content_id = c.content_id ORDER BY display_path LIMIT 1), \
                 (SELECT display_path FROM files f WHERE f.content_id = c.content_id ORDER BY display_path LIMIT 1) \
          FROM contents c LEFT JOIN matches m ON m.content_id = c.content_id AND m.status = 'linked' \
@@ -338,8 +338,11 @@ pub fn run(
      -> Result<(), PreserveError> {
         let db = db.lock().unwrap_or_else(|e| e.into_inner());
         db.execute(
-            "INSERT OR REPLACE INTO preserved (source_id, tier, kbps, output_id, bytes, duration, recording_id, made_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO preserved (source_id, tier, kbps, output_id, bytes, duration, recording_id, made_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (source_id) DO UPDATE SET \
+               tier = excluded.tier, kbps = excluded.kbps, output_id = excluded.output_id, \
+               bytes = excluded.bytes, duration = excluded.duration, \
+               recording_id = excluded.recording_id, made_at = excluded.made_at",
             params![
                 job.source_id,
                 tier.as_str(),

@@ -342,7 +342,7 @@ pub(crate) fn unpacked_items(
                 c.codec, c.bitrate, c.stored, c.tags, \
                 r.mbid, r.title, r.artist_credit, \
                 (SELECT max(listen_count) FROM popularity p WHERE p.recording_key = coalesce(r.mbid, 'rec:' || r.recording_id)), \
-                (SELECT group_concat(isrc, ',') FROM (SELECT isrc FROM isrcs i WHERE i.recording_id = r.recording_id ORDER BY isrc)), \
+                (SELECT string_agg(isrc, ',' ORDER BY isrc) FROM isrcs i WHERE i.recording_id = r.recording_id), \
                 (SELECT path FROM files f WHERE f.content_id = pr.source_id ORDER BY display_path LIMIT 1), \
                 (SELECT display_path FROM files f WHERE f.content_id = pr.source_id ORDER BY display_path LIMIT 1) \
          FROM preserved pr JOIN contents c ON c.content_id = pr.source_id \

@@ -582,13 +582,13 @@ pub fn record(db: &mut Db, d: &Decision<'_>, now: &str) -> Result<LogEntry, Publ
             d.action
         )));
     }
-    let table = match d.entity {
-        Entity::Recording => "recordings",
-        Entity::Artist => "artists",
-        Entity::Release => "releases",
+    let (table, key) = match d.entity {
+        Entity::Recording => ("recordings", "recording_id"),
+        Entity::Artist => ("artists", "artist_id"),
+        Entity::Release => ("releases", "release_id"),
     };
     let exists: bool = db.query_row(
-        &format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE rowid = ?1)"),
+        &format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE {key} = ?1)"),
         [d.entity_id],
         |r| r.get(0),
     )?;
@@ -601,7 +601,7 @@ pub fn record(db: &mut Db, d: &Decision<'_>, now: &str) -> Result<LogEntry, Publ
     let (entity, entity_id) = (d.entity.as_str(), d.entity_id);
     let tx = db.transaction()?;
     tx.execute(
-        "INSERT OR IGNORE INTO rights (entity, entity_id) VALUES (?1, ?2)",
+        "INSERT INTO rights (entity, entity_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
         params![entity, entity_id],
     )?;
     match d.action {
@@ -622,9 +622,9 @@ pub fn record(db: &mut Db, d: &Decision<'_>, now: &str) -> Result<LogEntry, Publ
             params![entity, entity_id],
         )?,
     };
-    tx.execute(
+    let id: i64 = tx.query_row(
         "INSERT INTO rights_log (at, action, entity, entity_id, until, reason, reference) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING entry_id",
         params![
             now,
             d.action.as_str(),
@@ -634,8 +634,8 @@ pub fn record(db: &mut Db, d: &Decision<'_>, now: &str) -> Result<LogEntry, Publ
             d.reason,
             d.reference
         ],
+        |r| r.get(0),
     )?;
-    let id = tx.last_insert_rowid();
     tx.commit()?;
     entries(db, "WHERE l.entry_id = ?1", params![id])?
         .pop()

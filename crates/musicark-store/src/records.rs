@@ -170,16 +170,17 @@ impl Db {
     ) -> Result<i64> {
         self.conn.execute("DELETE FROM pending", [])?;
         let roots = serde_json::to_string(roots).unwrap_or_else(|_| "[]".into());
-        self.conn.execute(
-            "INSERT INTO ingest_runs (started_at, roots, mode, rights) VALUES (?4, ?1, ?2, ?3)",
+        Ok(self.conn.query_row(
+            "INSERT INTO ingest_runs (started_at, roots, mode, rights) VALUES (?4, ?1, ?2, ?3) \
+             RETURNING run_id",
             params![
                 roots,
                 if reference { "reference" } else { "copy" },
                 rights,
                 crate::clock::now()
             ],
-        )?;
-        Ok(self.conn.last_insert_rowid())
+            |r| r.get(0),
+        )?)
     }
 
     pub fn finish_run(&self, run_id: i64, summary_json: &str) -> Result<()> {
@@ -319,7 +320,8 @@ pub fn record_file(
                analyzer_version, analyzed_at, bandwidth, bandwidth_confidence, cutoff_hz) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
                ?19, ?20, ?21, ?22, ?26, ?23, ?24, ?25) \
-             ON CONFLICT(content_id) DO UPDATE SET stored = max(stored, excluded.stored), \
+             ON CONFLICT(content_id) DO UPDATE SET \
+               stored = CASE WHEN excluded.stored > contents.stored THEN excluded.stored ELSE contents.stored END, \
                verdict = excluded.verdict, reason = excluded.reason, damage_kind = excluded.damage_kind, \
                damage_position = excluded.damage_position, decode_errors = excluded.decode_errors, \
                container = excluded.container, codec = excluded.codec, lossless = excluded.lossless, \
@@ -362,8 +364,10 @@ pub fn record_file(
         match &c.fingerprint {
             Some(f) => {
                 tx.prepare_cached(
-                    "INSERT OR REPLACE INTO fingerprints (content_id, algorithm, duration, data, encoding) \
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "INSERT INTO fingerprints (content_id, algorithm, duration, data, encoding) \
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (content_id) DO UPDATE SET \
+                       algorithm = excluded.algorithm, duration = excluded.duration, \
+                       data = excluded.data, encoding = excluded.encoding",
                 )?
                 .execute(params![
                     c.content_id,

@@ -242,6 +242,15 @@ impl Db {
         Ok(Tx(TxInner::Unchecked(self.conn.unchecked_transaction()?)))
     }
 
+    /// The engine's own check of the database's structure (SQLite's
+    /// `quick_check`): `None` when sound, else what it found.
+    pub fn integrity_problem(&self) -> Result<Option<String>> {
+        let result: String = self
+            .conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+        Ok((result != "ok").then_some(result))
+    }
+
     /// The database file (none for one in memory).
     pub fn path(&self) -> Option<&str> {
         self.conn.path()

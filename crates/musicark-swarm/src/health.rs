@@ -247,8 +247,10 @@ pub fn scrape_archive(
     let tx = db.unchecked_transaction()?;
     {
         let mut ins = tx.prepare(
-            "INSERT OR REPLACE INTO scrapes (info_hash, tracker, scraped_at, seeders, leechers, completed, error) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO scrapes (info_hash, tracker, scraped_at, seeders, leechers, completed, error) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (info_hash, tracker, scraped_at) DO UPDATE SET \
+               seeders = excluded.seeders, leechers = excluded.leechers, \
+               completed = excluded.completed, error = excluded.error",
         )?;
         for (tracker, asked, result, seconds) in results {
             match result {
