@@ -86,7 +86,7 @@ fn bench_catalog(args: &[String]) -> ExitCode {
         let home = musicark_store::Home::open(std::path::Path::new(&archive))?;
         let cat = musicark_catalog::Catalog::open(&home)?;
         let db = &cat.db;
-        let sample = |sql: &str| -> Result<Vec<String>, rusqlite::Error> {
+        let sample = |sql: &str| -> Result<Vec<String>, musicark_store::sql::Error> {
             db.prepare(sql)?
                 .query_map([n as i64], |r| r.get(0))?
                 .collect()
@@ -262,7 +262,7 @@ fn write_packbench(
     n: u64,
     kib: u64,
 ) -> Result<u64, Box<dyn std::error::Error>> {
-    use rusqlite::params;
+    use musicark_store::params;
     let home = musicark_store::Home::init(dir)?;
     let mut db = home.db()?;
     let mut rng = musicark_sample::Rng::new(7);

@@ -63,6 +63,9 @@ pub enum CatalogError {
     Store(#[from] musicark_store::StoreError),
     #[error("catalogue database: {0}")]
     Sqlite(#[from] musicark_store::sql::Error),
+    /// Reading an SQLite file that a mapping names as a source.
+    #[error("SQLite source file: {0}")]
+    SourceFile(#[from] rusqlite::Error),
     #[error(transparent)]
     Search(#[from] SearchError),
     #[error("{}: {source}", path.display())]

@@ -30,6 +30,9 @@ pub enum PublishError {
     Store(#[from] musicark_store::StoreError),
     #[error("catalogue database: {0}")]
     Sqlite(#[from] musicark_store::sql::Error),
+    /// Writing the metadata release's SQLite file.
+    #[error("metadata release file: {0}")]
+    ReleaseFile(#[from] rusqlite::Error),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

@@ -103,7 +103,7 @@ fn snapshot(db: &Db, out: &Path) -> Result<(), PublishError> {
                 let values: Vec<rusqlite::types::Value> = (0..kept.len())
                     .map(|i| r.get(i))
                     .collect::<Result<_, _>>()?;
-                ins.execute(musicark_store::sql::params_from_iter(values))?;
+                ins.execute(rusqlite::params_from_iter(values))?;
             }
         }
         tx.commit()?;

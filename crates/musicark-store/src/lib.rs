@@ -188,7 +188,11 @@ pub fn full_disk_message<'a>(
 ) -> Option<String> {
     let db = archive.join(DB_FILE);
     chain
-        .find_map(|e| e.downcast_ref::<rusqlite::Error>().filter(|e| sqlite_error_is_full_disk(e, &db)))
+        .find_map(|e| {
+            e.downcast_ref::<rusqlite::Error>()
+                .or_else(|| e.downcast_ref::<sql::Error>().map(sql::Error::sqlite))
+                .filter(|e| sqlite_error_is_full_disk(e, &db))
+        })
         .map(|e| {
             format!(
                 "{}: no space left on device ({e}); free some space and run the command again: it resumes where it stopped",

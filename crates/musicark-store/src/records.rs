@@ -5,7 +5,8 @@
 //! in one transaction, after its blob (if any) is durable; so after any
 //! crash a rerun finds every file either recorded whole or still to do.
 
-use rusqlite::{OptionalExtension, params};
+use crate::params;
+use crate::sql::OptionalExtension;
 
 use crate::{Db, Result};
 
@@ -121,7 +122,6 @@ impl Db {
     /// The latest ingest runs, newest first.
     pub fn ingest_activity(&self, limit: usize) -> Result<Vec<Activity>> {
         Ok(self
-            .conn
             .prepare_cached(
                 "SELECT coalesce(finished_at, started_at), 'ingest run ' || run_id || \
                    CASE WHEN finished_at IS NULL THEN ' (interrupted or running)' ELSE '' END || ': ' || roots \
@@ -134,13 +134,12 @@ impl Db {
                     text: r.get(1)?,
                 })
             })?
-            .collect::<rusqlite::Result<_>>()?)
+            .collect::<crate::sql::Result<_>>()?)
     }
 
     /// One of the paths a content was ingested from (the first found).
     pub fn a_path_of(&self, content_id: &str) -> Result<Option<String>> {
         Ok(self
-            .conn
             .prepare_cached(
                 "SELECT display_path FROM files WHERE content_id = ?1 ORDER BY file_id LIMIT 1",
             )?
@@ -151,7 +150,6 @@ impl Db {
     /// A content's codec, when it was analysed as audio.
     pub fn codec_of(&self, content_id: &str) -> Result<Option<String>> {
         Ok(self
-            .conn
             .prepare_cached("SELECT codec FROM contents WHERE content_id = ?1")?
             .query_row([content_id], |r| r.get::<_, Option<String>>(0))
             .optional()?
@@ -168,9 +166,9 @@ impl Db {
         reference: bool,
         rights: Option<&str>,
     ) -> Result<i64> {
-        self.conn.execute("DELETE FROM pending", [])?;
+        self.execute("DELETE FROM pending", [])?;
         let roots = serde_json::to_string(roots).unwrap_or_else(|_| "[]".into());
-        Ok(self.conn.query_row(
+        Ok(self.query_row(
             "INSERT INTO ingest_runs (started_at, roots, mode, rights) VALUES (?4, ?1, ?2, ?3) \
              RETURNING run_id",
             params![
@@ -184,7 +182,7 @@ impl Db {
     }
 
     pub fn finish_run(&self, run_id: i64, summary_json: &str) -> Result<()> {
-        self.conn.execute(
+        self.execute(
             "UPDATE ingest_runs SET finished_at = ?3, summary = ?2 WHERE run_id = ?1",
             params![run_id, summary_json, crate::clock::now()],
         )?;
@@ -194,7 +192,7 @@ impl Db {
     /// Whether `key` is already recorded with the same size and mtime (and
     /// was not an error, which is always retried).
     pub fn is_unchanged(&self, key: &FileKey) -> Result<bool> {
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.prepare_cached(
             "SELECT 1 FROM files WHERE path = ?1 AND size = ?2 AND mtime_ns = ?3 AND status != 'error'",
         )?;
         Ok(stmt.exists(params![key.path, key.size as i64, key.mtime_ns])?)
@@ -203,7 +201,7 @@ impl Db {
     /// The next page of the work queue, largest files first, after `after`
     /// (the last key of the previous page).
     pub fn pending_page(&self, after: Option<&FileKey>, limit: usize) -> Result<Vec<FileKey>> {
-        let map = |r: &rusqlite::Row<'_>| -> rusqlite::Result<FileKey> {
+        let map = |r: &crate::sql::Row<'_, '_>| -> crate::sql::Result<FileKey> {
             Ok(FileKey {
                 path: r.get(0)?,
                 display_path: r.get(1)?,
@@ -213,21 +211,21 @@ impl Db {
         };
         let rows = match after {
             None => {
-                let mut stmt = self.conn.prepare_cached(
+                let mut stmt = self.prepare_cached(
                     "SELECT path, display_path, size, mtime_ns FROM pending \
                      ORDER BY size DESC, path LIMIT ?1",
                 )?;
                 stmt.query_map(params![limit as i64], map)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?
+                    .collect::<crate::sql::Result<Vec<_>>>()?
             }
             Some(last) => {
-                let mut stmt = self.conn.prepare_cached(
+                let mut stmt = self.prepare_cached(
                     "SELECT path, display_path, size, mtime_ns FROM pending \
                      WHERE size < ?1 OR (size = ?1 AND path > ?2) \
                      ORDER BY size DESC, path LIMIT ?3",
                 )?;
                 stmt.query_map(params![last.size as i64, last.path, limit as i64], map)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?
+                    .collect::<crate::sql::Result<Vec<_>>>()?
             }
         };
         Ok(rows)
@@ -235,7 +233,7 @@ impl Db {
 
     /// Files and bytes in the work queue.
     pub fn pending_totals(&self) -> Result<(u64, u64)> {
-        Ok(self.conn.query_row(
+        Ok(self.query_row(
             "SELECT count(*), coalesce(sum(size), 0) FROM pending",
             [],
             |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
@@ -243,7 +241,7 @@ impl Db {
     }
 
     pub fn known_content(&self, content_id: &str) -> Result<Option<KnownContent>> {
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.prepare_cached(
             "SELECT verdict, stored, analyzer_version, duration_seconds, damage_kind FROM contents \
              WHERE content_id = ?1",
         )?;
@@ -263,7 +261,7 @@ impl Db {
     /// A read-only view of the whole `files` + `contents` join, in a stable
     /// order without timestamps: what two equivalent ingests must agree on.
     pub fn catalogue_fingerprint_rows(&self) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.prepare(
             "SELECT f.display_path, f.size, f.status, coalesce(f.reason, ''), f.mode, \
                     coalesce(c.content_id, ''), coalesce(c.sha256, ''), coalesce(c.stored, -1), \
                     coalesce(c.verdict, ''), coalesce(c.frames, -1), coalesce(c.codec, ''), \
@@ -284,7 +282,7 @@ impl Db {
             }
             Ok(cols.join("\t"))
         })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        Ok(rows.collect::<crate::sql::Result<Vec<_>>>()?)
     }
 }
 

@@ -4,17 +4,244 @@
 //! private, so that a second engine can stand behind the same door (each
 //! statement is prepared, bound and read here, in one place).
 //!
-//! The method names follow rusqlite's, which the domain code was written
-//! against; parameters are bound with this module's [`params!`] and
-//! [`params_from_iter`], and columns read with [`Row::get`] (any
-//! [`Column`] type) or [`Row::text`] (a borrowed string, for hot loops).
+//! Nothing of the engine shows through: parameters are [`Param`]s bound
+//! with [`params!`], an array or [`params_from_iter`]; columns are read as
+//! [`Column`]s with [`Row::get`] (or borrowed with [`Row::text`]); errors
+//! are [`Error`]. The method names follow rusqlite's, which the domain
+//! code was first written against. SQL is written in the dialect both
+//! SQLite (3.44+) and PostgreSQL (15+) run, with `?N` placeholders (the
+//! tidy test keeps SQLite-only forms out of the domain crates).
 
+use rusqlite::types::{FromSql, FromSqlError, ToSqlOutput, ValueRef};
 use rusqlite::{CachedStatement, Connection, Statement, Transaction};
 
 use crate::db::Db;
 
-pub use rusqlite::types::{FromSql as Column, ToSql as Param, Value};
-pub use rusqlite::{Error, OptionalExtension, Params, Result, RowIndex, params_from_iter};
+/// What a database operation failed with.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct Error(#[from] rusqlite::Error);
+
+impl Error {
+    /// A column's text that is not what the reader expected.
+    pub fn conversion(column: usize, message: String) -> Error {
+        Error(rusqlite::Error::FromSqlConversionFailure(
+            column,
+            rusqlite::types::Type::Text,
+            message.into(),
+        ))
+    }
+
+    /// The engine's own error, for the store's diagnosis (full disk).
+    pub(crate) fn sqlite(&self) -> &rusqlite::Error {
+        &self.0
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// `query_row`'s "no row" as `None`.
+pub trait OptionalExtension<T> {
+    fn optional(self) -> Result<Option<T>>;
+}
+
+impl<T> OptionalExtension<T> for Result<T> {
+    fn optional(self) -> Result<Option<T>> {
+        match self {
+            Ok(v) => Ok(Some(v)),
+            Err(Error(rusqlite::Error::QueryReturnedNoRows)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A value bound to a placeholder.
+pub trait Param {
+    /// The value as SQLite stores it.
+    fn sqlite(&self) -> rusqlite::Result<ToSqlOutput<'_>>;
+}
+
+macro_rules! param_via_rusqlite {
+    ($($t:ty),*) => {$(
+        impl Param for $t {
+            fn sqlite(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                rusqlite::ToSql::to_sql(self)
+            }
+        }
+    )*};
+}
+param_via_rusqlite!(
+    i64,
+    i32,
+    i16,
+    i8,
+    u32,
+    u16,
+    u8,
+    f64,
+    f32,
+    bool,
+    str,
+    String,
+    [u8],
+    Vec<u8>
+);
+
+impl<T: Param> Param for Option<T> {
+    fn sqlite(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        match self {
+            Some(v) => v.sqlite(),
+            None => Ok(ToSqlOutput::Owned(rusqlite::types::Value::Null)),
+        }
+    }
+}
+
+impl<T: Param + ?Sized> Param for &T {
+    fn sqlite(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        (**self).sqlite()
+    }
+}
+
+/// Adapts a [`Param`] to the SQLite driver.
+struct ToSqlite<'a>(&'a dyn Param);
+
+impl rusqlite::ToSql for ToSqlite<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        self.0.sqlite()
+    }
+}
+
+/// The parameters of one statement, by position.
+pub trait Params {
+    /// Call `bind(position, value)` for each, from 1.
+    fn each(
+        &self,
+        bind: &mut dyn FnMut(usize, &dyn Param) -> rusqlite::Result<()>,
+    ) -> rusqlite::Result<()>;
+}
+
+impl Params for &[&dyn Param] {
+    fn each(
+        &self,
+        bind: &mut dyn FnMut(usize, &dyn Param) -> rusqlite::Result<()>,
+    ) -> rusqlite::Result<()> {
+        for (i, p) in self.iter().enumerate() {
+            bind(i + 1, *p)?;
+        }
+        Ok(())
+    }
+}
+
+macro_rules! params_for_arrays {
+    ($($n:literal)*) => {$(
+        impl<T: Param> Params for [T; $n] {
+            fn each(
+                &self,
+                bind: &mut dyn FnMut(usize, &dyn Param) -> rusqlite::Result<()>,
+            ) -> rusqlite::Result<()> {
+                for (i, p) in self.iter().enumerate() {
+                    bind(i + 1, p)?;
+                }
+                Ok(())
+            }
+        }
+    )*};
+}
+params_for_arrays!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
+
+/// No parameters: `[]`.
+impl Params for [&dyn Param; 0] {
+    fn each(
+        &self,
+        _: &mut dyn FnMut(usize, &dyn Param) -> rusqlite::Result<()>,
+    ) -> rusqlite::Result<()> {
+        Ok(())
+    }
+}
+
+/// Parameters from an iterator (a list whose length is known only at
+/// run time).
+pub struct ParamsFromIter<I>(std::cell::RefCell<Option<I>>);
+
+pub fn params_from_iter<I>(iter: I) -> ParamsFromIter<I::IntoIter>
+where
+    I: IntoIterator,
+    I::Item: Param,
+{
+    ParamsFromIter(std::cell::RefCell::new(Some(iter.into_iter())))
+}
+
+impl<I> Params for ParamsFromIter<I>
+where
+    I: Iterator,
+    I::Item: Param,
+{
+    fn each(
+        &self,
+        bind: &mut dyn FnMut(usize, &dyn Param) -> rusqlite::Result<()>,
+    ) -> rusqlite::Result<()> {
+        let iter = self.0.borrow_mut().take().into_iter().flatten();
+        for (i, p) in iter.enumerate() {
+            bind(i + 1, &p)?;
+        }
+        Ok(())
+    }
+}
+
+/// Bind `p` to `stmt`'s placeholders, checking that each is given.
+fn bind<P: Params>(stmt: &mut Statement<'_>, p: &P) -> rusqlite::Result<()> {
+    stmt.clear_bindings();
+    let mut given = 0;
+    p.each(&mut |i, v| {
+        given = given.max(i);
+        stmt.raw_bind_parameter(i, ToSqlite(v))
+    })?;
+    if given != stmt.parameter_count() {
+        return Err(rusqlite::Error::InvalidParameterCount(
+            given,
+            stmt.parameter_count(),
+        ));
+    }
+    Ok(())
+}
+
+/// A value read from a column.
+pub trait Column: Sized {
+    /// From SQLite's stored value.
+    fn sqlite(v: ValueRef<'_>) -> Result<Self, FromSqlError>;
+}
+
+macro_rules! column_via_rusqlite {
+    ($($t:ty),*) => {$(
+        impl Column for $t {
+            fn sqlite(v: ValueRef<'_>) -> Result<Self, FromSqlError> {
+                <$t as FromSql>::column_result(v)
+            }
+        }
+    )*};
+}
+column_via_rusqlite!(i64, i32, u32, f64, bool, String, Vec<u8>, Value);
+
+impl<T: Column> Column for Option<T> {
+    fn sqlite(v: ValueRef<'_>) -> Result<Self, FromSqlError> {
+        match v {
+            ValueRef::Null => Ok(None),
+            v => T::sqlite(v).map(Some),
+        }
+    }
+}
+
+/// Any value, for copying rows whose types vary.
+pub use rusqlite::types::Value;
+
+/// Adapts a [`Column`] to the SQLite driver.
+struct FromSqlite<T>(T);
+
+impl<T: Column> FromSql for FromSqlite<T> {
+    fn column_result(v: ValueRef<'_>) -> Result<Self, FromSqlError> {
+        T::sqlite(v).map(FromSqlite)
+    }
+}
 
 /// Bind parameters by position: `params![a, b, c]`.
 #[macro_export]
@@ -25,30 +252,36 @@ macro_rules! params {
 }
 pub use crate::params;
 
+/// Which column of a row: its position, from 0.
+pub trait ColumnIndex {
+    fn index(self) -> usize;
+}
+
+impl ColumnIndex for usize {
+    fn index(self) -> usize {
+        self
+    }
+}
+
 /// One row of an answer.
 pub struct Row<'a, 'b>(&'a rusqlite::Row<'b>);
 
 impl Row<'_, '_> {
-    /// Column `i`, converted to `T` (an integer, a float, text, bytes, a
-    /// bool from an integer, or an `Option` of them for NULL).
-    pub fn get<I: RowIndex, T: Column>(&self, i: I) -> Result<T> {
-        self.0.get(i)
+    /// Column `i` (from 0), converted to `T` (an integer, a float, text,
+    /// bytes, a bool from an integer, or an `Option` of them for NULL).
+    /// The index is generic only so that `get::<_, T>(i)` reads as it did.
+    pub fn get<I: ColumnIndex, T: Column>(&self, i: I) -> Result<T> {
+        Ok(self.0.get::<usize, FromSqlite<T>>(i.index())?.0)
     }
 
     /// Column `i` as borrowed text, without copying (NULL: `None`).
     pub fn text(&self, i: usize) -> Result<Option<&str>> {
         match self.0.get_ref(i)? {
-            rusqlite::types::ValueRef::Null => Ok(None),
-            v => v
-                .as_str()
-                .map(Some)
-                .map_err(|e| Error::FromSqlConversionFailure(i, v.data_type(), Box::new(e))),
+            ValueRef::Null => Ok(None),
+            v => Ok(Some(v.as_str().map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(i, v.data_type(), Box::new(e))
+            })?)),
         }
-    }
-
-    /// Column `i` as any value (for copying rows whose types vary).
-    pub fn value(&self, i: usize) -> Result<Value> {
-        self.0.get(i)
     }
 }
 
@@ -60,13 +293,8 @@ where
     T::Err: std::fmt::Display,
 {
     let s: String = r.get(i)?;
-    s.parse().map_err(|e: T::Err| {
-        Error::FromSqlConversionFailure(
-            i,
-            rusqlite::types::Type::Text,
-            format!("column {i}: {e}").into(),
-        )
-    })
+    s.parse()
+        .map_err(|e: T::Err| Error::conversion(i, format!("column {i}: {e}")))
 }
 
 /// The rows of an answer, read one at a time.
@@ -97,16 +325,24 @@ impl<'c> Stmt<'c> {
 
     /// Run it for its effect; the number of rows changed.
     pub fn execute<P: Params>(&mut self, p: P) -> Result<usize> {
-        self.raw().execute(p)
+        let s = self.raw();
+        bind(s, &p)?;
+        Ok(s.raw_execute()?)
     }
 
-    /// The first row, mapped (no row: `Error::QueryReturnedNoRows`; with
-    /// [`OptionalExtension::optional`], `None`).
+    /// The first row, mapped (no row: an error that
+    /// [`OptionalExtension::optional`] turns into `None`).
     pub fn query_row<T, P: Params, F>(&mut self, p: P, f: F) -> Result<T>
     where
         F: FnOnce(&Row<'_, '_>) -> Result<T>,
     {
-        self.raw().query_row(p, |r| f(&Row(r)))
+        let s = self.raw();
+        bind(s, &p)?;
+        let mut rows = s.raw_query();
+        match rows.next()? {
+            Some(r) => f(&Row(r)),
+            None => Err(Error(rusqlite::Error::QueryReturnedNoRows)),
+        }
     }
 
     /// Every row, mapped, as they are read.
@@ -118,12 +354,24 @@ impl<'c> Stmt<'c> {
     where
         F: FnMut(&Row<'_, '_>) -> Result<T> + 'a,
     {
-        self.raw().query_map(p, move |r| f(&Row(r)))
+        let mut rows = self.query(p)?;
+        Ok(std::iter::from_fn(move || match rows.next() {
+            Ok(Some(r)) => Some(f(&r)),
+            Ok(None) => None,
+            Err(e) => Some(Err(e)),
+        }))
+    }
+
+    /// Whether it answers any row.
+    pub fn exists<P: Params>(&mut self, p: P) -> Result<bool> {
+        Ok(self.query(p)?.next()?.is_some())
     }
 
     /// The rows, read one at a time with [`Rows::next`].
     pub fn query<P: Params>(&mut self, p: P) -> Result<Rows<'_>> {
-        Ok(Rows(self.raw().query(p)?))
+        let s = self.raw();
+        bind(s, &p)?;
+        Ok(Rows(s.raw_query()))
     }
 
     /// The names of the answer's columns.
@@ -153,12 +401,12 @@ macro_rules! sql_methods {
             sql: &str,
             p: P,
         ) -> $crate::sql::Result<usize> {
-            self.connection().execute(sql, p)
+            self.prepare_cached(sql)?.execute(p)
         }
 
         /// Run statements separated by `;` (schema changes, bulk work).
         pub fn execute_batch(&self, sql: &str) -> $crate::sql::Result<()> {
-            self.connection().execute_batch(sql)
+            Ok(self.connection().execute_batch(sql)?)
         }
 
         /// The first row of one statement, mapped.
@@ -171,8 +419,7 @@ macro_rules! sql_methods {
         where
             F: FnOnce(&$crate::sql::Row<'_, '_>) -> $crate::sql::Result<T>,
         {
-            self.connection()
-                .query_row(sql, p, |r| f(&$crate::sql::Row(r)))
+            self.prepare_cached(sql)?.query_row(p, f)
         }
 
         /// The id the last insert gave its row.
@@ -184,6 +431,12 @@ macro_rules! sql_methods {
 
 pub(crate) fn cached<'c>(conn: &'c Connection, sql: &str) -> Result<Stmt<'c>> {
     Ok(Stmt(StmtInner::Cached(conn.prepare_cached(sql)?)))
+}
+
+impl From<Error> for crate::StoreError {
+    fn from(e: Error) -> Self {
+        crate::StoreError::from(e.0)
+    }
 }
 
 pub(crate) fn plain<'c>(conn: &'c Connection, sql: &str) -> Result<Stmt<'c>> {
@@ -213,13 +466,13 @@ impl<'c> Tx<'c> {
 
     pub fn commit(self) -> Result<()> {
         match self.0 {
-            TxInner::Owned(t) | TxInner::Unchecked(t) => t.commit(),
+            TxInner::Owned(t) | TxInner::Unchecked(t) => Ok(t.commit()?),
         }
     }
 
     pub fn rollback(self) -> Result<()> {
         match self.0 {
-            TxInner::Owned(t) | TxInner::Unchecked(t) => t.rollback(),
+            TxInner::Owned(t) | TxInner::Unchecked(t) => Ok(t.rollback()?),
         }
     }
 }
@@ -259,8 +512,9 @@ impl Db {
     /// Write the WAL back into the database file and truncate it (after a
     /// large load, before readers open it).
     pub fn checkpoint(&self) -> Result<()> {
-        self.conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        Ok(self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?)
     }
 
     /// Tune the connection for one large load into empty or growing
@@ -284,5 +538,5 @@ impl Db {
 /// Whether an error is a uniqueness or other constraint failing (a
 /// duplicate key, say), as opposed to the database failing.
 pub fn is_constraint_violation(e: &Error) -> bool {
-    matches!(e, Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
+    matches!(&e.0, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
 }

@@ -1,7 +1,7 @@
 //! Read-only summaries of the archive: the plain data behind `status`,
 //! `report damaged` and, later, the JSON API.
 
-use rusqlite::params;
+use crate::params;
 use serde::{Deserialize, Serialize};
 
 use crate::{Db, Result, StoreError};
@@ -142,33 +142,31 @@ pub struct DamagedReport {
 impl Db {
     pub fn status(&self, archive_name: &str) -> Result<Status> {
         let count = |status: &str| -> Result<u64> {
-            Ok(self.conn.query_row(
+            Ok(self.query_row(
                 "SELECT count(*) FROM files WHERE status = ?1",
                 params![status],
                 |r| r.get::<_, i64>(0),
             )? as u64)
         };
-        let files: i64 = self
-            .conn
-            .query_row("SELECT count(*) FROM files", [], |r| r.get(0))?;
-        let bytes: i64 = self.conn.query_row(
+        let files: i64 = self.query_row("SELECT count(*) FROM files", [], |r| r.get(0))?;
+        let bytes: i64 = self.query_row(
             "SELECT coalesce(sum(size), 0) FROM files WHERE status != 'error'",
             [],
             |r| r.get(0),
         )?;
-        let (audio_bytes, duration): (i64, f64) = self.conn.query_row(
+        let (audio_bytes, duration): (i64, f64) = self.query_row(
             "SELECT coalesce(sum(f.size), 0), coalesce(sum(c.duration_seconds), 0.0) \
              FROM files f JOIN contents c USING (content_id) WHERE f.status = 'ok'",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        let (unique, stored_bytes): (i64, i64) = self.conn.query_row(
+        let (unique, stored_bytes): (i64, i64) = self.query_row(
             "SELECT count(*), coalesce(sum(CASE WHEN stored = 1 THEN size ELSE 0 END), 0) \
              FROM contents WHERE verdict != 'not_audio'",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.prepare(
             "SELECT c.codec, count(*), sum(f.size), sum(c.duration_seconds) \
              FROM files f JOIN contents c USING (content_id) \
              WHERE f.status = 'ok' GROUP BY c.codec ORDER BY count(*) DESC, c.codec",
@@ -184,9 +182,8 @@ impl Db {
                     duration_seconds: r.get(3)?,
                 })
             })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<crate::sql::Result<Vec<_>>>()?;
         let last: Option<String> = self
-            .conn
             .query_row(
                 "SELECT summary FROM ingest_runs WHERE summary IS NOT NULL ORDER BY run_id DESC LIMIT 1",
                 [],
@@ -223,7 +220,7 @@ impl Db {
     /// Objects fsck checks: stored blobs, preserved copies, active packs,
     /// every pack's .torrent, the database and the search index.
     pub fn fixity_objects(&self) -> Result<u64> {
-        Ok(self.conn.query_row(
+        Ok(self.query_row(
             &format!("{FIXITY_OBJECTS} SELECT count(*) FROM objects"),
             [],
             |r| r.get::<_, i64>(0),
@@ -235,7 +232,7 @@ impl Db {
     /// `since`; within one age, the database, torrents, blobs, packs, then
     /// the search index (a pack is checked through its torrent).
     pub fn fixity_due(&self, since: &str, limit: usize) -> Result<Vec<(String, String)>> {
-        let mut stmt = self.conn.prepare_cached(&format!(
+        let mut stmt = self.prepare_cached(&format!(
             "{FIXITY_OBJECTS} \
              SELECT o.kind, o.key FROM objects o \
              LEFT JOIN fsck_checks c ON c.kind = o.kind AND c.key = o.key \
@@ -244,26 +241,23 @@ impl Db {
                CASE o.kind WHEN 'database' THEN 0 WHEN 'torrent' THEN 1 WHEN 'blob' THEN 2 \
                            WHEN 'pack' THEN 3 ELSE 4 END, o.key LIMIT ?2"
         ))?;
-        let rows = stmt.query_map(rusqlite::params![since, limit as i64], |r| {
+        let rows = stmt.query_map(crate::params![since, limit as i64], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(rows.collect::<crate::sql::Result<_>>()?)
     }
 
     /// The fixity summary of `status` and the dashboard.
     pub fn fixity(&self) -> Result<FixitySummary> {
         let total = self.fixity_objects()?;
-        let (checked, damaged, oldest): (i64, i64, Option<String>) = self.conn.query_row(
+        let (checked, damaged, oldest): (i64, i64, Option<String>) = self.query_row(
             "SELECT count(*), coalesce(sum(ok = 0), 0), min(checked_at) FROM fsck_checks",
             [],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
         let last_run: Option<String> =
-            self.conn
-                .query_row("SELECT max(finished_at) FROM fsck_runs", [], |r| r.get(0))?;
-        let repairs: i64 = self
-            .conn
-            .query_row("SELECT count(*) FROM repair_log", [], |r| r.get(0))?;
+            self.query_row("SELECT max(finished_at) FROM fsck_runs", [], |r| r.get(0))?;
+        let repairs: i64 = self.query_row("SELECT count(*) FROM repair_log", [], |r| r.get(0))?;
         Ok(FixitySummary {
             last_run,
             damaged: damaged as u64,
@@ -277,7 +271,7 @@ impl Db {
     /// Lossless files that look transcoded from lossy sources, most
     /// confident first.
     pub fn transcode_report(&self) -> Result<Vec<TranscodeEntry>> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.prepare(
             "SELECT f.display_path, c.codec, c.sample_rate, c.cutoff_hz, c.bandwidth_confidence, \
                     c.content_id, f.size \
              FROM files f JOIN contents c USING (content_id) \
@@ -295,7 +289,7 @@ impl Db {
                 size: r.get::<_, i64>(6)? as u64,
             })
         })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        Ok(rows.collect::<crate::sql::Result<Vec<_>>>()?)
     }
 
     pub fn damaged_report(&self) -> Result<DamagedReport> {
@@ -305,7 +299,7 @@ impl Db {
                         c.damage_position, coalesce(c.decode_errors, 0), f.content_id, f.size, c.warnings \
                  FROM files f LEFT JOIN contents c USING (content_id) WHERE {filter} ORDER BY f.display_path"
             );
-            let mut stmt = self.conn.prepare(&sql)?;
+            let mut stmt = self.prepare(&sql)?;
             let rows = stmt.query_map([], |r| {
                 let warnings: Option<String> = r.get(8)?;
                 let mut reason: Option<String> = r.get(2)?;
@@ -325,7 +319,7 @@ impl Db {
                     size: r.get::<_, i64>(7)? as u64,
                 })
             })?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            Ok(rows.collect::<crate::sql::Result<Vec<_>>>()?)
         };
         Ok(DamagedReport {
             damaged: query("f.status = 'damaged'")?,

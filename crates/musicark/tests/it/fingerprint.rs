@@ -184,7 +184,7 @@ fn ingest_stores_the_fingerprint_of_every_audio_content() {
         .query_row(
             "SELECT f.duration, f.data, f.encoding FROM files JOIN fingerprints f USING (content_id) \
              WHERE files.display_path = ?1",
-            [file.to_string_lossy()],
+            [file.to_string_lossy().into_owned()],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .expect("stored fingerprint");
