@@ -190,7 +190,8 @@ where
 
 /// Bind `p` to `stmt`'s placeholders, checking that each is given.
 fn bind<P: Params>(stmt: &mut Statement<'_>, p: &P) -> rusqlite::Result<()> {
-    stmt.clear_bindings();
+    // Every placeholder is bound (the count is checked below), so what a
+    // cached statement's previous run bound is always overwritten.
     let mut given = 0;
     p.each(&mut |i, v| {
         given = given.max(i);
