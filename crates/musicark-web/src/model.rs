@@ -226,30 +226,22 @@ fn recording_row(db: &Db, id: i64) -> Result<Option<RecordingRow>, WebError> {
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ArtistPage {
-    pub artist_id: i64,
-    pub mbid: Option<String>,
-    pub name: String,
-    pub sort_name: Option<String>,
-    pub country: Option<String>,
-    pub kind: Option<String>,
+    #[serde(flatten)]
+    pub artist: browse::ArtistView,
     /// Recordings credited to the artist (at most [`MAX_ROWS`]).
     pub recordings: Vec<RecordingRow>,
     pub recordings_total: u64,
 }
 
 pub fn artist(db: &Db, id: i64) -> Result<ArtistPage, WebError> {
-    let a = browse::artist(db, id)?.ok_or_else(|| WebError::NotFound(format!("no artist {id}")))?;
+    let artist =
+        browse::artist(db, id)?.ok_or_else(|| WebError::NotFound(format!("no artist {id}")))?;
     let mut recordings = Vec::new();
     for rid in browse::artist_recordings(db, id, MAX_ROWS)? {
         recordings.extend(recording_row(db, rid)?);
     }
     Ok(ArtistPage {
-        artist_id: id,
-        mbid: a.mbid,
-        name: a.name,
-        sort_name: a.sort_name,
-        country: a.country,
-        kind: a.kind,
+        artist,
         recordings,
         recordings_total: browse::artist_recording_count(db, id)?,
     })
@@ -269,20 +261,13 @@ pub struct TrackRow {
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ReleasePage {
-    pub release_id: i64,
-    pub mbid: Option<String>,
-    pub title: String,
-    pub artist_credit: Option<String>,
-    pub date: Option<String>,
-    pub country: Option<String>,
-    pub barcode: Option<String>,
-    pub label: Option<String>,
-    pub catalog_number: Option<String>,
+    #[serde(flatten)]
+    pub release: browse::ReleaseView,
     pub tracks: Vec<TrackRow>,
 }
 
 pub fn release(db: &Db, id: i64) -> Result<ReleasePage, WebError> {
-    let r =
+    let release =
         browse::release(db, id)?.ok_or_else(|| WebError::NotFound(format!("no release {id}")))?;
     let mut tracks = Vec::new();
     for (disc, position, rid) in browse::release_tracks(db, id, MAX_ROWS)? {
@@ -294,18 +279,7 @@ pub fn release(db: &Db, id: i64) -> Result<ReleasePage, WebError> {
             });
         }
     }
-    Ok(ReleasePage {
-        release_id: id,
-        mbid: r.mbid,
-        title: r.title,
-        artist_credit: r.artist_credit,
-        date: r.date,
-        country: r.country,
-        barcode: r.barcode,
-        label: r.label,
-        catalog_number: r.catalog_number,
-        tracks,
-    })
+    Ok(ReleasePage { release, tracks })
 }
 
 /// Filters of the torrents page and `GET /api/torrents`.

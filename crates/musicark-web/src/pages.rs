@@ -440,15 +440,15 @@ async fn artist(State(app): State<Arc<App>>, Path(id): Path<i64>) -> PageResult 
     let a = blocking(&app, move |app| app.read(|db| model::artist(db, id))).await?;
     let kept = a.recordings.iter().filter(|r| r.preserved).count();
     Ok(layout(
-        &a.name,
+        &a.artist.name,
         "",
         html! {
             p.crumbs { "artist" }
-            h1 { (a.name) }
+            h1 { (a.artist.name) }
             dl {
-                @if let Some(m) = &a.mbid { dt { "MusicBrainz" } dd.mono { (m) } }
-                @if let Some(c) = &a.country { dt { "Country" } dd { (c) } }
-                @if let Some(k) = &a.kind { dt { "Type" } dd { (k) } }
+                @if let Some(m) = &a.artist.mbid { dt { "MusicBrainz" } dd.mono { (m) } }
+                @if let Some(c) = &a.artist.country { dt { "Country" } dd { (c) } }
+                @if let Some(k) = &a.artist.kind { dt { "Type" } dd { (k) } }
                 dt { "Recordings" } dd { (a.recordings_total) " (" (kept) " of those shown preserved)" }
             }
             (recording_rows(&a.recordings))
@@ -459,18 +459,18 @@ async fn artist(State(app): State<Arc<App>>, Path(id): Path<i64>) -> PageResult 
 async fn release(State(app): State<Arc<App>>, Path(id): Path<i64>) -> PageResult {
     let r = blocking(&app, move |app| app.read(|db| model::release(db, id))).await?;
     Ok(layout(
-        &r.title,
+        &r.release.title,
         "",
         html! {
             p.crumbs { "release" }
-            h1 { (r.title) }
-            p.by { (r.artist_credit.as_deref().unwrap_or("")) }
+            h1 { (r.release.title) }
+            p.by { (r.release.artist_credit.as_deref().unwrap_or("")) }
             dl {
-                @if let Some(m) = &r.mbid { dt { "MusicBrainz" } dd.mono { (m) } }
-                @if let Some(b) = &r.barcode { dt { "Barcode" } dd.mono { (b) } }
-                @if let Some(d) = &r.date { dt { "Date" } dd { (d) } }
-                @if let Some(c) = &r.country { dt { "Country" } dd { (c) } }
-                @if let Some(l) = &r.label { dt { "Label" } dd { (l) @if let Some(c) = &r.catalog_number { " · " (c) } } }
+                @if let Some(m) = &r.release.mbid { dt { "MusicBrainz" } dd.mono { (m) } }
+                @if let Some(b) = &r.release.barcode { dt { "Barcode" } dd.mono { (b) } }
+                @if let Some(d) = &r.release.date { dt { "Date" } dd { (d) } }
+                @if let Some(c) = &r.release.country { dt { "Country" } dd { (c) } }
+                @if let Some(l) = &r.release.label { dt { "Label" } dd { (l) @if let Some(c) = &r.release.catalog_number { " · " (c) } } }
             }
             table.results {
                 @for t in &r.tracks {
