@@ -11,7 +11,7 @@ use rusqlite::{Connection, OpenFlags};
 use crate::{Result, StoreError};
 
 /// Each entry moves the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     // 1: ingest — what bytes we hold (contents) and where we found them (files).
     r#"
     CREATE TABLE contents (
@@ -482,6 +482,41 @@ fn configure(conn: &Connection) -> Result<()> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     Ok(())
+}
+
+#[cfg(test)]
+impl Db {
+    /// A migrated database in memory.
+    pub(crate) fn open_in_memory_for_tests() -> Db {
+        let conn = Connection::open_in_memory().expect("in memory");
+        let mut db = Db { conn };
+        db.migrate().expect("migrate");
+        db
+    }
+
+    /// The schema's tables, by name.
+    pub(crate) fn sqlite_tables(&self) -> Vec<String> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .expect("prepare");
+        stmt.query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("tables")
+    }
+
+    /// A table's columns, by name.
+    pub(crate) fn sqlite_columns(&self, table: &str) -> Vec<String> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name FROM pragma_table_info(?1) ORDER BY name")
+            .expect("prepare");
+        stmt.query_map([table], |r| r.get(0))
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("columns")
+    }
 }
 
 #[cfg(test)]

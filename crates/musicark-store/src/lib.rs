@@ -23,6 +23,7 @@ mod config;
 mod db;
 mod error;
 mod fsutil;
+pub mod pgschema;
 pub mod records;
 pub mod sql;
 mod status;
