@@ -68,31 +68,7 @@ pub enum Tier {
     Opus,
 }
 
-impl Tier {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Tier::Original => "original",
-            Tier::Opus => "opus",
-        }
-    }
-}
-
-impl std::fmt::Display for Tier {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Tier {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Tier, String> {
-        match s {
-            "original" => Ok(Tier::Original),
-            "opus" => Ok(Tier::Opus),
-            other => Err(format!("not a tier: {other:?} (original or opus)")),
-        }
-    }
-}
+musicark_store::text_enum!(Tier, "tier", Original => "original", Opus => "opus");
 
 /// What to do with one source.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

@@ -389,7 +389,7 @@ pub(crate) fn unpacked_items(
         let tier: Tier = r
             .get::<_, String>(1)?
             .parse()
-            .map_err(PublishError::Invalid)?;
+            .map_err(|e: musicark_store::UnknownName| PublishError::Invalid(e.to_string()))?;
         let kbps: Option<i64> = r.get(2)?;
         let stored: bool = r.get(9)?;
         let is_copy = tier == Tier::Opus;

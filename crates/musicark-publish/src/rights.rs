@@ -500,33 +500,8 @@ pub enum Entity {
     Artist,
 }
 
-macro_rules! text_enum {
-    ($t:ty, $what:literal, $($v:ident => $s:literal),*) => {
-        impl $t {
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$v => $s),* }
-            }
-        }
-        impl std::fmt::Display for $t {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.pad(self.as_str())
-            }
-        }
-        impl std::str::FromStr for $t {
-            type Err = PublishError;
-            fn from_str(s: &str) -> Result<Self, PublishError> {
-                match s {
-                    $($s => Ok(Self::$v),)*
-                    other => Err(PublishError::Invalid(format!(
-                        concat!("not a ", $what, ": {:?} (one of ", $($s, " ",)* ")"), other
-                    ))),
-                }
-            }
-        }
-    };
-}
-text_enum!(Action, "rights action", Takedown => "takedown", Reinstate => "reinstate", Embargo => "embargo", Lift => "lift");
-text_enum!(Entity, "rights entity", Recording => "recording", Release => "release", Artist => "artist");
+musicark_store::text_enum!(Action, "rights action", Takedown => "takedown", Reinstate => "reinstate", Embargo => "embargo", Lift => "lift");
+musicark_store::text_enum!(Entity, "rights entity", Recording => "recording", Release => "release", Artist => "artist");
 
 /// One entry of the audit log.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]

@@ -23,6 +23,7 @@ mod config;
 mod db;
 mod error;
 mod fsutil;
+mod names;
 pub mod pgschema;
 pub mod records;
 pub mod sql;
@@ -42,6 +43,7 @@ pub use config::{
 pub use db::{Db, SCHEMA_VERSION};
 pub use error::{Result, StoreError, is_no_space, sqlite_full, sqlite_io};
 pub use fsutil::{atomic_write, fsync_dir, write_synced};
+pub use names::UnknownName;
 pub use records::Activity;
 pub use status::{
     CodecCount, DamagedEntry, DamagedReport, FixitySummary, RunSummary, Status, TranscodeEntry,

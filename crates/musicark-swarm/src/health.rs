@@ -66,14 +66,6 @@ impl Health {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Health::Red => "red",
-            Health::Amber => "amber",
-            Health::Green => "green",
-        }
-    }
-
     /// Its colour in charts (the anchor's palette).
     pub fn colour(self) -> &'static str {
         match self {
@@ -93,21 +85,7 @@ impl Health {
     }
 }
 
-impl std::fmt::Display for Health {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Health {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Health, String> {
-        Health::ALL
-            .into_iter()
-            .find(|h| h.as_str() == s)
-            .ok_or_else(|| format!("expected red, amber or green, not {s:?}"))
-    }
-}
+musicark_store::text_enum!(Health, "health class", Red => "red", Amber => "amber", Green => "green");
 
 /// One tracker's outcome.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
