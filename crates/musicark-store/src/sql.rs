@@ -38,6 +38,12 @@ impl Error {
     }
 }
 
+impl From<Error> for crate::StoreError {
+    fn from(e: Error) -> Self {
+        crate::StoreError::from(e.0)
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// `query_row`'s "no row" as `None`.
@@ -115,14 +121,14 @@ impl rusqlite::ToSql for ToSqlite<'_> {
 pub trait Params {
     /// Call `bind(position, value)` for each, from 1.
     fn each(
-        &self,
+        self,
         bind: &mut dyn FnMut(usize, &dyn Param) -> rusqlite::Result<()>,
     ) -> rusqlite::Result<()>;
 }
 
 impl Params for &[&dyn Param] {
     fn each(
-        &self,
+        self,
         bind: &mut dyn FnMut(usize, &dyn Param) -> rusqlite::Result<()>,
     ) -> rusqlite::Result<()> {
         for (i, p) in self.iter().enumerate() {
@@ -136,7 +142,7 @@ macro_rules! params_for_arrays {
     ($($n:literal)*) => {$(
         impl<T: Param> Params for [T; $n] {
             fn each(
-                &self,
+                self,
                 bind: &mut dyn FnMut(usize, &dyn Param) -> rusqlite::Result<()>,
             ) -> rusqlite::Result<()> {
                 for (i, p) in self.iter().enumerate() {
@@ -152,7 +158,7 @@ params_for_arrays!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
 /// No parameters: `[]`.
 impl Params for [&dyn Param; 0] {
     fn each(
-        &self,
+        self,
         _: &mut dyn FnMut(usize, &dyn Param) -> rusqlite::Result<()>,
     ) -> rusqlite::Result<()> {
         Ok(())
@@ -161,14 +167,14 @@ impl Params for [&dyn Param; 0] {
 
 /// Parameters from an iterator (a list whose length is known only at
 /// run time).
-pub struct ParamsFromIter<I>(std::cell::RefCell<Option<I>>);
+pub struct ParamsFromIter<I>(I);
 
 pub fn params_from_iter<I>(iter: I) -> ParamsFromIter<I::IntoIter>
 where
     I: IntoIterator,
     I::Item: Param,
 {
-    ParamsFromIter(std::cell::RefCell::new(Some(iter.into_iter())))
+    ParamsFromIter(iter.into_iter())
 }
 
 impl<I> Params for ParamsFromIter<I>
@@ -177,11 +183,10 @@ where
     I::Item: Param,
 {
     fn each(
-        &self,
+        self,
         bind: &mut dyn FnMut(usize, &dyn Param) -> rusqlite::Result<()>,
     ) -> rusqlite::Result<()> {
-        let iter = self.0.borrow_mut().take().into_iter().flatten();
-        for (i, p) in iter.enumerate() {
+        for (i, p) in self.0.enumerate() {
             bind(i + 1, &p)?;
         }
         Ok(())
@@ -189,7 +194,7 @@ where
 }
 
 /// Bind `p` to `stmt`'s placeholders, checking that each is given.
-fn bind<P: Params>(stmt: &mut Statement<'_>, p: &P) -> rusqlite::Result<()> {
+fn bind<P: Params>(stmt: &mut Statement<'_>, p: P) -> rusqlite::Result<()> {
     // Every placeholder is bound (the count is checked below), so what a
     // cached statement's previous run bound is always overwritten.
     let mut given = 0;
@@ -327,7 +332,7 @@ impl<'c> Stmt<'c> {
     /// Run it for its effect; the number of rows changed.
     pub fn execute<P: Params>(&mut self, p: P) -> Result<usize> {
         let s = self.raw();
-        bind(s, &p)?;
+        bind(s, p)?;
         Ok(s.raw_execute()?)
     }
 
@@ -338,7 +343,7 @@ impl<'c> Stmt<'c> {
         F: FnOnce(&Row<'_, '_>) -> Result<T>,
     {
         let s = self.raw();
-        bind(s, &p)?;
+        bind(s, p)?;
         let mut rows = s.raw_query();
         match rows.next()? {
             Some(r) => f(&Row(r)),
@@ -371,13 +376,8 @@ impl<'c> Stmt<'c> {
     /// The rows, read one at a time with [`Rows::next`].
     pub fn query<P: Params>(&mut self, p: P) -> Result<Rows<'_>> {
         let s = self.raw();
-        bind(s, &p)?;
+        bind(s, p)?;
         Ok(Rows(s.raw_query()))
-    }
-
-    /// The names of the answer's columns.
-    pub fn column_names(&mut self) -> Vec<String> {
-        self.raw().column_names().map(String::from).collect()
     }
 }
 
@@ -422,22 +422,11 @@ macro_rules! sql_methods {
         {
             self.prepare_cached(sql)?.query_row(p, f)
         }
-
-        /// The id the last insert gave its row.
-        pub fn last_insert_rowid(&self) -> i64 {
-            self.connection().last_insert_rowid()
-        }
     };
 }
 
 pub(crate) fn cached<'c>(conn: &'c Connection, sql: &str) -> Result<Stmt<'c>> {
     Ok(Stmt(StmtInner::Cached(conn.prepare_cached(sql)?)))
-}
-
-impl From<Error> for crate::StoreError {
-    fn from(e: Error) -> Self {
-        crate::StoreError::from(e.0)
-    }
 }
 
 pub(crate) fn plain<'c>(conn: &'c Connection, sql: &str) -> Result<Stmt<'c>> {
@@ -446,35 +435,17 @@ pub(crate) fn plain<'c>(conn: &'c Connection, sql: &str) -> Result<Stmt<'c>> {
 
 /// A transaction: what it writes is seen by others, whole, at
 /// [`Tx::commit`]; dropped without it, nothing was written.
-pub struct Tx<'c>(TxInner<'c>);
+pub struct Tx<'c>(Transaction<'c>);
 
-enum TxInner<'c> {
-    Owned(Transaction<'c>),
-    /// A transaction begun on a shared borrow (a connection behind a
-    /// mutex, a read-write pair): the caller guarantees no other one is
-    /// open on the connection.
-    Unchecked(Transaction<'c>),
-}
-
-impl<'c> Tx<'c> {
+impl Tx<'_> {
     fn connection(&self) -> &Connection {
-        match &self.0 {
-            TxInner::Owned(t) | TxInner::Unchecked(t) => t,
-        }
+        &self.0
     }
 
     sql_methods!();
 
     pub fn commit(self) -> Result<()> {
-        match self.0 {
-            TxInner::Owned(t) | TxInner::Unchecked(t) => Ok(t.commit()?),
-        }
-    }
-
-    pub fn rollback(self) -> Result<()> {
-        match self.0 {
-            TxInner::Owned(t) | TxInner::Unchecked(t) => Ok(t.rollback()?),
-        }
+        Ok(self.0.commit()?)
     }
 }
 
@@ -487,13 +458,13 @@ impl Db {
 
     /// Begin a transaction.
     pub fn transaction(&mut self) -> Result<Tx<'_>> {
-        Ok(Tx(TxInner::Owned(self.conn.transaction()?)))
+        Ok(Tx(self.conn.transaction()?))
     }
 
     /// Begin a transaction through a shared borrow; the caller makes sure
     /// no other transaction is open on this `Db`.
     pub fn unchecked_transaction(&self) -> Result<Tx<'_>> {
-        Ok(Tx(TxInner::Unchecked(self.conn.unchecked_transaction()?)))
+        Ok(Tx(self.conn.unchecked_transaction()?))
     }
 
     /// The engine's own check of the database's structure (SQLite's
