@@ -206,18 +206,10 @@ pub fn resolve(db: &Db, text: &str) -> Result<Option<Named>, CatalogError> {
 
 /// The latest imports, newest first.
 pub fn activity(db: &Db, limit: usize) -> Result<Vec<Activity>, CatalogError> {
-    Ok(db
-        .prepare_cached(
-            "SELECT coalesce(finished_at, started_at), \
-               source || ' ' || kind || ': ' || rows || ' rows, ' || rejects || ' rejected' \
-             FROM imports ORDER BY 1 DESC LIMIT ?1",
-        )?
-        .query_map([limit as i64], |r| {
-            Ok(Activity {
-                at: r.get(0)?,
-                kind: "import".into(),
-                text: r.get(1)?,
-            })
-        })?
-        .collect::<musicark_store::sql::Result<_>>()?)
+    Ok(db.activity(
+        "SELECT coalesce(finished_at, started_at), 'import', \
+           source || ' ' || kind || ': ' || rows || ' rows, ' || rejects || ' rejected' \
+         FROM imports ORDER BY 1 DESC LIMIT ?1",
+        limit,
+    )?)
 }

@@ -39,7 +39,7 @@ pub fn ids_by_name(db: &Db) -> Result<HashMap<String, i64>, PublishError> {
 }
 
 /// A pack's record: its name, when it was made, why it is obsolete, and
-/// the hashes recorded for its files.
+/// the hashes recorded for its files (what a download is checked against).
 #[derive(Debug, Clone, Serialize)]
 pub struct PackRecord {
     pub name: String,
@@ -48,15 +48,13 @@ pub struct PackRecord {
     pub btih: Option<String>,
     pub btmh: Option<String>,
     pub manifest_sha256: String,
-    pub num_files: u64,
 }
 
 pub fn record(db: &Db, pack_id: i64) -> Result<Option<PackRecord>, PublishError> {
     Ok(db
         .prepare_cached(
-            "SELECT name, created_at, obsolete_reason, btih, btmh, manifest_sha256, \
-               (SELECT count(*) FROM pack_files f WHERE f.pack_id = p.pack_id) \
-             FROM packs p WHERE pack_id = ?1",
+            "SELECT name, created_at, obsolete_reason, btih, btmh, manifest_sha256 \
+             FROM packs WHERE pack_id = ?1",
         )?
         .query_row([pack_id], |r| {
             Ok(PackRecord {
@@ -66,10 +64,17 @@ pub fn record(db: &Db, pack_id: i64) -> Result<Option<PackRecord>, PublishError>
                 btih: r.get(3)?,
                 btmh: r.get(4)?,
                 manifest_sha256: r.get(5)?,
-                num_files: r.get::<_, i64>(6)?.max(0) as u64,
             })
         })
         .optional()?)
+}
+
+/// How many files a pack's manifest lists.
+pub fn file_count(db: &Db, pack_id: i64) -> Result<u64, PublishError> {
+    Ok(db
+        .prepare_cached("SELECT count(*) FROM pack_files WHERE pack_id = ?1")?
+        .query_row([pack_id], |r| r.get::<_, i64>(0))?
+        .max(0) as u64)
 }
 
 /// One file of a torrent's manifest.
@@ -122,21 +127,13 @@ pub fn files(
 
 /// Packs published and made obsolete, newest first.
 pub fn activity(db: &Db, limit: usize) -> Result<Vec<Activity>, PublishError> {
-    Ok(db
-        .prepare_cached(
-            "SELECT at, kind, text FROM ( \
-               SELECT created_at AS at, 'pack' AS kind, \
-                      'published ' || name || ' (' || num_files || ' files)' AS text FROM packs \
-               UNION ALL SELECT obsoleted_at, 'obsolete', name || ' obsolete: ' || coalesce(obsolete_reason, '') \
-                 FROM packs WHERE obsolete = 1 AND obsoleted_at IS NOT NULL) \
-             ORDER BY at DESC LIMIT ?1",
-        )?
-        .query_map([limit as i64], |r| {
-            Ok(Activity {
-                at: r.get(0)?,
-                kind: r.get(1)?,
-                text: r.get(2)?,
-            })
-        })?
-        .collect::<Result<_, _>>()?)
+    Ok(db.activity(
+        "SELECT at, kind, text FROM ( \
+           SELECT created_at AS at, 'pack' AS kind, \
+                  'published ' || name || ' (' || num_files || ' files)' AS text FROM packs \
+           UNION ALL SELECT obsoleted_at, 'obsolete', name || ' obsolete: ' || coalesce(obsolete_reason, '') \
+             FROM packs WHERE obsolete = 1 AND obsoleted_at IS NOT NULL) AS events \
+         ORDER BY at DESC LIMIT ?1",
+        limit,
+    )?)
 }

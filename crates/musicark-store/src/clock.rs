@@ -17,7 +17,7 @@ use time::macros::format_description;
 /// Seconds since the Unix epoch: `SOURCE_DATE_EPOCH` when set, else the
 /// system clock.
 pub fn epoch_seconds() -> i64 {
-    fixed_epoch().unwrap_or_else(|| now_utc().unix_timestamp())
+    fixed_epoch().unwrap_or_else(|| OffsetDateTime::now_utc().unix_timestamp())
 }
 
 fn fixed_epoch() -> Option<i64> {

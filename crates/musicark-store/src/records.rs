@@ -121,20 +121,27 @@ pub struct Activity {
 impl Db {
     /// The latest ingest runs, newest first.
     pub fn ingest_activity(&self, limit: usize) -> Result<Vec<Activity>> {
-        Ok(self
-            .prepare_cached(
-                "SELECT coalesce(finished_at, started_at), 'ingest run ' || run_id || \
-                   CASE WHEN finished_at IS NULL THEN ' (interrupted or running)' ELSE '' END || ': ' || roots \
-                 FROM ingest_runs ORDER BY 1 DESC LIMIT ?1",
-            )?
+        Ok(self.activity(
+            "SELECT coalesce(finished_at, started_at), 'ingest', 'ingest run ' || run_id || \
+               CASE WHEN finished_at IS NULL THEN ' (interrupted or running)' ELSE '' END || ': ' || roots \
+             FROM ingest_runs ORDER BY 1 DESC LIMIT ?1",
+            limit,
+        )?)
+    }
+
+    /// The latest `limit` events an owner's `sql` reports, as rows of
+    /// (at, kind, text) with `?1` for the limit: each table's owner writes
+    /// its own query, this reads them all alike.
+    pub fn activity(&self, sql: &str, limit: usize) -> crate::sql::Result<Vec<Activity>> {
+        self.prepare_cached(sql)?
             .query_map([limit as i64], |r| {
                 Ok(Activity {
                     at: r.get(0)?,
-                    kind: "ingest".into(),
-                    text: r.get(1)?,
+                    kind: r.get(1)?,
+                    text: r.get(2)?,
                 })
             })?
-            .collect::<crate::sql::Result<_>>()?)
+            .collect()
     }
 
     /// One of the paths a content was ingested from (the first found).

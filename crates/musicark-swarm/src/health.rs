@@ -533,21 +533,13 @@ pub fn latest_seeders(db: &Db, name: &str) -> Result<Option<u64>, HealthError> {
 
 /// Scrapes, newest first: one line per scrape run.
 pub fn activity(db: &Db, limit: usize) -> Result<Vec<musicark_store::Activity>, HealthError> {
-    Ok(db
-        .prepare_cached(
-            "SELECT scraped_at, 'scrape of ' || count(DISTINCT info_hash) || ' hashes at ' \
-               || count(DISTINCT tracker) || ' trackers' \
-               || CASE WHEN count(error) > 0 THEN ', ' || count(error) || ' errors' ELSE '' END \
-             FROM scrapes GROUP BY scraped_at ORDER BY scraped_at DESC LIMIT ?1",
-        )?
-        .query_map([limit as i64], |r| {
-            Ok(musicark_store::Activity {
-                at: r.get(0)?,
-                kind: "scrape".into(),
-                text: r.get(1)?,
-            })
-        })?
-        .collect::<Result<_, _>>()?)
+    Ok(db.activity(
+        "SELECT scraped_at, 'scrape', 'scrape of ' || count(DISTINCT info_hash) || ' hashes at ' \
+           || count(DISTINCT tracker) || ' trackers' \
+           || CASE WHEN count(error) > 0 THEN ', ' || count(error) || ' errors' ELSE '' END \
+         FROM scrapes GROUP BY scraped_at ORDER BY scraped_at DESC LIMIT ?1",
+        limit,
+    )?)
 }
 
 #[cfg(test)]

@@ -419,8 +419,7 @@ pub fn torrent(
         .cloned()
         .ok_or_else(|| WebError::NotFound(format!("no torrent {pack_id}")))?;
     let _ = home;
-    let record = musicark_publish::packs::record(db, pack_id)?
-        .ok_or_else(|| WebError::NotFound(format!("no torrent {pack_id}")))?;
+    let record = pack_record(db, pack_id)?;
     let files = musicark_publish::packs::files(db, pack_id, MAX_ROWS, offset)?;
     Ok(TorrentPage {
         torrent,
@@ -428,33 +427,16 @@ pub fn torrent(
         created_at: record.created_at,
         files,
         offset,
-        files_total: record.num_files,
+        files_total: musicark_publish::packs::file_count(db, pack_id)?,
     })
 }
 
-/// The name of a pack by id (the only way a request reaches a file of
-/// `torrents/`: names come from the database, never from the URL).
-pub fn pack_name(db: &Db, pack_id: i64) -> Result<String, WebError> {
-    Ok(pack_hashes(db, pack_id)?.name)
-}
-
-/// A pack's name and the hashes the archive recorded for its files.
-pub struct PackHashes {
-    pub name: String,
-    pub btih: Option<String>,
-    pub btmh: Option<String>,
-    pub manifest_sha256: String,
-}
-
-pub fn pack_hashes(db: &Db, pack_id: i64) -> Result<PackHashes, WebError> {
-    let r = musicark_publish::packs::record(db, pack_id)?
-        .ok_or_else(|| WebError::NotFound(format!("no torrent {pack_id}")))?;
-    Ok(PackHashes {
-        name: r.name,
-        btih: r.btih,
-        btmh: r.btmh,
-        manifest_sha256: r.manifest_sha256,
-    })
+/// A pack's record by id: its name (the only way a request reaches a
+/// file of `torrents/`: names come from the database, never from the
+/// URL) and the hashes recorded for its files.
+pub fn pack_record(db: &Db, pack_id: i64) -> Result<musicark_publish::packs::PackRecord, WebError> {
+    musicark_publish::packs::record(db, pack_id)?
+        .ok_or_else(|| WebError::NotFound(format!("no torrent {pack_id}")))
 }
 
 /// Something that happened to the archive.

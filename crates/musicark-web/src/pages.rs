@@ -648,7 +648,7 @@ async fn pack_download(
                     "torrent {id} holds a recording under embargo"
                 )));
             }
-            model::pack_hashes(db, id)
+            model::pack_record(db, id)
         })?;
         let name = hashes.name.clone();
         // Names are made by `pack` (sanitised); refuse anything else.

@@ -842,20 +842,17 @@ fn schemathesis_finds_no_server_error() {
 
 /// Every file under `dir` with its bytes, by relative path.
 fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
-    let mut out = std::collections::BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).expect("read_dir").flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(dir).expect("under dir");
-                out.insert(rel.display().to_string(), std::fs::read(&p).expect("read"));
-            }
-        }
-    }
-    out
+    crate::support::files_with_any(dir)
+        .into_iter()
+        .map(|p| {
+            let rel = p
+                .strip_prefix(dir)
+                .expect("under dir")
+                .display()
+                .to_string();
+            (rel, std::fs::read(&p).expect("read"))
+        })
+        .collect()
 }
 
 /// Two file trees hold the same names and bytes (a difference is shown
