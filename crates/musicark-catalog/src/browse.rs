@@ -84,8 +84,8 @@ pub fn artist_recording_count(db: &Db, id: i64) -> Result<u64, CatalogError> {
 pub fn artist_recordings(db: &Db, id: i64, limit: usize) -> Result<Vec<i64>, CatalogError> {
     Ok(db
         .prepare_cached(
-            "SELECT DISTINCT ra.recording_id FROM recording_artists ra JOIN recordings r USING (recording_id) \
-             WHERE ra.artist_id = ?1 ORDER BY r.title, ra.recording_id LIMIT ?2",
+            "SELECT ra.recording_id FROM recording_artists ra JOIN recordings r USING (recording_id) \
+             WHERE ra.artist_id = ?1 GROUP BY ra.recording_id, r.title ORDER BY r.title, ra.recording_id LIMIT ?2",
         )?
         .query_map(params![id, limit as i64], |r| r.get(0))?
         .collect::<musicark_store::sql::Result<_>>()?)

@@ -231,13 +231,13 @@ const BULK_INDEXES: &[&str] = &[
 /// exist.
 /// Returns whether rows were dropped.
 fn ensure_indexes(conn: &musicark_store::sql::Tx<'_>) -> musicark_store::sql::Result<bool> {
-    let present: i64 = conn.query_row(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN \
-         ('recordings_mbid', 'isrcs_pk', 'isrcs_recording', 'recording_artists_artist')",
-        [],
-        |r| r.get(0),
-    )?;
-    if present == BULK_INDEXES.len() as i64 {
+    let present = conn.indexes_present(&[
+        "recordings_mbid",
+        "isrcs_pk",
+        "isrcs_recording",
+        "recording_artists_artist",
+    ])?;
+    if present == BULK_INDEXES.len() {
         return Ok(false);
     }
     let build = || -> musicark_store::sql::Result<()> {
@@ -248,16 +248,21 @@ fn ensure_indexes(conn: &musicark_store::sql::Tx<'_>) -> musicark_store::sql::Re
     };
     match build() {
         Err(e) if musicark_store::sql::is_constraint_violation(&e) => {
+            // Temporary tables: named without a schema (SQLite looks in
+            // `temp` first, PostgreSQL in `pg_temp`).
             conn.execute_batch(
                 "CREATE TEMP TABLE dup AS SELECT recording_id FROM recordings WHERE mbid IS NOT NULL \
                    AND recording_id NOT IN (SELECT max(recording_id) FROM recordings WHERE mbid IS NOT NULL GROUP BY mbid);
-                 DELETE FROM isrcs WHERE recording_id IN (SELECT recording_id FROM temp.dup);
-                 DELETE FROM recording_artists WHERE recording_id IN (SELECT recording_id FROM temp.dup);
-                 DELETE FROM tracks WHERE recording_id IN (SELECT recording_id FROM temp.dup);
-                 DELETE FROM recordings WHERE recording_id IN (SELECT recording_id FROM temp.dup);
-                 INSERT OR IGNORE INTO search_outbox SELECT recording_id FROM temp.dup;
-                 DROP TABLE temp.dup;
-                 DELETE FROM isrcs WHERE rowid NOT IN (SELECT min(rowid) FROM isrcs GROUP BY isrc, recording_id);",
+                 DELETE FROM isrcs WHERE recording_id IN (SELECT recording_id FROM dup);
+                 DELETE FROM recording_artists WHERE recording_id IN (SELECT recording_id FROM dup);
+                 DELETE FROM tracks WHERE recording_id IN (SELECT recording_id FROM dup);
+                 DELETE FROM recordings WHERE recording_id IN (SELECT recording_id FROM dup);
+                 INSERT INTO search_outbox (key) SELECT recording_id FROM dup WHERE true ON CONFLICT (key) DO NOTHING;
+                 DROP TABLE dup;
+                 CREATE TEMP TABLE isrcs_once AS SELECT DISTINCT isrc, recording_id FROM isrcs;
+                 DELETE FROM isrcs;
+                 INSERT INTO isrcs (isrc, recording_id) SELECT isrc, recording_id FROM isrcs_once;
+                 DROP TABLE isrcs_once;",
             )?;
             build().map(|()| true)
         }

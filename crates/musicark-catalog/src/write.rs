@@ -67,8 +67,8 @@ impl W<'_> {
             .prepare_cached(
                 "INSERT INTO artists (mbid, name, sort_name, country, type) VALUES (?1, ?2, ?3, ?4, ?5) \
                  ON CONFLICT(mbid) DO UPDATE SET name = excluded.name, \
-                   sort_name = coalesce(excluded.sort_name, sort_name), \
-                   country = coalesce(excluded.country, country), type = coalesce(excluded.type, type) \
+                   sort_name = coalesce(excluded.sort_name, artists.sort_name), \
+                   country = coalesce(excluded.country, artists.country), type = coalesce(excluded.type, artists.type) \
                  RETURNING artist_id",
             )?
             .query_row(params![mbid, name, sort_name, country, kind], |r| r.get(0))

@@ -11,8 +11,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use musicark_store::sql::OptionalExtension;
-use musicark_store::{Db, Home};
+use musicark_store::sql::{OptionalExtension, Value};
+use musicark_store::{Db, Home, SqliteSchema};
 use rusqlite::Connection;
 use serde::Serialize;
 
@@ -64,16 +64,10 @@ fn snapshot(db: &Db, out: &Path) -> Result<(), PublishError> {
     snap.execute_batch(
         "PRAGMA page_size = 4096; PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;",
     )?;
+    let schema = SqliteSchema::new()?;
     for (table, order) in TABLES {
-        let sql: String = db.query_row(
-            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1",
-            [table],
-            |r| r.get(0),
-        )?;
-        let columns: Vec<String> = db
-            .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))?
-            .query_map([], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
+        let sql = schema.table_sql(table)?;
+        let columns = schema.columns(table)?;
         let kept: Vec<&String> = columns.iter().filter(|c| !excluded(table, c)).collect();
         let create = if kept.len() == columns.len() {
             sql
@@ -100,7 +94,7 @@ fn snapshot(db: &Db, out: &Path) -> Result<(), PublishError> {
             let mut sel = db.prepare(&format!("SELECT {list} FROM {table} ORDER BY {order}"))?;
             let mut rows = sel.query([])?;
             while let Some(r) = rows.next()? {
-                let values: Vec<rusqlite::types::Value> = (0..kept.len())
+                let values: Vec<Value> = (0..kept.len())
                     .map(|i| r.get(i))
                     .collect::<Result<_, _>>()?;
                 ins.execute(rusqlite::params_from_iter(values))?;
@@ -109,19 +103,8 @@ fn snapshot(db: &Db, out: &Path) -> Result<(), PublishError> {
         tx.commit()?;
     }
     // Indexes as the archive has them, built once the rows are in.
-    let indexes: Vec<String> = db
-        .prepare(
-            "SELECT sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL \
-             AND tbl_name IN (SELECT value FROM json_each(?1)) ORDER BY name",
-        )?
-        .query_map(
-            [serde_json::to_string(
-                &TABLES.iter().map(|t| t.0).collect::<Vec<_>>(),
-            )?],
-            |r| r.get(0),
-        )?
-        .collect::<Result<_, _>>()?;
-    for sql in indexes {
+    let tables: Vec<&str> = TABLES.iter().map(|t| t.0).collect();
+    for sql in schema.indexes(&tables)? {
         snap.execute_batch(&sql)?;
     }
     snap.execute_batch("PRAGMA user_version = 1;")?;

@@ -151,6 +151,11 @@ pub struct ArchiveConfig {
     pub name: String,
     /// The version of this file's layout.
     pub format: u32,
+    /// The PostgreSQL database holding the catalogue and all archive
+    /// state (`postgres://USER@HOST/DB`, given to `musicark init
+    /// --database`). Absent: `catalog.sqlite` in the archive, embedded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -189,7 +194,11 @@ impl Config {
             .unwrap_or("musicark archive")
             .to_string();
         Config {
-            archive: ArchiveConfig { name, format: 1 },
+            archive: ArchiveConfig {
+                name,
+                format: 1,
+                database: None,
+            },
             ingest: IngestConfig::default(),
             preserve: PreserveConfig::default(),
             publish: PublishConfig::default(),

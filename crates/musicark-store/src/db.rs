@@ -8,6 +8,8 @@ use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags};
 
+use crate::pg::PgConn;
+
 use crate::{Result, StoreError};
 
 /// Each entry moves the schema from version `i` to `i + 1`.
@@ -416,17 +418,110 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// again (a tenth of the page's CPU in `scripts/bench-web.sh`).
 const STATEMENT_CACHE: usize = 256;
 
-/// A connection to the catalogue.
+/// A connection to the catalogue, on either engine.
 pub struct Db {
-    pub(crate) conn: Connection,
+    pub(crate) engine: Engine,
+}
+
+pub(crate) enum Engine {
+    Sqlite(Connection),
+    Postgres(Box<PgConn>),
+}
+
+/// Where an archive's database is: its SQLite file, or a PostgreSQL
+/// server's URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Sqlite(std::path::PathBuf),
+    Postgres(String),
+}
+
+impl Location {
+    /// `postgres://…` (or `postgresql://…`), or `sqlite:PATH` (relative
+    /// to `root`, the archive, when not absolute).
+    pub fn parse(s: &str, root: &Path) -> Result<Location> {
+        if is_postgres_url(s) {
+            return Ok(Location::Postgres(s.to_string()));
+        }
+        if let Some(path) = s.strip_prefix("sqlite:") {
+            let path = Path::new(path.strip_prefix("//").unwrap_or(path));
+            if !path.as_os_str().is_empty() {
+                return Ok(Location::Sqlite(root.join(path)));
+            }
+        }
+        Err(StoreError::BadLocation {
+            given: s.to_string(),
+        })
+    }
+
+    /// How `musicark.toml` names it.
+    pub fn config_value(&self) -> String {
+        match self {
+            Location::Sqlite(p) => format!("sqlite:{}", p.display()),
+            Location::Postgres(url) => url.clone(),
+        }
+    }
+
+    /// Whether an archive's schema is already there (a file that exists
+    /// counts: a new SQLite database is a new file).
+    pub fn holds_archive(&self) -> Result<bool> {
+        match self {
+            Location::Sqlite(p) => Ok(p.exists()),
+            Location::Postgres(url) => PgConn::holds_archive(url),
+        }
+    }
+
+    /// For people: the file's path, or the URL without its password.
+    pub fn display(&self) -> String {
+        match self {
+            Location::Sqlite(p) => p.display().to_string(),
+            Location::Postgres(url) => crate::pg::redact(url),
+        }
+    }
+}
+
+/// Whether `s` names a PostgreSQL database (`postgres://` or
+/// `postgresql://`).
+pub fn is_postgres_url(s: &str) -> bool {
+    s.starts_with("postgres://") || s.starts_with("postgresql://")
 }
 
 impl Db {
+    /// Open (and migrate) the database at `location`.
+    pub fn open_at(location: &Location) -> Result<Db> {
+        match location {
+            Location::Sqlite(p) => Db::open(p),
+            Location::Postgres(url) => Ok(Db {
+                engine: Engine::Postgres(Box::new(PgConn::open(url)?)),
+            }),
+        }
+    }
+
+    /// A connection for reading only (migrated first when older).
+    pub fn open_read_only_at(location: &Location) -> Result<Db> {
+        match location {
+            Location::Sqlite(p) => {
+                let db = Db::open_read_only(p)?;
+                if db.schema_version()? < SCHEMA_VERSION {
+                    drop(db);
+                    drop(Db::open(p)?);
+                    return Db::open_read_only(p);
+                }
+                Ok(db)
+            }
+            Location::Postgres(url) => Ok(Db {
+                engine: Engine::Postgres(Box::new(PgConn::open_read_only(url)?)),
+            }),
+        }
+    }
+
     pub fn open(path: &Path) -> Result<Db> {
         let conn = Connection::open(path)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         configure(&conn)?;
-        let mut db = Db { conn };
+        let mut db = Db {
+            engine: Engine::Sqlite(conn),
+        };
         db.migrate()?;
         Ok(db)
     }
@@ -445,13 +540,26 @@ impl Db {
                 supported: SCHEMA_VERSION,
             });
         }
-        Ok(Db { conn })
+        Ok(Db {
+            engine: Engine::Sqlite(conn),
+        })
+    }
+
+    /// The SQLite connection (for the store's tests); `None` on
+    /// PostgreSQL.
+    #[cfg(test)]
+    pub(crate) fn sqlite(&self) -> Option<&Connection> {
+        match &self.engine {
+            Engine::Sqlite(c) => Some(c),
+            Engine::Postgres(_) => None,
+        }
     }
 
     fn migrate(&mut self) -> Result<()> {
-        let version: i64 = self
-            .conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let Engine::Sqlite(conn) = &mut self.engine else {
+            return Ok(()); // PostgreSQL: migrated on connect (PgConn::open)
+        };
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version > SCHEMA_VERSION {
             return Err(StoreError::NewerSchema {
                 found: version,
@@ -459,7 +567,7 @@ impl Db {
             });
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = self.conn.transaction()?;
+            let tx = conn.transaction()?;
             tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
             tx.commit()?;
@@ -468,9 +576,113 @@ impl Db {
     }
 
     pub fn schema_version(&self) -> Result<i64> {
-        Ok(self
+        Ok(match &self.engine {
+            Engine::Sqlite(c) => c.query_row("PRAGMA user_version", [], |r| r.get(0))?,
+            Engine::Postgres(_) => self.query_row(
+                "SELECT coalesce(max(version), 0) FROM musicark_schema",
+                [],
+                |r| r.get(0),
+            )?,
+        })
+    }
+}
+
+/// The archive's schema as SQLite declares it, whatever engine holds the
+/// archive: built from the migrations in memory, for those who write
+/// SQLite files of the archive's tables (the metadata release).
+pub struct SqliteSchema {
+    conn: Connection,
+}
+
+impl SqliteSchema {
+    pub fn new() -> Result<SqliteSchema> {
+        let mut db = Db {
+            engine: Engine::Sqlite(Connection::open_in_memory()?),
+        };
+        db.migrate()?;
+        let Engine::Sqlite(conn) = db.engine else {
+            unreachable!("made as SQLite above")
+        };
+        Ok(SqliteSchema { conn })
+    }
+
+    /// Every table, in the order the migrations made them (a table's
+    /// references come before it).
+    pub fn tables(&self) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid",
+        )?;
+        let names = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(names)
+    }
+
+    /// The columns that identify a row of `table`: its primary key, else
+    /// its first unique index; empty when it has neither.
+    pub fn key_columns(&self, table: &str) -> Result<Vec<String>> {
+        let mut stmt = self
             .conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+            .prepare("SELECT name FROM pragma_table_info(?1) WHERE pk > 0 ORDER BY pk")?;
+        let pk: Vec<String> = stmt
+            .query_map([table], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        if !pk.is_empty() {
+            return Ok(pk);
+        }
+        let unique: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT name FROM pragma_index_list(?1) WHERE \"unique\" = 1 ORDER BY name LIMIT 1",
+                [table],
+                |r| r.get(0),
+            )
+            .ok();
+        let Some(index) = unique else {
+            return Ok(Vec::new());
+        };
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name FROM pragma_index_info(?1) ORDER BY seqno")?;
+        let cols = stmt
+            .query_map([index], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(cols)
+    }
+
+    /// `CREATE TABLE …` of `table`.
+    pub fn table_sql(&self, table: &str) -> Result<String> {
+        Ok(self.conn.query_row(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [table],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// `table`'s columns, in order.
+    pub fn columns(&self, table: &str) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name FROM pragma_table_info(?1) ORDER BY cid")?;
+        let names = stmt
+            .query_map([table], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(names)
+    }
+
+    /// `CREATE INDEX …` of every index on `tables`, by index name.
+    pub fn indexes(&self, tables: &[&str]) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT tbl_name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name",
+        )?;
+        let all: Vec<(String, String)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(all
+            .into_iter()
+            .filter(|(t, _)| tables.contains(&t.as_str()))
+            .map(|(_, sql)| sql)
+            .collect())
     }
 }
 
@@ -489,7 +701,9 @@ impl Db {
     /// A migrated database in memory.
     pub(crate) fn open_in_memory_for_tests() -> Db {
         let conn = Connection::open_in_memory().expect("in memory");
-        let mut db = Db { conn };
+        let mut db = Db {
+            engine: Engine::Sqlite(conn),
+        };
         db.migrate().expect("migrate");
         db
     }
@@ -497,7 +711,8 @@ impl Db {
     /// The schema's tables, by name.
     pub(crate) fn sqlite_tables(&self) -> Vec<String> {
         let mut stmt = self
-            .conn
+            .sqlite()
+            .expect("sqlite")
             .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
             .expect("prepare");
         stmt.query_map([], |r| r.get(0))
@@ -509,7 +724,8 @@ impl Db {
     /// A table's columns, by name.
     pub(crate) fn sqlite_columns(&self, table: &str) -> Vec<String> {
         let mut stmt = self
-            .conn
+            .sqlite()
+            .expect("sqlite")
             .prepare("SELECT name FROM pragma_table_info(?1) ORDER BY name")
             .expect("prepare");
         stmt.query_map([table], |r| r.get(0))
@@ -531,7 +747,8 @@ mod tests {
         assert_eq!(db.schema_version().expect("version"), SCHEMA_VERSION);
         drop(db);
         let db = Db::open(&path).expect("reopen");
-        db.conn
+        db.sqlite()
+            .expect("sqlite")
             .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
             .expect("bump");
         drop(db);

@@ -14,6 +14,8 @@ pub enum StoreError {
     },
     #[error("catalogue database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("catalogue database: {0}")]
+    Database(#[from] crate::sql::Error),
     #[error("{}: not a musicark archive (no musicark.toml); create one with `musicark init`", path.display())]
     NotAnArchive { path: PathBuf },
     #[error("{}: already holds a musicark archive", path.display())]
@@ -24,6 +26,16 @@ pub enum StoreError {
         "the catalogue has schema version {found}, newer than this musicark understands ({supported}); upgrade musicark"
     )]
     NewerSchema { found: i64, supported: i64 },
+    #[error("{given:?}: not a database location; write postgres://USER@HOST/DB or sqlite:PATH")]
+    BadLocation { given: String },
+    #[error(
+        "the copy is not equal to its source: {tables}; the archive still uses its old database"
+    )]
+    CopyDiffers { tables: String },
+    #[error(
+        "{database} already holds a musicark archive's catalogue; give each archive a database of its own (createdb NAME)"
+    )]
+    DatabaseInUse { database: String },
     #[error("{}: another musicark process is writing to this archive; wait for it to finish", path.display())]
     Locked { path: PathBuf },
     #[error(

@@ -23,7 +23,9 @@ mod config;
 mod db;
 mod error;
 mod fsutil;
+pub mod migrate;
 mod names;
+mod pg;
 pub mod pgschema;
 pub mod records;
 pub mod sql;
@@ -40,7 +42,7 @@ pub use config::{
     ArchiveConfig, Band, Config, EmbargoListing, IngestConfig, PreserveConfig, PublishConfig,
     ServeConfig,
 };
-pub use db::{Db, SCHEMA_VERSION};
+pub use db::{Db, Location, SCHEMA_VERSION, SqliteSchema, is_postgres_url};
 pub use error::{Result, StoreError, is_no_space, sqlite_full, sqlite_io};
 pub use fsutil::{atomic_write, fsync_dir, write_synced};
 pub use names::UnknownName;
@@ -63,6 +65,14 @@ impl Home {
     /// Create a new archive at `root` (which may exist but must not already
     /// hold an archive).
     pub fn init(root: &Path) -> Result<Home> {
+        Home::init_with(root, None)
+    }
+
+    /// Create a new archive at `root` whose catalogue and state live in
+    /// the PostgreSQL database `database` names (`postgres://…`), or in
+    /// `catalog.sqlite` beside the config when `None`. The database must
+    /// exist; its schema is made (or checked) here.
+    pub fn init_with(root: &Path, database: Option<&str>) -> Result<Home> {
         if root.join(CONFIG_FILE).exists() {
             return Err(StoreError::AlreadyAnArchive {
                 path: root.to_path_buf(),
@@ -71,15 +81,34 @@ impl Home {
         for dir in [root.to_path_buf(), root.join("blobs"), root.join("tmp")] {
             std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
         }
-        let config = Config::new_default(root);
+        let mut config = Config::new_default(root);
+        if let Some(url) = database {
+            if !is_postgres_url(url) {
+                return Err(StoreError::Config {
+                    path: root.join(CONFIG_FILE),
+                    message: format!(
+                        "--database {url:?}: not a postgres:// URL (leave it out for the embedded SQLite database)"
+                    ),
+                });
+            }
+            // One archive per database: two archive directories over one
+            // catalogue would hold different blobs for the same rows.
+            if pg::PgConn::holds_archive(url)? {
+                return Err(StoreError::DatabaseInUse {
+                    database: pg::redact(url),
+                });
+            }
+            config.archive.database = Some(url.to_string());
+        }
         // The database first: a crash before the config is written leaves a
         // directory that `init` can simply be run on again.
-        Db::open(&root.join(DB_FILE))?;
-        atomic_write(&root.join(CONFIG_FILE), config.to_toml()?.as_bytes())?;
-        Ok(Home {
+        let home = Home {
             root: root.to_path_buf(),
             config,
-        })
+        };
+        home.db()?;
+        atomic_write(&root.join(CONFIG_FILE), home.config.to_toml()?.as_bytes())?;
+        Ok(home)
     }
 
     /// Open an existing archive.
@@ -93,6 +122,12 @@ impl Home {
         let text =
             std::fs::read_to_string(&config_path).map_err(|e| StoreError::io(&config_path, e))?;
         let config = Config::from_toml(&text, &config_path)?;
+        if let Some(value) = &config.archive.database {
+            Location::parse(value, root).map_err(|e| StoreError::Config {
+                path: config_path.clone(),
+                message: format!("[archive] database: {e}"),
+            })?;
+        }
         Ok(Home {
             root: root.to_path_buf(),
             config,
@@ -103,8 +138,35 @@ impl Home {
         &self.root
     }
 
+    /// The SQLite file the catalogue is in (for an archive on
+    /// PostgreSQL, where it would be: nothing is there).
     pub fn db_path(&self) -> PathBuf {
         self.root.join(DB_FILE)
+    }
+
+    /// Where the archive's database is: `[archive] database` in
+    /// `musicark.toml` (`postgres://…` or `sqlite:PATH`), else
+    /// `catalog.sqlite` in the archive. A value that names neither was
+    /// refused when the config was read.
+    pub fn database(&self) -> Location {
+        match &self.config.archive.database {
+            Some(value) => Location::parse(value, &self.root)
+                .unwrap_or_else(|_| Location::Postgres(value.clone())),
+            None => Location::Sqlite(self.db_path()),
+        }
+    }
+
+    /// Use the database at `location` from now on (written to
+    /// `musicark.toml` atomically).
+    pub fn use_database(&mut self, location: &Location) -> Result<()> {
+        let mut config = self.config.clone();
+        config.archive.database = match location {
+            Location::Sqlite(p) if *p == self.db_path() => None,
+            other => Some(other.config_value()),
+        };
+        atomic_write(&self.root.join(CONFIG_FILE), config.to_toml()?.as_bytes())?;
+        self.config = config;
+        Ok(())
     }
 
     /// The catalogue's full-text search index (derived from the database,
@@ -125,20 +187,14 @@ impl Home {
 
     /// A new connection to the catalogue (migrated to the current schema).
     pub fn db(&self) -> Result<Db> {
-        Db::open(&self.db_path())
+        Db::open_at(&self.database())
     }
 
     /// A read-only connection, for workers that only look things up. An
     /// archive written by an older musicark is migrated first (a short
     /// write), so reading commands work on it too.
     pub fn db_read_only(&self) -> Result<Db> {
-        let db = Db::open_read_only(&self.db_path())?;
-        if db.schema_version()? < SCHEMA_VERSION {
-            drop(db);
-            drop(Db::open(&self.db_path())?);
-            return Db::open_read_only(&self.db_path());
-        }
-        Ok(db)
+        Db::open_read_only_at(&self.database())
     }
 
     pub fn blobs(&self) -> FsBlobStore {
@@ -193,7 +249,7 @@ pub fn full_disk_message<'a>(
     chain
         .find_map(|e| {
             e.downcast_ref::<rusqlite::Error>()
-                .or_else(|| e.downcast_ref::<sql::Error>().map(sql::Error::sqlite))
+                .or_else(|| e.downcast_ref::<sql::Error>().and_then(sql::Error::sqlite))
                 .filter(|e| sqlite_error_is_full_disk(e, &db))
         })
         .map(|e| {

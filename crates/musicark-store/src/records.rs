@@ -278,13 +278,13 @@ impl Db {
         let rows = stmt.query_map([], |r| {
             let mut cols = Vec::with_capacity(12);
             for i in 0..12 {
-                let v: rusqlite::types::Value = r.get(i)?;
+                let v: crate::sql::Value = r.get(i)?;
                 cols.push(match v {
-                    rusqlite::types::Value::Null => "NULL".to_string(),
-                    rusqlite::types::Value::Integer(i) => i.to_string(),
-                    rusqlite::types::Value::Real(f) => f.to_string(),
-                    rusqlite::types::Value::Text(t) => t,
-                    rusqlite::types::Value::Blob(b) => format!("{b:?}"),
+                    crate::sql::Value::Null => "NULL".to_string(),
+                    crate::sql::Value::Integer(i) => i.to_string(),
+                    crate::sql::Value::Real(f) => f.to_string(),
+                    crate::sql::Value::Text(t) => t,
+                    crate::sql::Value::Blob(b) => format!("{b:?}"),
                 });
             }
             Ok(cols.join("\t"))

@@ -1,46 +1,144 @@
 //! The one door to the archive's database. Domain crates run their own
 //! tables' SQL through these types — [`Db`]'s methods, [`Tx`], [`Stmt`],
 //! [`Row`], [`Rows`] — and never hold a connection: the store keeps it
-//! private, so that a second engine can stand behind the same door (each
-//! statement is prepared, bound and read here, in one place).
+//! private, and two engines stand behind the same door: SQLite, embedded
+//! (the default), and PostgreSQL (`musicark init --database postgres://…`).
 //!
-//! Nothing of the engine shows through: parameters are [`Param`]s bound
+//! Nothing of either engine shows through: parameters are [`Param`]s bound
 //! with [`params!`], an array or [`params_from_iter`]; columns are read as
-//! [`Column`]s with [`Row::get`] (or borrowed with [`Row::text`]); errors
-//! are [`Error`]. The method names follow rusqlite's, which the domain
-//! code was first written against. SQL is written in the dialect both
-//! SQLite (3.44+) and PostgreSQL (15+) run, with `?N` placeholders (the
-//! tidy test keeps SQLite-only forms out of the domain crates).
+//! [`Column`]s with [`Row::get`] (or borrowed with [`Row::text`]); values
+//! of any type are [`Value`]s; errors are [`Error`]. The method names
+//! follow rusqlite's, which the domain code was first written against. SQL
+//! is written in the dialect both SQLite (3.44+) and PostgreSQL (15+) run,
+//! with `?N` placeholders (rewritten to `$N` for PostgreSQL; the tidy test
+//! keeps SQLite-only forms out of the domain crates). Values follow
+//! SQLite's loose typing on both: an integer column reads as a bool, a
+//! PostgreSQL `sum` (NUMERIC) as an integer, a boolean expression as 0/1.
 
-use rusqlite::types::{FromSql, FromSqlError, ToSqlOutput, ValueRef};
+use std::fmt;
+
+use rusqlite::types::ToSqlOutput;
 use rusqlite::{CachedStatement, Connection, Statement, Transaction};
 
-use crate::db::Db;
+use crate::db::{Db, Engine};
+use crate::pg::{PgConn, PgValue};
 
 /// What a database operation failed with.
-#[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-pub struct Error(#[from] rusqlite::Error);
+#[derive(Debug)]
+pub struct Error {
+    kind: Kind,
+    context: Option<String>,
+}
 
-impl Error {
-    /// A column's text that is not what the reader expected.
-    pub fn conversion(column: usize, message: String) -> Error {
-        Error(rusqlite::Error::FromSqlConversionFailure(
-            column,
-            rusqlite::types::Type::Text,
-            message.into(),
-        ))
-    }
+#[derive(Debug)]
+enum Kind {
+    Sqlite(rusqlite::Error),
+    Postgres(postgres::Error),
+    NoRows,
+    /// A use of the connection it cannot serve now (see `PgConn::scan`).
+    Busy(&'static str),
+    Conversion {
+        column: usize,
+        message: String,
+    },
+    ParameterCount {
+        given: usize,
+        expected: usize,
+    },
+}
 
-    /// The engine's own error, for the store's diagnosis (full disk).
-    pub(crate) fn sqlite(&self) -> &rusqlite::Error {
-        &self.0
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            Kind::Sqlite(e) => write!(f, "{e}")?,
+            Kind::Postgres(e) => {
+                write!(f, "PostgreSQL: {e}")?;
+                if let Some(source) = std::error::Error::source(e) {
+                    write!(f, ": {source}")?;
+                }
+            }
+            Kind::NoRows => f.write_str("query returned no rows")?,
+            Kind::Busy(what) => f.write_str(what)?,
+            Kind::Conversion { message, .. } => f.write_str(message)?,
+            Kind::ParameterCount { given, expected } => write!(
+                f,
+                "{given} parameters given to a statement that has {expected}"
+            )?,
+        }
+        if let Some(c) = &self.context {
+            write!(f, " ({c})")?;
+        }
+        Ok(())
     }
 }
 
-impl From<Error> for crate::StoreError {
-    fn from(e: Error) -> Self {
-        crate::StoreError::from(e.0)
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            Kind::Sqlite(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        let kind = match e {
+            rusqlite::Error::QueryReturnedNoRows => Kind::NoRows,
+            e => Kind::Sqlite(e),
+        };
+        Error {
+            kind,
+            context: None,
+        }
+    }
+}
+
+impl From<postgres::Error> for Error {
+    fn from(e: postgres::Error) -> Self {
+        Error {
+            kind: Kind::Postgres(e),
+            context: None,
+        }
+    }
+}
+
+impl Error {
+    /// A column's value that is not what the reader expected.
+    pub fn conversion(column: usize, message: String) -> Error {
+        Error {
+            kind: Kind::Conversion { column, message },
+            context: None,
+        }
+    }
+
+    pub(crate) fn busy(what: &'static str) -> Error {
+        Error {
+            kind: Kind::Busy(what),
+            context: None,
+        }
+    }
+
+    /// Where it happened (a statement, a migration), for the message.
+    pub(crate) fn context(mut self, c: String) -> Error {
+        self.context = Some(c);
+        self
+    }
+
+    /// SQLite's own error, for the store's diagnosis (full disk).
+    pub(crate) fn sqlite(&self) -> Option<&rusqlite::Error> {
+        match &self.kind {
+            Kind::Sqlite(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The column a conversion failed on.
+    pub fn column(&self) -> Option<usize> {
+        match self.kind {
+            Kind::Conversion { column, .. } => Some(column),
+            _ => None,
+        }
     }
 }
 
@@ -55,82 +153,192 @@ impl<T> OptionalExtension<T> for Result<T> {
     fn optional(self) -> Result<Option<T>> {
         match self {
             Ok(v) => Ok(Some(v)),
-            Err(Error(rusqlite::Error::QueryReturnedNoRows)) => Ok(None),
+            Err(Error {
+                kind: Kind::NoRows, ..
+            }) => Ok(None),
             Err(e) => Err(e),
         }
     }
 }
 
-/// A value bound to a placeholder.
-pub trait Param {
-    /// The value as SQLite stores it.
-    fn sqlite(&self) -> rusqlite::Result<ToSqlOutput<'_>>;
+/// A value of any type, borrowed: what a parameter binds and a column
+/// holds, in SQLite's five storage classes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ValueRef<'a> {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(&'a str),
+    Blob(&'a [u8]),
 }
 
-macro_rules! param_via_rusqlite {
+/// A value of any type, owned (for copying rows whose types vary).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+impl Value {
+    pub fn as_ref(&self) -> ValueRef<'_> {
+        match self {
+            Value::Null => ValueRef::Null,
+            Value::Integer(i) => ValueRef::Integer(*i),
+            Value::Real(f) => ValueRef::Real(*f),
+            Value::Text(t) => ValueRef::Text(t),
+            Value::Blob(b) => ValueRef::Blob(b),
+        }
+    }
+}
+
+impl ValueRef<'_> {
+    pub fn to_owned(self) -> Value {
+        match self {
+            ValueRef::Null => Value::Null,
+            ValueRef::Integer(i) => Value::Integer(i),
+            ValueRef::Real(f) => Value::Real(f),
+            ValueRef::Text(t) => Value::Text(t.to_string()),
+            ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+        }
+    }
+
+    fn from_sqlite(v: rusqlite::types::ValueRef<'_>) -> ValueRef<'_> {
+        use rusqlite::types::ValueRef as V;
+        match v {
+            V::Null => ValueRef::Null,
+            V::Integer(i) => ValueRef::Integer(i),
+            V::Real(f) => ValueRef::Real(f),
+            // Text that is not UTF-8 (never written by musicark) reads as
+            // bytes: a `String` column refuses it, `Vec<u8>` takes it.
+            V::Text(t) => std::str::from_utf8(t).map_or(ValueRef::Blob(t), ValueRef::Text),
+            V::Blob(b) => ValueRef::Blob(b),
+        }
+    }
+}
+
+impl<'a> ValueRef<'a> {
+    fn sqlite(self) -> rusqlite::types::ValueRef<'a> {
+        use rusqlite::types::ValueRef as V;
+        match self {
+            ValueRef::Null => V::Null,
+            ValueRef::Integer(i) => V::Integer(i),
+            ValueRef::Real(f) => V::Real(f),
+            ValueRef::Text(t) => V::Text(t.as_bytes()),
+            ValueRef::Blob(b) => V::Blob(b),
+        }
+    }
+}
+
+/// A [`Value`] written into an SQLite file of the caller's own (the
+/// metadata release copies rows with it).
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(self.as_ref().sqlite()))
+    }
+}
+
+/// A value bound to a placeholder.
+pub trait Param {
+    fn value(&self) -> ValueRef<'_>;
+}
+
+macro_rules! integer_params {
     ($($t:ty),*) => {$(
         impl Param for $t {
-            fn sqlite(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-                rusqlite::ToSql::to_sql(self)
+            fn value(&self) -> ValueRef<'_> {
+                ValueRef::Integer(i64::from(*self))
             }
         }
     )*};
 }
-param_via_rusqlite!(
-    i64,
-    i32,
-    i16,
-    i8,
-    u32,
-    u16,
-    u8,
-    f64,
-    f32,
-    bool,
-    str,
-    String,
-    [u8],
-    Vec<u8>
-);
+integer_params!(i64, i32, i16, i8, u32, u16, u8, bool);
+
+impl Param for f64 {
+    fn value(&self) -> ValueRef<'_> {
+        ValueRef::Real(*self)
+    }
+}
+
+impl Param for f32 {
+    fn value(&self) -> ValueRef<'_> {
+        ValueRef::Real(f64::from(*self))
+    }
+}
+
+impl Param for str {
+    fn value(&self) -> ValueRef<'_> {
+        ValueRef::Text(self)
+    }
+}
+
+impl Param for String {
+    fn value(&self) -> ValueRef<'_> {
+        ValueRef::Text(self)
+    }
+}
+
+impl Param for [u8] {
+    fn value(&self) -> ValueRef<'_> {
+        ValueRef::Blob(self)
+    }
+}
+
+impl Param for Vec<u8> {
+    fn value(&self) -> ValueRef<'_> {
+        ValueRef::Blob(self)
+    }
+}
+
+impl Param for Value {
+    fn value(&self) -> ValueRef<'_> {
+        self.as_ref()
+    }
+}
+
+impl Param for ValueRef<'_> {
+    fn value(&self) -> ValueRef<'_> {
+        *self
+    }
+}
 
 impl<T: Param> Param for Option<T> {
-    fn sqlite(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+    fn value(&self) -> ValueRef<'_> {
         match self {
-            Some(v) => v.sqlite(),
-            None => Ok(ToSqlOutput::Owned(rusqlite::types::Value::Null)),
+            Some(v) => v.value(),
+            None => ValueRef::Null,
         }
     }
 }
 
 impl<T: Param + ?Sized> Param for &T {
-    fn sqlite(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        (**self).sqlite()
+    fn value(&self) -> ValueRef<'_> {
+        (**self).value()
     }
 }
 
-/// Adapts a [`Param`] to the SQLite driver.
-struct ToSqlite<'a>(&'a dyn Param);
+/// Adapts a [`Param`]'s value to the SQLite driver.
+struct ToSqlite<'a>(ValueRef<'a>);
 
 impl rusqlite::ToSql for ToSqlite<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        self.0.sqlite()
+        Ok(ToSqlOutput::Borrowed(self.0.sqlite()))
     }
 }
+
+/// The callback [`Params::each`] calls.
+pub type Bind<'b> = dyn FnMut(usize, &dyn Param) -> Result<()> + 'b;
 
 /// The parameters of one statement, by position.
 pub trait Params {
     /// Call `bind(position, value)` for each, from 1.
-    fn each(
-        self,
-        bind: &mut dyn FnMut(usize, &dyn Param) -> rusqlite::Result<()>,
-    ) -> rusqlite::Result<()>;
+    fn each(self, bind: &mut Bind<'_>) -> Result<()>;
 }
 
 impl Params for &[&dyn Param] {
-    fn each(
-        self,
-        bind: &mut dyn FnMut(usize, &dyn Param) -> rusqlite::Result<()>,
-    ) -> rusqlite::Result<()> {
+    fn each(self, bind: &mut Bind<'_>) -> Result<()> {
         for (i, p) in self.iter().enumerate() {
             bind(i + 1, *p)?;
         }
@@ -141,10 +349,7 @@ impl Params for &[&dyn Param] {
 macro_rules! params_for_arrays {
     ($($n:literal)*) => {$(
         impl<T: Param> Params for [T; $n] {
-            fn each(
-                self,
-                bind: &mut dyn FnMut(usize, &dyn Param) -> rusqlite::Result<()>,
-            ) -> rusqlite::Result<()> {
+            fn each(self, bind: &mut Bind<'_>) -> Result<()> {
                 for (i, p) in self.iter().enumerate() {
                     bind(i + 1, p)?;
                 }
@@ -157,10 +362,7 @@ params_for_arrays!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
 
 /// No parameters: `[]`.
 impl Params for [&dyn Param; 0] {
-    fn each(
-        self,
-        _: &mut dyn FnMut(usize, &dyn Param) -> rusqlite::Result<()>,
-    ) -> rusqlite::Result<()> {
+    fn each(self, _: &mut Bind<'_>) -> Result<()> {
         Ok(())
     }
 }
@@ -182,10 +384,7 @@ where
     I: Iterator,
     I::Item: Param,
 {
-    fn each(
-        self,
-        bind: &mut dyn FnMut(usize, &dyn Param) -> rusqlite::Result<()>,
-    ) -> rusqlite::Result<()> {
+    fn each(self, bind: &mut Bind<'_>) -> Result<()> {
         for (i, p) in self.0.enumerate() {
             bind(i + 1, &p)?;
         }
@@ -193,59 +392,142 @@ where
     }
 }
 
-/// Bind `p` to `stmt`'s placeholders, checking that each is given.
-fn bind<P: Params>(stmt: &mut Statement<'_>, p: P) -> rusqlite::Result<()> {
+/// Bind `p` to an SQLite statement's placeholders, checking that each is
+/// given.
+fn bind_sqlite<P: Params>(stmt: &mut Statement<'_>, p: P) -> Result<()> {
     // Every placeholder is bound (the count is checked below), so what a
     // cached statement's previous run bound is always overwritten.
     let mut given = 0;
     p.each(&mut |i, v| {
         given = given.max(i);
-        stmt.raw_bind_parameter(i, ToSqlite(v))
+        Ok(stmt.raw_bind_parameter(i, ToSqlite(v.value()))?)
     })?;
-    if given != stmt.parameter_count() {
-        return Err(rusqlite::Error::InvalidParameterCount(
-            given,
-            stmt.parameter_count(),
-        ));
+    check_count(given, stmt.parameter_count())
+}
+
+/// `p`'s values, in order, for a PostgreSQL statement with `expected`
+/// parameters.
+fn values<P: Params>(p: P, expected: usize) -> Result<Vec<Value>> {
+    let mut out = Vec::with_capacity(expected);
+    p.each(&mut |i, v| {
+        if out.len() < i {
+            out.resize(i, Value::Null);
+        }
+        out[i - 1] = v.value().to_owned();
+        Ok(())
+    })?;
+    check_count(out.len(), expected)?;
+    Ok(out)
+}
+
+fn check_count(given: usize, expected: usize) -> Result<()> {
+    if given != expected {
+        return Err(Error {
+            kind: Kind::ParameterCount { given, expected },
+            context: None,
+        });
     }
     Ok(())
 }
 
 /// A value read from a column.
 pub trait Column: Sized {
-    /// From SQLite's stored value.
-    fn sqlite(v: ValueRef<'_>) -> Result<Self, FromSqlError>;
+    /// From the value stored (the error says what it was).
+    fn from_value(v: ValueRef<'_>) -> std::result::Result<Self, String>;
 }
 
-macro_rules! column_via_rusqlite {
-    ($($t:ty),*) => {$(
-        impl Column for $t {
-            fn sqlite(v: ValueRef<'_>) -> Result<Self, FromSqlError> {
-                <$t as FromSql>::column_result(v)
-            }
-        }
-    )*};
+fn wrong_type<T>(v: ValueRef<'_>) -> std::result::Result<T, String> {
+    Err(type_message::<T>(v))
 }
-column_via_rusqlite!(i64, i32, u32, f64, bool, String, Vec<u8>, Value);
 
-impl<T: Column> Column for Option<T> {
-    fn sqlite(v: ValueRef<'_>) -> Result<Self, FromSqlError> {
+fn type_message<T>(v: ValueRef<'_>) -> String {
+    format!(
+        "a {} where a {} was expected",
         match v {
-            ValueRef::Null => Ok(None),
-            v => T::sqlite(v).map(Some),
+            ValueRef::Null => "NULL",
+            ValueRef::Integer(_) => "integer",
+            ValueRef::Real(_) => "real",
+            ValueRef::Text(_) => "text",
+            ValueRef::Blob(_) => "blob",
+        },
+        std::any::type_name::<T>()
+    )
+}
+
+impl Column for i64 {
+    fn from_value(v: ValueRef<'_>) -> std::result::Result<Self, String> {
+        match v {
+            ValueRef::Integer(i) => Ok(i),
+            v => wrong_type(v),
         }
     }
 }
 
-/// Any value, for copying rows whose types vary.
-pub use rusqlite::types::Value;
+macro_rules! narrow_integer_columns {
+    ($($t:ty),*) => {$(
+        impl Column for $t {
+            fn from_value(v: ValueRef<'_>) -> std::result::Result<Self, String> {
+                match v {
+                    ValueRef::Integer(i) => <$t>::try_from(i)
+                        .map_err(|_| format!("{i} is out of range for {}", stringify!($t))),
+                    v => wrong_type(v),
+                }
+            }
+        }
+    )*};
+}
+narrow_integer_columns!(i32, u32);
 
-/// Adapts a [`Column`] to the SQLite driver.
-struct FromSqlite<T>(T);
+impl Column for bool {
+    fn from_value(v: ValueRef<'_>) -> std::result::Result<Self, String> {
+        match v {
+            ValueRef::Integer(i) => Ok(i != 0),
+            v => wrong_type(v),
+        }
+    }
+}
 
-impl<T: Column> FromSql for FromSqlite<T> {
-    fn column_result(v: ValueRef<'_>) -> Result<Self, FromSqlError> {
-        T::sqlite(v).map(FromSqlite)
+impl Column for f64 {
+    fn from_value(v: ValueRef<'_>) -> std::result::Result<Self, String> {
+        match v {
+            ValueRef::Real(f) => Ok(f),
+            ValueRef::Integer(i) => Ok(i as f64),
+            v => wrong_type(v),
+        }
+    }
+}
+
+impl Column for String {
+    fn from_value(v: ValueRef<'_>) -> std::result::Result<Self, String> {
+        match v {
+            ValueRef::Text(t) => Ok(t.to_string()),
+            v => wrong_type(v),
+        }
+    }
+}
+
+impl Column for Vec<u8> {
+    fn from_value(v: ValueRef<'_>) -> std::result::Result<Self, String> {
+        match v {
+            ValueRef::Blob(b) => Ok(b.to_vec()),
+            ValueRef::Text(t) => Ok(t.as_bytes().to_vec()),
+            v => wrong_type(v),
+        }
+    }
+}
+
+impl Column for Value {
+    fn from_value(v: ValueRef<'_>) -> std::result::Result<Self, String> {
+        Ok(v.to_owned())
+    }
+}
+
+impl<T: Column> Column for Option<T> {
+    fn from_value(v: ValueRef<'_>) -> std::result::Result<Self, String> {
+        match v {
+            ValueRef::Null => Ok(None),
+            v => T::from_value(v).map(Some),
+        }
     }
 }
 
@@ -270,23 +552,41 @@ impl ColumnIndex for usize {
 }
 
 /// One row of an answer.
-pub struct Row<'a, 'b>(&'a rusqlite::Row<'b>);
+pub struct Row<'a, 'b>(RowInner<'a, 'b>);
+
+enum RowInner<'a, 'b> {
+    Sqlite(&'a rusqlite::Row<'b>),
+    Postgres(&'a postgres::Row),
+}
 
 impl Row<'_, '_> {
     /// Column `i` (from 0), converted to `T` (an integer, a float, text,
     /// bytes, a bool from an integer, or an `Option` of them for NULL).
     /// The index is generic only so that `get::<_, T>(i)` reads as it did.
     pub fn get<I: ColumnIndex, T: Column>(&self, i: I) -> Result<T> {
-        Ok(self.0.get::<usize, FromSqlite<T>>(i.index())?.0)
+        let i = i.index();
+        let converted = match &self.0 {
+            RowInner::Sqlite(r) => T::from_value(ValueRef::from_sqlite(r.get_ref(i)?)),
+            RowInner::Postgres(r) => {
+                let v: PgValue = r.try_get(i)?;
+                T::from_value(v.0.as_ref())
+            }
+        };
+        converted.map_err(|m| Error::conversion(i, format!("column {i}: {m}")))
     }
 
     /// Column `i` as borrowed text, without copying (NULL: `None`).
     pub fn text(&self, i: usize) -> Result<Option<&str>> {
-        match self.0.get_ref(i)? {
-            ValueRef::Null => Ok(None),
-            v => Ok(Some(v.as_str().map_err(|e| {
-                rusqlite::Error::FromSqlConversionFailure(i, v.data_type(), Box::new(e))
-            })?)),
+        match &self.0 {
+            RowInner::Sqlite(r) => match ValueRef::from_sqlite(r.get_ref(i)?) {
+                ValueRef::Null => Ok(None),
+                ValueRef::Text(t) => Ok(Some(t)),
+                v => Err(Error::conversion(
+                    i,
+                    format!("column {i}: {}", type_message::<&str>(v)),
+                )),
+            },
+            RowInner::Postgres(r) => Ok(r.try_get::<_, Option<&str>>(i)?),
         }
     }
 }
@@ -304,12 +604,28 @@ where
 }
 
 /// The rows of an answer, read one at a time.
-pub struct Rows<'s>(rusqlite::Rows<'s>);
+pub struct Rows<'s>(RowsInner<'s>);
+
+enum RowsInner<'s> {
+    Sqlite(rusqlite::Rows<'s>),
+    /// PostgreSQL's answer, read whole: the connection is free again for
+    /// statements run while the rows are walked, as SQLite allows.
+    Postgres {
+        rows: std::vec::IntoIter<postgres::Row>,
+        current: Option<postgres::Row>,
+    },
+}
 
 impl<'s> Rows<'s> {
     #[allow(clippy::should_implement_trait)] // rows borrow from the cursor: not an Iterator
     pub fn next(&mut self) -> Result<Option<Row<'_, 's>>> {
-        Ok(self.0.next()?.map(Row))
+        match &mut self.0 {
+            RowsInner::Sqlite(rows) => Ok(rows.next()?.map(|r| Row(RowInner::Sqlite(r)))),
+            RowsInner::Postgres { rows, current } => {
+                *current = rows.next();
+                Ok(current.as_ref().map(|r| Row(RowInner::Postgres(r))))
+            }
+        }
     }
 }
 
@@ -319,21 +635,23 @@ pub struct Stmt<'c>(StmtInner<'c>);
 enum StmtInner<'c> {
     Cached(CachedStatement<'c>),
     Plain(Statement<'c>),
+    Postgres {
+        conn: &'c PgConn,
+        stmt: postgres::Statement,
+    },
 }
 
 impl<'c> Stmt<'c> {
-    fn raw(&mut self) -> &mut Statement<'c> {
-        match &mut self.0 {
-            StmtInner::Cached(s) => s,
-            StmtInner::Plain(s) => s,
-        }
-    }
-
     /// Run it for its effect; the number of rows changed.
     pub fn execute<P: Params>(&mut self, p: P) -> Result<usize> {
-        let s = self.raw();
-        bind(s, p)?;
-        Ok(s.raw_execute()?)
+        match &mut self.0 {
+            StmtInner::Cached(s) => run_sqlite(s, p),
+            StmtInner::Plain(s) => run_sqlite(s, p),
+            StmtInner::Postgres { conn, stmt } => {
+                let values = values(p, stmt.params().len())?;
+                Ok(conn.execute(stmt, &values)? as usize)
+            }
+        }
     }
 
     /// The first row, mapped (no row: an error that
@@ -342,12 +660,13 @@ impl<'c> Stmt<'c> {
     where
         F: FnOnce(&Row<'_, '_>) -> Result<T>,
     {
-        let s = self.raw();
-        bind(s, p)?;
-        let mut rows = s.raw_query();
+        let mut rows = self.query(p)?;
         match rows.next()? {
-            Some(r) => f(&Row(r)),
-            None => Err(Error(rusqlite::Error::QueryReturnedNoRows)),
+            Some(r) => f(&r),
+            None => Err(Error {
+                kind: Kind::NoRows,
+                context: None,
+            }),
         }
     }
 
@@ -375,9 +694,85 @@ impl<'c> Stmt<'c> {
 
     /// The rows, read one at a time with [`Rows::next`].
     pub fn query<P: Params>(&mut self, p: P) -> Result<Rows<'_>> {
-        let s = self.raw();
-        bind(s, p)?;
-        Ok(Rows(s.raw_query()))
+        match &mut self.0 {
+            StmtInner::Cached(s) => {
+                bind_sqlite(s, p)?;
+                Ok(Rows(RowsInner::Sqlite(s.raw_query())))
+            }
+            StmtInner::Plain(s) => {
+                bind_sqlite(s, p)?;
+                Ok(Rows(RowsInner::Sqlite(s.raw_query())))
+            }
+            StmtInner::Postgres { conn, stmt } => {
+                let values = values(p, stmt.params().len())?;
+                Ok(Rows(RowsInner::Postgres {
+                    rows: conn.query(stmt, &values)?.into_iter(),
+                    current: None,
+                }))
+            }
+        }
+    }
+}
+
+/// Where [`Db::copy_in`]'s feeder writes each row.
+pub type RowSink<'a> = dyn FnMut(&[Value]) -> Result<()> + 'a;
+
+/// [`Db::scan`] on PostgreSQL.
+pub(crate) fn pg_scan<P: Params>(
+    c: &PgConn,
+    sql: &str,
+    p: P,
+    f: &mut dyn FnMut(&Row<'_, '_>) -> Result<()>,
+) -> Result<()> {
+    let mut given = Vec::new();
+    p.each(&mut |i, v| {
+        if given.len() < i {
+            given.resize(i, Value::Null);
+        }
+        given[i - 1] = v.value().to_owned();
+        Ok(())
+    })?;
+    c.scan(sql, &given, &mut |r| f(&Row(RowInner::Postgres(r))))
+}
+
+fn run_sqlite<P: Params>(s: &mut Statement<'_>, p: P) -> Result<usize> {
+    bind_sqlite(s, p)?;
+    Ok(s.raw_execute()?)
+}
+
+/// A connection of either engine, borrowed.
+#[derive(Clone, Copy)]
+pub(crate) enum Conn<'c> {
+    Sqlite(&'c Connection),
+    Postgres(&'c PgConn),
+}
+
+impl<'c> Conn<'c> {
+    pub(crate) fn cached(self, sql: &str) -> Result<Stmt<'c>> {
+        Ok(Stmt(match self {
+            Conn::Sqlite(c) => StmtInner::Cached(c.prepare_cached(sql)?),
+            Conn::Postgres(conn) => StmtInner::Postgres {
+                conn,
+                stmt: conn.prepare_cached(sql)?,
+            },
+        }))
+    }
+
+    pub(crate) fn plain(self, sql: &str) -> Result<Stmt<'c>> {
+        Ok(Stmt(match self {
+            Conn::Sqlite(c) => StmtInner::Plain(c.prepare(sql)?),
+            Conn::Postgres(conn) => StmtInner::Postgres {
+                conn,
+                stmt: conn.prepare(sql)?,
+            },
+        }))
+    }
+
+    pub(crate) fn batch(self, sql: &str) -> Result<()> {
+        match self {
+            Conn::Sqlite(c) => Ok(c.execute_batch(sql)?),
+            Conn::Postgres(c) => c.batch(sql),
+        }
     }
 }
 
@@ -388,12 +783,12 @@ macro_rules! sql_methods {
         /// Prepare `sql`, reusing the statement the connection keeps for
         /// the same text.
         pub fn prepare_cached(&self, sql: &str) -> $crate::sql::Result<$crate::sql::Stmt<'_>> {
-            $crate::sql::cached(self.connection(), sql)
+            self.conn().cached(sql)
         }
 
         /// Prepare `sql` once (text built at run time).
         pub fn prepare(&self, sql: &str) -> $crate::sql::Result<$crate::sql::Stmt<'_>> {
-            $crate::sql::plain(self.connection(), sql)
+            self.conn().plain(sql)
         }
 
         /// Run one statement for its effect; the number of rows changed.
@@ -405,9 +800,83 @@ macro_rules! sql_methods {
             self.prepare_cached(sql)?.execute(p)
         }
 
-        /// Run statements separated by `;` (schema changes, bulk work).
+        /// Run statements separated by `;`, without parameters (schema
+        /// changes, bulk work).
         pub fn execute_batch(&self, sql: &str) -> $crate::sql::Result<()> {
-            Ok(self.connection().execute_batch(sql)?)
+            self.conn().batch(sql)
+        }
+
+        /// Every row of `sql`, each given to `f` as it is read: memory
+        /// stays bounded whatever the answer's size, on either engine
+        /// (PostgreSQL streams it; `query` reads its answer whole). `f`
+        /// must not use this connection.
+        pub fn scan<P: $crate::sql::Params>(
+            &self,
+            sql: &str,
+            p: P,
+            mut f: impl FnMut(&$crate::sql::Row<'_, '_>) -> $crate::sql::Result<()>,
+        ) -> $crate::sql::Result<()> {
+            match self.conn() {
+                $crate::sql::Conn::Sqlite(_) => {
+                    let mut stmt = self.prepare_cached(sql)?;
+                    let mut rows = stmt.query(p)?;
+                    while let Some(r) = rows.next()? {
+                        f(&r)?;
+                    }
+                    Ok(())
+                }
+                $crate::sql::Conn::Postgres(c) => $crate::sql::pg_scan(c, sql, p, &mut f),
+            }
+        }
+
+        /// Write rows (values in `columns`' order) into `table` as fast
+        /// as the engine takes them: PostgreSQL's binary COPY, SQLite's
+        /// one prepared INSERT. `feed` is handed the sink and writes each
+        /// row into it (it may read them from another connection as it
+        /// goes: nothing is held in memory). In the caller's transaction,
+        /// if any. The number of rows written.
+        pub fn copy_in(
+            &self,
+            table: &str,
+            columns: &[&str],
+            mut feed: impl FnMut(&mut $crate::sql::RowSink<'_>) -> $crate::sql::Result<()>,
+        ) -> $crate::sql::Result<u64> {
+            match self.conn() {
+                $crate::sql::Conn::Sqlite(_) => {
+                    let marks: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
+                    let mut ins = self.prepare(&format!(
+                        "INSERT INTO {table} ({}) VALUES ({})",
+                        columns.join(", "),
+                        marks.join(", ")
+                    ))?;
+                    let mut n = 0;
+                    feed(&mut |row: &[$crate::sql::Value]| {
+                        ins.execute($crate::sql::params_from_iter(row))?;
+                        n += 1;
+                        Ok(())
+                    })?;
+                    Ok(n)
+                }
+                $crate::sql::Conn::Postgres(c) => c.copy_in(table, columns, &mut feed),
+            }
+        }
+
+        /// How many of the indexes `names` exist (a bulk load drops
+        /// some and builds them at its end).
+        pub fn indexes_present(&self, names: &[&str]) -> $crate::sql::Result<usize> {
+            let list = serde_json::to_string(names).unwrap_or_default();
+            let sql = match self.conn() {
+                $crate::sql::Conn::Sqlite(_) => {
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'index' \
+                     AND name IN (SELECT value FROM json_each(?1))"
+                }
+                $crate::sql::Conn::Postgres(_) => {
+                    "SELECT count(*) FROM pg_class WHERE relkind = 'i' AND pg_table_is_visible(oid) \
+                     AND relname IN (SELECT jsonb_array_elements_text(CAST(?1 AS jsonb)))"
+                }
+            };
+            let n: i64 = self.query_row(sql, [list], |r| r.get(0))?;
+            Ok(n as usize)
         }
 
         /// The first row of one statement, mapped.
@@ -425,90 +894,170 @@ macro_rules! sql_methods {
     };
 }
 
-pub(crate) fn cached<'c>(conn: &'c Connection, sql: &str) -> Result<Stmt<'c>> {
-    Ok(Stmt(StmtInner::Cached(conn.prepare_cached(sql)?)))
-}
-
-pub(crate) fn plain<'c>(conn: &'c Connection, sql: &str) -> Result<Stmt<'c>> {
-    Ok(Stmt(StmtInner::Plain(conn.prepare(sql)?)))
-}
-
 /// A transaction: what it writes is seen by others, whole, at
 /// [`Tx::commit`]; dropped without it, nothing was written.
-pub struct Tx<'c>(Transaction<'c>);
+pub struct Tx<'c>(TxInner<'c>);
+
+enum TxInner<'c> {
+    Sqlite(Transaction<'c>),
+    Postgres(PgTx<'c>),
+}
+
+/// A PostgreSQL transaction: BEGIN at the start, ROLLBACK when dropped
+/// without COMMIT.
+struct PgTx<'c> {
+    conn: &'c PgConn,
+    open: bool,
+}
+
+impl Drop for PgTx<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            // A failed rollback leaves the connection in a failed
+            // transaction: its next statement fails, nothing is written.
+            let _ = self.conn.batch("ROLLBACK");
+        }
+    }
+}
 
 impl Tx<'_> {
-    fn connection(&self) -> &Connection {
-        &self.0
+    fn conn(&self) -> Conn<'_> {
+        match &self.0 {
+            TxInner::Sqlite(t) => Conn::Sqlite(t),
+            TxInner::Postgres(t) => Conn::Postgres(t.conn),
+        }
     }
 
     sql_methods!();
 
     pub fn commit(self) -> Result<()> {
-        Ok(self.0.commit()?)
+        match self.0 {
+            TxInner::Sqlite(t) => Ok(t.commit()?),
+            TxInner::Postgres(mut t) => {
+                t.open = false;
+                t.conn.batch("COMMIT")
+            }
+        }
     }
 }
 
 impl Db {
-    fn connection(&self) -> &Connection {
-        &self.conn
+    pub(crate) fn conn(&self) -> Conn<'_> {
+        match &self.engine {
+            Engine::Sqlite(c) => Conn::Sqlite(c),
+            Engine::Postgres(c) => Conn::Postgres(c),
+        }
     }
 
     sql_methods!();
 
     /// Begin a transaction.
     pub fn transaction(&mut self) -> Result<Tx<'_>> {
-        Ok(Tx(self.conn.transaction()?))
+        match &mut self.engine {
+            Engine::Sqlite(c) => Ok(Tx(TxInner::Sqlite(c.transaction()?))),
+            Engine::Postgres(c) => pg_begin(c),
+        }
     }
 
     /// Begin a transaction through a shared borrow; the caller makes sure
     /// no other transaction is open on this `Db`.
     pub fn unchecked_transaction(&self) -> Result<Tx<'_>> {
-        Ok(Tx(self.conn.unchecked_transaction()?))
+        match &self.engine {
+            Engine::Sqlite(c) => Ok(Tx(TxInner::Sqlite(c.unchecked_transaction()?))),
+            Engine::Postgres(c) => pg_begin(c),
+        }
+    }
+
+    /// Which engine holds the archive: `"sqlite"` or `"postgres"`.
+    pub fn engine_name(&self) -> &'static str {
+        match &self.engine {
+            Engine::Sqlite(_) => "sqlite",
+            Engine::Postgres(_) => "postgres",
+        }
     }
 
     /// The engine's own check of the database's structure (SQLite's
-    /// `quick_check`): `None` when sound, else what it found.
+    /// `quick_check`): `None` when sound, else what it found. PostgreSQL
+    /// keeps its own pages' checksums and reports damage on every read;
+    /// there it checks that the server answers.
     pub fn integrity_problem(&self) -> Result<Option<String>> {
-        let result: String = self
-            .conn
-            .query_row("PRAGMA quick_check", [], |r| r.get(0))?;
-        Ok((result != "ok").then_some(result))
+        match &self.engine {
+            Engine::Sqlite(c) => {
+                let result: String = c.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+                Ok((result != "ok").then_some(result))
+            }
+            Engine::Postgres(_) => {
+                self.query_row("SELECT 1", [], |_| Ok(()))?;
+                Ok(None)
+            }
+        }
     }
 
-    /// The database file (none for one in memory).
+    /// The database file (none for one in memory or on a server).
     pub fn path(&self) -> Option<&str> {
-        self.conn.path()
+        match &self.engine {
+            Engine::Sqlite(c) => c.path(),
+            Engine::Postgres(_) => None,
+        }
     }
 
     /// Write the WAL back into the database file and truncate it (after a
-    /// large load, before readers open it).
+    /// large load, before readers open it). Nothing on PostgreSQL.
     pub fn checkpoint(&self) -> Result<()> {
-        Ok(self
-            .conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?)
+        match &self.engine {
+            Engine::Sqlite(c) => {
+                Ok(c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?)
+            }
+            Engine::Postgres(_) => Ok(()),
+        }
     }
 
     /// Tune the connection for one large load into empty or growing
-    /// tables (more cache, temporary sorts on disk, two sorter threads,
-    /// no automatic WAL checkpoints: an index build's pages would be
-    /// copied twice). `false` restores the defaults.
+    /// tables. SQLite: more cache, temporary sorts on disk, two sorter
+    /// threads, no automatic WAL checkpoints (an index build's pages would
+    /// be copied twice). PostgreSQL: more memory for index builds and
+    /// commits that do not wait for the WAL flush (a crash loses the last
+    /// commits, never consistency: the import resumes from what it
+    /// recorded). `false` restores the defaults.
     pub fn bulk_load(&self, on: bool) -> Result<()> {
-        if on {
-            self.conn.pragma_update(None, "cache_size", -262_144i64)?;
-            self.conn.pragma_update(None, "temp_store", "FILE")?;
-            self.conn.pragma_update(None, "threads", 2i64)?;
-            self.conn.pragma_update(None, "wal_autocheckpoint", 0i64)?;
-        } else {
-            self.conn
-                .pragma_update(None, "wal_autocheckpoint", 1000i64)?;
+        match &self.engine {
+            Engine::Sqlite(c) => {
+                if on {
+                    c.pragma_update(None, "cache_size", -262_144i64)?;
+                    c.pragma_update(None, "temp_store", "FILE")?;
+                    c.pragma_update(None, "threads", 2i64)?;
+                    c.pragma_update(None, "wal_autocheckpoint", 0i64)?;
+                } else {
+                    c.pragma_update(None, "wal_autocheckpoint", 1000i64)?;
+                }
+                Ok(())
+            }
+            Engine::Postgres(c) => c.batch(if on {
+                "SET maintenance_work_mem = '256MB'; SET synchronous_commit = off"
+            } else {
+                "RESET maintenance_work_mem; RESET synchronous_commit"
+            }),
         }
-        Ok(())
     }
+}
+
+fn pg_begin(c: &PgConn) -> Result<Tx<'_>> {
+    c.batch("BEGIN")?;
+    Ok(Tx(TxInner::Postgres(PgTx {
+        conn: c,
+        open: true,
+    })))
 }
 
 /// Whether an error is a uniqueness or other constraint failing (a
 /// duplicate key, say), as opposed to the database failing.
 pub fn is_constraint_violation(e: &Error) -> bool {
-    matches!(&e.0, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
+    match &e.kind {
+        Kind::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => {
+            f.code == rusqlite::ErrorCode::ConstraintViolation
+        }
+        // Class 23: integrity constraint violation.
+        Kind::Postgres(p) => p.code().is_some_and(|c| c.code().starts_with("23")),
+        _ => false,
+    }
 }

@@ -11,6 +11,8 @@ use crate::{Db, Result, StoreError};
 pub struct Status {
     pub archive: String,
     pub schema_version: i64,
+    /// Which engine holds the catalogue: `sqlite` or `postgres`.
+    pub engine: String,
     /// Every file recorded, whatever its outcome.
     pub files: u64,
     /// Files that decoded cleanly as audio.
@@ -200,6 +202,7 @@ impl Db {
         Ok(Status {
             archive: archive_name.to_string(),
             schema_version: self.schema_version()?,
+            engine: self.engine_name().to_string(),
             files: files as u64,
             audio_files: count("ok")?,
             damaged: count("damaged")?,
@@ -251,7 +254,7 @@ impl Db {
     pub fn fixity(&self) -> Result<FixitySummary> {
         let total = self.fixity_objects()?;
         let (checked, damaged, oldest): (i64, i64, Option<String>) = self.query_row(
-            "SELECT count(*), coalesce(sum(ok = 0), 0), min(checked_at) FROM fsck_checks",
+            "SELECT count(*), coalesce(sum(CASE WHEN ok = 0 THEN 1 ELSE 0 END), 0), min(checked_at) FROM fsck_checks",
             [],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;

@@ -47,7 +47,18 @@ pub struct Global {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a new archive home: config, catalogue, blob store.
-    Init,
+    ///
+    /// The catalogue and all archive state go in an embedded SQLite file
+    /// (no server, no setup) unless --database names a PostgreSQL database.
+    Init(InitArgs),
+    /// Move the archive's catalogue and state to another database: copy
+    /// every table (streamed; PostgreSQL by COPY), check the copy equal
+    /// (rows and a checksum per table, the signed list's bytes from both),
+    /// then use it. The old database is left as it was.
+    ///
+    /// `--to postgres://USER@HOST/DB` (an empty database) when an archive
+    /// outgrows one machine; `--to sqlite:PATH` (a new file) to come back.
+    Migrate(MigrateArgs),
     /// Ingest audio files and folders: decode-validate, read tags, hash, store.
     ///
     /// Reruns skip files already recorded unchanged (same path, size and
@@ -657,7 +668,32 @@ pub enum ReportCommand {
 }
 
 #[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Where to: `postgres://USER@HOST/DB` or `sqlite:PATH`.
+    #[arg(long, value_name = "postgres://…|sqlite:PATH")]
+    pub to: String,
+    /// Copy and check only; the archive keeps using its database.
+    #[arg(long)]
+    pub copy_only: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Keep the catalogue and all archive state in this PostgreSQL (15 or
+    /// later) database instead of the embedded SQLite file: for archives
+    /// that outgrow one machine. The database must exist; the schema is
+    /// made in it. Blobs, packs and the search index stay in the archive
+    /// directory.
+    #[arg(long, value_name = "postgres://USER@HOST/DB")]
+    pub database: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct DemoArgs {
+    /// Build the demo archive on this PostgreSQL database (see `init
+    /// --database`) instead of the embedded SQLite file.
+    #[arg(long, value_name = "postgres://USER@HOST/DB")]
+    pub database: Option<String>,
     /// Where to build the demo archive (with its sample collection inside).
     #[arg(long, default_value = "musicark-demo", value_name = "DIR")]
     pub dir: PathBuf,

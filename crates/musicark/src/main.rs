@@ -23,11 +23,29 @@ fn main() -> ExitCode {
         Err(err) => {
             match full_disk(&err, &archive) {
                 Some(text) => eprintln!("error: {text}"),
-                None => eprintln!("error: {err:#}"),
+                None => eprintln!("error: {}", message(&err)),
             }
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, joined by ": ", without a cause whose text
+/// the messages before it already hold (`catalogue database: {0}` over
+/// the database's own error would say it twice).
+fn message(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let c = cause.to_string();
+        if text.contains(&c) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&c);
+    }
+    text
 }
 
 /// SQLite reports a full disk as "database or disk is full", or as an I/O

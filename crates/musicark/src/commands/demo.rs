@@ -56,7 +56,7 @@ pub fn run(g: &Global, args: &DemoArgs) -> anyhow::Result<()> {
     ));
 
     say("2. Creating the archive …");
-    let home = Home::init(dir)
+    let home = Home::init_with(dir, args.database.as_deref())
         .with_context(|| format!("cannot create an archive at {}", dir.display()))?;
 
     say("3. Ingesting: decode-validate, tags, BLAKE3 + SHA-256, blob store …");

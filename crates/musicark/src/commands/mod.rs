@@ -9,6 +9,7 @@ mod health;
 mod ingest;
 mod init;
 mod matching;
+mod migrate;
 pub(crate) mod pack;
 mod plan;
 mod preserve;
@@ -30,7 +31,8 @@ use crate::cli::{
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let g = &cli.global;
     match cli.command {
-        Command::Init => init::run(g),
+        Command::Init(args) => init::run(g, &args),
+        Command::Migrate(args) => migrate::run(g, &args),
         Command::Ingest(args) => ingest::run(g, &args),
         Command::Status => status::run(g),
         Command::Fsck {

@@ -24,7 +24,10 @@ pub fn run(g: &Global) -> anyhow::Result<()> {
 }
 
 pub(crate) fn print_status(s: &Status) {
-    println!("Archive   {} (schema {})", s.archive, s.schema_version);
+    println!(
+        "Archive   {} (schema {}, {})",
+        s.archive, s.schema_version, s.engine
+    );
     println!(
         "Files     {}: audio {} · damaged {} · unsupported {} · not audio {} · unreadable {}",
         s.files, s.audio_files, s.damaged, s.unsupported, s.skipped, s.errors

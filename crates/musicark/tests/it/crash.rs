@@ -59,7 +59,7 @@ fn catalogue_dump(archive: &std::path::Path) -> Vec<String> {
     let db = home.db().expect("db");
     let mut out = Vec::new();
     for sql in [
-        "SELECT recording_id || '|' || coalesce(mbid,'') || '|' || title || '|' || coalesce(artist_credit,'') || '|' || coalesce(length_ms,'') FROM recordings ORDER BY recording_id",
+        "SELECT recording_id || '|' || coalesce(mbid,'') || '|' || title || '|' || coalesce(artist_credit,'') || '|' || coalesce(CAST(length_ms AS TEXT),'') FROM recordings ORDER BY recording_id",
         "SELECT isrc || '|' || recording_id FROM isrcs ORDER BY isrc, recording_id",
         "SELECT recording_id || '|' || position || '|' || artist_id || '|' || join_phrase FROM recording_artists ORDER BY 1",
         "SELECT artist_id || '|' || mbid || '|' || name FROM artists ORDER BY artist_id",
@@ -131,7 +131,7 @@ fn kill_9_during_a_catalogue_import_then_rerun_equals_a_clean_import() {
     // before its first commit (so the next began from zero again) or, being
     // shorter than the clean run once resumed, was already done.
     let progress = || -> i64 {
-        musicark_store::Db::open_read_only(&crashed.join("catalog.sqlite"))
+        crate::support::db_read_only(&crashed)
             .and_then(|db| {
                 Ok(db.query_row(
                     "SELECT coalesce(max(lines_done), 0) FROM imports",

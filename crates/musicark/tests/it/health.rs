@@ -918,7 +918,7 @@ fn fsck_repairs_a_copy_with_no_local_source_from_the_swarm() {
         .expect("cp");
     assert!(st.success());
     let (opus, pack): (String, String) = {
-        let db = musicark_store::Db::open(&archive.join("catalog.sqlite")).expect("db");
+        let db = crate::support::db(&archive).expect("db");
         db.query_row(
             "SELECT f.output_id, p.name FROM pack_files f JOIN packs p USING (pack_id) \
                  JOIN preserved v ON v.output_id = f.output_id WHERE v.tier = 'opus' LIMIT 1",

@@ -378,6 +378,7 @@ fn demo_runs_the_whole_flow_and_leaves_a_complete_archive() {
     let out = crate::support::bin()
         .args(["demo", "--no-serve", "--json", "--dir"])
         .arg(&dir)
+        .args(crate::support::database_args())
         .output()
         .expect("run demo");
     assert!(
@@ -446,6 +447,7 @@ fn demo_runs_the_whole_flow_and_leaves_a_complete_archive() {
     let again = crate::support::bin()
         .args(["demo", "--no-serve", "--json", "--dir"])
         .arg(&dir)
+        .args(crate::support::database_args())
         .output()
         .expect("run demo");
     assert!(again.status.success());

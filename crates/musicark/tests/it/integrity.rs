@@ -280,7 +280,7 @@ fn fetches_are_bounded_in_size_and_time() {
 /// file's path) of a copy kept as the original (its blob is the ingested
 /// file's own bytes).
 fn an_original_copy(archive: &Path) -> (PathBuf, String, PathBuf) {
-    let db = musicark_store::Db::open(&archive.join("catalog.sqlite")).expect("db");
+    let db = crate::support::db(archive).expect("db");
     let (id, path): (String, String) = db
         .query_row(
             "SELECT p.output_id, f.display_path FROM preserved p \
@@ -491,7 +491,7 @@ fn a_full_disk_is_named_and_a_rerun_after_freeing_space_completes() {
     let out = fails_in(&archive, &["ingest", m], &[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no space left on device"), "{err}");
-    let db = musicark_store::Db::open_read_only(&archive.join("catalog.sqlite")).expect("db");
+    let db = crate::support::db_read_only(&archive).expect("db");
     let changed: i64 = db
         .query_row(
             "SELECT count(*) FROM files WHERE reason LIKE '%changed while%'",
@@ -644,7 +644,7 @@ fn fsck_finds_damage_repairs_from_good_copies_and_walks_oldest_first() {
     std::fs::remove_dir_all(archive.join("search")).expect("lose the index");
     // An Opus copy has no other copy on this machine.
     let opus: String = {
-        let db = musicark_store::Db::open(&archive.join("catalog.sqlite")).expect("db");
+        let db = crate::support::db(&archive).expect("db");
         db.query_row(
             "SELECT output_id FROM preserved WHERE tier = 'opus' LIMIT 1",
             [],
@@ -757,7 +757,7 @@ fn fsck_finds_damage_repairs_from_good_copies_and_walks_oldest_first() {
         log.iter()
             .any(|e| e["kind"] == "blob" && e["quarantined"].is_string())
     );
-    let db = musicark_store::Db::open(&archive.join("catalog.sqlite")).expect("db");
+    let db = crate::support::db(&archive).expect("db");
     assert!(
         db.execute("DELETE FROM repair_log", []).is_err(),
         "the repair log is append-only"

@@ -11,6 +11,7 @@ mod health;
 mod ingest;
 mod integrity;
 mod matching;
+mod migrate;
 mod pagework;
 mod preserve;
 mod publish;

@@ -65,6 +65,13 @@ const GROWTH: &[(&str, f64)] = &[("recording", 1.5), ("release", 1.5), ("artist"
 
 #[test]
 fn each_page_does_a_bounded_amount_of_work() {
+    if crate::support::on_postgres() {
+        // The instructions counted are this process's: on PostgreSQL the
+        // server does the query work, out of the count. The bound is
+        // SQLite's (the embedded default).
+        eprintln!("SKIPPED on PostgreSQL: page work is counted in-process, on SQLite");
+        return;
+    }
     if let Ok(orders) = std::env::var(CHILD) {
         let orders: Orders = serde_json::from_str(&orders).expect("orders");
         answer(&orders);

@@ -98,7 +98,7 @@ fn preserved(archive: &std::path::Path) -> Vec<String> {
     let home = musicark_store::Home::open(archive).expect("home");
     let db = home.db().expect("db");
     db
-        .prepare("SELECT source_id || '|' || tier || '|' || coalesce(kbps, '') || '|' || output_id || '|' || bytes FROM preserved ORDER BY source_id")
+        .prepare("SELECT source_id || '|' || tier || '|' || coalesce(CAST(kbps AS TEXT), '') || '|' || output_id || '|' || bytes FROM preserved ORDER BY source_id")
         .expect("sql")
         .query_map([], |r| r.get::<_, String>(0))
         .expect("rows")

@@ -146,7 +146,7 @@ fn the_real_corpus_licence_tags_are_mapped_or_kept_verbatim() {
             .find(|row| row["key"] == "GPL-2.0-or-later")
             .unwrap_or_else(|| panic!("operator default applied: {r:#}"));
         assert_eq!(gpl2["class"], "open");
-        let contents: i64 = musicark_store::Db::open(&archive.join("catalog.sqlite"))
+        let contents: i64 = crate::support::db(&archive)
             .expect("db")
             .query_row(
                 "SELECT count(DISTINCT content_id) FROM files WHERE status = 'ok' AND display_path LIKE ?1",
@@ -281,7 +281,7 @@ fn a_takedown_reaches_the_list_and_its_reversal_restores_it() {
 
     // The log is append-only, even for someone with the database.
     {
-        let db = musicark_store::Db::open(&archive.join("catalog.sqlite")).expect("db");
+        let db = crate::support::db(&archive).expect("db");
         assert!(db.execute("DELETE FROM rights_log", []).is_err());
         assert!(
             db.execute("UPDATE rights_log SET reason = 'x'", [])

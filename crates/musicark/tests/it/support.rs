@@ -13,6 +13,85 @@ pub fn bin() -> Command {
     c
 }
 
+/// What makes a new archive's database under the engine the tests run
+/// on: nothing for SQLite (the default); with `MUSICARK_TEST_ENGINE=postgres`,
+/// `--database URL` of a fresh database on the server
+/// `MUSICARK_TEST_POSTGRES` names (its admin URL), so that the same tests
+/// check both engines. Added by [`ok_env`] to `init` and `demo`.
+pub fn database_args() -> Vec<String> {
+    match std::env::var("MUSICARK_TEST_ENGINE").as_deref() {
+        Ok("postgres") => vec!["--database".to_string(), fresh_database()],
+        Ok("sqlite") | Err(_) => Vec::new(),
+        Ok(other) => panic!("MUSICARK_TEST_ENGINE={other}: sqlite or postgres"),
+    }
+}
+
+/// Whether a PostgreSQL server is there for the tests that need one
+/// (`MUSICARK_TEST_POSTGRES`); under `MUSICARK_REQUIRE_PEERS=1` its absence
+/// fails the test instead of skipping it.
+pub fn postgres_server() -> bool {
+    if std::env::var_os("MUSICARK_TEST_POSTGRES").is_some() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("MUSICARK_REQUIRE_PEERS").is_none(),
+        "MUSICARK_REQUIRE_PEERS=1 but MUSICARK_TEST_POSTGRES names no server (.ci/run starts one)"
+    );
+    eprintln!("SKIPPED: MUSICARK_TEST_POSTGRES is not set");
+    false
+}
+
+/// Whether the tests run archives on PostgreSQL (see [`database_args`]).
+pub fn on_postgres() -> bool {
+    std::env::var("MUSICARK_TEST_ENGINE").as_deref() == Ok("postgres")
+}
+
+/// A new, empty database on the test server; its URL.
+pub fn fresh_database() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let admin = std::env::var("MUSICARK_TEST_POSTGRES").expect(
+        "MUSICARK_TEST_ENGINE=postgres needs MUSICARK_TEST_POSTGRES (.ci/run starts a server)",
+    );
+    let name = format!(
+        "musicark_t{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    let out = Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", &admin, "-c"])
+        .arg(format!("CREATE DATABASE {name}"))
+        .output()
+        .expect("run psql");
+    assert!(
+        out.status.success(),
+        "CREATE DATABASE {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The admin URL with its database replaced (and its query kept).
+    let (base, query) = admin.split_once('?').unwrap_or((&admin, ""));
+    let host_end = base
+        .find("://")
+        .map(|i| i + 3 + base[i + 3..].find('/').unwrap_or(base.len() - i - 3))
+        .expect("a postgres:// URL");
+    let mut url = format!("{}/{name}", &base[..host_end]);
+    if !query.is_empty() {
+        url.push('?');
+        url.push_str(query);
+    }
+    url
+}
+
+/// A connection to `archive`'s database, on whichever engine holds it.
+pub fn db(archive: &Path) -> musicark_store::Result<musicark_store::Db> {
+    musicark_store::Home::open(archive)?.db()
+}
+
+/// A read-only connection to `archive`'s database.
+pub fn db_read_only(archive: &Path) -> musicark_store::Result<musicark_store::Db> {
+    musicark_store::Home::open(archive)?.db_read_only()
+}
+
 /// Run `musicark --archive ARCHIVE ARGS...`, expecting success.
 pub fn ok(archive: &Path, args: &[&str]) -> Output {
     ok_env(archive, args, &[])
@@ -20,13 +99,15 @@ pub fn ok(archive: &Path, args: &[&str]) -> Output {
 
 /// [`ok`] with environment variables set.
 pub fn ok_env(archive: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
-    let out = bin()
-        .envs(envs.iter().copied())
+    let mut cmd = bin();
+    cmd.envs(envs.iter().copied())
         .arg("--archive")
         .arg(archive)
-        .args(args)
-        .output()
-        .expect("run musicark");
+        .args(args);
+    if matches!(args.first(), Some(&"init" | &"demo")) {
+        cmd.args(database_args());
+    }
+    let out = cmd.output().expect("run musicark");
     assert!(
         out.status.success(),
         "musicark {args:?} failed ({}):\nstdout: {}\nstderr: {}",

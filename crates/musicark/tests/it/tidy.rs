@@ -165,7 +165,7 @@ fn tables() -> Vec<String> {
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
                 .collect();
-            if !out.contains(&name) {
+            if !name.is_empty() && !out.contains(&name) {
                 out.push(name);
             }
         }
@@ -318,17 +318,10 @@ const SQLITE_ONLY: &[(&str, &str)] = &[
 ];
 
 /// Files that may hold SQLite-only SQL, and why.
-const SQLITE_ONLY_FILES: &[(&str, &str)] = &[
-    (
-        "crates/musicark-publish/src/metadata.rs",
-        "the metadata release is an SQLite file, built with SQLite's own statements",
-    ),
-    (
-        "crates/musicark-catalog/src/import.rs",
-        "the bulk load's index repair on SQLite (sqlite_master, rowid); \
-         PostgreSQL's bulk load is to be its own path (COPY)",
-    ),
-];
+const SQLITE_ONLY_FILES: &[(&str, &str)] = &[(
+    "crates/musicark-publish/src/metadata.rs",
+    "the metadata release is an SQLite file, built with SQLite's own statements",
+)];
 
 /// The string literals of Rust source (where SQL lives), with where each
 /// starts: comments, char literals and raw strings are told apart.

@@ -23,6 +23,7 @@ fn demo() -> &'static Path {
         let out = bin()
             .args(["demo", "--no-serve", "--json", "--dir"])
             .arg(&archive)
+            .args(crate::support::database_args())
             .output()
             .expect("run demo");
         assert!(
@@ -37,6 +38,24 @@ fn demo() -> &'static Path {
 /// A private copy of the demo archive, for tests that change it.
 fn demo_copy(into: &Path) -> PathBuf {
     let dst = into.join("demo");
+    if crate::support::on_postgres() {
+        // On PostgreSQL a copy of the directory would share the shared
+        // demo's database: a demo of its own instead.
+        // At one clock, so that two copies publish the same bytes.
+        let out = bin()
+            .env("SOURCE_DATE_EPOCH", "1780000000")
+            .args(["demo", "--no-serve", "--json", "--dir"])
+            .arg(&dst)
+            .args(crate::support::database_args())
+            .output()
+            .expect("run demo");
+        assert!(
+            out.status.success(),
+            "demo: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return dst;
+    }
     let st = Command::new("cp")
         .arg("-a")
         .arg(demo())
@@ -376,7 +395,7 @@ fn hostile_requests_are_refused_and_user_text_is_escaped() {
     let hostile_title = r#"<script>alert("t")</script>"#;
     let hostile_artist = r#""><img src=x onerror=alert(1)>"#;
     {
-        let db = musicark_store::Db::open(&archive.join("catalog.sqlite")).expect("db");
+        let db = crate::support::db(&archive).expect("db");
         db.execute(
             "INSERT INTO recordings (recording_id, title, artist_credit) VALUES (424242, ?1, ?2)",
             [hostile_title, hostile_artist],
@@ -538,11 +557,31 @@ fn paths_need_the_token_and_internal_errors_show_only_an_id() {
     assert!(page.text().contains(&full_path));
 
     // The catalogue clobbered under the running server: an internal
-    // error, told as an id; SQLite's text stays in the log.
-    let db_path = archive.join("catalog.sqlite");
-    let _ = std::fs::remove_file(archive.join("catalog.sqlite-wal"));
-    let _ = std::fs::remove_file(archive.join("catalog.sqlite-shm"));
-    std::fs::write(&db_path, vec![0x5a; 64 << 10]).expect("clobber");
+    // error, told as an id; the engine's text stays in the log.
+    if crate::support::on_postgres() {
+        let home = musicark_store::Home::open(&archive).expect("home");
+        let url = home
+            .config
+            .archive
+            .database
+            .clone()
+            .expect("a PostgreSQL archive");
+        let out = Command::new("psql")
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", &url, "-c"])
+            .arg("DROP SCHEMA public CASCADE")
+            .output()
+            .expect("psql");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    } else {
+        let db_path = archive.join("catalog.sqlite");
+        let _ = std::fs::remove_file(archive.join("catalog.sqlite-wal"));
+        let _ = std::fs::remove_file(archive.join("catalog.sqlite-shm"));
+        std::fs::write(&db_path, vec![0x5a; 64 << 10]).expect("clobber");
+    }
     let a = get(&app, "/api/status");
     assert_eq!(a.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", a.text());
     let text = a.json()["error"].as_str().expect("error").to_string();
@@ -902,6 +941,18 @@ fn a_takedown_through_the_api_leaves_what_the_cli_takedown_leaves() {
     });
     for a in [&by_cli, &by_api] {
         set_token(a, "t0ken");
+    }
+    if crate::support::on_postgres() {
+        // Two demos of their own (see `demo_copy`): one signing key.
+        let keys = by_api.join("keys");
+        std::fs::remove_dir_all(&keys).expect("rm keys");
+        let st = Command::new("cp")
+            .arg("-a")
+            .arg(by_cli.join("keys"))
+            .arg(&keys)
+            .status()
+            .expect("cp");
+        assert!(st.success());
     }
 
     crate::support::ok_env(
