@@ -86,7 +86,8 @@ pub fn ingest(
         }
         roots.push(std::path::absolute(root).map_err(|e| StoreError::io(root, e))?);
     }
-    let _lock = home.lock_for_writing()?;
+    // On PostgreSQL other ingests and a catalogue import may run too.
+    let _lock = home.lock(musicark_store::Writers::Ingest)?;
     home.blobs().clean_staging()?;
     let mut db = home.db()?;
     let display_roots: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
@@ -159,12 +160,27 @@ impl<'a> Writer<'a> {
     }
 
     pub(crate) fn flush(&mut self) -> Result<(), StoreError> {
-        if !self.batch.is_empty() {
-            let tx = self.db.transaction()?;
-            for (file, content, stored_now) in self.batch.drain(..) {
-                record_file(&tx, self.run_id, &file, content.as_ref(), stored_now)?;
+        // Writers running together (PostgreSQL) may deadlock on the same
+        // rows: the server aborts one transaction, which is run again.
+        let mut tries = 0;
+        while !self.batch.is_empty() {
+            let written = (|| -> Result<(), StoreError> {
+                let tx = self.db.transaction()?;
+                for (file, content, stored_now) in &self.batch {
+                    record_file(&tx, self.run_id, file, content.as_ref(), *stored_now)?;
+                }
+                Ok(tx.commit()?)
+            })();
+            match written {
+                Ok(()) => self.batch.clear(),
+                Err(StoreError::Database(e))
+                    if musicark_store::sql::is_retryable(&e) && tries < 10 =>
+                {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(10 << tries.min(5)));
+                }
+                Err(e) => return Err(e),
             }
-            tx.commit()?;
         }
         self.last_commit = Instant::now();
         Ok(())

@@ -115,8 +115,10 @@ impl FsBlobStore {
         }
     }
 
-    /// Remove staging files left by a process that died mid-copy. Call only
-    /// while holding the archive's write lock.
+    /// Remove staging files left by a process that died mid-copy (a
+    /// file's name carries the process id that wrote it: those of live
+    /// processes, writers beside this one, are left). Call while holding
+    /// the archive's write lock.
     pub fn clean_staging(&self) -> Result<usize> {
         let mut removed = 0;
         let entries = match std::fs::read_dir(&self.tmp) {
@@ -125,7 +127,21 @@ impl FsBlobStore {
             Err(e) => return Err(StoreError::io(&self.tmp, e)),
         };
         for entry in entries.flatten() {
-            if std::fs::remove_file(entry.path()).is_ok() {
+            let name = entry.file_name();
+            let writer = name
+                .to_str()
+                .and_then(|n| n.split('.').nth(1))
+                .and_then(|pid| pid.parse::<i32>().ok())
+                .and_then(rustix::process::Pid::from_raw);
+            // This process stages nothing yet when it cleans up.
+            let alive = writer.is_some_and(|pid| {
+                pid != rustix::process::getpid()
+                    && !matches!(
+                        rustix::process::test_kill_process(pid),
+                        Err(rustix::io::Errno::SRCH)
+                    )
+            });
+            if !alive && std::fs::remove_file(entry.path()).is_ok() {
                 removed += 1;
             }
         }

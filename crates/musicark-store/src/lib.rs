@@ -46,6 +46,7 @@ pub use db::{Db, Location, SCHEMA_VERSION, SqliteSchema, is_postgres_url};
 pub use error::{Result, StoreError, is_no_space, sqlite_full, sqlite_io};
 pub use fsutil::{atomic_write, fsync_dir, write_synced};
 pub use names::UnknownName;
+
 pub use records::Activity;
 pub use status::{
     CodecCount, DamagedEntry, DamagedReport, FixitySummary, RunSummary, Status, TranscodeEntry,
@@ -201,9 +202,21 @@ impl Home {
         FsBlobStore::new(self.root.join("blobs"), self.root.join("tmp"))
     }
 
-    /// Take the archive's writer lock; held until the returned guard drops.
-    /// Fails at once, with a clear error, if another process holds it.
+    /// Take the archive's writer lock, alone; held until the returned
+    /// guard drops. Fails at once, with a clear error, if another process
+    /// writes the archive.
     pub fn lock_for_writing(&self) -> Result<WriteLock> {
+        self.lock(Writers::Alone)
+    }
+
+    /// Take the writer lock a kind of work needs. On SQLite every writer
+    /// is alone (the engine takes one writer at a time); on PostgreSQL
+    /// ingests and one catalogue import run together, each alone kind
+    /// waits for none and refuses while any other writer runs. The locks
+    /// are PostgreSQL's advisory locks, on a connection the guard holds
+    /// (released by the server when the process dies, kill -9 included),
+    /// and the archive directory's flock in the same mode.
+    pub fn lock(&self, kind: Writers) -> Result<WriteLock> {
         let path = self.root.join("lock");
         let file = File::options()
             .create(true)
@@ -211,14 +224,51 @@ impl Home {
             .write(true)
             .open(&path)
             .map_err(|e| StoreError::io(&path, e))?;
-        match file.try_lock() {
-            Ok(()) => Ok(WriteLock { _file: file }),
-            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
-                path: self.root.clone(),
-            }),
-            Err(std::fs::TryLockError::Error(e)) => Err(StoreError::io(&path, e)),
+        let location = self.database();
+        let shared = matches!(location, Location::Postgres(_)) && kind != Writers::Alone;
+        let taken = if shared {
+            file.try_lock_shared()
+        } else {
+            file.try_lock()
+        };
+        match taken {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Locked {
+                    path: self.root.clone(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(StoreError::io(&path, e)),
         }
+        let pg = match &location {
+            Location::Postgres(url) => {
+                let conn = pg::PgConn::lock(url, kind)?;
+                if conn.is_none() {
+                    return Err(StoreError::Locked {
+                        path: self.root.clone(),
+                    });
+                }
+                conn
+            }
+            Location::Sqlite(_) => None,
+        };
+        Ok(WriteLock {
+            _file: file,
+            _pg: pg.map(Box::new),
+        })
     }
+}
+
+/// Who may write an archive at the same time (see [`Home::lock`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writers {
+    /// Nobody else: packing, preserving, repairs, rights, migrating.
+    Alone,
+    /// Other ingests and a catalogue import.
+    Ingest,
+    /// Ingests, but no other catalogue import (one search index writer,
+    /// one bulk load at a time).
+    Catalog,
 }
 
 /// Bytes this user may still write on the filesystem holding `path`
@@ -264,4 +314,6 @@ pub fn full_disk_message<'a>(
 /// process dies, so a `kill -9` never leaves a stale lock behind).
 pub struct WriteLock {
     _file: File,
+    /// PostgreSQL: the connection holding the advisory locks.
+    _pg: Option<Box<pg::PgConn>>,
 }

@@ -23,6 +23,11 @@ use crate::{Result, SCHEMA_VERSION, StoreError};
 
 /// The advisory lock key migrations hold (any constant; "musicark").
 const MIGRATION_LOCK: i64 = 0x6d75_7369_6361_726b;
+/// Writers of the archive: shared by those that run together, taken
+/// alone by the others (`Home::lock`).
+const ARCHIVE_LOCK: i64 = MIGRATION_LOCK + 1;
+/// One catalogue import at a time.
+const CATALOG_LOCK: i64 = MIGRATION_LOCK + 2;
 
 /// One connection and the statements prepared on it.
 pub(crate) struct PgConn {
@@ -60,6 +65,34 @@ impl PgConn {
         }
         conn.batch("SET default_transaction_read_only = on")?;
         Ok(conn)
+    }
+
+    /// A connection holding the advisory locks `kind` needs, or `None`
+    /// when another process holds one that excludes them.
+    pub(crate) fn lock(url: &str, kind: crate::Writers) -> Result<Option<PgConn>> {
+        let conn = PgConn::connect(url)?;
+        let try_lock = |sql: &str, key: i64| -> Result<bool> {
+            let row = conn
+                .client()?
+                .query_one(sql, &[&key])
+                .map_err(Error::from)?;
+            Ok(row.get(0))
+        };
+        let archive = match kind {
+            crate::Writers::Alone => try_lock("SELECT pg_try_advisory_lock($1)", ARCHIVE_LOCK)?,
+            crate::Writers::Ingest | crate::Writers::Catalog => {
+                try_lock("SELECT pg_try_advisory_lock_shared($1)", ARCHIVE_LOCK)?
+            }
+        };
+        if !archive {
+            return Ok(None);
+        }
+        if kind == crate::Writers::Catalog
+            && !try_lock("SELECT pg_try_advisory_lock($1)", CATALOG_LOCK)?
+        {
+            return Ok(None);
+        }
+        Ok(Some(conn))
     }
 
     /// Whether the database at `url` already holds an archive's schema.

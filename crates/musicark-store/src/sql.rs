@@ -1049,6 +1049,20 @@ fn pg_begin(c: &PgConn) -> Result<Tx<'_>> {
     })))
 }
 
+/// Whether the transaction failed only because it ran beside another
+/// (a deadlock, a serialization failure): running it again succeeds.
+pub fn is_retryable(e: &Error) -> bool {
+    match &e.kind {
+        Kind::Postgres(p) => p
+            .code()
+            .is_some_and(|c| matches!(c.code(), "40P01" | "40001")),
+        Kind::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => {
+            f.code == rusqlite::ErrorCode::DatabaseBusy
+        }
+        _ => false,
+    }
+}
+
 /// Whether an error is a uniqueness or other constraint failing (a
 /// duplicate key, say), as opposed to the database failing.
 pub fn is_constraint_violation(e: &Error) -> bool {

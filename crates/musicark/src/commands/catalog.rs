@@ -69,8 +69,8 @@ pub fn import(
     mapping: Option<&Path>,
 ) -> anyhow::Result<()> {
     let home = open_home(g)?;
-    // One writer at a time, as for ingest, pack and the others.
-    let _lock = home.lock_for_writing()?;
+    // One catalogue import at a time; on PostgreSQL beside ingests.
+    let _lock = home.lock(musicark_store::Writers::Catalog)?;
     let mut cat = musicark_catalog::Catalog::open(&home)?;
     let bar = Bar {
         bar: Mutex::new(None),

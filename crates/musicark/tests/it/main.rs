@@ -3,6 +3,7 @@
 
 mod support;
 
+mod concurrent;
 mod corpus;
 mod crash;
 mod duplicates;

@@ -1,0 +1,254 @@
+//! Many writers on one PostgreSQL archive: two ingests over overlapping
+//! trees, a catalogue import and a running server at once, one ingest
+//! killed (-9) midway and run again, give the archive one clean run after
+//! another gives: every file recorded once, no content or recording twice.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use musicark_sample::{SampleSpec, generate};
+use serde_json::Value;
+
+use crate::support::{bin, fresh_database, ok, postgres_server};
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn init_on(archive: &Path, url: &str) {
+    let out = bin()
+        .arg("--archive")
+        .arg(archive)
+        .args(["init", "--database", url])
+        .output()
+        .expect("init");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn command(archive: &Path, args: &[&str]) -> Command {
+    let mut c = bin();
+    c.arg("--archive")
+        .arg(archive)
+        .args(args)
+        .arg("--quiet")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    c
+}
+
+fn finish(mut child: Child, what: &str) {
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "{what} failed: {err}");
+}
+
+/// What the archive holds, without clocks or run ids: files with their
+/// contents, and the catalogue's recordings.
+fn state(archive: &Path) -> (Vec<String>, Vec<String>, i64, i64) {
+    let db = crate::support::db(archive).expect("db");
+    let files = db.catalogue_fingerprint_rows().expect("files");
+    let mut recordings = Vec::new();
+    db.scan(
+        "SELECT recording_id, coalesce(mbid, ''), title FROM recordings ORDER BY recording_id",
+        [],
+        |r| {
+            recordings.push(format!(
+                "{}|{}|{}",
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?
+            ));
+            Ok(())
+        },
+    )
+    .expect("recordings");
+    let contents: i64 = db
+        .query_row("SELECT count(*) FROM contents", [], |r| r.get(0))
+        .expect("contents");
+    let distinct: i64 = db
+        .query_row(
+            "SELECT count(*) - count(DISTINCT mbid) FROM recordings WHERE mbid IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .expect("duplicates");
+    (files, recordings, contents, distinct)
+}
+
+#[test]
+fn on_postgres_two_ingests_an_import_and_a_server_run_at_once() {
+    if !postgres_server() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let music = tmp.path().join("music");
+    generate(&music.join("a"), &SampleSpec::with_tracks(24, 12.0, 42)).expect("a");
+    generate(&music.join("b"), &SampleSpec::with_tracks(12, 12.0, 7)).expect("b");
+    let dump = tmp.path().join("dump");
+    musicark_synth::write_catalog(
+        &dump,
+        &musicark_synth::CatalogSpec {
+            recordings: 20_000,
+            seed: 3,
+            invalid_share: 0.01,
+        },
+    )
+    .expect("catalogue");
+    let recordings = dump.join("mbdump/recording").display().to_string();
+    let a = music.join("a").display().to_string();
+    let all = music.display().to_string();
+
+    // One after another: the reference.
+    let clean = tmp.path().join("clean");
+    init_on(&clean, &fresh_database());
+    let started = Instant::now();
+    ok(&clean, &["ingest", &all, "--quiet"]);
+    let ingest_time = started.elapsed();
+    ok(&clean, &["ingest", &a, "--quiet"]);
+    ok(
+        &clean,
+        &["catalog", "import", "musicbrainz", &recordings, "--quiet"],
+    );
+    let expected = state(&clean);
+    assert!(
+        expected.0.len() >= 36 && expected.1.len() > 19_000,
+        "{}",
+        expected.0.len()
+    );
+    assert_eq!(expected.3, 0);
+
+    // All at once, a server answering throughout.
+    let busy = tmp.path().join("busy");
+    init_on(&busy, &fresh_database());
+    let server = bin()
+        .arg("--archive")
+        .arg(&busy)
+        .args(["serve", "--json", "--bind", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve");
+    let mut server = Killed(server);
+    let mut text = String::new();
+    for line in BufReader::new(server.0.stdout.take().expect("stdout")).lines() {
+        let line = line.expect("line");
+        text.push_str(&line);
+        if line == "}" {
+            break;
+        }
+    }
+    let served: Value = serde_json::from_str(&text).expect("serve's JSON");
+    let addr = served["url"]
+        .as_str()
+        .expect("url")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let status = || -> String {
+        let mut c = std::net::TcpStream::connect(&addr).expect("connect");
+        c.set_read_timeout(Some(Duration::from_secs(60)))
+            .expect("timeout");
+        write!(
+            c,
+            "GET /api/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .expect("send");
+        let mut answer = String::new();
+        c.read_to_string(&mut answer).expect("answer");
+        answer
+    };
+
+    let first = command(&busy, &["ingest", &all]).spawn().expect("ingest 1");
+    let second = command(&busy, &["ingest", &a]).spawn().expect("ingest 2");
+    let import = command(&busy, &["catalog", "import", "musicbrainz", &recordings])
+        .spawn()
+        .expect("import");
+    // A third ingest of the whole tree, killed -9 midway.
+    let mut victim = command(&busy, &["ingest", &all]).spawn().expect("ingest 3");
+    let deadline = Instant::now() + ingest_time / 3;
+    let mut answers = 0;
+    while Instant::now() < deadline {
+        assert!(
+            status().starts_with("HTTP/1.1 200"),
+            "the server during the writes"
+        );
+        answers += 1;
+    }
+    let was_running = victim.try_wait().expect("try_wait").is_none();
+    victim.kill().expect("kill -9");
+    let victim_status = victim.wait().expect("wait");
+    if !was_running {
+        let mut err = String::new();
+        if let Some(mut e) = victim.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        assert!(
+            victim_status.success(),
+            "ingest 3 failed before its kill: {err}"
+        );
+    }
+    finish(first, "ingest of the whole tree");
+    finish(second, "ingest of the overlapping subtree");
+    finish(import, "catalogue import");
+    // The killed one, again, alone.
+    ok(&busy, &["ingest", &all, "--quiet"]);
+    assert!(status().starts_with("HTTP/1.1 200"));
+    eprintln!(
+        "server answered {answers} times during the writes; ingest 3 killed while running: {was_running}"
+    );
+
+    let got = state(&busy);
+    assert_eq!(got.3, 0, "a recording twice");
+    assert_eq!(got.2, expected.2, "contents");
+    assert_eq!(got.0, expected.0, "files and their contents");
+    assert_eq!(got.1.len(), expected.1.len(), "recordings");
+    assert_eq!(got.1, expected.1, "recordings and their ids");
+}
+
+/// On SQLite the engine takes one writer at a time: a second writer is
+/// told so at once, and nothing is written by it.
+#[test]
+fn on_sqlite_a_second_writer_is_refused_at_once() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let archive = tmp.path().join("archive");
+    let init = bin()
+        .arg("--archive")
+        .arg(&archive)
+        .arg("init")
+        .output()
+        .expect("init");
+    assert!(init.status.success());
+    let home = musicark_store::Home::open(&archive).expect("home");
+    let _held = home
+        .lock(musicark_store::Writers::Ingest)
+        .expect("first writer");
+    let music = tmp.path().join("music");
+    generate(&music, &SampleSpec::with_tracks(2, 1.0, 1)).expect("music");
+    let out = bin()
+        .arg("--archive")
+        .arg(&archive)
+        .arg("ingest")
+        .arg(&music)
+        .output()
+        .expect("ingest");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("another musicark process is writing"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
