@@ -121,13 +121,14 @@ fn bench_catalog(args: &[String]) -> ExitCode {
         // Warm the page cache once, as a server would be.
         let _ = time(&isrcs, &lookup);
         let recordings: i64 = db.query_row("SELECT count(*) FROM recordings", [], |r| r.get(0))?;
-        let bytes = std::fs::metadata(home.db_path())?.len();
+        let bytes = db.size_bytes()?;
         let search_bytes: u64 = std::fs::read_dir(home.search_dir())?
             .filter_map(|e| e.ok()?.metadata().ok())
             .map(|m| m.len())
             .sum();
         println!(
-            "recordings: {recordings}, database: {bytes} bytes, {:.0} bytes per recording; search index: {search_bytes} bytes, {:.0} per recording",
+            "recordings: {recordings}, database ({}): {bytes} bytes, {:.0} bytes per recording; search index: {search_bytes} bytes, {:.0} per recording",
+            db.engine_name(),
             bytes as f64 / recordings.max(1) as f64,
             search_bytes as f64 / recordings.max(1) as f64
         );

@@ -406,7 +406,7 @@ fn drive<T: Send>(
     let artists = std::cell::RefCell::new(std::collections::HashMap::new());
     // A bulk load counts recording ids itself, on from the last one stored
     // (a resumed load goes on after what its last commit kept).
-    let next_id = std::cell::Cell::new(db.query_row(
+    let bulk = crate::write::Bulk::new(db.query_row(
         "SELECT coalesce(max(recording_id), 0) + 1 FROM recordings",
         [],
         |r| r.get::<_, i64>(0),
@@ -437,7 +437,7 @@ fn drive<T: Send>(
                 source: source.to_string(),
                 today: musicark_store::clock::today(),
                 artists: &artists,
-                bulk: import.bulk.then_some(&next_id),
+                bulk: import.bulk.then_some(&bulk),
             };
             let mut rows = 0u64;
             let mut rejects = 0u64;
@@ -459,6 +459,7 @@ fn drive<T: Send>(
                     }
                 }
             }
+            w.flush_bulk()?;
             t.execute(
                 "UPDATE imports SET lines_done = ?2, rows = rows + ?3, rejects = rejects + ?4 WHERE import_id = ?1",
                 params![import.import_id, last as i64, rows as i64, rejects as i64],
@@ -485,7 +486,7 @@ fn drive<T: Send>(
             source: source.to_string(),
             today: musicark_store::clock::today(),
             artists: &artists,
-            bulk: import.bulk.then_some(&next_id),
+            bulk: import.bulk.then_some(&bulk),
         };
         w.reject(
             lines + 1,
@@ -494,6 +495,7 @@ fn drive<T: Send>(
             &format!("input ends early: {e}"),
             None,
         )?;
+        w.flush_bulk()?;
         t.execute(
             "UPDATE imports SET rejects = rejects + 1 WHERE import_id = ?1",
             [import.import_id],

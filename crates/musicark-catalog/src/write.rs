@@ -2,7 +2,8 @@
 //! MBID or by a source's own id, so a re-import updates and never
 //! duplicates.
 
-use musicark_store::{params, sql::OptionalExtension};
+use musicark_store::params;
+use musicark_store::sql::{OptionalExtension, Value};
 
 use crate::ids;
 use crate::mb::{self, credit_string};
@@ -26,7 +27,39 @@ pub struct W<'t> {
     pub artists: &'t std::cell::RefCell<std::collections::HashMap<u128, i64>>,
     /// A first load into an empty recordings table: plain appends with
     /// ids counted here (its indexes are built when it ends).
-    pub bulk: Option<&'t std::cell::Cell<i64>>,
+    pub bulk: Option<&'t Bulk>,
+}
+
+/// A first load's state: the next recording id, and the rows of the
+/// current batch, written together by [`W::flush_bulk`] (binary COPY on
+/// PostgreSQL: a statement per row would cost a round trip each).
+pub struct Bulk {
+    pub next_id: std::cell::Cell<i64>,
+    rows: std::cell::RefCell<BulkRows>,
+}
+
+#[derive(Default)]
+struct BulkRows {
+    recordings: Vec<[Value; 7]>,
+    credits: Vec<[Value; 5]>,
+    isrcs: Vec<[Value; 2]>,
+}
+
+impl Bulk {
+    pub fn new(next_id: i64) -> Bulk {
+        Bulk {
+            next_id: std::cell::Cell::new(next_id),
+            rows: Default::default(),
+        }
+    }
+}
+
+fn text(s: &str) -> Value {
+    Value::Text(s.to_string())
+}
+
+fn opt(v: Option<impl Into<Value>>) -> Value {
+    v.map_or(Value::Null, Into::into)
 }
 
 /// Most artists remembered by an import before the memory is cleared
@@ -51,6 +84,44 @@ impl W<'_> {
                  ON CONFLICT(source, entity, external_id) DO UPDATE SET entity_id = excluded.entity_id",
             )?
             .execute(params![self.source, external, entity, entity_id, self.import_id])?;
+        Ok(())
+    }
+
+    /// Write the rows a first load buffered in this batch (recordings
+    /// before what refers to them); call before the batch commits.
+    pub fn flush_bulk(&self) -> musicark_store::sql::Result<()> {
+        let Some(bulk) = self.bulk else {
+            return Ok(());
+        };
+        let rows = std::mem::take(&mut *bulk.rows.borrow_mut());
+        self.tx.copy_in(
+            "recordings",
+            &[
+                "recording_id",
+                "mbid",
+                "title",
+                "artist_credit",
+                "length_ms",
+                "video",
+                "first_release_date",
+            ],
+            |sink| rows.recordings.iter().try_for_each(|r| sink(r)),
+        )?;
+        self.tx.copy_in(
+            "recording_artists",
+            &[
+                "recording_id",
+                "position",
+                "artist_id",
+                "credited_name",
+                "join_phrase",
+            ],
+            |sink| rows.credits.iter().try_for_each(|r| sink(r)),
+        )?;
+        self.tx
+            .copy_in("isrcs", &["isrc", "recording_id"], |sink| {
+                rows.isrcs.iter().try_for_each(|r| sink(r))
+            })?;
         Ok(())
     }
 
@@ -132,6 +203,17 @@ impl W<'_> {
                     id
                 }
             };
+            let credited = c.name.as_deref().unwrap_or(name);
+            if let Some(bulk) = self.bulk {
+                bulk.rows.borrow_mut().credits.push([
+                    Value::Integer(recording_id),
+                    Value::Integer(pos as i64),
+                    Value::Integer(artist_id),
+                    text(credited),
+                    text(&c.joinphrase),
+                ]);
+                continue;
+            }
             self.tx
                 .prepare_cached(
                     "INSERT INTO recording_artists (recording_id, position, artist_id, credited_name, join_phrase) \
@@ -139,7 +221,7 @@ impl W<'_> {
                        artist_id = excluded.artist_id, credited_name = excluded.credited_name, \
                        join_phrase = excluded.join_phrase",
                 )?
-                .execute(params![recording_id, pos as i64, artist_id, c.name.as_deref().unwrap_or(name), c.joinphrase])?;
+                .execute(params![recording_id, pos as i64, artist_id, credited, c.joinphrase])?;
         }
         Ok(())
     }
@@ -156,6 +238,14 @@ impl W<'_> {
 
     /// Link a normalised ISRC to a recording (once).
     fn link_isrc(&self, recording_id: i64, isrc: &str) -> musicark_store::sql::Result<()> {
+        if let Some(bulk) = self.bulk {
+            // Its unique index is built at the end, repeats dropped then.
+            bulk.rows
+                .borrow_mut()
+                .isrcs
+                .push([text(isrc), Value::Integer(recording_id)]);
+            return Ok(());
+        }
         self.tx
             .prepare_cached(
                 "INSERT INTO isrcs (isrc, recording_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
@@ -218,15 +308,18 @@ impl W<'_> {
         // New recordings (the common case of a first import) cost one
         // statement; an existing one is found on conflict. A bulk load
         // appends with ids it counts itself (no index to consult).
-        let inserted: Option<i64> = if let Some(next) = self.bulk {
-            let id = next.get();
-            self.tx
-                .prepare_cached(
-                    "INSERT INTO recordings (recording_id, mbid, title, artist_credit, length_ms, video, first_release_date) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )?
-                .execute(params![id, mbid, title, credit, r.length, r.video as i64, opt_text(&r.first_release_date)])?;
-            next.set(id + 1);
+        let inserted: Option<i64> = if let Some(bulk) = self.bulk {
+            let id = bulk.next_id.get();
+            bulk.rows.borrow_mut().recordings.push([
+                Value::Integer(id),
+                text(&mbid),
+                text(title),
+                text(&credit),
+                opt(r.length),
+                Value::Integer(r.video as i64),
+                opt(opt_text(&r.first_release_date).map(text)),
+            ]);
+            bulk.next_id.set(id + 1);
             Some(id)
         } else {
             self.tx

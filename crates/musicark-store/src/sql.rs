@@ -194,6 +194,36 @@ impl Value {
     }
 }
 
+impl From<i64> for Value {
+    fn from(i: i64) -> Value {
+        Value::Integer(i)
+    }
+}
+
+impl From<f64> for Value {
+    fn from(f: f64) -> Value {
+        Value::Real(f)
+    }
+}
+
+impl From<String> for Value {
+    fn from(t: String) -> Value {
+        Value::Text(t)
+    }
+}
+
+impl From<&str> for Value {
+    fn from(t: &str) -> Value {
+        Value::Text(t.to_string())
+    }
+}
+
+impl From<Vec<u8>> for Value {
+    fn from(b: Vec<u8>) -> Value {
+        Value::Blob(b)
+    }
+}
+
 impl ValueRef<'_> {
     pub fn to_owned(self) -> Value {
         match self {
@@ -989,6 +1019,27 @@ impl Db {
             Engine::Postgres(_) => {
                 self.query_row("SELECT 1", [], |_| Ok(()))?;
                 Ok(None)
+            }
+        }
+    }
+
+    /// Bytes the database takes: its file (and WAL), or what PostgreSQL
+    /// reports for the whole database.
+    pub fn size_bytes(&self) -> Result<u64> {
+        match &self.engine {
+            Engine::Sqlite(c) => {
+                let file = c.path().map_or(0, |p| {
+                    let size = |p: &str| std::fs::metadata(p).map_or(0, |m| m.len());
+                    size(p) + size(&format!("{p}-wal"))
+                });
+                Ok(file)
+            }
+            Engine::Postgres(_) => {
+                let n: i64 =
+                    self.query_row("SELECT pg_database_size(current_database())", [], |r| {
+                        r.get(0)
+                    })?;
+                Ok(n as u64)
             }
         }
     }
