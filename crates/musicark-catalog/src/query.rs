@@ -64,7 +64,8 @@ pub struct RecordingView {
 ///
 /// One statement (a round trip on PostgreSQL, where eight took most of a
 /// millisecond): each part of the view is a branch of a `UNION ALL`,
-/// tagged by its first column and ordered by the next ones.
+/// tagged by its first column; each part is put in order here (ordering
+/// the whole answer in SQL made SQLite sort it in temporary b-trees).
 pub fn recording(db: &Db, id: i64) -> Result<Option<RecordingView>, CatalogError> {
     const VIEW: &str = "\
         SELECT 0, NULL, recording_id, length_ms, video, mbid, title, artist_credit, first_release_date, NULL \
@@ -75,11 +76,10 @@ pub fn recording(db: &Db, id: i64) -> Result<Option<RecordingView>, CatalogError
         UNION ALL \
         SELECT 2, NULL, NULL, NULL, NULL, isrc, NULL, NULL, NULL, NULL FROM isrcs WHERE recording_id = ?1 \
         UNION ALL \
-        SELECT 3, x.n, x.release_id, x.disc, x.position, x.mbid, x.title, x.date, x.country, x.barcode FROM ( \
-          SELECT row_number() OVER (ORDER BY r.date IS NULL, r.date, r.release_id) AS n, \
-                 r.release_id, t.disc, t.position, r.mbid, r.title, r.date, r.country, r.barcode \
+        SELECT 3, NULL, x.release_id, x.disc, x.position, x.mbid, x.title, x.date, x.country, x.barcode FROM ( \
+          SELECT r.release_id, t.disc, t.position, r.mbid, r.title, r.date, r.country, r.barcode \
             FROM tracks t JOIN releases r USING (release_id) WHERE t.recording_id = ?1 \
-            ORDER BY n LIMIT 100) x \
+            ORDER BY r.date IS NULL, r.date, r.release_id LIMIT 100) x \
         UNION ALL \
         SELECT 4, NULL, NULL, NULL, NULL, source, external_id, NULL, NULL, NULL \
           FROM external_ids WHERE entity = 'recording' AND entity_id = ?1 \
@@ -88,9 +88,9 @@ pub fn recording(db: &Db, id: i64) -> Result<Option<RecordingView>, CatalogError
           WHERE recording_key = (SELECT coalesce(mbid, 'rec:' || recording_id) FROM recordings WHERE recording_id = ?1) \
         UNION ALL \
         SELECT 6, NULL, NULL, NULL, NULL, license, NULL, NULL, NULL, NULL \
-          FROM rights WHERE entity = 'recording' AND entity_id = ?1 \
-        ORDER BY 1, 2, 6, 7";
+          FROM rights WHERE entity = 'recording' AND entity_id = ?1";
     let mut view: Option<RecordingView> = None;
+    let mut credits: Vec<(i64, ArtistCredit)> = Vec::new();
     let mut stmt = db.prepare_cached(VIEW)?;
     let mut rows = stmt.query([id])?;
     while let Some(r) = rows.next()? {
@@ -114,15 +114,18 @@ pub fn recording(db: &Db, id: i64) -> Result<Option<RecordingView>, CatalogError
             continue;
         }
         let Some(v) = view.as_mut() else {
-            return Ok(None); // no such recording: part 0 sorts first
+            return Ok(None); // no such recording: its branch comes first
         };
         match part {
-            1 => v.artists.push(ArtistCredit {
-                artist_mbid: r.get(5)?,
-                name: r.get(6)?,
-                credited_as: r.get(7)?,
-                join_phrase: r.get(8)?,
-            }),
+            1 => credits.push((
+                r.get(1)?,
+                ArtistCredit {
+                    artist_mbid: r.get(5)?,
+                    name: r.get(6)?,
+                    credited_as: r.get(7)?,
+                    join_phrase: r.get(8)?,
+                },
+            )),
             2 => v.isrcs.push(r.get(5)?),
             3 => v.releases.push(TrackOn {
                 release_id: r.get(2)?,
@@ -146,6 +149,21 @@ pub fn recording(db: &Db, id: i64) -> Result<Option<RecordingView>, CatalogError
             }),
             _ => v.license = r.get(5)?,
         }
+    }
+    if let Some(v) = view.as_mut() {
+        credits.sort_by_key(|c| c.0);
+        v.artists = credits.into_iter().map(|c| c.1).collect();
+        v.isrcs.sort();
+        v.releases.sort_by(|a, b| {
+            (a.date.is_none(), &a.date, a.release_id).cmp(&(
+                b.date.is_none(),
+                &b.date,
+                b.release_id,
+            ))
+        });
+        v.external_ids
+            .sort_by(|a, b| (&a.source, &a.id).cmp(&(&b.source, &b.id)));
+        v.popularity.sort_by(|a, b| a.source.cmp(&b.source));
     }
     Ok(view)
 }
