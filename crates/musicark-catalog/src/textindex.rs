@@ -434,46 +434,67 @@ fn build(
     w.delete_keys_above(upto)?;
     // Changed documents below the mark: delete, then add what the
     // catalogue holds now (nothing when the row is gone).
-    let mut keys = db.prepare("SELECT key FROM search_outbox WHERE key <= ?1")?;
-    let mut rows = keys.query([upto])?;
-    while let Some(r) = rows.next()? {
-        w.delete(r.get(0)?);
-        stats.changed += 1;
-    }
-    let mut docs = db.prepare(
+    // Every answer streamed (`scan`): a first load's million new
+    // recordings are never held in memory, on either engine.
+    db.scan(
+        "SELECT key FROM search_outbox WHERE key <= ?1",
+        [upto],
+        |r| {
+            w.delete(r.get(0)?);
+            stats.changed += 1;
+            Ok(())
+        },
+    )?;
+    add_rows(
+        db,
+        &mut w,
         "SELECT o.key, r.title, coalesce(r.artist_credit, ''), '' FROM search_outbox o \
            JOIN recordings r ON r.recording_id = o.key WHERE o.key > 0 AND o.key <= ?1 \
          UNION ALL \
          SELECT o.key, '', coalesce(l.artist_credit, ''), l.title FROM search_outbox o \
            JOIN releases l ON l.release_id = -o.key WHERE o.key < 0",
+        upto,
     )?;
-    add_rows(&mut w, docs.query([upto])?)?;
     // New recordings, in id order.
-    let mut new = db.prepare(
+    stats.added = add_rows(
+        db,
+        &mut w,
         "SELECT recording_id, title, coalesce(artist_credit, ''), '' FROM recordings \
          WHERE recording_id > ?1 ORDER BY recording_id",
+        upto,
     )?;
-    stats.added = add_rows(&mut w, new.query([upto])?)?;
     Ok((w, stats))
 }
 
-fn add_rows(
-    w: &mut SearchWriter,
-    mut rows: musicark_store::sql::Rows<'_>,
-) -> Result<u64, CatalogError> {
+/// Add the documents `sql` answers (key, title, artist, release).
+fn add_rows(db: &Db, w: &mut SearchWriter, sql: &str, upto: i64) -> Result<u64, CatalogError> {
     let mut n = 0;
-    while let Some(r) = rows.next()? {
+    let mut failed: Option<SearchError> = None;
+    db.scan(sql, [upto], |r| {
         let title = r.text(1)?.unwrap_or("");
         let artist = r.text(2)?.unwrap_or("");
         let release = r.text(3)?.unwrap_or("");
-        w.add(&Doc {
+        if let Err(e) = w.add(&Doc {
             key: r.get(0)?,
             title,
             artist,
             release,
-        })?;
+        }) {
+            failed = Some(e);
+            return Err(musicark_store::sql::Error::conversion(
+                0,
+                "the search index refused a document".into(),
+            ));
+        }
         n += 1;
-    }
+        Ok(())
+    })
+    .map_err(|e| -> CatalogError {
+        match failed.take() {
+            Some(index_error) => index_error.into(),
+            None => e.into(),
+        }
+    })?;
     Ok(n)
 }
 

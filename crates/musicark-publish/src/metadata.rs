@@ -91,14 +91,20 @@ fn snapshot(db: &Db, out: &Path) -> Result<(), PublishError> {
         let tx = snap.unchecked_transaction()?;
         {
             let mut ins = tx.prepare(&format!("INSERT INTO {table} ({list}) VALUES ({marks})"))?;
-            let mut sel = db.prepare(&format!("SELECT {list} FROM {table} ORDER BY {order}"))?;
-            let mut rows = sel.query([])?;
-            while let Some(r) = rows.next()? {
-                let values: Vec<Value> = (0..kept.len())
-                    .map(|i| r.get(i))
-                    .collect::<Result<_, _>>()?;
-                ins.execute(rusqlite::params_from_iter(values))?;
-            }
+            // Streamed: a table of any size in bounded memory, on either
+            // engine.
+            db.scan(
+                &format!("SELECT {list} FROM {table} ORDER BY {order}"),
+                [],
+                |r| {
+                    let values: Vec<Value> = (0..kept.len())
+                        .map(|i| r.get(i))
+                        .collect::<Result<_, _>>()?;
+                    ins.execute(rusqlite::params_from_iter(values))
+                        .map_err(musicark_store::sql::Error::from)?;
+                    Ok(())
+                },
+            )?;
         }
         tx.commit()?;
     }
