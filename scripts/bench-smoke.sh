@@ -28,5 +28,6 @@ step() { # name command...
     fi
 }
 step pack env BENCH_DIR="$tmp/pack" "$root/scripts/bench-pack.sh" 300
-step catalog env BENCH_DIR="$tmp/catalog" "$root/scripts/bench-catalog.sh" 5000
+# The catalogue on PostgreSQL too when the tests' server is there (.ci/run).
+step catalog env BENCH_DIR="$tmp/catalog" MUSICARK_BENCH_POSTGRES="${MUSICARK_TEST_POSTGRES:-}" "$root/scripts/bench-catalog.sh" 5000
 step web env BENCH_DIR="$tmp/catalog" WRK_SECONDS=2 WARM_SECONDS=1 "$root/scripts/bench-web.sh" 5000
