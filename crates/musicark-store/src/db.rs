@@ -606,48 +606,46 @@ impl SqliteSchema {
         Ok(SqliteSchema { conn })
     }
 
+    /// The first column of every row `sql` answers, `arg` bound to its
+    /// placeholder when it has one.
+    fn names(&self, sql: &str, arg: Option<&str>) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare(sql)?;
+        let names = stmt
+            .query_map(rusqlite::params_from_iter(arg), |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(names)
+    }
+
     /// Every table, in the order the migrations made them (a table's
     /// references come before it).
     pub fn tables(&self) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare(
+        self.names(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid",
-        )?;
-        let names = stmt
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(names)
+            None,
+        )
     }
 
     /// The columns that identify a row of `table`: its primary key, else
     /// its first unique index; empty when it has neither.
     pub fn key_columns(&self, table: &str) -> Result<Vec<String>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT name FROM pragma_table_info(?1) WHERE pk > 0 ORDER BY pk")?;
-        let pk: Vec<String> = stmt
-            .query_map([table], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
+        let pk = self.names(
+            "SELECT name FROM pragma_table_info(?1) WHERE pk > 0 ORDER BY pk",
+            Some(table),
+        )?;
         if !pk.is_empty() {
             return Ok(pk);
         }
-        let unique: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT name FROM pragma_index_list(?1) WHERE \"unique\" = 1 ORDER BY name LIMIT 1",
-                [table],
-                |r| r.get(0),
-            )
-            .ok();
-        let Some(index) = unique else {
-            return Ok(Vec::new());
-        };
-        let mut stmt = self
-            .conn
-            .prepare("SELECT name FROM pragma_index_info(?1) ORDER BY seqno")?;
-        let cols = stmt
-            .query_map([index], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(cols)
+        let unique = self.names(
+            "SELECT name FROM pragma_index_list(?1) WHERE \"unique\" = 1 ORDER BY name LIMIT 1",
+            Some(table),
+        )?;
+        match unique.first() {
+            Some(index) => self.names(
+                "SELECT name FROM pragma_index_info(?1) ORDER BY seqno",
+                Some(index),
+            ),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// `CREATE TABLE …` of `table`.
@@ -661,13 +659,10 @@ impl SqliteSchema {
 
     /// `table`'s columns, in order.
     pub fn columns(&self, table: &str) -> Result<Vec<String>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT name FROM pragma_table_info(?1) ORDER BY cid")?;
-        let names = stmt
-            .query_map([table], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(names)
+        self.names(
+            "SELECT name FROM pragma_table_info(?1) ORDER BY cid",
+            Some(table),
+        )
     }
 
     /// `CREATE INDEX …` of every index on `tables`, by index name.
@@ -694,45 +689,6 @@ fn configure(conn: &Connection) -> Result<()> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     Ok(())
-}
-
-#[cfg(test)]
-impl Db {
-    /// A migrated database in memory.
-    pub(crate) fn open_in_memory_for_tests() -> Db {
-        let conn = Connection::open_in_memory().expect("in memory");
-        let mut db = Db {
-            engine: Engine::Sqlite(conn),
-        };
-        db.migrate().expect("migrate");
-        db
-    }
-
-    /// The schema's tables, by name.
-    pub(crate) fn sqlite_tables(&self) -> Vec<String> {
-        let mut stmt = self
-            .sqlite()
-            .expect("sqlite")
-            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-            .expect("prepare");
-        stmt.query_map([], |r| r.get(0))
-            .expect("query")
-            .collect::<rusqlite::Result<_>>()
-            .expect("tables")
-    }
-
-    /// A table's columns, by name.
-    pub(crate) fn sqlite_columns(&self, table: &str) -> Vec<String> {
-        let mut stmt = self
-            .sqlite()
-            .expect("sqlite")
-            .prepare("SELECT name FROM pragma_table_info(?1) ORDER BY name")
-            .expect("prepare");
-        stmt.query_map([table], |r| r.get(0))
-            .expect("query")
-            .collect::<rusqlite::Result<_>>()
-            .expect("columns")
-    }
 }
 
 #[cfg(test)]

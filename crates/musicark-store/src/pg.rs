@@ -203,9 +203,8 @@ impl PgConn {
     ) -> std::result::Result<(), Error> {
         use postgres::fallible_iterator::FallibleIterator;
         let stmt = self.prepare_cached(sql)?;
-        let params: Vec<PgParam<'_>> = values.iter().map(|v| PgParam(v.as_ref())).collect();
         let mut client = self.client()?;
-        let mut rows = client.query_raw(&stmt, params.iter().map(|p| p as &dyn ToSql))?;
+        let mut rows = client.query_raw(&stmt, bound(values))?;
         while let Some(row) = rows.next()? {
             f(&row)?;
         }
@@ -230,10 +229,7 @@ impl PgConn {
             if row.len() != types.len() {
                 return Err(Error::busy("a row of the wrong width for COPY"));
             }
-            let params: Vec<PgParam<'_>> = row.iter().map(|v| PgParam(v.as_ref())).collect();
-            let refs: Vec<&(dyn ToSql + Sync)> =
-                params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-            Ok(writer.write(&refs)?)
+            Ok(writer.write_raw(bound(row))?)
         })?;
         Ok(writer.finish()?)
     }
@@ -274,10 +270,10 @@ impl PgConn {
         stmt: &Statement,
         values: &[Value],
     ) -> std::result::Result<Vec<postgres::Row>, Error> {
-        let params: Vec<PgParam<'_>> = values.iter().map(|v| PgParam(v.as_ref())).collect();
-        let refs: Vec<&(dyn ToSql + Sync)> =
-            params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        Ok(self.client()?.query(stmt, &refs)?)
+        use postgres::fallible_iterator::FallibleIterator;
+        let mut client = self.client()?;
+        let rows = client.query_raw(stmt, bound(values))?;
+        Ok(rows.collect()?)
     }
 }
 
@@ -343,6 +339,11 @@ pub(crate) fn placeholders(sql: &str) -> String {
         }
     }
     out
+}
+
+/// `values` as parameters of any type (see [`PgParam`]).
+fn bound(values: &[Value]) -> impl ExactSizeIterator<Item = PgParam<'_>> {
+    values.iter().map(|v| PgParam(v.as_ref()))
 }
 
 /// A value bound to a parameter of whatever type the server inferred.

@@ -438,7 +438,14 @@ fn bind_sqlite<P: Params>(stmt: &mut Statement<'_>, p: P) -> Result<()> {
 /// `p`'s values, in order, for a PostgreSQL statement with `expected`
 /// parameters.
 fn values<P: Params>(p: P, expected: usize) -> Result<Vec<Value>> {
-    let mut out = Vec::with_capacity(expected);
+    let out = owned_values(p)?;
+    check_count(out.len(), expected)?;
+    Ok(out)
+}
+
+/// `p`'s values, in order, owned (PostgreSQL takes them all at once).
+fn owned_values<P: Params>(p: P) -> Result<Vec<Value>> {
+    let mut out = Vec::new();
     p.each(&mut |i, v| {
         if out.len() < i {
             out.resize(i, Value::Null);
@@ -446,7 +453,6 @@ fn values<P: Params>(p: P, expected: usize) -> Result<Vec<Value>> {
         out[i - 1] = v.value().to_owned();
         Ok(())
     })?;
-    check_count(out.len(), expected)?;
     Ok(out)
 }
 
@@ -754,14 +760,7 @@ pub(crate) fn pg_scan<P: Params>(
     p: P,
     f: &mut dyn FnMut(&Row<'_, '_>) -> Result<()>,
 ) -> Result<()> {
-    let mut given = Vec::new();
-    p.each(&mut |i, v| {
-        if given.len() < i {
-            given.resize(i, Value::Null);
-        }
-        given[i - 1] = v.value().to_owned();
-        Ok(())
-    })?;
+    let given = owned_values(p)?;
     c.scan(sql, &given, &mut |r| f(&Row(RowInner::Postgres(r))))
 }
 

@@ -3,38 +3,14 @@
 //! killed (-9) midway and run again, give the archive one clean run after
 //! another gives: every file recorded once, no content or recording twice.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use musicark_sample::{SampleSpec, generate};
-use serde_json::Value;
 
-use crate::support::{bin, fresh_database, ok, postgres_server};
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn init_on(archive: &Path, url: &str) {
-    let out = bin()
-        .arg("--archive")
-        .arg(archive)
-        .args(["init", "--database", url])
-        .output()
-        .expect("init");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use crate::support::{bin, fresh_database, init_on, ok, postgres_server};
 
 fn command(archive: &Path, args: &[&str]) -> Command {
     let mut c = bin();
@@ -114,7 +90,7 @@ fn on_postgres_two_ingests_an_import_and_a_server_run_at_once() {
 
     // One after another: the reference.
     let clean = tmp.path().join("clean");
-    init_on(&clean, &fresh_database());
+    init_on(&clean, Some(&fresh_database()));
     let started = Instant::now();
     ok(&clean, &["ingest", &all, "--quiet"]);
     let ingest_time = started.elapsed();
@@ -133,31 +109,9 @@ fn on_postgres_two_ingests_an_import_and_a_server_run_at_once() {
 
     // All at once, a server answering throughout.
     let busy = tmp.path().join("busy");
-    init_on(&busy, &fresh_database());
-    let server = bin()
-        .arg("--archive")
-        .arg(&busy)
-        .args(["serve", "--json", "--bind", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("serve");
-    let mut server = Killed(server);
-    let mut text = String::new();
-    for line in BufReader::new(server.0.stdout.take().expect("stdout")).lines() {
-        let line = line.expect("line");
-        text.push_str(&line);
-        if line == "}" {
-            break;
-        }
-    }
-    let served: Value = serde_json::from_str(&text).expect("serve's JSON");
-    let addr = served["url"]
-        .as_str()
-        .expect("url")
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
+    init_on(&busy, Some(&fresh_database()));
+    let (_server, url) = crate::support::serve(&busy, &[]);
+    let addr = crate::support::host_port(&url);
     let status = || -> String {
         let mut c = std::net::TcpStream::connect(&addr).expect("connect");
         c.set_read_timeout(Some(Duration::from_secs(60)))
@@ -225,13 +179,7 @@ fn on_postgres_two_ingests_an_import_and_a_server_run_at_once() {
 fn on_sqlite_a_second_writer_is_refused_at_once() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let archive = tmp.path().join("archive");
-    let init = bin()
-        .arg("--archive")
-        .arg(&archive)
-        .arg("init")
-        .output()
-        .expect("init");
-    assert!(init.status.success());
+    init_on(&archive, None);
     let home = musicark_store::Home::open(&archive).expect("home");
     let _held = home
         .lock(musicark_store::Writers::Ingest)

@@ -14,17 +14,7 @@ use crate::support::{bin, fresh_database, json, ok, postgres_server};
 const EPOCH: &str = "1790000000";
 
 fn demo_on_sqlite(dir: &Path) {
-    let out = bin()
-        .env("SOURCE_DATE_EPOCH", EPOCH)
-        .args(["demo", "--no-serve", "--json", "--dir"])
-        .arg(dir)
-        .output()
-        .expect("run demo");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::support::demo(dir, &[("SOURCE_DATE_EPOCH", EPOCH)], Vec::new());
 }
 
 fn list_bytes(archive: &Path, out: &Path) -> Vec<u8> {
@@ -144,13 +134,7 @@ fn a_migrate_killed_midway_leaves_the_archive_where_it_was_and_a_rerun_completes
     )
     .expect("generate");
     let archive = tmp.path().join("archive");
-    let init = bin()
-        .arg("--archive")
-        .arg(&archive)
-        .arg("init")
-        .output()
-        .expect("init");
-    assert!(init.status.success());
+    crate::support::init_on(&archive, None);
     ok(
         &archive,
         &[

@@ -92,6 +92,41 @@ pub fn db_read_only(archive: &Path) -> musicark_store::Result<musicark_store::Db
     musicark_store::Home::open(archive)?.db_read_only()
 }
 
+/// `musicark init` of `archive` on the PostgreSQL database `database`
+/// names, or on SQLite when `None` — whatever engine the suite runs on.
+pub fn init_on(archive: &Path, database: Option<&str>) {
+    let mut cmd = bin();
+    cmd.arg("--archive").arg(archive).arg("init");
+    if let Some(url) = database {
+        cmd.args(["--database", url]);
+    }
+    let out = cmd.output().expect("init");
+    assert!(
+        out.status.success(),
+        "init: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `musicark demo --no-serve --json --dir DIR` with `envs` set and
+/// `database` (from [`database_args`], or none for SQLite), expecting
+/// success.
+pub fn demo(dir: &Path, envs: &[(&str, &str)], database: Vec<String>) -> Output {
+    let out = bin()
+        .envs(envs.iter().copied())
+        .args(["demo", "--no-serve", "--json", "--dir"])
+        .arg(dir)
+        .args(database)
+        .output()
+        .expect("run demo");
+    assert!(
+        out.status.success(),
+        "demo: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// Run `musicark --archive ARCHIVE ARGS...`, expecting success.
 pub fn ok(archive: &Path, args: &[&str]) -> Output {
     ok_env(archive, args, &[])
@@ -373,4 +408,49 @@ pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(suffix);
     PathBuf::from(s)
+}
+
+/// A child process, killed and reaped when dropped (a server a test
+/// started, whatever the test's outcome).
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `musicark serve --json` on a free port with `envs` set: the server
+/// (killed when dropped) and its URL (`http://HOST:PORT/`).
+pub fn serve(archive: &Path, envs: &[(&str, &str)]) -> (Killed, String) {
+    use std::io::BufRead;
+    let child = bin()
+        .envs(envs.iter().copied())
+        .arg("--archive")
+        .arg(archive)
+        .args(["serve", "--json", "--bind", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("serve");
+    let mut child = Killed(child);
+    let stdout = child.0.stdout.take().expect("stdout");
+    let mut text = String::new();
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.expect("line");
+        text.push_str(&line);
+        if line == "}" {
+            break;
+        }
+    }
+    let v: Value = serde_json::from_str(&text).expect("serve's JSON");
+    (child, v["url"].as_str().expect("url").to_string())
+}
+
+/// `HOST:PORT` of a server's URL, to connect to.
+pub fn host_port(url: &str) -> String {
+    url.trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string()
 }

@@ -2,9 +2,8 @@
 //! checked against the CLI's `--json`), the security rules, headless
 //! Chromium driving the pages, and schemathesis against /openapi.json.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
 use axum::body::Body;
@@ -12,7 +11,7 @@ use axum::http::{Request, StatusCode};
 use serde_json::Value;
 use tower::ServiceExt;
 
-use crate::support::{bin, json, ok, peer, skip_or_fail};
+use crate::support::{json, ok, peer, skip_or_fail};
 
 /// One demo archive for the read-only tests, built once per run.
 fn demo() -> &'static Path {
@@ -20,17 +19,7 @@ fn demo() -> &'static Path {
     DEMO.get_or_init(|| {
         let dir = tempfile::tempdir().expect("tempdir").keep();
         let archive = dir.join("demo");
-        let out = bin()
-            .args(["demo", "--no-serve", "--json", "--dir"])
-            .arg(&archive)
-            .args(crate::support::database_args())
-            .output()
-            .expect("run demo");
-        assert!(
-            out.status.success(),
-            "demo: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        crate::support::demo(&archive, &[], crate::support::database_args());
         archive
     })
 }
@@ -42,17 +31,10 @@ fn demo_copy(into: &Path) -> PathBuf {
         // On PostgreSQL a copy of the directory would share the shared
         // demo's database: a demo of its own instead.
         // At one clock, so that two copies publish the same bytes.
-        let out = bin()
-            .env("SOURCE_DATE_EPOCH", "1780000000")
-            .args(["demo", "--no-serve", "--json", "--dir"])
-            .arg(&dst)
-            .args(crate::support::database_args())
-            .output()
-            .expect("run demo");
-        assert!(
-            out.status.success(),
-            "demo: {}",
-            String::from_utf8_lossy(&out.stderr)
+        crate::support::demo(
+            &dst,
+            &[("SOURCE_DATE_EPOCH", "1780000000")],
+            crate::support::database_args(),
         );
         return dst;
     }
@@ -697,39 +679,6 @@ fn idle_connections_do_not_starve_the_server() {
     drop(idle);
 }
 
-/// `musicark serve --json` on a free port; its URL.
-fn serve(archive: &Path) -> (Child, String) {
-    let mut child = bin()
-        .arg("--archive")
-        .arg(archive)
-        .args(["serve", "--json", "--bind", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut text = String::new();
-    let mut lines = BufReader::new(stdout).lines();
-    for line in lines.by_ref() {
-        let line = line.expect("line");
-        text.push_str(&line);
-        if line == "}" {
-            break;
-        }
-    }
-    let v: Value = serde_json::from_str(&text).expect("serve's JSON");
-    (child, v["url"].as_str().expect("url").to_string())
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn chromium_searches_opens_a_recording_and_downloads_a_plan() {
     let browser_dir =
@@ -744,8 +693,7 @@ fn chromium_searches_opens_a_recording_and_downloads_a_plan() {
         return;
     };
     let archive = demo();
-    let (child, url) = serve(archive);
-    let _server = Killed(child);
+    let (_server, url) = crate::support::serve(archive, &[]);
     let artefacts = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("artefacts/web");
     let _ = std::fs::remove_dir_all(&artefacts);
     let out = Command::new(node)
@@ -845,8 +793,7 @@ fn schemathesis_finds_no_server_error() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let archive = demo_copy(tmp.path());
     set_token(&archive, "st-token");
-    let (child, url) = serve(&archive);
-    let _server = Killed(child);
+    let (_server, url) = crate::support::serve(&archive, &[]);
     let out = Command::new(st)
         .current_dir(tmp.path())
         .env("SCHEMATHESIS_HOOKS", "")
@@ -968,32 +915,8 @@ fn a_takedown_through_the_api_leaves_what_the_cli_takedown_leaves() {
         &[("SOURCE_DATE_EPOCH", EPOCH)],
     );
 
-    let child = bin()
-        .arg("--archive")
-        .arg(&by_api)
-        .args(["serve", "--json", "--bind", "127.0.0.1:0"])
-        .env("SOURCE_DATE_EPOCH", EPOCH)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("serve");
-    let mut child = Killed(child);
-    let stdout = child.0.stdout.take().expect("stdout");
-    let mut text = String::new();
-    for line in BufReader::new(stdout).lines() {
-        let line = line.expect("line");
-        text.push_str(&line);
-        if line == "}" {
-            break;
-        }
-    }
-    let v: Value = serde_json::from_str(&text).expect("serve's JSON");
-    let addr = v["url"]
-        .as_str()
-        .expect("url")
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
+    let (child, url) = crate::support::serve(&by_api, &[("SOURCE_DATE_EPOCH", EPOCH)]);
+    let addr = crate::support::host_port(&url);
     let body = r#"{"recording_id": 1, "action": "takedown", "reason": "request #12", "reference": "T-12"}"#;
     let mut c = std::net::TcpStream::connect(&addr).expect("connect");
     c.set_read_timeout(Some(std::time::Duration::from_secs(120)))
