@@ -350,7 +350,9 @@ fn begin(
 }
 
 /// Run one import: `produce` (on its own thread) reads and parses, calling
-/// `emit` per line; `write` stores one item, returning how many rows.
+/// `emit` per line; `prefetch` looks up what a batch's items need before
+/// they are written (see [`W::prefetch_releases`]); `write` stores one
+/// item, returning how many rows.
 #[allow(clippy::too_many_arguments)]
 fn drive<T: Send>(
     cat: &mut Catalog,
@@ -360,6 +362,7 @@ fn drive<T: Send>(
     progress: &dyn ImportProgress,
     bytes_read: Arc<AtomicU64>,
     produce: impl FnOnce(u64, &mut dyn FnMut(Produced<T>) -> bool) -> Result<(), CatalogError> + Send,
+    mut prefetch: impl FnMut(&W<'_>, &[&T]) -> musicark_store::sql::Result<()>,
     mut write: impl FnMut(&W<'_>, T, &mut Vec<FieldReject>) -> musicark_store::sql::Result<u64>,
 ) -> Result<ImportSummary, CatalogError> {
     let started = Instant::now();
@@ -391,10 +394,13 @@ fn drive<T: Send>(
         });
     }
     if import.bulk {
-        db.execute_batch(
+        let t = db.transaction()?;
+        t.execute_batch(
             "DROP INDEX IF EXISTS recordings_mbid; DROP INDEX IF EXISTS isrcs_pk; \
              DROP INDEX IF EXISTS isrcs_recording; DROP INDEX IF EXISTS recording_artists_artist;",
         )?;
+        t.suspend_foreign_keys(&["recording_artists", "isrcs"])?;
+        t.commit()?;
     }
     let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     progress.start(&format!("{source} {kind}"), total);
@@ -404,6 +410,7 @@ fn drive<T: Send>(
     let mut rows_total = 0u64;
     let mut rejects_total = 0u64;
     let artists = std::cell::RefCell::new(std::collections::HashMap::new());
+    let pending = std::cell::RefCell::new(crate::write::Pending::default());
     if import.bulk {
         // A first load credits most artists of the artist dump: read them
         // in one pass instead of one look-up each (a round trip each on
@@ -456,10 +463,13 @@ fn drive<T: Send>(
                 today: musicark_store::clock::today(),
                 artists: &artists,
                 bulk: import.bulk.then_some(&bulk),
+                pending: &pending,
             };
             let mut rows = 0u64;
             let mut rejects = 0u64;
             let mut last = lines;
+            let items: Vec<&T> = batch.iter().filter_map(|p| p.item.as_ref().ok()).collect();
+            prefetch(&w, &items)?;
             for p in batch {
                 last = p.line;
                 match p.item {
@@ -477,7 +487,7 @@ fn drive<T: Send>(
                     }
                 }
             }
-            w.flush_bulk()?;
+            w.flush()?;
             t.execute(
                 "UPDATE imports SET lines_done = ?2, rows = rows + ?3, rejects = rejects + ?4 WHERE import_id = ?1",
                 params![import.import_id, last as i64, rows as i64, rejects as i64],
@@ -505,6 +515,7 @@ fn drive<T: Send>(
             today: musicark_store::clock::today(),
             artists: &artists,
             bulk: import.bulk.then_some(&bulk),
+            pending: &pending,
         };
         w.reject(
             lines + 1,
@@ -513,7 +524,7 @@ fn drive<T: Send>(
             &format!("input ends early: {e}"),
             None,
         )?;
-        w.flush_bulk()?;
+        w.flush()?;
         t.execute(
             "UPDATE imports SET rejects = rejects + 1 WHERE import_id = ?1",
             [import.import_id],
@@ -528,6 +539,7 @@ fn drive<T: Send>(
     crate::textindex::sync_while(db, search, |db| {
         let t = db.transaction()?;
         let dropped = ensure_indexes(&t)?;
+        t.restore_foreign_keys()?;
         t.execute(
             "UPDATE imports SET finished_at = ?2 WHERE import_id = ?1",
             musicark_store::params![import.import_id, musicark_store::clock::now()],
@@ -604,6 +616,7 @@ fn mb_import<T: serde::de::DeserializeOwned + Send>(
     file: &Path,
     entity: &'static str,
     progress: &dyn ImportProgress,
+    prefetch: impl FnMut(&W<'_>, &[&T]) -> musicark_store::sql::Result<()>,
     mut write: impl FnMut(&W<'_>, T, &mut Vec<FieldReject>) -> musicark_store::sql::Result<Option<i64>>,
 ) -> Result<ImportSummary, CatalogError> {
     let count = Arc::new(AtomicU64::new(0));
@@ -620,6 +633,7 @@ fn mb_import<T: serde::de::DeserializeOwned + Send>(
             with_mb_reader(&f2, entity, c2, |r| json_lines::<T>(r, skip, emit))?
                 .map_err(|e| io_err(&f2, e))
         },
+        prefetch,
         |w, item, rej| Ok(write(w, item, rej)?.map_or(0, |_| 1)),
     )
 }
@@ -664,17 +678,30 @@ pub fn import_musicbrainz(
     let mut out = Vec::new();
     for (file, entity) in files {
         let summary = match entity {
-            "artist" => mb_import::<mb::Artist>(cat, &file, entity, progress, |w, a, rej| {
-                w.mb_artist(&a, rej)
-            })?,
-            "recording" => {
-                mb_import::<mb::Recording>(cat, &file, entity, progress, |w, r, rej| {
-                    w.mb_recording(&r, false, rej)
-                })?
-            }
-            _ => mb_import::<mb::Release>(cat, &file, entity, progress, |w, r, rej| {
-                w.mb_release(&r, rej)
-            })?,
+            "artist" => mb_import::<mb::Artist>(
+                cat,
+                &file,
+                entity,
+                progress,
+                |w, batch| w.prefetch_artists(batch.iter().copied()),
+                |w, a, rej| w.mb_artist(&a, rej),
+            )?,
+            "recording" => mb_import::<mb::Recording>(
+                cat,
+                &file,
+                entity,
+                progress,
+                |_, _| Ok(()),
+                |w, r, rej| w.mb_recording(&r, false, rej),
+            )?,
+            _ => mb_import::<mb::Release>(
+                cat,
+                &file,
+                entity,
+                progress,
+                |w, batch| w.prefetch_releases(batch.iter().copied()),
+                |w, r, rej| w.mb_release(&r, rej),
+            )?,
         };
         out.push(summary);
     }
@@ -786,6 +813,7 @@ pub fn import_listenbrainz(
             });
             Ok(())
         },
+        |_, _| Ok(()),
         |w, row: LbRow, rej| match ids::mbid(&row.recording_mbid) {
             Ok(m) => {
                 w.popularity(&m, row.total_listen_count, row.total_user_count, None)?;
@@ -969,6 +997,7 @@ pub fn import_mapped(
                 Ok(())
             }
         },
+        |_, _| Ok(()),
         |w, row: MappedRow, rej| {
             w.mapped_recording(&row, rej)?;
             Ok(1)

@@ -2,8 +2,10 @@
 //! MBID or by a source's own id, so a re-import updates and never
 //! duplicates.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
 use musicark_store::params;
-use musicark_store::sql::{OptionalExtension, Value};
+use musicark_store::sql::{OptionalExtension, Value, params_from_iter};
 
 use crate::ids;
 use crate::mb::{self, credit_string};
@@ -28,7 +30,75 @@ pub struct W<'t> {
     /// A first load into an empty recordings table: plain appends with
     /// ids counted here (its indexes are built when it ends).
     pub bulk: Option<&'t Bulk>,
+    /// What this batch writes at its end, many rows a statement.
+    pub pending: &'t std::cell::RefCell<Pending>,
 }
+
+/// Rows a batch writes at its end, many to a statement ([`W::flush`]):
+/// a statement per row costs a round trip each on PostgreSQL (a release
+/// of 12 tracks took 26). Their ids are known before they are written:
+/// looked up for the whole batch at its start ([`W::prefetch_releases`])
+/// or counted on from the largest stored, as the engines count them
+/// (one catalogue import writes these tables at a time).
+#[derive(Default)]
+pub struct Pending {
+    release_groups: Keyed<String, 4>,
+    releases: Keyed<String, 11>,
+    /// Each release written in this batch: its tracks by (disc, position).
+    tracks: BTreeMap<i64, BTreeMap<(i64, i64), [Value; 6]>>,
+    /// Releases stored before this batch: their old tracks go first.
+    old_tracks: BTreeSet<i64>,
+    outbox: BTreeSet<i64>,
+    popularity: Keyed<String, 6>,
+    artists: Keyed<String, 6>,
+    /// MBID → id, of rows stored before this batch (looked up at its
+    /// start) and of rows this batch adds.
+    rg_ids: HashMap<String, i64>,
+    artist_ids: HashMap<String, i64>,
+    release_ids: HashMap<String, (i64, bool)>,
+    /// MBID → (id, length unknown, credit unknown) of stored recordings.
+    recordings: HashMap<String, (i64, bool, bool)>,
+    next_rg: Option<i64>,
+    next_release: Option<i64>,
+    next_artist: Option<i64>,
+}
+
+/// Rows by key, in the order first put; a later row for the same key
+/// replaces the earlier one (as a second upsert would).
+struct Keyed<K, const N: usize> {
+    at: HashMap<K, usize>,
+    rows: Vec<[Value; N]>,
+}
+
+impl<K, const N: usize> Default for Keyed<K, N> {
+    fn default() -> Self {
+        Keyed {
+            at: HashMap::new(),
+            rows: Vec::new(),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq, const N: usize> Keyed<K, N> {
+    fn put(&mut self, key: K, row: [Value; N]) {
+        match self.at.entry(key) {
+            std::collections::hash_map::Entry::Occupied(e) => self.rows[*e.get()] = row,
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(self.rows.len());
+                self.rows.push(row);
+            }
+        }
+    }
+
+    fn take(&mut self) -> Vec<[Value; N]> {
+        self.at.clear();
+        std::mem::take(&mut self.rows)
+    }
+}
+
+/// Keys an `IN (…)` of [`W::each_known`] holds; a shorter chunk is padded
+/// with its first key, so every chunk is one prepared statement.
+const KEYS: usize = 512;
 
 /// A first load's state: the next recording id, and the rows of the
 /// current batch, written together by [`W::flush_bulk`] (binary COPY on
@@ -87,9 +157,152 @@ impl W<'_> {
         Ok(())
     }
 
-    /// Write the rows a first load buffered in this batch (recordings
-    /// before what refers to them); call before the batch commits.
-    pub fn flush_bulk(&self) -> musicark_store::sql::Result<()> {
+    /// Write what this batch left for its end (recordings before what
+    /// refers to them); call before the batch commits.
+    pub fn flush(&self) -> musicark_store::sql::Result<()> {
+        self.flush_bulk()?;
+        let mut p = self.pending.borrow_mut();
+        let p = &mut *p;
+        self.tx.insert_many(
+            "artists (artist_id, mbid, name, sort_name, country, type)",
+            6,
+            &p.artists.take(),
+            "ON CONFLICT(mbid) DO UPDATE SET name = excluded.name, \
+               sort_name = coalesce(excluded.sort_name, artists.sort_name), \
+               country = coalesce(excluded.country, artists.country), type = coalesce(excluded.type, artists.type)",
+        )?;
+        self.tx.insert_many(
+            "release_groups (rg_id, mbid, title, primary_type)",
+            4,
+            &p.release_groups.take(),
+            "ON CONFLICT(mbid) DO UPDATE SET title = excluded.title, primary_type = excluded.primary_type",
+        )?;
+        self.tx.insert_many(
+            "releases (release_id, mbid, title, artist_credit, rg_id, date, country, barcode, label, catalog_number, status)",
+            11,
+            &p.releases.take(),
+            "ON CONFLICT(mbid) DO UPDATE SET title = excluded.title, artist_credit = excluded.artist_credit, \
+               rg_id = excluded.rg_id, date = excluded.date, country = excluded.country, barcode = excluded.barcode, \
+               label = excluded.label, catalog_number = excluded.catalog_number, status = excluded.status",
+        )?;
+        let old: Vec<i64> = std::mem::take(&mut p.old_tracks).into_iter().collect();
+        let delete = format!(
+            "DELETE FROM tracks WHERE release_id IN ({})",
+            musicark_store::sql::marks(1, KEYS)
+        );
+        for chunk in old.chunks(KEYS) {
+            let padded = chunk.iter().chain(std::iter::repeat(&chunk[0])).take(KEYS);
+            self.tx.execute(&delete, params_from_iter(padded))?;
+        }
+        // Old tracks are gone and a release's tracks are one per (disc,
+        // position): nothing left to conflict with.
+        let tracks = std::mem::take(&mut p.tracks);
+        self.tx.copy_in(
+            "tracks",
+            &["release_id", "disc", "position", "recording_id", "title", "length_ms"],
+            |sink| tracks.values().flat_map(|t| t.values()).try_for_each(|r| sink(r)),
+        )?;
+        let outbox: Vec<[Value; 1]> = std::mem::take(&mut p.outbox)
+            .into_iter()
+            .map(|k| [Value::Integer(k)])
+            .collect();
+        self.tx.insert_many("search_outbox (key)", 1, &outbox, "ON CONFLICT DO NOTHING")?;
+        self.tx.insert_many(
+            "popularity (recording_key, source, listen_count, user_count, score, as_of)",
+            6,
+            &p.popularity.take(),
+            "ON CONFLICT(recording_key, source) DO UPDATE SET listen_count = excluded.listen_count, \
+               user_count = excluded.user_count, score = excluded.score, as_of = excluded.as_of",
+        )?;
+        // What this batch looked up or counted is not kept past it (the
+        // next batch reads what this one stored).
+        *p = Pending::default();
+        Ok(())
+    }
+
+    /// Each row of `select … IN (…)` for `keys`, looked up [`KEYS`] at a
+    /// time.
+    fn each_known(
+        &self,
+        select: &str,
+        mut keys: Vec<String>,
+        mut f: impl FnMut(&musicark_store::sql::Row<'_, '_>) -> musicark_store::sql::Result<()>,
+    ) -> musicark_store::sql::Result<()> {
+        keys.sort_unstable();
+        keys.dedup();
+        let sql = format!("{select} IN ({})", musicark_store::sql::marks(1, KEYS));
+        for chunk in keys.chunks(KEYS) {
+            let padded = chunk.iter().chain(std::iter::repeat(&chunk[0])).take(KEYS);
+            self.tx.scan(&sql, params_from_iter(padded), &mut f)?;
+        }
+        Ok(())
+    }
+
+    /// Look up, for a batch of releases, the stored ids of the releases,
+    /// release groups and track recordings it names: a few statements
+    /// instead of several per release.
+    pub fn prefetch_releases<'r>(
+        &self,
+        releases: impl Iterator<Item = &'r mb::Release>,
+    ) -> musicark_store::sql::Result<()> {
+        let valid = |raw: Option<&str>| raw.and_then(|s| ids::mbid(s).ok());
+        let (mut rels, mut rgs, mut recs) = (Vec::new(), Vec::new(), Vec::new());
+        for r in releases {
+            rels.extend(valid(r.id.as_deref()));
+            rgs.extend(valid(r.release_group.as_ref().and_then(|g| g.id.as_deref())));
+            for m in &r.media {
+                for t in m.pregap.iter().chain(&m.tracks) {
+                    recs.extend(valid(t.recording.as_ref().and_then(|x| x.id.as_deref())));
+                }
+            }
+        }
+        let mut p = self.pending.borrow_mut();
+        self.each_known("SELECT mbid, release_id FROM releases WHERE mbid", rels, |r| {
+            p.release_ids.insert(r.get(0)?, (r.get(1)?, true));
+            Ok(())
+        })?;
+        self.each_known("SELECT mbid, rg_id FROM release_groups WHERE mbid", rgs, |r| {
+            p.rg_ids.insert(r.get(0)?, r.get(1)?);
+            Ok(())
+        })?;
+        // A first load has no MBID index on recordings yet: its track
+        // recordings are looked up one by one, as they are written.
+        if self.bulk.is_none() {
+            self.each_known(
+                "SELECT mbid, recording_id, length_ms IS NULL, coalesce(artist_credit, '') = '' \
+                 FROM recordings WHERE mbid",
+                recs,
+                |r| {
+                    p.recordings.insert(r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?));
+                    Ok(())
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The next id of `table`: one more than the largest stored, then
+    /// counted on in this batch.
+    fn next_id(
+        &self,
+        next: &mut Option<i64>,
+        table: &str,
+        column: &str,
+    ) -> musicark_store::sql::Result<i64> {
+        let id = match *next {
+            Some(id) => id,
+            None => self.tx.query_row(
+                &format!("SELECT coalesce(max({column}), 0) + 1 FROM {table}"),
+                [],
+                |r| r.get(0),
+            )?,
+        };
+        *next = Some(id + 1);
+        Ok(id)
+    }
+
+    /// Write the rows a first load buffered in this batch.
+    fn flush_bulk(&self) -> musicark_store::sql::Result<()> {
         let Some(bulk) = self.bulk else {
             return Ok(());
         };
@@ -360,6 +573,8 @@ impl W<'_> {
         Ok(Some(id))
     }
 
+    /// An artist of an artist dump, its row written at the batch's end
+    /// (fields absent keep their value, as in [`W::artist`]).
     pub fn mb_artist(
         &self,
         a: &mb::Artist,
@@ -368,14 +583,50 @@ impl W<'_> {
         let Some(mbid) = record_mbid(a.id.as_deref(), rejects) else {
             return Ok(None);
         };
-        let id = self.artist(
-            &mbid,
-            a.name.as_deref().unwrap_or(""),
-            opt_text(&a.sort_name),
-            opt_text(&a.country),
-            opt_text(&a.kind),
-        )?;
+        let mut p = self.pending.borrow_mut();
+        let p = &mut *p;
+        let id = match p.artist_ids.get(&mbid) {
+            Some(&id) => id,
+            None => {
+                let id = self.next_id(&mut p.next_artist, "artists", "artist_id")?;
+                p.artist_ids.insert(mbid.clone(), id);
+                id
+            }
+        };
+        let mut row = [
+            Value::Integer(id),
+            text(&mbid),
+            text(a.name.as_deref().unwrap_or("")),
+            opt(opt_text(&a.sort_name).map(text)),
+            opt(opt_text(&a.country).map(text)),
+            opt(opt_text(&a.kind).map(text)),
+        ];
+        if let Some(&i) = p.artists.at.get(&mbid) {
+            // Twice in one batch: what the second leaves out, the first
+            // gave (as two upserts in turn would keep).
+            for c in 3..6 {
+                if row[c] == Value::Null {
+                    row[c] = p.artists.rows[i][c].clone();
+                }
+            }
+        }
+        p.artists.put(mbid, row);
         Ok(Some(id))
+    }
+
+    /// Look up, for a batch of artists, the ids of those stored.
+    pub fn prefetch_artists<'a>(
+        &self,
+        artists: impl Iterator<Item = &'a mb::Artist>,
+    ) -> musicark_store::sql::Result<()> {
+        let keys = artists
+            .filter_map(|a| a.id.as_deref().and_then(|s| ids::mbid(s).ok()))
+            .collect();
+        let mut p = self.pending.borrow_mut();
+        self.each_known("SELECT mbid, artist_id FROM artists WHERE mbid", keys, |r| {
+            p.artist_ids.insert(r.get(0)?, r.get(1)?);
+            Ok(())
+        })
     }
 
     pub fn mb_release(
@@ -388,17 +639,17 @@ impl W<'_> {
         };
         let rg_id: Option<i64> = match &r.release_group {
             Some(rg) => match ids::mbid(rg.id.as_deref().unwrap_or("")) {
-                Ok(rg_mbid) => Some(
-                    self.tx
-                        .prepare_cached(
-                            "INSERT INTO release_groups (mbid, title, primary_type) VALUES (?1, ?2, ?3) \
-                             ON CONFLICT(mbid) DO UPDATE SET title = excluded.title, primary_type = excluded.primary_type \
-                             RETURNING rg_id",
-                        )?
-                        .query_row(params![rg_mbid, rg.title.as_deref().unwrap_or(""), opt_text(&rg.primary_type)], |row| row.get(0))?,
-                ),
+                Ok(rg_mbid) => Some(self.release_group(
+                    rg_mbid,
+                    rg.title.as_deref().unwrap_or(""),
+                    opt_text(&rg.primary_type),
+                )?),
                 Err(e) => {
-                    rejects.push(FieldReject { field: "release-group.id", value: rg.id.clone().unwrap_or_default(), reason: e.to_string() });
+                    rejects.push(FieldReject {
+                        field: "release-group.id",
+                        value: rg.id.clone().unwrap_or_default(),
+                        reason: e.to_string(),
+                    });
                     None
                 }
             },
@@ -410,59 +661,127 @@ impl W<'_> {
             .iter()
             .find_map(|l| l.label.as_ref().and_then(|l| l.name.clone()));
         let catno = r.label_info.iter().find_map(|l| l.catalog_number.clone());
-        let title = r.title.as_deref().unwrap_or("");
-        let credit = credit_string(&r.artist_credit);
-        let existing: Option<i64> = self
-            .tx
-            .prepare_cached("SELECT release_id FROM releases WHERE mbid = ?1")?
-            .query_row([&mbid], |row| row.get(0))
-            .optional()?;
-        let id: i64 = self
-            .tx
-            .prepare_cached(
-                "INSERT INTO releases (mbid, title, artist_credit, rg_id, date, country, barcode, label, catalog_number, status) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
-                 ON CONFLICT(mbid) DO UPDATE SET title = excluded.title, artist_credit = excluded.artist_credit, \
-                   rg_id = excluded.rg_id, date = excluded.date, country = excluded.country, barcode = excluded.barcode, \
-                   label = excluded.label, catalog_number = excluded.catalog_number, status = excluded.status \
-                 RETURNING release_id",
-            )?
-            .query_row(
-                params![mbid, title, credit, rg_id, opt_text(&r.date), opt_text(&r.country), barcode, label, catno, opt_text(&r.status)],
-                |row| row.get(0),
-            )?;
-        self.search_changed(-id)?;
-        if existing.is_some() {
-            self.tx
-                .prepare_cached("DELETE FROM tracks WHERE release_id = ?1")?
-                .execute([id])?;
-        }
+        let (id, stored) = {
+            let mut p = self.pending.borrow_mut();
+            let p = &mut *p;
+            match p.release_ids.get(&mbid) {
+                Some(&known) => known,
+                None => {
+                    let id = self.next_id(&mut p.next_release, "releases", "release_id")?;
+                    p.release_ids.insert(mbid.clone(), (id, false));
+                    (id, false)
+                }
+            }
+        };
+        let mut tracks = BTreeMap::new();
         for (mi, medium) in r.media.iter().enumerate() {
             let disc = medium.position.unwrap_or(mi as i64 + 1);
-            let tracks = medium.pregap.iter().map(|t| (0i64, t)).chain(
+            let numbered = medium.pregap.iter().map(|t| (0i64, t)).chain(
                 medium
                     .tracks
                     .iter()
                     .enumerate()
                     .map(|(ti, t)| (t.position.unwrap_or(ti as i64 + 1), t)),
             );
-            for (pos, t) in tracks {
+            for (pos, t) in numbered {
                 let Some(rec) = &t.recording else { continue };
-                let Some(rec_id) = self.mb_recording(rec, true, rejects)? else {
+                let Some(rec_id) = self.track_recording(rec, rejects)? else {
                     continue;
                 };
-                self.tx
-                    .prepare_cached(
-                        "INSERT INTO tracks (release_id, disc, position, recording_id, title, length_ms) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (release_id, disc, position) DO UPDATE SET \
-                           recording_id = excluded.recording_id, title = excluded.title, length_ms = excluded.length_ms",
-                    )?
-                    .execute(params![id, disc, pos, rec_id, t.title, t.length])?;
+                tracks.insert(
+                    (disc, pos),
+                    [
+                        Value::Integer(id),
+                        Value::Integer(disc),
+                        Value::Integer(pos),
+                        Value::Integer(rec_id),
+                        opt(t.title.as_deref().map(text)),
+                        opt(t.length),
+                    ],
+                );
             }
         }
+        let mut p = self.pending.borrow_mut();
+        p.releases.put(
+            mbid.clone(),
+            [
+                Value::Integer(id),
+                text(&mbid),
+                text(r.title.as_deref().unwrap_or("")),
+                text(&credit_string(&r.artist_credit)),
+                opt(rg_id),
+                opt(opt_text(&r.date).map(text)),
+                opt(opt_text(&r.country).map(text)),
+                opt(barcode),
+                opt(label),
+                opt(catno),
+                opt(opt_text(&r.status).map(text)),
+            ],
+        );
+        p.outbox.insert(-id);
+        if stored {
+            p.old_tracks.insert(id);
+        }
+        // A release twice in one batch keeps the tracks of its last copy.
+        p.tracks.insert(id, tracks);
         Ok(Some(id))
     }
 
+    /// A release group's id, its row written at the batch's end.
+    fn release_group(
+        &self,
+        mbid: String,
+        title: &str,
+        kind: Option<&str>,
+    ) -> musicark_store::sql::Result<i64> {
+        let mut p = self.pending.borrow_mut();
+        let p = &mut *p;
+        let id = match p.rg_ids.get(&mbid) {
+            Some(&id) => id,
+            None => {
+                let id = self.next_id(&mut p.next_rg, "release_groups", "rg_id")?;
+                p.rg_ids.insert(mbid.clone(), id);
+                id
+            }
+        };
+        p.release_groups.put(
+            mbid.clone(),
+            [Value::Integer(id), text(&mbid), text(title), opt(kind.map(text))],
+        );
+        Ok(id)
+    }
+
+    /// The recording a release's track names: as looked up for the batch
+    /// when it is stored and complete, else written (or its gaps filled)
+    /// by [`W::mb_recording`].
+    fn track_recording(
+        &self,
+        rec: &mb::Recording,
+        rejects: &mut Vec<FieldReject>,
+    ) -> musicark_store::sql::Result<Option<i64>> {
+        let mbid = rec.id.as_deref().and_then(|s| ids::mbid(s).ok());
+        if let Some(m) = &mbid {
+            let known = self.pending.borrow().recordings.get(m).copied();
+            if let Some((id, no_length, no_credit)) = known {
+                let gap = (no_length && rec.length.is_some())
+                    || (no_credit && !credit_string(&rec.artist_credit).is_empty());
+                if !gap {
+                    return Ok(Some(id));
+                }
+            }
+        }
+        let id = self.mb_recording(rec, true, rejects)?;
+        if let (Some(m), Some(id)) = (mbid, id)
+            && self.bulk.is_none()
+        {
+            // Its gaps are filled now, or it was just written complete.
+            self.pending.borrow_mut().recordings.insert(m, (id, false, false));
+        }
+        Ok(id)
+    }
+
+    /// A recording's popularity from this import's source, written at
+    /// the batch's end (a later row for the same recording replaces it).
     pub fn popularity(
         &self,
         key: &str,
@@ -470,14 +789,17 @@ impl W<'_> {
         users: Option<i64>,
         score: Option<f64>,
     ) -> musicark_store::sql::Result<()> {
-        self.tx
-            .prepare_cached(
-                "INSERT INTO popularity (recording_key, source, listen_count, user_count, score, as_of) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-                 ON CONFLICT(recording_key, source) DO UPDATE SET listen_count = excluded.listen_count, \
-                   user_count = excluded.user_count, score = excluded.score, as_of = excluded.as_of",
-            )?
-            .execute(params![key, self.source, listens, users, score, self.today])?;
+        self.pending.borrow_mut().popularity.put(
+            key.to_string(),
+            [
+                text(key),
+                text(&self.source),
+                opt(listens),
+                opt(users),
+                opt(score),
+                text(&self.today),
+            ],
+        );
         Ok(())
     }
 

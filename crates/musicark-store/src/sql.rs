@@ -769,6 +769,40 @@ fn run_sqlite<P: Params>(s: &mut Statement<'_>, p: P) -> Result<usize> {
     Ok(s.raw_execute()?)
 }
 
+/// Most rows one statement of [`Tx::insert_many`] carries (at 11 values
+/// a row, 2 816 parameters: far below both engines' limits).
+pub const MANY_ROWS: usize = 256;
+
+/// `INSERT INTO {into} VALUES (?1, ?2), (?3, ?4) {tail}` for `rows` rows of
+/// `width` values.
+pub fn many_rows_sql(into: &str, width: usize, rows: usize, tail: &str) -> String {
+    let mut sql = format!("INSERT INTO {into} VALUES ");
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..width {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("?{}", r * width + c + 1));
+        }
+        sql.push(')');
+    }
+    if !tail.is_empty() {
+        sql.push(' ');
+        sql.push_str(tail);
+    }
+    sql
+}
+
+/// `?{from}, ?{from+1}, …` for `n` placeholders: the list of an `IN (…)`
+/// that looks up a batch's keys in one statement.
+pub fn marks(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A connection of either engine, borrowed.
 #[derive(Clone, Copy)]
 pub(crate) enum Conn<'c> {
@@ -888,6 +922,117 @@ macro_rules! sql_methods {
                 }
                 $crate::sql::Conn::Postgres(c) => c.copy_in(table, columns, &mut feed),
             }
+        }
+
+        /// Write `rows` (each `width` values) by `INSERT INTO {into}
+        /// VALUES (…), (…) {tail}` with up to [`MANY_ROWS`] rows a
+        /// statement: a batch's upserts in a few round trips instead of
+        /// one each (`tail` is an `ON CONFLICT` clause, say). Rows with the
+        /// same key must be merged first: PostgreSQL refuses to update a
+        /// row twice in one statement. The number of rows changed.
+        pub fn insert_many<R: AsRef<[$crate::sql::Value]>>(
+            &self,
+            into: &str,
+            width: usize,
+            rows: &[R],
+            tail: &str,
+        ) -> $crate::sql::Result<usize> {
+            let mut changed = 0;
+            for chunk in rows.chunks($crate::sql::MANY_ROWS) {
+                let sql = $crate::sql::many_rows_sql(into, width, chunk.len(), tail);
+                // Whole chunks share one text (kept prepared); the last,
+                // shorter one of a batch is prepared once.
+                let mut stmt = if chunk.len() == $crate::sql::MANY_ROWS {
+                    self.prepare_cached(&sql)?
+                } else {
+                    self.prepare(&sql)?
+                };
+                changed += stmt.execute($crate::sql::params_from_iter(
+                    chunk.iter().flat_map(|r| r.as_ref().iter()),
+                ))?;
+            }
+            Ok(changed)
+        }
+
+        /// Drop the foreign keys of `tables` until
+        /// [`Self::restore_foreign_keys`]: PostgreSQL checks a key with a
+        /// query per row written, a bulk load's slowest part, where adding
+        /// it back afterwards checks every row in one join (the way its
+        /// manual advises to populate a database). Each key's definition is
+        /// kept in `musicark_suspended_keys` first, so a load killed midway
+        /// leaves what a rerun restores. SQLite checks a key in-process,
+        /// cheaply: there this does nothing.
+        pub fn suspend_foreign_keys(&self, tables: &[&str]) -> $crate::sql::Result<()> {
+            if !matches!(self.conn(), $crate::sql::Conn::Postgres(_)) {
+                return Ok(());
+            }
+            self.execute_batch(
+                "CREATE TABLE IF NOT EXISTS musicark_suspended_keys (\
+                   tbl TEXT NOT NULL, name TEXT NOT NULL, definition TEXT NOT NULL, PRIMARY KEY (tbl, name))",
+            )?;
+            for table in tables {
+                let mut keys: Vec<(String, String)> = Vec::new();
+                self.scan(
+                    "SELECT conname::text, pg_get_constraintdef(oid) FROM pg_constraint \
+                     WHERE contype = 'f' AND conrelid = to_regclass(?1) ORDER BY conname",
+                    [table],
+                    |r| {
+                        keys.push((r.get(0)?, r.get(1)?));
+                        Ok(())
+                    },
+                )?;
+                for (name, definition) in keys {
+                    self.execute(
+                        "INSERT INTO musicark_suspended_keys (tbl, name, definition) VALUES (?1, ?2, ?3) \
+                         ON CONFLICT DO NOTHING",
+                        $crate::params![table, name, definition],
+                    )?;
+                    self.execute_batch(&format!("ALTER TABLE {table} DROP CONSTRAINT \"{name}\""))?;
+                }
+            }
+            Ok(())
+        }
+
+        /// Add back the foreign keys [`Self::suspend_foreign_keys`]
+        /// dropped (each checked against every row); nothing when none was.
+        pub fn restore_foreign_keys(&self) -> $crate::sql::Result<()> {
+            if !matches!(self.conn(), $crate::sql::Conn::Postgres(_)) {
+                return Ok(());
+            }
+            let kept: bool = self.query_row(
+                "SELECT to_regclass('musicark_suspended_keys') IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )?;
+            if !kept {
+                return Ok(());
+            }
+            let mut keys: Vec<(String, String, String)> = Vec::new();
+            self.scan(
+                "SELECT tbl, name, definition FROM musicark_suspended_keys ORDER BY tbl, name",
+                [],
+                |r| {
+                    keys.push((r.get(0)?, r.get(1)?, r.get(2)?));
+                    Ok(())
+                },
+            )?;
+            for (table, name, definition) in keys {
+                let present: bool = self.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass(?1) AND conname = ?2)",
+                    [&table, &name],
+                    |r| r.get(0),
+                )?;
+                if !present {
+                    self.execute_batch(&format!(
+                        "ALTER TABLE {table} ADD CONSTRAINT \"{name}\" {definition}"
+                    ))?;
+                }
+                self.execute(
+                    "DELETE FROM musicark_suspended_keys WHERE tbl = ?1 AND name = ?2",
+                    [&table, &name],
+                )?;
+            }
+            Ok(())
         }
 
         /// How many of the indexes `names` exist (a bulk load drops

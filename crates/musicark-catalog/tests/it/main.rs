@@ -505,3 +505,128 @@ fn a_first_load_with_the_same_mbid_twice_keeps_the_last_copy_and_builds_its_inde
     );
     assert_eq!(search(&cat, "second copy", 5).expect("search").len(), 1);
 }
+
+#[test]
+fn releases_written_a_batch_at_a_time_keep_the_last_copy_and_fill_gaps() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mbid = |n: u32| format!("{n:08}-0000-4000-8000-000000000000");
+    let rec = |n: u32, length: &str| {
+        format!(r#"{{"id":"{}","title":"Song {n}","length":{length},"artist-credit":[]}}"#, mbid(n))
+    };
+    let recordings = tmp.path().join("recording");
+    std::fs::write(&recordings, [rec(1, "null"), rec(2, "2000")].join("\n")).expect("write");
+    let release = |n: u32, title: &str, rg_title: &str, tracks: &[(u32, &str)]| {
+        let tracks: Vec<String> = tracks
+            .iter()
+            .enumerate()
+            .map(|(i, (r, length))| {
+                format!(r#"{{"position":{},"title":"T{r}","recording":{}}}"#, i + 1, rec(*r, length))
+            })
+            .collect();
+        format!(
+            r#"{{"id":"{}","title":"{title}","release-group":{{"id":"{}","title":"{rg_title}"}},"media":[{{"position":1,"tracks":[{}]}}]}}"#,
+            mbid(100 + n),
+            mbid(900),
+            tracks.join(",")
+        )
+    };
+    let releases = tmp.path().join("release");
+    std::fs::write(
+        &releases,
+        [
+            release(1, "A", "G", &[(1, "1000"), (2, "2000"), (3, "3000")]),
+            release(2, "B", "G new", &[(2, "2000")]),
+            release(1, "A v2", "G new", &[(2, "2000")]),
+        ]
+        .join("\n"),
+    )
+    .expect("write");
+    let (_h, mut cat) = home(tmp.path());
+    import_musicbrainz(&mut cat, &recordings, &NoProgress).expect("recordings");
+    import_musicbrainz(&mut cat, &releases, &NoProgress).expect("releases");
+    let db = &cat.db;
+    assert_eq!(count(db, "SELECT count(*) FROM releases"), 2);
+    assert_eq!(count(db, "SELECT count(*) FROM release_groups"), 1);
+    assert_eq!(count_text(db, "SELECT title FROM release_groups"), "G new");
+    assert_eq!(
+        count_text(db, &format!("SELECT title FROM releases WHERE mbid = '{}'", mbid(101))),
+        "A v2",
+        "a release twice in a batch keeps its last copy"
+    );
+    assert_eq!(
+        count(db, "SELECT count(*) FROM tracks"),
+        2,
+        "and the last copy's tracks only"
+    );
+    assert_eq!(
+        count(db, "SELECT count(DISTINCT rg_id) FROM releases WHERE rg_id IS NOT NULL"),
+        1
+    );
+    // A track's recording unknown before is written; a known one's gap
+    // (no length) is filled, never overwritten.
+    assert_eq!(count(db, "SELECT count(*) FROM recordings"), 3);
+    assert_eq!(
+        count(db, &format!("SELECT length_ms FROM recordings WHERE mbid = '{}'", mbid(1))),
+        1000
+    );
+    assert_eq!(count(db, "SELECT count(*) FROM search_outbox"), 0, "indexed at the end");
+    assert_eq!(search(&cat, "a v2", 5).expect("search").len(), 1);
+
+    // A new version of the dump: A's tracks are replaced, B is kept.
+    std::fs::write(
+        &releases,
+        release(1, "A v3", "G", &[(1, "1000"), (3, "3000")]),
+    )
+    .expect("write");
+    import_musicbrainz(&mut cat, &releases, &NoProgress).expect("releases again");
+    let db = &cat.db;
+    assert_eq!(count(db, "SELECT count(*) FROM releases"), 2);
+    assert_eq!(count(db, "SELECT count(*) FROM tracks"), 3);
+    assert_eq!(
+        count(
+            db,
+            &format!(
+                "SELECT count(*) FROM tracks JOIN releases USING (release_id) WHERE releases.mbid = '{}'",
+                mbid(101)
+            )
+        ),
+        2
+    );
+    assert_eq!(count_text(db, "SELECT title FROM release_groups"), "G");
+}
+
+#[test]
+fn artists_twice_in_a_batch_keep_what_either_gave_and_a_reimport_updates() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let f = tmp.path().join("artist");
+    let id = "44444444-0000-4000-8000-000000000004";
+    std::fs::write(
+        &f,
+        [
+            format!(r#"{{"id":"{id}","name":"First","sort-name":"First, The","country":"GB"}}"#),
+            format!(r#"{{"id":"{id}","name":"Second","country":null}}"#),
+            r#"{"id":"55555555-0000-4000-8000-000000000005","name":"Other"}"#.to_string(),
+        ]
+        .join("\n"),
+    )
+    .expect("write");
+    let (_h, mut cat) = home(tmp.path());
+    import_musicbrainz(&mut cat, &f, &NoProgress).expect("import");
+    let row = |db: &Db| -> (i64, String, String, String) {
+        db.query_row(
+            &format!("SELECT artist_id, name, sort_name, country FROM artists WHERE mbid = '{id}'"),
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .expect("artist")
+    };
+    assert_eq!(count(&cat.db, "SELECT count(*) FROM artists"), 2);
+    let (first_id, name, sort, country) = row(&cat.db);
+    assert_eq!((name.as_str(), sort.as_str(), country.as_str()), ("Second", "First, The", "GB"));
+    std::fs::write(&f, format!(r#"{{"id":"{id}","name":"Third","country":"FR"}}"#)).expect("write");
+    import_musicbrainz(&mut cat, &f, &NoProgress).expect("import again");
+    assert_eq!(count(&cat.db, "SELECT count(*) FROM artists"), 2);
+    let (again_id, name, sort, country) = row(&cat.db);
+    assert_eq!(again_id, first_id, "an artist keeps its id");
+    assert_eq!((name.as_str(), sort.as_str(), country.as_str()), ("Third", "First, The", "FR"));
+}

@@ -189,4 +189,24 @@ fn kill_9_during_a_catalogue_import_then_rerun_equals_a_clean_import() {
     for (g, e) in got.iter().zip(&expected) {
         assert_eq!(g, e);
     }
+    if crate::support::on_postgres() {
+        // The bulk load dropped the credits' and ISRCs' foreign keys while
+        // it ran; killed or not, they are back at its end.
+        for archive in [&clean, &crashed] {
+            let db = crate::support::db(archive).expect("db");
+            let keys: i64 = db
+                .query_row(
+                    "SELECT count(*) FROM pg_constraint WHERE contype = 'f' \
+                     AND conrelid IN (to_regclass('recording_artists'), to_regclass('isrcs'))",
+                    [],
+                    |r| r.get(0),
+                )
+                .expect("foreign keys");
+            assert_eq!(keys, 3, "recording_artists → recordings, artists; isrcs → recordings");
+            let suspended: i64 = db
+                .query_row("SELECT count(*) FROM musicark_suspended_keys", [], |r| r.get(0))
+                .expect("suspended keys");
+            assert_eq!(suspended, 0);
+        }
+    }
 }
