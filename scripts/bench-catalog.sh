@@ -100,7 +100,7 @@ if [ -n "${MUSICARK_BENCH_POSTGRES:-}" ]; then
     -c "CREATE TABLE recording_artists (recording_id BIGINT NOT NULL, position BIGINT NOT NULL, artist_id BIGINT NOT NULL, credited_name TEXT COLLATE \"C\" NOT NULL, join_phrase TEXT COLLATE \"C\" NOT NULL, PRIMARY KEY (recording_id, position))" \
     -c "CREATE TABLE isrcs (isrc TEXT COLLATE \"C\" NOT NULL, recording_id BIGINT NOT NULL)" \
     -c "\\copy recordings FROM '$work/recordings.csv' WITH (FORMAT csv)" \
-    -c "\\copy recording_artists FROM '$work/credits.csv' WITH (FORMAT csv)" \
+    -c "\\copy recording_artists FROM '$work/credits.csv' WITH (FORMAT csv, FORCE_NOT_NULL (credited_name, join_phrase))" \
     -c "\\copy isrcs FROM '$work/isrcs.csv' WITH (FORMAT csv)" \
     -c "CREATE UNIQUE INDEX recordings_mbid ON recordings(mbid)" \
     -c "CREATE INDEX recording_artists_artist ON recording_artists(artist_id)" \

@@ -397,7 +397,7 @@ fn drive<T: Send>(
         let t = db.transaction()?;
         t.execute_batch(
             "DROP INDEX IF EXISTS recordings_mbid; DROP INDEX IF EXISTS isrcs_pk; \
-             DROP INDEX IF EXISTS isrcs_recording; DROP INDEX IF EXISTS recording_artists_artist;",
+             DROP INDEX IF EXISTS recording_artists_artist;",
         )?;
         t.suspend_foreign_keys(&["recording_artists", "isrcs"])?;
         t.commit()?;
@@ -411,6 +411,11 @@ fn drive<T: Send>(
     let mut rejects_total = 0u64;
     let artists = std::cell::RefCell::new(std::collections::HashMap::new());
     let pending = std::cell::RefCell::new(crate::write::Pending::default());
+    // A first load indexes its recordings for search as it writes them.
+    let early = match import.bulk {
+        true => crate::textindex::Early::start(db, search)?.map(std::cell::RefCell::new),
+        false => None,
+    };
     if import.bulk {
         // A first load credits most artists of the artist dump: read them
         // in one pass instead of one look-up each (a round trip each on
@@ -464,6 +469,7 @@ fn drive<T: Send>(
                 artists: &artists,
                 bulk: import.bulk.then_some(&bulk),
                 pending: &pending,
+                search: early.as_ref(),
             };
             let mut rows = 0u64;
             let mut rejects = 0u64;
@@ -516,6 +522,7 @@ fn drive<T: Send>(
             artists: &artists,
             bulk: import.bulk.then_some(&bulk),
             pending: &pending,
+            search: early.as_ref(),
         };
         w.reject(
             lines + 1,
@@ -536,19 +543,35 @@ fn drive<T: Send>(
     // The SQLite indexes a bulk load left out are built while the search
     // documents of what this import added or changed (and of anything an
     // earlier run left unindexed) are read through a second connection.
-    crate::textindex::sync_while(db, search, |db| {
-        let t = db.transaction()?;
-        let dropped = ensure_indexes(&t)?;
-        t.restore_foreign_keys()?;
-        t.execute(
-            "UPDATE imports SET finished_at = ?2 WHERE import_id = ?1",
-            musicark_store::params![import.import_id, musicark_store::clock::now()],
-        )?;
-        t.commit()?;
-        Ok(dropped)
-    })?;
+    crate::textindex::sync_while(
+        db,
+        search,
+        early.map(std::cell::RefCell::into_inner),
+        |db| {
+            let t = db.transaction()?;
+            let dropped = ensure_indexes(&t)?;
+            t.restore_foreign_keys()?;
+            t.execute(
+                "UPDATE imports SET finished_at = ?2 WHERE import_id = ?1",
+                musicark_store::params![import.import_id, musicark_store::clock::now()],
+            )?;
+            t.commit()?;
+            Ok(dropped)
+        },
+    )?;
     progress.phase("checkpointing the database");
     db.checkpoint()?;
+    db.analyze(&[
+        "artists",
+        "recordings",
+        "recording_artists",
+        "isrcs",
+        "release_groups",
+        "releases",
+        "tracks",
+        "popularity",
+        "external_ids",
+    ])?;
     db.bulk_load(false)?;
     progress.finish();
     let seconds = started.elapsed().as_secs_f64();

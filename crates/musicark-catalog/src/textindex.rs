@@ -348,7 +348,67 @@ pub struct SyncStats {
 /// and outbox keys are replaced, so the repeat never duplicates. An index
 /// that was lost (empty while the mark says otherwise) is rebuilt whole.
 pub fn sync(db: &mut Db, index: &SearchIndex) -> Result<SyncStats, CatalogError> {
-    sync_while(db, index, |_| Ok(false))
+    sync_while(db, index, None, |_| Ok(false))
+}
+
+/// A search writer fed by a first load as it writes its recordings: their
+/// documents are in hand then, and indexing them beside the load (on the
+/// core the database leaves free) saves reading them back at its end.
+pub(crate) struct Early {
+    w: SearchWriter,
+    upto: i64,
+    added: u64,
+    failed: bool,
+}
+
+impl Early {
+    /// A writer when every stored recording is indexed (the load's are then
+    /// exactly those above the mark); `None` otherwise (a resumed load, a
+    /// lost index), and the documents are read back at the end as before.
+    pub(crate) fn start(db: &Db, index: &SearchIndex) -> Result<Option<Early>, CatalogError> {
+        let upto: i64 = db.query_row("SELECT indexed_upto FROM search_state", [], |r| r.get(0))?;
+        let top: i64 = db.query_row(
+            "SELECT coalesce(max(recording_id), 0) FROM recordings",
+            [],
+            |r| r.get(0),
+        )?;
+        index.reload()?;
+        if top > upto || (upto > 0 && index.is_empty()) {
+            return Ok(None);
+        }
+        let mut w = writer(index)?;
+        w.delete_keys_above(upto)?;
+        Ok(Some(Early {
+            w,
+            upto,
+            added: 0,
+            failed: false,
+        }))
+    }
+
+    /// Index a recording the load wrote. A refusal is not an import's
+    /// failure: the documents are then read back at the end.
+    pub(crate) fn add(&mut self, key: i64, title: &str, artist: &str) {
+        if self.failed {
+            return;
+        }
+        let doc = Doc {
+            key,
+            title,
+            artist,
+            release: "",
+        };
+        match self.w.add(&doc) {
+            Ok(()) => self.added += 1,
+            Err(_) => self.failed = true,
+        }
+    }
+}
+
+/// The writer of a sync: both cores, 128 MiB each.
+fn writer(index: &SearchIndex) -> Result<SearchWriter, SearchError> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
+    index.writer(threads, 128 << 20)
 }
 
 /// [`sync`], with `meanwhile` run on the writing connection while the
@@ -358,8 +418,29 @@ pub fn sync(db: &mut Db, index: &SearchIndex) -> Result<SyncStats, CatalogError>
 pub(crate) fn sync_while(
     db: &mut Db,
     index: &SearchIndex,
+    early: Option<Early>,
     meanwhile: impl FnOnce(&mut Db) -> Result<bool, CatalogError>,
 ) -> Result<SyncStats, CatalogError> {
+    if let Some(early) = early.filter(|e| !e.failed) {
+        // The load's documents are in the writer: build the database's
+        // indexes while its threads finish, then the outbox.
+        if meanwhile(db)? {
+            // Rows were changed (a dump's repeats dropped): read all back.
+            drop(early);
+            return sync(db, index);
+        }
+        let Early {
+            mut w, upto, added, ..
+        } = early;
+        let top: i64 = db.query_row(
+            "SELECT coalesce(max(recording_id), 0) FROM recordings",
+            [],
+            |r| r.get(0),
+        )?;
+        let mut stats = SyncStats { added, changed: 0 };
+        outbox(db, &mut w, upto, &mut stats)?;
+        return commit(db, index, w, top, stats);
+    }
     let mut upto: i64 = db.query_row("SELECT indexed_upto FROM search_state", [], |r| r.get(0))?;
     index.reload()?;
     if upto > 0 && index.is_empty() {
@@ -412,6 +493,17 @@ pub(crate) fn sync_while(
         drop(w);
         return sync(db, index);
     }
+    commit(db, index, w, top, stats)
+}
+
+/// Commit the index, then raise the mark to `top` and empty the outbox.
+fn commit(
+    db: &mut Db,
+    index: &SearchIndex,
+    w: SearchWriter,
+    top: i64,
+    stats: SyncStats,
+) -> Result<SyncStats, CatalogError> {
     w.finish()?;
     let t = db.transaction()?;
     t.execute("UPDATE search_state SET indexed_upto = ?1", [top])?;
@@ -429,13 +521,30 @@ fn build(
     upto: i64,
 ) -> Result<(SearchWriter, SyncStats), CatalogError> {
     let mut stats = SyncStats::default();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
-    let mut w = index.writer(threads, 128 << 20)?;
+    let mut w = writer(index)?;
     w.delete_keys_above(upto)?;
-    // Changed documents below the mark: delete, then add what the
-    // catalogue holds now (nothing when the row is gone).
-    // Every answer streamed (`scan`): a first load's million new
-    // recordings are never held in memory, on either engine.
+    outbox(db, &mut w, upto, &mut stats)?;
+    // New recordings, in id order.
+    stats.added = add_rows(
+        db,
+        &mut w,
+        "SELECT recording_id, title, coalesce(artist_credit, ''), '' FROM recordings \
+         WHERE recording_id > ?1 ORDER BY recording_id",
+        upto,
+    )?;
+    Ok((w, stats))
+}
+
+/// The outbox's documents below the mark: delete each, then add what the
+/// catalogue holds now (nothing when the row is gone). Every answer
+/// streamed (`scan`): a first load's million new recordings are never
+/// held in memory, on either engine.
+fn outbox(
+    db: &Db,
+    w: &mut SearchWriter,
+    upto: i64,
+    stats: &mut SyncStats,
+) -> Result<(), CatalogError> {
     db.scan(
         "SELECT key FROM search_outbox WHERE key <= ?1",
         [upto],
@@ -447,7 +556,7 @@ fn build(
     )?;
     add_rows(
         db,
-        &mut w,
+        w,
         "SELECT o.key, r.title, coalesce(r.artist_credit, ''), '' FROM search_outbox o \
            JOIN recordings r ON r.recording_id = o.key WHERE o.key > 0 AND o.key <= ?1 \
          UNION ALL \
@@ -455,15 +564,7 @@ fn build(
            JOIN releases l ON l.release_id = -o.key WHERE o.key < 0",
         upto,
     )?;
-    // New recordings, in id order.
-    stats.added = add_rows(
-        db,
-        &mut w,
-        "SELECT recording_id, title, coalesce(artist_credit, ''), '' FROM recordings \
-         WHERE recording_id > ?1 ORDER BY recording_id",
-        upto,
-    )?;
-    Ok((w, stats))
+    Ok(())
 }
 
 /// Add the documents `sql` answers (key, title, artist, release).

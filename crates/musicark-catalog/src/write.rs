@@ -32,6 +32,8 @@ pub struct W<'t> {
     pub bulk: Option<&'t Bulk>,
     /// What this batch writes at its end, many rows a statement.
     pub pending: &'t std::cell::RefCell<Pending>,
+    /// A first load's search writer, fed its recordings as they come.
+    pub search: Option<&'t std::cell::RefCell<crate::textindex::Early>>,
 }
 
 /// Rows a batch writes at its end, many to a statement ([`W::flush`]):
@@ -51,6 +53,7 @@ pub struct Pending {
     outbox: BTreeSet<i64>,
     popularity: Keyed<String, 6>,
     artists: Keyed<String, 6>,
+    rejects: Vec<[Value; 6]>,
     /// MBID → id, of rows stored before this batch (looked up at its
     /// start) and of rows this batch adds.
     rg_ids: HashMap<String, i64>,
@@ -199,20 +202,39 @@ impl W<'_> {
         let tracks = std::mem::take(&mut p.tracks);
         self.tx.copy_in(
             "tracks",
-            &["release_id", "disc", "position", "recording_id", "title", "length_ms"],
-            |sink| tracks.values().flat_map(|t| t.values()).try_for_each(|r| sink(r)),
+            &[
+                "release_id",
+                "disc",
+                "position",
+                "recording_id",
+                "title",
+                "length_ms",
+            ],
+            |sink| {
+                tracks
+                    .values()
+                    .flat_map(|t| t.values())
+                    .try_for_each(|r| sink(r))
+            },
         )?;
         let outbox: Vec<[Value; 1]> = std::mem::take(&mut p.outbox)
             .into_iter()
             .map(|k| [Value::Integer(k)])
             .collect();
-        self.tx.insert_many("search_outbox (key)", 1, &outbox, "ON CONFLICT DO NOTHING")?;
+        self.tx
+            .insert_many("search_outbox (key)", 1, &outbox, "ON CONFLICT DO NOTHING")?;
         self.tx.insert_many(
             "popularity (recording_key, source, listen_count, user_count, score, as_of)",
             6,
             &p.popularity.take(),
             "ON CONFLICT(recording_key, source) DO UPDATE SET listen_count = excluded.listen_count, \
                user_count = excluded.user_count, score = excluded.score, as_of = excluded.as_of",
+        )?;
+        self.tx.insert_many(
+            "rejects (import_id, line, field, value, reason, raw)",
+            6,
+            &std::mem::take(&mut p.rejects),
+            "",
         )?;
         // What this batch looked up or counted is not kept past it (the
         // next batch reads what this one stored).
@@ -249,7 +271,9 @@ impl W<'_> {
         let (mut rels, mut rgs, mut recs) = (Vec::new(), Vec::new(), Vec::new());
         for r in releases {
             rels.extend(valid(r.id.as_deref()));
-            rgs.extend(valid(r.release_group.as_ref().and_then(|g| g.id.as_deref())));
+            rgs.extend(valid(
+                r.release_group.as_ref().and_then(|g| g.id.as_deref()),
+            ));
             for m in &r.media {
                 for t in m.pregap.iter().chain(&m.tracks) {
                     recs.extend(valid(t.recording.as_ref().and_then(|x| x.id.as_deref())));
@@ -257,14 +281,22 @@ impl W<'_> {
             }
         }
         let mut p = self.pending.borrow_mut();
-        self.each_known("SELECT mbid, release_id FROM releases WHERE mbid", rels, |r| {
-            p.release_ids.insert(r.get(0)?, (r.get(1)?, true));
-            Ok(())
-        })?;
-        self.each_known("SELECT mbid, rg_id FROM release_groups WHERE mbid", rgs, |r| {
-            p.rg_ids.insert(r.get(0)?, r.get(1)?);
-            Ok(())
-        })?;
+        self.each_known(
+            "SELECT mbid, release_id FROM releases WHERE mbid",
+            rels,
+            |r| {
+                p.release_ids.insert(r.get(0)?, (r.get(1)?, true));
+                Ok(())
+            },
+        )?;
+        self.each_known(
+            "SELECT mbid, rg_id FROM release_groups WHERE mbid",
+            rgs,
+            |r| {
+                p.rg_ids.insert(r.get(0)?, r.get(1)?);
+                Ok(())
+            },
+        )?;
         // A first load has no MBID index on recordings yet: its track
         // recordings are looked up one by one, as they are written.
         if self.bulk.is_none() {
@@ -273,7 +305,8 @@ impl W<'_> {
                  FROM recordings WHERE mbid",
                 recs,
                 |r| {
-                    p.recordings.insert(r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?));
+                    p.recordings
+                        .insert(r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?));
                     Ok(())
                 },
             )?;
@@ -533,6 +566,9 @@ impl W<'_> {
                 opt(opt_text(&r.first_release_date).map(text)),
             ]);
             bulk.next_id.set(id + 1);
+            if let Some(search) = self.search {
+                search.borrow_mut().add(id, title, &credit);
+            }
             Some(id)
         } else {
             self.tx
@@ -604,9 +640,9 @@ impl W<'_> {
         if let Some(&i) = p.artists.at.get(&mbid) {
             // Twice in one batch: what the second leaves out, the first
             // gave (as two upserts in turn would keep).
-            for c in 3..6 {
-                if row[c] == Value::Null {
-                    row[c] = p.artists.rows[i][c].clone();
+            for (new, old) in row.iter_mut().zip(&p.artists.rows[i]).skip(3) {
+                if *new == Value::Null {
+                    *new = old.clone();
                 }
             }
         }
@@ -623,10 +659,14 @@ impl W<'_> {
             .filter_map(|a| a.id.as_deref().and_then(|s| ids::mbid(s).ok()))
             .collect();
         let mut p = self.pending.borrow_mut();
-        self.each_known("SELECT mbid, artist_id FROM artists WHERE mbid", keys, |r| {
-            p.artist_ids.insert(r.get(0)?, r.get(1)?);
-            Ok(())
-        })
+        self.each_known(
+            "SELECT mbid, artist_id FROM artists WHERE mbid",
+            keys,
+            |r| {
+                p.artist_ids.insert(r.get(0)?, r.get(1)?);
+                Ok(())
+            },
+        )
     }
 
     pub fn mb_release(
@@ -746,7 +786,12 @@ impl W<'_> {
         };
         p.release_groups.put(
             mbid.clone(),
-            [Value::Integer(id), text(&mbid), text(title), opt(kind.map(text))],
+            [
+                Value::Integer(id),
+                text(&mbid),
+                text(title),
+                opt(kind.map(text)),
+            ],
         );
         Ok(id)
     }
@@ -775,7 +820,10 @@ impl W<'_> {
             && self.bulk.is_none()
         {
             // Its gaps are filled now, or it was just written complete.
-            self.pending.borrow_mut().recordings.insert(m, (id, false, false));
+            self.pending
+                .borrow_mut()
+                .recordings
+                .insert(m, (id, false, false));
         }
         Ok(id)
     }
@@ -818,9 +866,14 @@ impl W<'_> {
             }
             &r[..cut]
         });
-        self.tx
-            .prepare_cached("INSERT INTO rejects (import_id, line, field, value, reason, raw) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
-            .execute(params![self.import_id, line as i64, field, value, reason, raw])?;
+        self.pending.borrow_mut().rejects.push([
+            Value::Integer(self.import_id),
+            Value::Integer(line as i64),
+            opt(field.map(text)),
+            opt(value.map(text)),
+            text(reason),
+            opt(raw.map(text)),
+        ]);
         Ok(())
     }
 

@@ -926,8 +926,9 @@ macro_rules! sql_methods {
 
         /// Write `rows` (each `width` values) by `INSERT INTO {into}
         /// VALUES (…), (…) {tail}` with up to [`MANY_ROWS`] rows a
-        /// statement: a batch's upserts in a few round trips instead of
-        /// one each (`tail` is an `ON CONFLICT` clause, say). Rows with the
+        /// statement on PostgreSQL: a batch's upserts in a few round trips
+        /// instead of one each (`tail` is an `ON CONFLICT` clause, say);
+        /// on SQLite a row a statement, one prepared. Rows with the
         /// same key must be merged first: PostgreSQL refuses to update a
         /// row twice in one statement. The number of rows changed.
         pub fn insert_many<R: AsRef<[$crate::sql::Value]>>(
@@ -938,6 +939,15 @@ macro_rules! sql_methods {
             tail: &str,
         ) -> $crate::sql::Result<usize> {
             let mut changed = 0;
+            if let $crate::sql::Conn::Sqlite(_) = self.conn() {
+                // In-process: no round trip to save, and one prepared
+                // row is faster than parsing many-row statements.
+                let mut stmt = self.prepare_cached(&$crate::sql::many_rows_sql(into, width, 1, tail))?;
+                for r in rows {
+                    changed += stmt.execute($crate::sql::params_from_iter(r.as_ref().iter()))?;
+                }
+                return Ok(changed);
+            }
             for chunk in rows.chunks($crate::sql::MANY_ROWS) {
                 let sql = $crate::sql::many_rows_sql(into, width, chunk.len(), tail);
                 // Whole chunks share one text (kept prepared); the last,
@@ -1214,6 +1224,32 @@ impl Db {
     /// commits that do not wait for the WAL flush (a crash loses the last
     /// commits, never consistency: the import resumes from what it
     /// recorded). `false` restores the defaults.
+    /// Bring the planner's statistics of `tables` up to date after a
+    /// load: PostgreSQL plans from samples its autovacuum takes only some
+    /// time later (its manual: run ANALYZE after populating a table);
+    /// SQLite plans without them. An empty table is left unsampled: known
+    /// as empty, the next load's look-ups into it would be planned as
+    /// scans while it grows (a release import took 4× as long).
+    pub fn analyze(&self, tables: &[&str]) -> Result<()> {
+        let Engine::Postgres(c) = &self.engine else {
+            return Ok(());
+        };
+        let mut filled = Vec::new();
+        for t in tables {
+            let rows: bool =
+                self.query_row(&format!("SELECT EXISTS (SELECT 1 FROM {t})"), [], |r| {
+                    r.get(0)
+                })?;
+            if rows {
+                filled.push(*t);
+            }
+        }
+        if filled.is_empty() {
+            return Ok(());
+        }
+        c.batch(&format!("ANALYZE {}", filled.join(", ")))
+    }
+
     pub fn bulk_load(&self, on: bool) -> Result<()> {
         match &self.engine {
             Engine::Sqlite(c) => {

@@ -511,7 +511,10 @@ fn releases_written_a_batch_at_a_time_keep_the_last_copy_and_fill_gaps() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let mbid = |n: u32| format!("{n:08}-0000-4000-8000-000000000000");
     let rec = |n: u32, length: &str| {
-        format!(r#"{{"id":"{}","title":"Song {n}","length":{length},"artist-credit":[]}}"#, mbid(n))
+        format!(
+            r#"{{"id":"{}","title":"Song {n}","length":{length},"artist-credit":[]}}"#,
+            mbid(n)
+        )
     };
     let recordings = tmp.path().join("recording");
     std::fs::write(&recordings, [rec(1, "null"), rec(2, "2000")].join("\n")).expect("write");
@@ -520,7 +523,11 @@ fn releases_written_a_batch_at_a_time_keep_the_last_copy_and_fill_gaps() {
             .iter()
             .enumerate()
             .map(|(i, (r, length))| {
-                format!(r#"{{"position":{},"title":"T{r}","recording":{}}}"#, i + 1, rec(*r, length))
+                format!(
+                    r#"{{"position":{},"title":"T{r}","recording":{}}}"#,
+                    i + 1,
+                    rec(*r, length)
+                )
             })
             .collect();
         format!(
@@ -549,7 +556,10 @@ fn releases_written_a_batch_at_a_time_keep_the_last_copy_and_fill_gaps() {
     assert_eq!(count(db, "SELECT count(*) FROM release_groups"), 1);
     assert_eq!(count_text(db, "SELECT title FROM release_groups"), "G new");
     assert_eq!(
-        count_text(db, &format!("SELECT title FROM releases WHERE mbid = '{}'", mbid(101))),
+        count_text(
+            db,
+            &format!("SELECT title FROM releases WHERE mbid = '{}'", mbid(101))
+        ),
         "A v2",
         "a release twice in a batch keeps its last copy"
     );
@@ -559,17 +569,30 @@ fn releases_written_a_batch_at_a_time_keep_the_last_copy_and_fill_gaps() {
         "and the last copy's tracks only"
     );
     assert_eq!(
-        count(db, "SELECT count(DISTINCT rg_id) FROM releases WHERE rg_id IS NOT NULL"),
+        count(
+            db,
+            "SELECT count(DISTINCT rg_id) FROM releases WHERE rg_id IS NOT NULL"
+        ),
         1
     );
     // A track's recording unknown before is written; a known one's gap
     // (no length) is filled, never overwritten.
     assert_eq!(count(db, "SELECT count(*) FROM recordings"), 3);
     assert_eq!(
-        count(db, &format!("SELECT length_ms FROM recordings WHERE mbid = '{}'", mbid(1))),
+        count(
+            db,
+            &format!(
+                "SELECT length_ms FROM recordings WHERE mbid = '{}'",
+                mbid(1)
+            )
+        ),
         1000
     );
-    assert_eq!(count(db, "SELECT count(*) FROM search_outbox"), 0, "indexed at the end");
+    assert_eq!(
+        count(db, "SELECT count(*) FROM search_outbox"),
+        0,
+        "indexed at the end"
+    );
     assert_eq!(search(&cat, "a v2", 5).expect("search").len(), 1);
 
     // A new version of the dump: A's tracks are replaced, B is kept.
@@ -622,11 +645,21 @@ fn artists_twice_in_a_batch_keep_what_either_gave_and_a_reimport_updates() {
     };
     assert_eq!(count(&cat.db, "SELECT count(*) FROM artists"), 2);
     let (first_id, name, sort, country) = row(&cat.db);
-    assert_eq!((name.as_str(), sort.as_str(), country.as_str()), ("Second", "First, The", "GB"));
-    std::fs::write(&f, format!(r#"{{"id":"{id}","name":"Third","country":"FR"}}"#)).expect("write");
+    assert_eq!(
+        (name.as_str(), sort.as_str(), country.as_str()),
+        ("Second", "First, The", "GB")
+    );
+    std::fs::write(
+        &f,
+        format!(r#"{{"id":"{id}","name":"Third","country":"FR"}}"#),
+    )
+    .expect("write");
     import_musicbrainz(&mut cat, &f, &NoProgress).expect("import again");
     assert_eq!(count(&cat.db, "SELECT count(*) FROM artists"), 2);
     let (again_id, name, sort, country) = row(&cat.db);
     assert_eq!(again_id, first_id, "an artist keeps its id");
-    assert_eq!((name.as_str(), sort.as_str(), country.as_str()), ("Third", "First, The", "FR"));
+    assert_eq!(
+        (name.as_str(), sort.as_str(), country.as_str()),
+        ("Third", "First, The", "FR")
+    );
 }

@@ -202,9 +202,14 @@ fn kill_9_during_a_catalogue_import_then_rerun_equals_a_clean_import() {
                     |r| r.get(0),
                 )
                 .expect("foreign keys");
-            assert_eq!(keys, 3, "recording_artists → recordings, artists; isrcs → recordings");
+            assert_eq!(
+                keys, 3,
+                "recording_artists → recordings, artists; isrcs → recordings"
+            );
             let suspended: i64 = db
-                .query_row("SELECT count(*) FROM musicark_suspended_keys", [], |r| r.get(0))
+                .query_row("SELECT count(*) FROM musicark_suspended_keys", [], |r| {
+                    r.get(0)
+                })
                 .expect("suspended keys");
             assert_eq!(suspended, 0);
         }
