@@ -67,7 +67,24 @@ pub struct RecordingView {
 /// tagged by its first column; each part is put in order here (ordering
 /// the whole answer in SQL made SQLite sort it in temporary b-trees).
 pub fn recording(db: &Db, id: i64) -> Result<Option<RecordingView>, CatalogError> {
-    const VIEW: &str = "\
+    static BY_ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql = BY_ID.get_or_init(|| view_sql("?1"));
+    view(db, sql, &id)
+}
+
+/// The recording whose MBID is `mbid`, read in one statement (its id is
+/// found inside it: one round trip on PostgreSQL instead of two).
+fn recording_by_mbid(db: &Db, mbid: &str) -> Result<Option<RecordingView>, CatalogError> {
+    static BY_MBID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql =
+        BY_MBID.get_or_init(|| view_sql("(SELECT recording_id FROM recordings WHERE mbid = ?1)"));
+    view(db, sql, &mbid)
+}
+
+/// The view's one statement, every part of it about the recording `key`
+/// (`?1`, or a statement finding it).
+fn view_sql(key: &str) -> String {
+    "\
         SELECT 0, NULL, recording_id, length_ms, video, mbid, title, artist_credit, first_release_date, NULL \
           FROM recordings WHERE recording_id = ?1 \
         UNION ALL \
@@ -88,11 +105,19 @@ pub fn recording(db: &Db, id: i64) -> Result<Option<RecordingView>, CatalogError
           WHERE recording_key = (SELECT coalesce(mbid, 'rec:' || recording_id) FROM recordings WHERE recording_id = ?1) \
         UNION ALL \
         SELECT 6, NULL, NULL, NULL, NULL, license, NULL, NULL, NULL, NULL \
-          FROM rights WHERE entity = 'recording' AND entity_id = ?1";
+          FROM rights WHERE entity = 'recording' AND entity_id = ?1"
+    .replace("= ?1", &format!("= {key}"))
+}
+
+fn view(
+    db: &Db,
+    sql: &str,
+    key: &dyn musicark_store::sql::Param,
+) -> Result<Option<RecordingView>, CatalogError> {
     let mut view: Option<RecordingView> = None;
     let mut credits: Vec<(i64, ArtistCredit)> = Vec::new();
-    let mut stmt = db.prepare_cached(VIEW)?;
-    let mut rows = stmt.query([id])?;
+    let mut stmt = db.prepare_cached(sql)?;
+    let mut rows = stmt.query([key])?;
     while let Some(r) = rows.next()? {
         let part: i64 = r.get(0)?;
         if part == 0 {
@@ -175,19 +200,14 @@ pub fn lookup(db: &Db, query: &str) -> Result<Vec<RecordingView>, CatalogError> 
         None => vec![],
         Some(Lookup::Internal(id)) => vec![id],
         Some(Lookup::Mbid(m)) => {
-            let direct: Vec<i64> = db
-                .prepare_cached("SELECT recording_id FROM recordings WHERE mbid = ?1")?
-                .query_map([&m], |r| r.get(0))?
-                .collect::<musicark_store::sql::Result<_>>()?;
-            if direct.is_empty() {
-                // A release MBID: its tracks.
-                db
-                    .prepare_cached("SELECT t.recording_id FROM tracks t JOIN releases r USING (release_id) WHERE r.mbid = ?1 ORDER BY t.disc, t.position")?
-                    .query_map([&m], |r| r.get(0))?
-                    .collect::<musicark_store::sql::Result<_>>()?
-            } else {
-                direct
+            if let Some(v) = recording_by_mbid(db, &m)? {
+                return Ok(vec![v]);
             }
+            // A release MBID: its tracks.
+            db
+                .prepare_cached("SELECT t.recording_id FROM tracks t JOIN releases r USING (release_id) WHERE r.mbid = ?1 ORDER BY t.disc, t.position")?
+                .query_map([&m], |r| r.get(0))?
+                .collect::<musicark_store::sql::Result<_>>()?
         }
         Some(Lookup::Isrc(i)) => db
             .prepare_cached("SELECT recording_id FROM isrcs WHERE isrc = ?1")?
