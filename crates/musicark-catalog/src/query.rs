@@ -77,7 +77,13 @@ pub fn recording(db: &Db, id: i64) -> Result<Option<RecordingView>, CatalogError
 fn recording_by_mbid(db: &Db, mbid: &str) -> Result<Option<RecordingView>, CatalogError> {
     static BY_MBID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let sql =
-        BY_MBID.get_or_init(|| view_sql("(SELECT recording_id FROM recordings WHERE mbid = ?1)"));
+        // Found once (a materialised CTE), not once for each part.
+        BY_MBID.get_or_init(|| {
+            format!(
+                "WITH k AS MATERIALIZED (SELECT recording_id AS id FROM recordings WHERE mbid = ?1) {}",
+                view_sql("(SELECT id FROM k)")
+            )
+        });
     view(db, sql, &mbid)
 }
 

@@ -616,6 +616,19 @@ fn releases_written_a_batch_at_a_time_keep_the_last_copy_and_fill_gaps() {
         2
     );
     assert_eq!(count_text(db, "SELECT title FROM release_groups"), "G");
+    // An MBID finds its recording (in one statement), or a release's
+    // recordings in track order.
+    let found = lookup(db, &mbid(1)).expect("lookup");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].title, "Song 1");
+    assert_eq!(found[0].releases.len(), 1);
+    let tracks: Vec<String> = lookup(db, &mbid(101))
+        .expect("lookup")
+        .into_iter()
+        .map(|v| v.title)
+        .collect();
+    assert_eq!(tracks, ["Song 1", "Song 3"]);
+    assert!(lookup(db, &mbid(555)).expect("lookup").is_empty());
 }
 
 #[test]
