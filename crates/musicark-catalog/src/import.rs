@@ -240,6 +240,7 @@ fn ensure_indexes(conn: &musicark_store::sql::Tx<'_>) -> musicark_store::sql::Re
     if present == BULK_INDEXES.len() {
         return Ok(false);
     }
+    conn.sort_in_runs()?;
     let build = || -> musicark_store::sql::Result<()> {
         for sql in BULK_INDEXES {
             conn.execute(sql, [])?;

@@ -1045,6 +1045,21 @@ macro_rules! sql_methods {
             Ok(())
         }
 
+        /// Before building indexes over a large table. SQLite sorts an
+        /// index's keys in memory, on one thread, when they fit its page
+        /// cache (a bulk load's is 256 MiB); in runs of 4 MiB its helper
+        /// thread (`PRAGMA threads`) sorts each run while the next is
+        /// read, then merges them: the MBID index of 10 M recordings in
+        /// 7.2 s instead of 13.0 s, a first load's three at 1 M in
+        /// 1.6–2.0 s instead of 3.4–3.7 s. PostgreSQL sorts in
+        /// `maintenance_work_mem` ([`Db::bulk_load`]): nothing to do.
+        pub fn sort_in_runs(&self) -> $crate::sql::Result<()> {
+            match self.conn() {
+                $crate::sql::Conn::Sqlite(_) => self.execute_batch("PRAGMA cache_size = -4096"),
+                $crate::sql::Conn::Postgres(_) => Ok(()),
+            }
+        }
+
         /// How many of the indexes `names` exist (a bulk load drops
         /// some and builds them at its end).
         pub fn indexes_present(&self, names: &[&str]) -> $crate::sql::Result<usize> {
