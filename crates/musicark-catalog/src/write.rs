@@ -334,6 +334,24 @@ impl W<'_> {
         Ok(id)
     }
 
+    /// The id of `mbid` in `table`: as stored or given earlier in this
+    /// batch (`ids`), else the next one counted.
+    fn id_of(
+        &self,
+        ids: &mut HashMap<String, i64>,
+        next: &mut Option<i64>,
+        table: &str,
+        column: &str,
+        mbid: &str,
+    ) -> musicark_store::sql::Result<i64> {
+        if let Some(&id) = ids.get(mbid) {
+            return Ok(id);
+        }
+        let id = self.next_id(next, table, column)?;
+        ids.insert(mbid.to_string(), id);
+        Ok(id)
+    }
+
     /// Write the rows a first load buffered in this batch.
     fn flush_bulk(&self) -> musicark_store::sql::Result<()> {
         let Some(bulk) = self.bulk else {
@@ -621,14 +639,13 @@ impl W<'_> {
         };
         let mut p = self.pending.borrow_mut();
         let p = &mut *p;
-        let id = match p.artist_ids.get(&mbid) {
-            Some(&id) => id,
-            None => {
-                let id = self.next_id(&mut p.next_artist, "artists", "artist_id")?;
-                p.artist_ids.insert(mbid.clone(), id);
-                id
-            }
-        };
+        let id = self.id_of(
+            &mut p.artist_ids,
+            &mut p.next_artist,
+            "artists",
+            "artist_id",
+            &mbid,
+        )?;
         let mut row = [
             Value::Integer(id),
             text(&mbid),
@@ -776,14 +793,13 @@ impl W<'_> {
     ) -> musicark_store::sql::Result<i64> {
         let mut p = self.pending.borrow_mut();
         let p = &mut *p;
-        let id = match p.rg_ids.get(&mbid) {
-            Some(&id) => id,
-            None => {
-                let id = self.next_id(&mut p.next_rg, "release_groups", "rg_id")?;
-                p.rg_ids.insert(mbid.clone(), id);
-                id
-            }
-        };
+        let id = self.id_of(
+            &mut p.rg_ids,
+            &mut p.next_rg,
+            "release_groups",
+            "rg_id",
+            &mbid,
+        )?;
         p.release_groups.put(
             mbid.clone(),
             [
