@@ -76,14 +76,13 @@ pub fn recording(db: &Db, id: i64) -> Result<Option<RecordingView>, CatalogError
 /// found inside it: one round trip on PostgreSQL instead of two).
 fn recording_by_mbid(db: &Db, mbid: &str) -> Result<Option<RecordingView>, CatalogError> {
     static BY_MBID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let sql =
-        // Found once (a materialised CTE), not once for each part.
-        BY_MBID.get_or_init(|| {
-            format!(
-                "WITH k AS MATERIALIZED (SELECT recording_id AS id FROM recordings WHERE mbid = ?1) {}",
-                view_sql("(SELECT id FROM k)")
-            )
-        });
+    // Found once (a materialised CTE), not once for each part.
+    let sql = BY_MBID.get_or_init(|| {
+        format!(
+            "WITH k AS MATERIALIZED (SELECT recording_id AS id FROM recordings WHERE mbid = ?1) {}",
+            view_sql("(SELECT id FROM k)")
+        )
+    });
     view(db, sql, &mbid)
 }
 

@@ -366,14 +366,9 @@ impl Early {
     /// exactly those above the mark); `None` otherwise (a resumed load, a
     /// lost index), and the documents are read back at the end as before.
     pub(crate) fn start(db: &Db, index: &SearchIndex) -> Result<Option<Early>, CatalogError> {
-        let upto: i64 = db.query_row("SELECT indexed_upto FROM search_state", [], |r| r.get(0))?;
-        let top: i64 = db.query_row(
-            "SELECT coalesce(max(recording_id), 0) FROM recordings",
-            [],
-            |r| r.get(0),
-        )?;
+        let upto = mark(db)?;
         index.reload()?;
-        if top > upto || (upto > 0 && index.is_empty()) {
+        if top(db)? > upto || lost(index, upto) {
             return Ok(None);
         }
         let mut w = writer(index)?;
@@ -405,6 +400,26 @@ impl Early {
     }
 }
 
+/// The high-water mark: recordings above it are not indexed yet.
+fn mark(db: &Db) -> Result<i64, CatalogError> {
+    Ok(db.query_row("SELECT indexed_upto FROM search_state", [], |r| r.get(0))?)
+}
+
+/// The largest recording id (0 when there is none).
+fn top(db: &Db) -> Result<i64, CatalogError> {
+    Ok(db.query_row(
+        "SELECT coalesce(max(recording_id), 0) FROM recordings",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// Whether the index was lost: empty while the mark says it holds
+/// something (it is then rebuilt whole).
+fn lost(index: &SearchIndex, upto: i64) -> bool {
+    upto > 0 && index.is_empty()
+}
+
 /// The writer of a sync: both cores, 128 MiB each.
 fn writer(index: &SearchIndex) -> Result<SearchWriter, SearchError> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
@@ -432,29 +447,21 @@ pub(crate) fn sync_while(
         let Early {
             mut w, upto, added, ..
         } = early;
-        let top: i64 = db.query_row(
-            "SELECT coalesce(max(recording_id), 0) FROM recordings",
-            [],
-            |r| r.get(0),
-        )?;
+        let top: i64 = top(db)?;
         let mut stats = SyncStats { added, changed: 0 };
         outbox(db, &mut w, upto, &mut stats)?;
         return commit(db, index, w, top, stats);
     }
-    let mut upto: i64 = db.query_row("SELECT indexed_upto FROM search_state", [], |r| r.get(0))?;
+    let mut upto = mark(db)?;
     index.reload()?;
-    if upto > 0 && index.is_empty() {
+    if lost(index, upto) {
         upto = 0;
         db.execute(
             "INSERT INTO search_outbox SELECT -release_id FROM releases WHERE true ON CONFLICT DO NOTHING",
             [],
         )?;
     }
-    let top: i64 = db.query_row(
-        "SELECT coalesce(max(recording_id), 0) FROM recordings",
-        [],
-        |r| r.get(0),
-    )?;
+    let top: i64 = top(db)?;
     let pending: i64 = db.query_row("SELECT count(*) FROM search_outbox", [], |r| r.get(0))?;
     if top <= upto && pending == 0 {
         meanwhile(db)?;

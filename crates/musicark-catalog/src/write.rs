@@ -2,7 +2,7 @@
 //! MBID or by a source's own id, so a re-import updates and never
 //! duplicates.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use musicark_store::params;
 use musicark_store::sql::{OptionalExtension, Value, params_from_iter};
@@ -58,7 +58,9 @@ pub struct Pending {
     /// start) and of rows this batch adds.
     rg_ids: HashMap<String, i64>,
     artist_ids: HashMap<String, i64>,
-    release_ids: HashMap<String, (i64, bool)>,
+    release_ids: HashMap<String, i64>,
+    /// Releases stored before this batch (their old tracks go first).
+    stored_releases: HashSet<i64>,
     /// MBID → (id, length unknown, credit unknown) of stored recordings.
     recordings: HashMap<String, (i64, bool, bool)>,
     next_rg: Option<i64>,
@@ -99,9 +101,20 @@ impl<K: std::hash::Hash + Eq, const N: usize> Keyed<K, N> {
     }
 }
 
-/// Keys an `IN (…)` of [`W::each_known`] holds; a shorter chunk is padded
-/// with its first key, so every chunk is one prepared statement.
+/// Keys an `IN (…)` of a batch holds; a shorter chunk is padded with its
+/// first key, so every chunk is one prepared statement.
 const KEYS: usize = 512;
+
+/// `{head} IN (?1, …, ?512)`.
+fn in_keys(head: &str) -> String {
+    format!("{head} IN ({})", musicark_store::sql::marks(1, KEYS))
+}
+
+/// `keys` in chunks of [`KEYS`], each padded to [`KEYS`] with its first.
+fn padded_chunks<T>(keys: &[T]) -> impl Iterator<Item = impl Iterator<Item = &T>> {
+    keys.chunks(KEYS)
+        .map(|c| c.iter().chain(std::iter::repeat(&c[0])).take(KEYS))
+}
 
 /// A first load's state: the next recording id, and the rows of the
 /// current batch, written together by [`W::flush_bulk`] (binary COPY on
@@ -189,13 +202,9 @@ impl W<'_> {
                label = excluded.label, catalog_number = excluded.catalog_number, status = excluded.status",
         )?;
         let old: Vec<i64> = std::mem::take(&mut p.old_tracks).into_iter().collect();
-        let delete = format!(
-            "DELETE FROM tracks WHERE release_id IN ({})",
-            musicark_store::sql::marks(1, KEYS)
-        );
-        for chunk in old.chunks(KEYS) {
-            let padded = chunk.iter().chain(std::iter::repeat(&chunk[0])).take(KEYS);
-            self.tx.execute(&delete, params_from_iter(padded))?;
+        let delete = in_keys("DELETE FROM tracks WHERE release_id");
+        for chunk in padded_chunks(&old) {
+            self.tx.execute(&delete, params_from_iter(chunk))?;
         }
         // Old tracks are gone and a release's tracks are one per (disc,
         // position): nothing left to conflict with.
@@ -252,10 +261,9 @@ impl W<'_> {
     ) -> musicark_store::sql::Result<()> {
         keys.sort_unstable();
         keys.dedup();
-        let sql = format!("{select} IN ({})", musicark_store::sql::marks(1, KEYS));
-        for chunk in keys.chunks(KEYS) {
-            let padded = chunk.iter().chain(std::iter::repeat(&chunk[0])).take(KEYS);
-            self.tx.scan(&sql, params_from_iter(padded), &mut f)?;
+        let sql = in_keys(select);
+        for chunk in padded_chunks(&keys) {
+            self.tx.scan(&sql, params_from_iter(chunk), &mut f)?;
         }
         Ok(())
     }
@@ -285,7 +293,9 @@ impl W<'_> {
             "SELECT mbid, release_id FROM releases WHERE mbid",
             rels,
             |r| {
-                p.release_ids.insert(r.get(0)?, (r.get(1)?, true));
+                let id: i64 = r.get(1)?;
+                p.release_ids.insert(r.get(0)?, id);
+                p.stored_releases.insert(id);
                 Ok(())
             },
         )?;
@@ -721,14 +731,14 @@ impl W<'_> {
         let (id, stored) = {
             let mut p = self.pending.borrow_mut();
             let p = &mut *p;
-            match p.release_ids.get(&mbid) {
-                Some(&known) => known,
-                None => {
-                    let id = self.next_id(&mut p.next_release, "releases", "release_id")?;
-                    p.release_ids.insert(mbid.clone(), (id, false));
-                    (id, false)
-                }
-            }
+            let id = self.id_of(
+                &mut p.release_ids,
+                &mut p.next_release,
+                "releases",
+                "release_id",
+                &mbid,
+            )?;
+            (id, p.stored_releases.contains(&id))
         };
         let mut tracks = BTreeMap::new();
         for (mi, medium) in r.media.iter().enumerate() {

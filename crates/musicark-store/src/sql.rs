@@ -776,22 +776,11 @@ pub const MANY_ROWS: usize = 256;
 /// `INSERT INTO {into} VALUES (?1, ?2), (?3, ?4) {tail}` for `rows` rows of
 /// `width` values.
 pub fn many_rows_sql(into: &str, width: usize, rows: usize, tail: &str) -> String {
-    let mut sql = format!("INSERT INTO {into} VALUES ");
-    for r in 0..rows {
-        sql.push_str(if r == 0 { "(" } else { ", (" });
-        for c in 0..width {
-            if c > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("?{}", r * width + c + 1));
-        }
-        sql.push(')');
-    }
-    if !tail.is_empty() {
-        sql.push(' ');
-        sql.push_str(tail);
-    }
-    sql
+    let values: Vec<String> = (0..rows)
+        .map(|r| format!("({})", marks(r * width + 1, width)))
+        .collect();
+    let sql = format!("INSERT INTO {into} VALUES {} {tail}", values.join(", "));
+    sql.trim_end().to_string()
 }
 
 /// `?{from}, ?{from+1}, …` for `n` placeholders: the list of an `IN (…)`
@@ -906,11 +895,10 @@ macro_rules! sql_methods {
         ) -> $crate::sql::Result<u64> {
             match self.conn() {
                 $crate::sql::Conn::Sqlite(_) => {
-                    let marks: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
                     let mut ins = self.prepare(&format!(
                         "INSERT INTO {table} ({}) VALUES ({})",
                         columns.join(", "),
-                        marks.join(", ")
+                        $crate::sql::marks(1, columns.len())
                     ))?;
                     let mut n = 0;
                     feed(&mut |row: &[$crate::sql::Value]| {
@@ -1319,5 +1307,23 @@ pub fn is_constraint_violation(e: &Error) -> bool {
         // Class 23: integrity constraint violation.
         Kind::Postgres(p) => p.code().is_some_and(|c| c.code().starts_with("23")),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn many_rows_number_every_value_once() {
+        assert_eq!(
+            many_rows_sql("t (a, b)", 2, 2, "ON CONFLICT DO NOTHING"),
+            "INSERT INTO t (a, b) VALUES (?1, ?2), (?3, ?4) ON CONFLICT DO NOTHING"
+        );
+        assert_eq!(
+            many_rows_sql("t (a)", 1, 1, ""),
+            "INSERT INTO t (a) VALUES (?1)"
+        );
+        assert_eq!(marks(3, 2), "?3, ?4");
     }
 }
