@@ -4,7 +4,8 @@
 //!   cargo xtask bench-catalog --archive DIR [--queries N]
 //!   cargo xtask bench-search --archive DIR [--queries N]
 //!   cargo xtask gen-packbench --archive DIR --files N [--kib K]
-//!   cargo xtask simulate-seeding [--seeds 1,2,3] [--torrents N] [--donors D]
+//!   cargo xtask simulate-seeding [--seeds 1,2,3] [--torrents N] [--donors D] [--publishers K]
+//!   cargo xtask gen-lists --lists L --torrents T --mbids FILE --out DIR [--per R]
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,6 +18,7 @@ fn main() -> ExitCode {
         Some("bench-search") => bench_search(&args[1..]),
         Some("gen-packbench") => gen_packbench(&args[1..]),
         Some("simulate-seeding") => simulate_seeding(&args[1..]),
+        Some("gen-lists") => gen_lists(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask gen-catalog --recordings N [--out DIR] [--seed S] [--invalid SHARE]"
@@ -118,8 +120,11 @@ fn bench_catalog(args: &[String]) -> ExitCode {
                 .map(|v| v.len())
                 .unwrap_or(0)
         };
-        // Warm the page cache once, as a server would be.
+        // Warm the page cache once, as a server would be: the lookups'
+        // pages, and the search index's with 100 searches of other titles.
         let _ = time(&isrcs, &lookup);
+        let warm = sample("SELECT title FROM recordings ORDER BY random() LIMIT ?1")?;
+        let _ = time(&warm[..warm.len().min(100)], &search);
         let recordings: i64 = db.query_row("SELECT count(*) FROM recordings", [], |r| r.get(0))?;
         let bytes = db.size_bytes()?;
         let search_bytes: u64 = std::fs::read_dir(home.search_dir())?
@@ -492,6 +497,117 @@ fn run_strategy(
     (at_first.unwrap_or_else(|| measure(&c, donated)), None)
 }
 
+/// Several publishers: torrent `i` is published by publisher `i % k`
+/// (the repacks re-publish recordings any of them holds), and each donor
+/// follows one publisher, publisher `p` drawing a share of donors in
+/// proportion to 1/(p+1) (a few large publishers, a long tail of small
+/// ones, as with torrents). Alone, a donor plans over its publisher's
+/// torrents, seeing copies counted over them only; federated, over every
+/// publisher's, with copies counted worldwide. The state after `first`
+/// donors, copies counted worldwide.
+fn run_publishers(
+    w: &World,
+    k: usize,
+    federated: bool,
+    first: usize,
+    epoch: usize,
+    (model, federated_model): (
+        &musicark_swarm::seedplan::Model,
+        &musicark_swarm::seedplan::Model,
+    ),
+) -> Outcome {
+    use musicark_swarm::seedplan::{copies, donor_key, plan};
+    let mut live: Vec<musicark_swarm::seedplan::Torrent> = w.torrents.clone();
+    let mut seen = live.clone();
+    let weights = vec![1.0; w.recordings];
+    let owned: Vec<Vec<usize>> = (0..k)
+        .map(|p| (0..live.len()).filter(|i| i % k == p).collect())
+        .collect();
+    let mut donated = 0u64;
+    let zipf: Vec<f64> = (0..k).map(|p| 1.0 / (p + 1) as f64).collect();
+    let total: f64 = zipf.iter().sum();
+    let mut pick = musicark_sample::Rng::new(0x5EED ^ k as u64);
+    for (d, &budget) in w.budgets.iter().take(first).enumerate() {
+        if d % epoch == 0 {
+            seen = live.clone();
+        }
+        let donor = donor_key(&format!("donor-{d}"));
+        let mut u = f64::from(pick.unit()) * total;
+        let mut follows = k - 1;
+        for (p, z) in zipf.iter().enumerate() {
+            if u < *z {
+                follows = p;
+                break;
+            }
+            u -= z;
+        }
+        let chosen: Vec<usize> = if federated {
+            let c = copies(&seen, w.recordings);
+            plan(&seen, &weights, &c, budget, donor, federated_model)
+        } else {
+            let mine = &owned[follows];
+            let sub: Vec<musicark_swarm::seedplan::Torrent> =
+                mine.iter().map(|&i| seen[i].clone()).collect();
+            let c = copies(&sub, w.recordings);
+            plan(&sub, &weights, &c, budget, donor, model)
+                .into_iter()
+                .map(|j| mine[j])
+                .collect()
+        };
+        for i in chosen {
+            live[i].seeders += 1;
+            donated += live[i].size;
+        }
+    }
+    measure(&copies(&live, w.recordings), donated)
+}
+
+fn simulate_publishers(
+    seeds: &[u64],
+    n: usize,
+    k: usize,
+    first: usize,
+    epoch: usize,
+    models: (
+        &musicark_swarm::seedplan::Model,
+        &musicark_swarm::seedplan::Model,
+    ),
+) {
+    println!(
+        "{k} publishers over {n} torrents (torrent i published by i mod {k}; a quarter re-publish recordings any of them holds); each donor follows one publisher, publisher p drawing donors in proportion to 1/(p+1); after {first} donors, copies counted worldwide."
+    );
+    println!();
+    println!("| seed | plans | recordings < 4 copies | min copies | share ≥ 4 | TB donated |");
+    println!("|---|---|---|---|---|---|");
+    let mut sum = [0f64; 2];
+    for &seed in seeds {
+        let w = world(seed, n, first);
+        for (j, federated) in [(0, false), (1, true)] {
+            let o = run_publishers(&w, k, federated, first, epoch, models);
+            sum[j] += o.below4 as f64;
+            println!(
+                "| {seed} | {} | {} | {} | {:.1} % | {:.1} |",
+                if federated {
+                    "federated"
+                } else {
+                    "each publisher alone"
+                },
+                o.below4,
+                o.min_copies,
+                o.share4 * 100.0,
+                o.donated as f64 / 1e12
+            );
+        }
+    }
+    println!();
+    println!(
+        "Mean over seeds: recordings below 4 copies — federated {:.0}, each alone {:.0} ({:.0} % fewer with federated plans).",
+        sum[1] / seeds.len() as f64,
+        sum[0] / seeds.len() as f64,
+        (1.0 - sum[1] / sum[0].max(1e-9)) * 100.0
+    );
+}
+
 fn simulate_seeding(args: &[String]) -> ExitCode {
     let seeds: Vec<u64> = flag(args, "--seeds")
         .unwrap_or_else(|| "1,2,3,4,5".into())
@@ -520,6 +636,16 @@ fn simulate_seeding(args: &[String]) -> ExitCode {
     }
     if args.iter().any(|a| a == "--no-zero-first") {
         model.zero_first = false;
+    }
+    if let Some(k) = flag(args, "--publishers").and_then(|s| s.parse::<usize>().ok()) {
+        // Alone: the archive's own model; federated: the one federated
+        // plans use (`--spread` sets both).
+        let mut federated = musicark_swarm::seedplan::Model::federated();
+        if let Some(s) = flag(args, "--spread").and_then(|s| s.parse().ok()) {
+            federated.spread = s;
+        }
+        simulate_publishers(&seeds, n, k.max(1), first, epoch, (&model, &federated));
+        return ExitCode::SUCCESS;
     }
     println!(
         "Torrents {n} (median 40 GB, 50 recordings each, a quarter re-publishing others' recordings), donors arriving {epoch} per scrape; after {first} donors, and until every recording has 4 copies (at most {cap} donors)."
@@ -561,4 +687,212 @@ fn simulate_seeding(args: &[String]) -> ExitCode {
         (1.0 - sum_bytes[1] / sum_bytes[0]) * 100.0
     );
     ExitCode::SUCCESS
+}
+
+// ------------------------------------------------------------ lists
+
+/// A minimal single-file .torrent (v1): its bytes and its info-hash.
+fn tiny_torrent(name: &str, length: u64, seed: u64) -> (Vec<u8>, String) {
+    use sha1::Digest;
+    let piece = 1u64 << 20;
+    let pieces = length.div_ceil(piece).max(1);
+    let mut hashes = Vec::with_capacity(pieces as usize * 20);
+    for i in 0..pieces {
+        let mut h = sha1::Sha1::new();
+        h.update(seed.to_le_bytes());
+        h.update(i.to_le_bytes());
+        hashes.extend_from_slice(&h.finalize());
+    }
+    let mut info = format!(
+        "d6:lengthi{length}e4:name{}:{name}12:piece lengthi{piece}e6:pieces{}:",
+        name.len(),
+        hashes.len()
+    )
+    .into_bytes();
+    info.extend_from_slice(&hashes);
+    info.push(b'e');
+    let btih = hex::encode(sha1::Sha1::digest(&info));
+    let mut out = b"d4:info".to_vec();
+    out.extend_from_slice(&info);
+    out.push(b'e');
+    (out, btih)
+}
+
+/// Synthetic published lists for the federation benchmark: `--lists` L
+/// folders, each a musicark list of `--torrents` T torrents signed by one
+/// key (`DIR/key.pub`), its .torrent files, and a metadata release whose
+/// where-index says each torrent holds `--per` R recordings drawn from
+/// the MBIDs of `--mbids` (a MusicBrainz recording dump, JSON lines).
+fn gen_lists(args: &[String]) -> ExitCode {
+    let get = |name: &str, default: usize| {
+        flag(args, name)
+            .and_then(|s| s.parse::<usize>().ok())
+            .unwrap_or(default)
+    };
+    let (lists, torrents, per) = (
+        get("--lists", 100),
+        get("--torrents", 10_000),
+        get("--per", 5),
+    );
+    let (Some(mbids), Some(out)) = (flag(args, "--mbids"), flag(args, "--out")) else {
+        eprintln!("--mbids FILE and --out DIR are required");
+        return ExitCode::from(2);
+    };
+    let run = || -> Result<(), Box<dyn std::error::Error>> {
+        use sha2::Digest;
+        use std::io::{BufRead, Write};
+        let out = PathBuf::from(out);
+        std::fs::create_dir_all(&out)?;
+        let pool: Vec<String> = std::io::BufReader::new(std::fs::File::open(&mbids)?)
+            .lines()
+            .map_while(Result::ok)
+            .filter_map(|l| {
+                let v: serde_json::Value = serde_json::from_str(&l).ok()?;
+                v["id"].as_str().map(str::to_string)
+            })
+            .collect();
+        if pool.is_empty() {
+            return Err("no MBIDs in --mbids".into());
+        }
+        let kp = minisign::KeyPair::generate_unencrypted_keypair()?;
+        std::fs::write(out.join("key.pub"), kp.pk.to_box()?.to_string())?;
+        let mut rng = musicark_sample::Rng::new(7);
+        for l in 0..lists {
+            let dir = out.join(format!("{l:03}"));
+            let tdir = dir.join("torrents");
+            std::fs::create_dir_all(&tdir)?;
+            let mut entries = Vec::with_capacity(torrents + 1);
+            let mut index = Vec::new();
+            let entry = |name: &str,
+                         bytes: &[u8],
+                         btih: &str,
+                         size: u64,
+                         meta: bool,
+                         manifest: &str,
+                         seeders: u64| {
+                serde_json::json!({
+                    "url": format!("torrents/{name}.torrent"),
+                    "top_level_group_name": format!("bench-{l:03}"),
+                    "group_name": if meta { "metadata".to_string() } else { format!("bench-{l:03}-tail") },
+                    "display_name": format!("{name}.torrent"),
+                    "added_to_torrents_list_at": "2026-11-30",
+                    "is_metadata": meta,
+                    "btih": btih,
+                    "magnet_link": format!("magnet:?xt=urn:btih:{btih}&dn={name}"),
+                    "torrent_size": bytes.len(),
+                    "num_files": 1,
+                    "data_size": size,
+                    "obsolete": false,
+                    "embargo": false,
+                    "seeders": seeders,
+                    "leechers": 0,
+                    "completed": 0,
+                    "stats_scraped_at": null,
+                    "partially_broken": false,
+                    "btmh": null,
+                    "popularity_band": "tail",
+                    "tier": "opus",
+                    "tracks": per,
+                    "unique_tracks": per,
+                    "listen_share": 0.0,
+                    "manifest_sha256": manifest,
+                })
+            };
+            for t in 0..torrents {
+                let name = format!("bench-{l:03}-{t:05}");
+                // One torrent in fifty is published by every list: the
+                // same name, size and pieces, so the same info-hash.
+                let shared = t % 50 == 0;
+                let size = if shared {
+                    100_000_000 + t as u64 * 1000
+                } else {
+                    100_000_000 + rng.below(4_000_000_000)
+                };
+                let seed = if shared {
+                    t as u64
+                } else {
+                    (l * torrents + t) as u64 + 1_000_000
+                };
+                let name = if shared {
+                    format!("bench-shared-{t:05}")
+                } else {
+                    name
+                };
+                let (bytes, btih) = tiny_torrent(&name, size, seed);
+                std::fs::write(tdir.join(format!("{name}.torrent")), &bytes)?;
+                for _ in 0..per {
+                    let m = &pool[rng.below(pool.len() as u64) as usize];
+                    index.push(format!(
+                        "{{\"recording_mbid\":\"{m}\",\"btih\":\"{btih}\"}}"
+                    ));
+                }
+                entries.push(entry(
+                    &name,
+                    &bytes,
+                    &btih,
+                    size,
+                    false,
+                    &"0".repeat(64),
+                    rng.below(6),
+                ));
+            }
+            // The metadata release: manifest and where-index, served as a
+            // web seed would.
+            let meta = format!("bench-{l:03}-metadata-00001");
+            let mdir = dir.join("packs").join(&meta);
+            std::fs::create_dir_all(&mdir)?;
+            let mut z = zstd::stream::write::Encoder::new(Vec::new(), 3)?;
+            for line in &index {
+                z.write_all(line.as_bytes())?;
+                z.write_all(b"\n")?;
+            }
+            let zbytes = z.finish()?;
+            std::fs::write(mdir.join("index.jsonl.zst"), &zbytes)?;
+            let manifest = format!(
+                "{}\n",
+                serde_json::json!({
+                    "path": "index.jsonl.zst", "size": zbytes.len(),
+                    "sha256": hex::encode(sha2::Sha256::digest(&zbytes)),
+                    "blake3": blake3::hash(&zbytes).to_hex().to_string(),
+                    "codec": null, "bitrate": null, "duration": null, "tier": "metadata",
+                    "fingerprint": null, "recording_id": null, "recording_mbid": null, "isrcs": [],
+                    "release_id": null, "release_mbid": null, "title": null, "artist": null,
+                    "source_blake3": blake3::hash(&zbytes).to_hex().to_string(),
+                })
+            );
+            std::fs::write(mdir.join("manifest.jsonl"), &manifest)?;
+            let (bytes, btih) = tiny_torrent(&meta, zbytes.len() as u64, 9_000_000 + l as u64);
+            std::fs::write(tdir.join(format!("{meta}.torrent")), &bytes)?;
+            entries.push(entry(
+                &meta,
+                &bytes,
+                &btih,
+                zbytes.len() as u64,
+                true,
+                &hex::encode(sha2::Sha256::digest(manifest.as_bytes())),
+                1,
+            ));
+            let mut json = b"[\n".to_vec();
+            for (i, e) in entries.iter().enumerate() {
+                serde_json::to_writer(&mut json, e)?;
+                json.extend_from_slice(if i + 1 < entries.len() { b",\n" } else { b"\n" });
+            }
+            json.extend_from_slice(b"]\n");
+            std::fs::write(dir.join("torrents.json"), &json)?;
+            let sig = musicark_publish::list::sign(&kp.sk, &kp.pk, &json, "torrents.json")?;
+            std::fs::write(dir.join("torrents.json.minisig"), sig)?;
+        }
+        println!(
+            "{lists} lists of {torrents} torrents (+ a metadata release each, {per} recordings per torrent) in {}",
+            out.display()
+        );
+        Ok(())
+    };
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -15,11 +15,10 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-pub mod fetch;
-
-pub use fetch::FetchLimits;
 use librqbit::{AddTorrent, AddTorrentOptions, ListenerOptions, Session, SessionOptions};
 use minisign::PublicKey;
+pub use musicark_follow::fetch;
+pub use musicark_follow::fetch::FetchLimits;
 use musicark_publish::list::ListEntry;
 use serde::Serialize;
 
@@ -51,6 +50,18 @@ pub enum MirrorError {
     /// is trusted yet).
     #[error("{0}")]
     Untrusted(String),
+}
+
+impl From<musicark_follow::FollowError> for MirrorError {
+    fn from(e: musicark_follow::FollowError) -> MirrorError {
+        use musicark_follow::FollowError as F;
+        match e {
+            F::Io { path, source } => MirrorError::Io { path, source },
+            F::Fetch { url, what } => MirrorError::Fetch { url, what },
+            F::Untrusted(w) | F::Rollback(w) => MirrorError::Untrusted(w),
+            other => MirrorError::List(other.to_string()),
+        }
+    }
 }
 
 pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> MirrorError + '_ {
@@ -92,6 +103,10 @@ pub struct MirrorOptions {
     pub scrub: Option<Duration>,
     /// Also speak µTP (BEP 29), listening and connecting.
     pub utp: bool,
+    /// Plan over every list the archive at this folder follows and its
+    /// own (`mirror --federated`) instead of `list`: the .torrent files
+    /// verified by `follow sync`, copies counted worldwide.
+    pub federated: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -194,6 +209,7 @@ fn local_list(options: &MirrorOptions, key: &PublicKey) -> Result<PathBuf, Mirro
         &options.dir.join("list"),
         &options.limits,
     )
+    .map_err(MirrorError::from)
 }
 
 /// The plan: list entries that fit the budget, fewest seeders per byte
@@ -255,6 +271,11 @@ fn verify_data(torrent: &Path, data: &Path, entry: &ListEntry) -> Result<usize, 
                 .count(),
             report.files.len()
         )));
+    }
+    if entry.manifest_sha256.is_empty() {
+        // A list without manifests (torrents.json form): the pieces are
+        // what can be checked.
+        return Ok(report.files.len());
     }
     let root = data.join(&meta.name);
     let manifest_path = root.join(musicark_publish::pack::MANIFEST);
@@ -320,6 +341,28 @@ fn load_list(options: &MirrorOptions) -> Result<(PathBuf, Vec<ListEntry>), Mirro
         )));
     }
     Ok((list, entries))
+}
+
+/// What to mirror: the folder relative URLs resolve in, the entries, and
+/// the planned ones (indices into the entries, in the order chosen).
+fn load(options: &MirrorOptions) -> Result<(PathBuf, Vec<ListEntry>, Vec<usize>), MirrorError> {
+    if let Some(root) = &options.federated {
+        let home =
+            musicark_store::Home::open(root).map_err(|e| MirrorError::List(e.to_string()))?;
+        let db = home
+            .db_read_only()
+            .map_err(|e| MirrorError::List(e.to_string()))?;
+        let plan = musicark_follow::plan::federated(&home, &db, options.budget, &options.donor)?;
+        let entries = musicark_follow::plan::as_list_entries(&plan);
+        let chosen = (0..entries.len()).collect();
+        return Ok((root.clone(), entries, chosen));
+    }
+    let (list, entries) = load_list(options)?;
+    let chosen = plan(&entries, options.budget, &options.donor);
+    let list_dir = list
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    Ok((list_dir, entries, chosen))
 }
 
 /// The folder name of an entry's data below `DIR/data/`: its display name
@@ -520,8 +563,7 @@ async fn scrub(
 /// (torrents now well seeded give their place to those at risk). Blocks
 /// until seeding ends (`seed_for`), or forever.
 pub fn mirror(options: &MirrorOptions, events: &dyn Events) -> Result<MirrorReport, MirrorError> {
-    let (list, entries) = load_list(options)?;
-    let chosen = plan(&entries, options.budget, &options.donor);
+    let (list_dir, entries, chosen) = load(options)?;
     let planned: Vec<String> = chosen
         .iter()
         .map(|&i| entries[i].display_name.clone())
@@ -531,9 +573,6 @@ pub fn mirror(options: &MirrorOptions, events: &dyn Events) -> Result<MirrorRepo
     let data_dir = options.dir.join("data");
     std::fs::create_dir_all(&data_dir).map_err(io(&data_dir))?;
     ensure_room(&data_dir, &entries, &chosen)?;
-    let list_dir = list
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -638,11 +677,10 @@ pub fn mirror(options: &MirrorOptions, events: &dyn Events) -> Result<MirrorRepo
             next_replan = options.replan.map(|r| Instant::now() + r);
             // A list that no longer verifies is reported and ignored: the
             // mirror keeps what it has.
-            let Ok((_, new_entries)) = load_list(options) else {
+            let Ok((_, new_entries, new_chosen)) = load(options) else {
                 events.replan_failed();
                 continue;
             };
-            let new_chosen = plan(&new_entries, options.budget, &options.donor);
             let names: Vec<String> = new_chosen
                 .iter()
                 .map(|&i| new_entries[i].display_name.clone())

@@ -89,7 +89,7 @@ pub fn share(a: f64, b: f64) -> f64 {
 }
 
 /// Ranks for the curve: 1, 2, 5, 10, 20, 50… up to `n`, and `n`.
-fn tail_ranks(n: u64) -> Vec<u64> {
+pub fn tail_ranks(n: u64) -> Vec<u64> {
     let mut out = Vec::new();
     let mut decade = 1u64;
     'outer: loop {

@@ -67,9 +67,7 @@ impl PublishError {
 
 /// Listens of every recording that has any: the most any popularity
 /// source reports for it.
-pub(crate) fn listens_by_recording(
-    db: &Db,
-) -> Result<std::collections::HashMap<i64, i64>, PublishError> {
+pub fn listens_by_recording(db: &Db) -> Result<std::collections::HashMap<i64, i64>, PublishError> {
     let mut stmt = db.prepare(
         "SELECT r.recording_id, max(p.listen_count) FROM popularity p \
          JOIN recordings r ON p.recording_key = coalesce(r.mbid, 'rec:' || r.recording_id) \

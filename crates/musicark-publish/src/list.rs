@@ -351,6 +351,7 @@ pub fn export(home: &Home, db: &Db, out: &Path) -> Result<ExportReport, PublishE
             bad.join(", ")
         )));
     }
+    publish_metadata_release(home, &list, &dir)?;
     let name = out
         .file_name()
         .map_or("torrents.json".into(), |n| n.to_string_lossy().into_owned());
@@ -384,22 +385,7 @@ pub fn export(home: &Home, db: &Db, out: &Path) -> Result<ExportReport, PublishE
         ),
         (out.to_path_buf(), json),
     ];
-    let mut temps = Vec::new();
-    for (path, bytes) in &staged {
-        let tmp = with(path, ".staged");
-        if let Err(e) = musicark_store::write_synced(&tmp, bytes) {
-            for t in &temps {
-                let _ = std::fs::remove_file(t);
-            }
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e.into());
-        }
-        temps.push(tmp);
-    }
-    for ((path, _), tmp) in staged.iter().zip(&temps) {
-        std::fs::rename(tmp, path).map_err(|e| PublishError::io(path, e))?;
-    }
-    musicark_store::fsync_dir(&dir)?;
+    replace_together(&staged, &dir)?;
     Ok(ExportReport {
         list: out.to_path_buf(),
         signature: with(out, ".minisig"),
@@ -413,6 +399,96 @@ pub fn export(home: &Home, db: &Db, out: &Path) -> Result<ExportReport, PublishE
             Vec::new()
         },
     })
+}
+
+/// The active metadata release's files beside the list, where a web seed
+/// serves a torrent's data (`packs/NAME/PATH`): so that a follower fetches
+/// the where-index over HTTP and checks it by the signed list's
+/// `manifest_sha256`. Hard links where the filesystem allows (no second
+/// copy of the bytes); earlier releases' folders are removed.
+fn publish_metadata_release(
+    home: &Home,
+    list: &[ListEntry],
+    dir: &Path,
+) -> Result<(), PublishError> {
+    let pdir = dir.join("packs");
+    for e in list.iter().filter(|e| e.is_metadata) {
+        let name = e.display_name.trim_end_matches(".torrent");
+        let to = pdir.join(confined_name(name).map_err(PublishError::Invalid)?);
+        if e.obsolete || e.embargo {
+            if to.exists() {
+                std::fs::remove_dir_all(&to).map_err(|err| PublishError::io(&to, err))?;
+            }
+            continue;
+        }
+        let from = home.packs_dir().join(name);
+        for file in [
+            crate::pack::MANIFEST,
+            crate::metadata::CATALOG_FILE,
+            crate::metadata::WHERE_INDEX,
+        ] {
+            let (src, dst) = (from.join(file), to.join(file));
+            if !src.exists() {
+                continue;
+            }
+            // Never copy a file onto a link to itself (that empties it).
+            let _ = std::fs::remove_file(&dst);
+            crate::pack::link_or_copy(&src, &dst).map_err(|err| PublishError::io(&dst, err))?;
+        }
+    }
+    Ok(())
+}
+
+/// Write files that must change together (a list and its signature):
+/// every one staged whole (written, fsynced) before any is replaced, so
+/// a failure while writing (a full disk) leaves the published set as it
+/// was; then the renames in the order given (a signature just before the
+/// file it signs) and the folder synced.
+pub fn replace_together(staged: &[(PathBuf, Vec<u8>)], dir: &Path) -> Result<(), PublishError> {
+    let with = |p: &Path, ext: &str| {
+        let mut s = p.as_os_str().to_owned();
+        s.push(ext);
+        PathBuf::from(s)
+    };
+    let mut temps = Vec::new();
+    for (path, bytes) in staged {
+        let tmp = with(path, ".staged");
+        if let Err(e) = musicark_store::write_synced(&tmp, bytes) {
+            for t in &temps {
+                let _ = std::fs::remove_file(t);
+            }
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e.into());
+        }
+        temps.push(tmp);
+    }
+    for ((path, _), tmp) in staged.iter().zip(&temps) {
+        std::fs::rename(tmp, path).map_err(|e| PublishError::io(path, e))?;
+    }
+    musicark_store::fsync_dir(dir)?;
+    Ok(())
+}
+
+/// The archive key's signature of `data` as `FILE.minisig` beside `path`,
+/// then the file: the pair [`replace_together`] takes.
+pub fn signed_pair(
+    home: &Home,
+    path: &Path,
+    data: Vec<u8>,
+) -> Result<[(PathBuf, Vec<u8>); 2], PublishError> {
+    let (sk, pk) = archive_key(home)?;
+    let name = path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let mut sig = path.as_os_str().to_owned();
+    sig.push(".minisig");
+    Ok([
+        (
+            PathBuf::from(sig),
+            sign(&sk, &pk, &data, &name)?.into_bytes(),
+        ),
+        (path.to_path_buf(), data),
+    ])
 }
 
 fn key_id(pk: &PublicKey) -> String {
@@ -550,6 +626,57 @@ pub fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// What a list says of a torrent, to check its .torrent file against.
+pub struct Expected<'a> {
+    pub btih: &'a str,
+    /// `Some(None)`: the list says v1 only; `None`: the list does not say.
+    pub btmh: Option<Option<&'a str>>,
+    pub torrent_size: u64,
+    /// `None`: the list does not say (or counts files its own way).
+    pub num_files: Option<u64>,
+    pub data_size: u64,
+}
+
+/// What is wrong with a .torrent's `bytes` for what a list says of it:
+/// info-hashes, the file's size, the number of files and the data's
+/// size. Empty when it matches.
+pub fn torrent_problems(bytes: &[u8], e: &Expected<'_>) -> Vec<String> {
+    let meta = match musicark_torrent::Metainfo::parse(bytes) {
+        Ok(m) => m,
+        Err(err) => return vec![format!("torrent: {err}")],
+    };
+    let mut out = Vec::new();
+    if meta.info_hash_v1.map(hex::encode).as_deref() != Some(e.btih) {
+        out.push("btih does not match the .torrent".to_string());
+    }
+    if let Some(btmh) = e.btmh
+        && meta.info_hash_v2.map(hex::encode).as_deref() != btmh
+    {
+        out.push("btmh does not match the .torrent".into());
+    }
+    if bytes.len() as u64 != e.torrent_size {
+        out.push(format!(
+            "torrent_size {} but the file has {}",
+            e.torrent_size,
+            bytes.len()
+        ));
+    }
+    let files = meta.data_files().len() as u64;
+    if let Some(n) = e.num_files
+        && n != files
+    {
+        out.push(format!("num_files {n} but the torrent has {files}"));
+    }
+    if meta.total_length() != e.data_size {
+        out.push(format!(
+            "data_size {} but the torrent has {}",
+            e.data_size,
+            meta.total_length()
+        ));
+    }
+    out
+}
+
 /// Check a list: its minisign signature (`FILE.minisig`, by `pubkey` or
 /// `FILE.pub`), its schema, and every listed torrent against the .torrent
 /// its URL points at (relative URLs beside the list; absolute ones looked
@@ -648,40 +775,17 @@ pub fn verify_and_read(
                 continue;
             }
         };
-        let meta = match musicark_torrent::Metainfo::parse(&bytes) {
-            Ok(m) => m,
-            Err(err) => {
-                problem(format!("torrent {}: {err}", local.display()));
-                continue;
-            }
-        };
-        if meta.info_hash_v1.map(hex::encode).as_deref() != Some(e.btih.as_str()) {
-            problem(format!("btih does not match {}", local.display()));
-        }
-        if meta.info_hash_v2.map(hex::encode) != e.btmh {
-            problem(format!("btmh does not match {}", local.display()));
-        }
-        if bytes.len() as u64 != e.torrent_size {
-            problem(format!(
-                "torrent_size {} but the file has {}",
-                e.torrent_size,
-                bytes.len()
-            ));
-        }
-        let files = meta.data_files();
-        if files.len() as u64 != e.num_files {
-            problem(format!(
-                "num_files {} but the torrent has {}",
-                e.num_files,
-                files.len()
-            ));
-        }
-        if meta.total_length() != e.data_size {
-            problem(format!(
-                "data_size {} but the torrent has {}",
-                e.data_size,
-                meta.total_length()
-            ));
+        for p in torrent_problems(
+            &bytes,
+            &Expected {
+                btih: &e.btih,
+                btmh: Some(e.btmh.as_deref()),
+                torrent_size: e.torrent_size,
+                num_files: Some(e.num_files),
+                data_size: e.data_size,
+            },
+        ) {
+            problem(format!("{p} ({})", local.display()));
         }
         if report.problems.len() == problems_before {
             report.torrents_checked += 1;

@@ -44,6 +44,10 @@ fn excluded(table: &str, column: &str) -> bool {
     matches!((table, column), ("external_ids", "import_id"))
 }
 
+/// The release's files: the catalogue snapshot and the where-index.
+pub const CATALOG_FILE: &str = "catalog.sqlite.zst";
+pub const WHERE_INDEX: &str = "index.jsonl.zst";
+
 /// One line of `index.jsonl`: where a packed recording is.
 #[derive(Debug, Serialize)]
 struct IndexLine {
@@ -225,20 +229,20 @@ pub fn release(
     std::fs::create_dir_all(&staging).map_err(|e| PublishError::io(&staging, e))?;
     let raw = staging.join("catalog.sqlite");
     snapshot(db, &raw)?;
-    let catalog = staging.join("catalog.sqlite.zst");
+    let catalog = staging.join(CATALOG_FILE);
     compress(&raw, &catalog)?;
     let _ = std::fs::remove_file(&raw);
-    let index = staging.join("index.jsonl.zst");
+    let index = staging.join(WHERE_INDEX);
     write_index(db, &index)?;
     let files = vec![
         PackFile {
-            path: vec!["catalog.sqlite.zst".into()],
-            entry: entry_for("catalog.sqlite.zst", &catalog)?,
+            path: vec![CATALOG_FILE.into()],
+            entry: entry_for(CATALOG_FILE, &catalog)?,
             local: catalog,
         },
         PackFile {
-            path: vec!["index.jsonl.zst".into()],
-            entry: entry_for("index.jsonl.zst", &index)?,
+            path: vec![WHERE_INDEX.into()],
+            entry: entry_for(WHERE_INDEX, &index)?,
             local: index,
         },
     ];

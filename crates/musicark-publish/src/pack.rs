@@ -581,10 +581,7 @@ pub(crate) fn link_or_copy(src: &Path, dst: &Path) -> std::io::Result<()> {
 }
 
 /// SHA-256, BLAKE3 and length of a file in one read.
-pub(crate) fn hash_file_both(
-    path: &Path,
-    buf: &mut [u8],
-) -> std::io::Result<(String, String, u64)> {
+pub fn hash_file_both(path: &Path, buf: &mut [u8]) -> std::io::Result<(String, String, u64)> {
     let mut f = std::fs::File::open(path)?;
     let mut sha = Sha256::new();
     let mut b3 = blake3::Hasher::new();

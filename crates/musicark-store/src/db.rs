@@ -408,6 +408,59 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER repair_log_no_delete BEFORE DELETE ON repair_log
         BEGIN SELECT RAISE(ABORT, 'repair_log is append-only'); END;
     "#,
+    // 16: following other publishers' signed lists — each publisher with
+    // its pinned key and the copy last verified, the torrents of that
+    // copy, the recordings its metadata release says they hold (by MBID),
+    // and its wanted list.
+    r#"
+    CREATE TABLE publishers (
+        publisher_id   INTEGER PRIMARY KEY,
+        name           TEXT NOT NULL UNIQUE,
+        url            TEXT NOT NULL,
+        public_key     TEXT NOT NULL,             -- minisign, base64
+        key_id         TEXT NOT NULL,
+        added_at       TEXT NOT NULL,
+        format         TEXT,                      -- musicark | torrents.json, of the copy held
+        list_sha256    TEXT,
+        list_signed_at INTEGER,                   -- the signature's trusted timestamp
+        synced_at      TEXT,                      -- when the copy held was verified
+        tried_at       TEXT,
+        problem        TEXT                       -- why the last sync was refused or failed
+    ) STRICT;
+    CREATE TABLE publisher_torrents (
+        publisher_id INTEGER NOT NULL,
+        btih         TEXT NOT NULL,
+        name         TEXT NOT NULL,               -- display_name: NAME.torrent
+        group_name   TEXT NOT NULL,
+        is_metadata  INTEGER NOT NULL,
+        obsolete     INTEGER NOT NULL,
+        embargo      INTEGER NOT NULL,
+        data_size    INTEGER NOT NULL,
+        num_files    INTEGER NOT NULL,
+        seeders      INTEGER NOT NULL,
+        leechers     INTEGER NOT NULL,
+        magnet_link  TEXT NOT NULL,
+        manifest_sha256 TEXT,                     -- musicark lists: the pack's manifest
+        PRIMARY KEY (publisher_id, btih)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX publisher_torrents_btih ON publisher_torrents(btih);
+    CREATE TABLE publisher_holdings (
+        publisher_id   INTEGER NOT NULL,
+        btih           TEXT NOT NULL,
+        recording_mbid TEXT NOT NULL,
+        PRIMARY KEY (publisher_id, btih, recording_mbid)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX publisher_holdings_mbid ON publisher_holdings(recording_mbid);
+    CREATE TABLE publisher_wants (
+        publisher_id   INTEGER NOT NULL,
+        recording_mbid TEXT NOT NULL,
+        isrc           TEXT,
+        artist         TEXT,
+        title          TEXT NOT NULL,
+        listens        INTEGER NOT NULL,
+        PRIMARY KEY (publisher_id, recording_mbid)
+    ) STRICT, WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -186,6 +186,12 @@ impl Home {
         self.root.join("torrents")
     }
 
+    /// Followed publishers' last good lists, one folder each
+    /// (`follow sync` writes nowhere else).
+    pub fn follows_dir(&self) -> PathBuf {
+        self.root.join("follows")
+    }
+
     /// A new connection to the catalogue (migrated to the current schema).
     pub fn db(&self) -> Result<Db> {
         Db::open_at(&self.database())

@@ -156,6 +156,8 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/torrents", get(torrents))
         .route("/torrents/{id}", get(torrent))
         .route("/coverage", get(coverage))
+        .route("/federation", get(federation))
+        .route("/wanted", get(wanted))
         .route("/health", get(health))
         .route("/seedplan", get(seedplan))
         .route("/damaged", get(damaged))
@@ -285,6 +287,68 @@ async fn torrent(
 async fn coverage(State(app): State<Arc<App>>) -> ApiResult<musicark_publish::coverage::Coverage> {
     Ok(Json(
         blocking(&app, |app| app.read(|db| Ok((*app.coverage(db)?).clone()))).await?,
+    ))
+}
+
+async fn federation(
+    State(app): State<Arc<App>>,
+) -> ApiResult<musicark_follow::view::FederatedCoverage> {
+    Ok(Json(
+        blocking(&app, |app| {
+            app.read(|db| Ok((*app.federation(db)?).clone()))
+        })
+        .await?,
+    ))
+}
+
+/// Most wanted recordings one request returns.
+pub(crate) const MAX_WANTED: usize = 1000;
+
+/// The page size of the wanted list: 1 to [`MAX_WANTED`], 100 by default.
+pub(crate) fn wanted_limit(limit: Option<usize>) -> Result<usize, WebError> {
+    match limit.unwrap_or(100) {
+        0 => Err(WebError::BadRequest(format!(
+            "limit must be 1 to {MAX_WANTED}"
+        ))),
+        n if n > MAX_WANTED => Err(WebError::BadRequest(format!(
+            "limit must be 1 to {MAX_WANTED}"
+        ))),
+        n => Ok(n),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct WantedQuery {
+    q: Option<String>,
+    limit: Option<usize>,
+}
+
+/// One page of the wanted list, and how many there are.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct WantedPage {
+    pub total: u64,
+    pub wants: Vec<musicark_follow::wanted::Want>,
+}
+
+async fn wanted(
+    State(app): State<Arc<App>>,
+    Query(f): Query<WantedQuery>,
+) -> ApiResult<WantedPage> {
+    let q = bounded_query(f.q.as_deref().unwrap_or(""))?;
+    let limit = wanted_limit(f.limit)?;
+    Ok(Json(
+        blocking(&app, move |app| {
+            app.read(|db| {
+                let (wants, total) = musicark_follow::wanted::wanted(
+                    &app.home,
+                    db,
+                    Some(&q).filter(|q| !q.is_empty()).map(String::as_str),
+                    limit,
+                )?;
+                Ok(WantedPage { total, wants })
+            })
+        })
+        .await?,
     ))
 }
 

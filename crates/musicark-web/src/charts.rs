@@ -6,12 +6,15 @@
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
+use musicark_follow::view::{FederatedCoverage, FederatedTailPoint};
 use musicark_publish::coverage::{Coverage, TailPoint, share};
 use musicark_store::units::size;
 use musicark_swarm::health::{Health, Summary};
 
 const GREEN: &str = "#2e7d32";
 const GREY: &str = "#b0bec5";
+/// Held by followed publishers only.
+const BLUE: &str = "#1565c0";
 
 /// A share as a percentage, `<0.1 %` for the smallest.
 pub fn pct(x: f64) -> String {
@@ -30,10 +33,31 @@ fn c(v: f64) -> String {
 /// The long-tail curve: cumulative share of listens against rank (log
 /// scale), the preserved part filled.
 pub fn long_tail(points: &[TailPoint]) -> Markup {
+    let line: Vec<(u64, f64)> = points.iter().map(|p| (p.rank, p.listens_share)).collect();
+    let kept: Vec<f64> = points.iter().map(|p| p.preserved_share).collect();
+    tail_chart(&line, &[(GREEN, kept)])
+}
+
+/// The federated long tail: what the archive holds (green) and what only
+/// followed publishers hold (blue), stacked under the curve.
+pub fn federated_long_tail(points: &[FederatedTailPoint]) -> Markup {
+    let line: Vec<(u64, f64)> = points.iter().map(|p| (p.rank, p.listens_share)).collect();
+    tail_chart(
+        &line,
+        &[
+            (GREEN, points.iter().map(|p| p.ours_share).collect()),
+            (BLUE, points.iter().map(|p| p.elsewhere_share).collect()),
+        ],
+    )
+}
+
+/// The curve of `line` (rank, share) on a log rank axis, with `layers`
+/// (colour, share at each point) stacked from the bottom as filled areas.
+fn tail_chart(line: &[(u64, f64)], layers: &[(&str, Vec<f64>)]) -> Markup {
     let (w, h, left, bottom, top, right) = (720.0, 340.0, 56.0, 40.0, 16.0, 16.0);
     let pw = w - left - right;
     let ph = h - top - bottom;
-    let n = points.last().map_or(1, |p| p.rank).max(2) as f64;
+    let n = line.last().map_or(1, |p| p.0).max(2) as f64;
     let x = |rank: u64| left + pw * (rank.max(1) as f64).ln() / n.ln();
     let y = |s: f64| top + ph * (1.0 - s.clamp(0.0, 1.0));
     let mut decades = Vec::new();
@@ -47,17 +71,26 @@ pub fn long_tail(points: &[TailPoint]) -> Markup {
         decades.push((x(decade), label));
         decade = decade.saturating_mul(10);
     }
-    let area = points.last().map(|last| {
-        let mut d = format!("M{:.1},{:.1}", x(1), y(0.0));
-        for p in points {
-            d.push_str(&format!(" L{:.1},{:.1}", x(p.rank), y(p.preserved_share)));
+    let mut below = vec![0.0; line.len()];
+    let mut areas = Vec::new();
+    if !line.is_empty() {
+        for (colour, shares) in layers {
+            let above: Vec<f64> = below.iter().zip(shares).map(|(b, s)| b + s).collect();
+            let mut d = format!("M{:.1},{:.1}", x(1), y(below[0]));
+            for ((rank, _), s) in line.iter().zip(&above) {
+                d.push_str(&format!(" L{:.1},{:.1}", x(*rank), y(*s)));
+            }
+            for ((rank, _), s) in line.iter().zip(&below).rev() {
+                d.push_str(&format!(" L{:.1},{:.1}", x(*rank), y(*s)));
+            }
+            d.push_str(" Z");
+            areas.push((*colour, d));
+            below = above;
         }
-        d.push_str(&format!(" L{:.1},{:.1} Z", x(last.rank), y(0.0)));
-        d
-    });
-    let line: Vec<String> = points
+    }
+    let curve: Vec<String> = line
         .iter()
-        .map(|p| format!("{:.1},{:.1}", x(p.rank), y(p.listens_share)))
+        .map(|(rank, s)| format!("{:.1},{:.1}", x(*rank), y(*s)))
         .collect();
     html! {
         svg xmlns="http://www.w3.org/2000/svg" viewBox={"0 0 " (w) " " (h)} role="img" aria-label="Long-tail curve" {
@@ -71,9 +104,11 @@ pub fn long_tail(points: &[TailPoint]) -> Markup {
                 line x1=(c(*x0)) x2=(c(*x0)) y1=(top) y2=(top + ph) stroke="#eceff1" {}
                 text x=(c(*x0)) y=(h - bottom + 16.0) font-size="11" text-anchor="middle" fill="#455a64" { (label) }
             }
-            @if let Some(d) = &area {
-                path d=(d) fill=(GREEN) fill-opacity="0.35" stroke=(GREEN) stroke-width="1.5" {}
-                polyline points=(line.join(" ")) fill="none" stroke="#263238" stroke-width="2" {}
+            @for (colour, d) in &areas {
+                path d=(d) fill=(colour) fill-opacity="0.35" stroke=(colour) stroke-width="1.5" {}
+            }
+            @if !curve.is_empty() {
+                polyline points=(curve.join(" ")) fill="none" stroke="#263238" stroke-width="2" {}
             }
             text x=(left + pw / 2.0) y=(h - 4.0) font-size="12" text-anchor="middle" fill="#263238" {
                 "recordings by rank (most listened first, log scale)"
@@ -312,6 +347,104 @@ pub fn coverage_page(c: &Coverage) -> String {
     let mut out = page.into_string();
     out.push('\n');
     out
+}
+
+/// What the green, blue and grey of the federated charts mean.
+pub fn federated_legend() -> Markup {
+    html! {
+        p.legend {
+            span { i.sw style={"background:" (GREEN)} {} "held by this archive" }
+            span { i.sw style={"background:" (BLUE)} {} "held elsewhere only" }
+            span { i.sw style={"background:" (GREY)} {} "held by nobody" }
+        }
+    }
+}
+
+/// The federated figures: cards, the long tail, the parts as bars, and
+/// each publisher's share (the report page and the Federation page).
+pub fn federated_body(fc: &FederatedCoverage) -> Markup {
+    let parts = [
+        ("held by this archive", &fc.ours, GREEN),
+        ("held elsewhere only", &fc.only_elsewhere, BLUE),
+        ("held by nobody", &fc.nobody, GREY),
+    ];
+    let bar = |what: &str, get: &dyn Fn(&musicark_follow::view::Part) -> f64| {
+        let (w, hgt) = (720.0, 34.0);
+        let mut x0 = 0.0;
+        let rects: Vec<(f64, f64, &str, &str, f64)> = parts
+            .iter()
+            .map(|(label, p, colour)| {
+                let width = w * get(p);
+                let r = (x0, width, *label, *colour, get(p));
+                x0 += width;
+                r
+            })
+            .collect();
+        html! {
+            svg xmlns="http://www.w3.org/2000/svg" viewBox={"0 0 " (w) " " (hgt)} role="img" aria-label=(what) {
+                @for (x, width, label, colour, v) in &rects {
+                    rect x=(c(*x)) y="4" width=(c(*width)) height="26" fill=(colour) { title { (label) ": " (pct(*v)) } }
+                }
+            }
+        }
+    };
+    let c = fc;
+    html! {
+        div.cards {
+            div.card { b { (pct(c.anyone.share_listens)) } span { "of listens held by anyone (" (pct(c.anyone.share_recordings)) " of recordings)" } }
+            div.card { b { (pct(c.ours.share_listens)) } span { "of listens held by this archive" } }
+            div.card { b style={"color:" (BLUE)} { (pct(c.only_elsewhere.share_listens)) } span { "of listens held only by others" } }
+            div.card { b style="color:#78909c" { (pct(c.nobody.share_listens)) } span { "of listens held by nobody (" (c.nobody.recordings) " recordings wanted)" } }
+            div.card { b { (c.torrents_union) } span { "torrents in the union (" (size(c.bytes_union)) ", " (c.torrents_shared) " listed by two or more)" } }
+        }
+        h2 { "Listens and recordings, by who holds them" }
+        (federated_legend())
+        p { "Listens" }
+        (bar("Listens by who holds them", &|p| p.share_listens))
+        p { "Recordings" }
+        (bar("Recordings by who holds them", &|p| p.share_recordings))
+        h2 { "The long tail, federated" }
+        p { "The line is the share of all listens held by the top recordings; green is what this archive holds, blue what only followed publishers hold." }
+        (federated_long_tail(&c.long_tail))
+        h2 { "Publishers" }
+        table {
+            tr { th { "publisher" } th { "list" } th { "active torrents" } th { "bytes" } th { "recordings held" } th { "held by it alone" } th { "synced" } }
+            @for p in &c.publishers {
+                tr {
+                    td { (p.name) }
+                    td { (p.format.map_or("—", |f| f.as_str())) @if !p.recording_level { " (torrents only)" } }
+                    td { (p.torrents_active) } td { (size(p.bytes_active)) }
+                    td { (p.recordings) } td { (p.recordings_only_here) }
+                    td { (p.synced_at.as_deref().unwrap_or("—")) }
+                }
+            }
+        }
+        @for n in &c.notes {
+            p.sub { "Note: " (n) }
+        }
+    }
+}
+
+/// `report coverage --federated --html`: one page, no external resources.
+pub fn federated_page(c: &FederatedCoverage) -> String {
+    let title = format!("Federated coverage — {}", c.archive);
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                h1 { (title) }
+                p.sub { "Generated " (c.generated_at) " · " (c.recordings) " recordings in the catalogue · " (c.listens) " listens · " (c.publishers.len()) " lists (ours included)" }
+                (federated_body(c))
+            }
+        }
+    }
+    .into_string()
 }
 
 #[cfg(test)]

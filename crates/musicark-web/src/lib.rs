@@ -87,6 +87,7 @@ internal_from!(
     musicark_catalog::CatalogError,
     musicark_publish::PublishError,
     musicark_swarm::health::HealthError,
+    musicark_follow::FollowError,
     std::io::Error
 );
 
@@ -203,6 +204,8 @@ pub struct App {
     token: Option<String>,
     torrents: Cached<Vec<model::TorrentRow>>,
     coverage: Cached<musicark_publish::coverage::Coverage>,
+    /// Over every followed list and our own (`report coverage --federated`).
+    federation: Cached<musicark_follow::view::FederatedCoverage>,
     /// The dashboard and `/api/status` count over the whole archive
     /// (files, fixity objects, the activity log): 110 ms per request at
     /// 1 M recordings, 9 dashboards/s under load (scripts/bench-web.sh).
@@ -239,6 +242,7 @@ impl App {
             token,
             torrents: Cached::new(),
             coverage: Cached::new(),
+            federation: Cached::new(),
             dashboard: Cached::new(),
             status: Cached::new(),
             refresher: std::sync::atomic::AtomicBool::new(false),
@@ -287,6 +291,21 @@ impl App {
             .get(self.background(), || self.make_coverage(db))
     }
 
+    fn federation(
+        &self,
+        db: &Db,
+    ) -> Result<Arc<musicark_follow::view::FederatedCoverage>, WebError> {
+        self.federation
+            .get(self.background(), || self.make_federation(db))
+    }
+
+    fn make_federation(
+        &self,
+        db: &Db,
+    ) -> Result<musicark_follow::view::FederatedCoverage, WebError> {
+        Ok(musicark_follow::view::coverage(&self.home, db)?)
+    }
+
     fn status_report(
         &self,
         db: &Db,
@@ -323,6 +342,11 @@ impl App {
         Ok(model::Dashboard {
             status: db.status(&self.home.config.archive.name)?,
             coverage: (*self.coverage(db)?).clone(),
+            federation: {
+                let f = self.federation(db)?;
+                // Shown once the archive follows somebody.
+                (f.publishers.len() > 1).then(|| (*f).clone())
+            },
             health,
             activity: model::activity(db, 12)?,
         })
@@ -366,6 +390,7 @@ impl App {
             self.torrents.refresh(age, || self.make_torrent_rows(db))?;
             // Before the dashboard, which shows it.
             self.coverage.refresh(age, || self.make_coverage(db))?;
+            self.federation.refresh(age, || self.make_federation(db))?;
             self.status.refresh(age, || self.make_status_report(db))?;
             self.dashboard.refresh(age, || self.make_dashboard(db))
         })
@@ -375,6 +400,7 @@ impl App {
     fn invalidate(&self) {
         self.torrents.clear();
         self.coverage.clear();
+        self.federation.clear();
         self.dashboard.clear();
         self.status.clear();
     }

@@ -458,6 +458,8 @@ pub fn activity(db: &Db, limit: usize) -> Result<Vec<Activity>, WebError> {
 pub struct Dashboard {
     pub status: musicark_store::Status,
     pub coverage: musicark_publish::coverage::Coverage,
+    /// The federated figures, once the archive follows a publisher.
+    pub federation: Option<musicark_follow::view::FederatedCoverage>,
     pub health: musicark_swarm::health::Summary,
     pub activity: Vec<Activity>,
 }

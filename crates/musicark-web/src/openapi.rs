@@ -281,6 +281,45 @@ pub fn document() -> Value {
         ),
     );
     add(
+        "/api/federation",
+        "get",
+        op(
+            &err,
+            "Federated coverage over every followed list and our own (as `report coverage --federated --json`)",
+            vec![],
+            schema::<musicark_follow::view::FederatedCoverage>(&mut g),
+            &[],
+            false,
+            None,
+        ),
+    );
+    add(
+        "/api/wanted",
+        "get",
+        op(
+            &err,
+            "What nobody holds, most listened first (as `wanted list --json`)",
+            vec![
+                q(
+                    "q",
+                    false,
+                    json!({"type": "string"}),
+                    "Only recordings whose title, artist, MBID or ISRC holds this",
+                ),
+                q(
+                    "limit",
+                    false,
+                    json!({"type": "integer", "minimum": 1, "maximum": crate::api::MAX_WANTED}),
+                    "At most this many (default 100)",
+                ),
+            ],
+            schema::<crate::api::WantedPage>(&mut g),
+            &[400],
+            false,
+            None,
+        ),
+    );
+    add(
         "/api/health",
         "get",
         op(

@@ -65,6 +65,8 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/damaged", get(damaged))
         .route("/review", get(review))
         .route("/rights", get(rights_page))
+        .route("/federation", get(federation_page))
+        .route("/wanted", get(wanted_page))
         .route("/static/style.css", get(style))
         .route("/static/icon.svg", get(icon))
         .route("/favicon.ico", get(icon))
@@ -105,6 +107,8 @@ fn layout(title: &str, active: &str, body: Markup) -> Markup {
         ("/damaged", "Damaged"),
         ("/review", "Review"),
         ("/rights", "Rights"),
+        ("/federation", "Federation"),
+        ("/wanted", "Wanted"),
         ("/openapi.json", "API"),
     ];
     html! {
@@ -202,6 +206,17 @@ async fn dashboard(State(app): State<Arc<App>>) -> PageResult {
                     @else { div.chart { (charts::bars(&tiers, "Bytes by tier")) } }
                 }
             }
+            @if let Some(f) = &d.federation {
+                section {
+                    h2 { "Federation" }
+                    p.note { "With the " (f.publishers.len() - 1) " publishers this archive follows: " a href="/federation" { "details" } " · " a href="/wanted" { "what nobody holds" } }
+                    div.cards {
+                        div.card { b { (pct(f.anyone.share_listens)) } span { "of listens held by anyone" } }
+                        div.card { b { (pct(f.only_elsewhere.share_listens)) } span { "held only by others" } }
+                        div.card { b { (pct(f.nobody.share_listens)) } span { "held by nobody (" (f.nobody.recordings) " recordings)" } }
+                    }
+                }
+            }
             section {
                 h2 { "Seeding health" }
                 div.chart { (charts::health(h)) }
@@ -213,6 +228,76 @@ async fn dashboard(State(app): State<Arc<App>>) -> PageResult {
                 table {
                     @for a in &d.activity {
                         tr { td.mono { (a.at) } td { span class={"kind " (a.kind)} { (a.kind) } } td { (a.text) } }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+async fn federation_page(State(app): State<Arc<App>>) -> PageResult {
+    let f = blocking(&app, |app| app.read(|db| app.federation(db))).await?;
+    Ok(layout(
+        "Federation",
+        "/federation",
+        html! {
+            h1 { "Federation" }
+            @if f.publishers.len() <= 1 {
+                p.note { "This archive follows no other publisher yet: " code { "musicark follow add URL --key PUBKEY" } ", then " code { "musicark follow sync" } "." }
+            }
+            p.note { "Every followed list and this archive's own, one torrent per info-hash. " (f.recordings) " recordings in the catalogue, " (f.listens) " listens." }
+            (charts::federated_body(&f))
+        },
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct WantedForm {
+    q: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn wanted_page(State(app): State<Arc<App>>, Query(f): Query<WantedForm>) -> PageResult {
+    let q = bounded_query(f.q.as_deref().unwrap_or(""))?;
+    let limit = crate::api::wanted_limit(f.limit)?;
+    let q2 = q.clone();
+    let (wants, total) = blocking(&app, move |app| {
+        app.read(|db| {
+            Ok(musicark_follow::wanted::wanted(
+                &app.home,
+                db,
+                Some(&q2).filter(|q| !q.is_empty()).map(String::as_str),
+                limit,
+            )?)
+        })
+    })
+    .await?;
+    Ok(layout(
+        "Wanted",
+        "/wanted",
+        html! {
+            h1 { "Wanted: what nobody holds" }
+            p.note { "Recordings of the catalogue (and of followed publishers' wanted lists) that no followed publisher's torrents and none of this archive's hold, most listened first. Ingest these next." }
+            form.search action="/wanted" method="get" {
+                input id="q" type="search" name="q" value=(q) placeholder="title, artist, MBID or ISRC" aria-label="Search the wanted list";
+                button type="submit" { "Search" }
+            }
+            p.note { (total) " wanted" @if !q.is_empty() { " matching “" (q) "”" } "; the first " (wants.len()) " shown." }
+            table.results {
+                thead { tr { th { "Listens" } th { "Title" } th { "Artist" } th { "MBID" } th { "ISRC" } th { "Wanted by" } } }
+                tbody {
+                    @for w in &wants {
+                        tr {
+                            td.num { (w.listens) }
+                            td {
+                                @if let Some(id) = w.recording_id { a.rec href={"/recordings/" (id)} { (w.title) } }
+                                @else { (w.title) }
+                            }
+                            td { (w.artist.as_deref().unwrap_or("")) }
+                            td.mono { (w.recording_mbid.as_deref().unwrap_or("")) }
+                            td.mono { (w.isrc.as_deref().unwrap_or("")) }
+                            td { (w.wanted_by.join(", ")) }
+                        }
                     }
                 }
             }

@@ -103,6 +103,14 @@ pub enum Command {
     /// Reports over the archive.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Follow other publishers' signed lists: their torrents join the
+    /// federated view, coverage, the wanted list and plans.
+    #[command(subcommand)]
+    Follow(FollowCommand),
+    /// What nobody holds yet (this archive or anyone it follows), most
+    /// listened first: what collectors should ingest next.
+    #[command(subcommand)]
+    Wanted(WantedCommand),
     /// Run the whole flow on a generated sample collection (no network).
     Demo(DemoArgs),
     /// Create, inspect and verify torrents (v1, v2, hybrid).
@@ -210,6 +218,11 @@ pub enum Command {
     Seedplan {
         #[arg(long, value_parser = parse_budget, value_name = "SIZE")]
         budget: u64,
+        /// Plan over every followed list and our own: copies counted
+        /// worldwide, any publisher's torrents planned (`follow sync`
+        /// first).
+        #[arg(long)]
+        federated: bool,
         #[arg(long, value_enum, default_value = "json")]
         format: SeedFormat,
         /// A stable id for this donor (default: the host name).
@@ -230,8 +243,13 @@ pub enum Command {
     Mirror {
         /// The list: a file, or an http(s) URL (its .minisig is fetched
         /// beside it and checked first; then the torrents it names).
-        #[arg(long, value_name = "FILE|URL")]
-        list: String,
+        #[arg(long, value_name = "FILE|URL", required_unless_present = "federated")]
+        list: Option<String>,
+        /// Plan over every list the archive (--archive) follows and its
+        /// own instead of one list: the budget goes where recordings have
+        /// the fewest copies worldwide (`musicark follow sync` first).
+        #[arg(long, conflicts_with_all = ["list", "pubkey", "trust_on_first_use"])]
+        federated: bool,
         #[arg(long, value_parser = parse_budget, value_name = "SIZE")]
         budget: u64,
         #[arg(long, value_name = "DIR")]
@@ -664,6 +682,80 @@ pub enum ReportCommand {
     Coverage {
         #[arg(long, value_name = "FILE")]
         html: Option<PathBuf>,
+        /// Over every followed list and our own: the share of recordings
+        /// and listens held by anyone, by this archive, only by others,
+        /// and by nobody (`musicark follow sync` first).
+        #[arg(long)]
+        federated: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FollowCommand {
+    /// Follow a publisher's signed list (its torrents.json URL; http(s),
+    /// file:// or a path), pinned to the key you got from the publisher.
+    Add {
+        #[arg(value_name = "URL")]
+        url: String,
+        /// The publisher's minisign public key: a .pub file or the base64
+        /// key. A key served beside the list proves nothing, so it is
+        /// never taken from there.
+        #[arg(long, value_name = "FILE|KEY")]
+        key: String,
+        /// What to call it (default: the URL's host and folder).
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+    },
+    /// The publishers followed, with what their copies hold.
+    List,
+    /// Stop following a publisher; its copy is deleted.
+    Remove {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Trust a publisher's new key, after its list was refused for being
+    /// signed by another one and you checked the new key with them.
+    Rekey {
+        #[arg(value_name = "NAME")]
+        name: String,
+        #[arg(long, value_name = "FILE|KEY")]
+        key: String,
+    },
+    /// Fetch and verify every followed list (signature by the pinned key,
+    /// no rollback, schema, every .torrent, the metadata release and the
+    /// wanted list), keeping each publisher's last good copy. Exits 1 when
+    /// any publisher did not sync; the others are kept.
+    Sync {
+        /// Only these publishers (default: all).
+        #[arg(value_name = "NAME")]
+        names: Vec<String>,
+        /// Give up on a server that sends nothing for this many seconds.
+        #[arg(long, default_value_t = 30, value_name = "SECS")]
+        http_timeout: u64,
+        /// The largest where-index (compressed) accepted from a publisher.
+        #[arg(long, default_value = "8GiB", value_parser = parse_budget, value_name = "SIZE")]
+        max_index: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WantedCommand {
+    /// Show the wanted list (most listened first).
+    List {
+        /// Only recordings whose title, artist, MBID or ISRC holds this.
+        #[arg(long, value_name = "TEXT")]
+        query: Option<String>,
+        #[arg(long, default_value_t = 50, value_name = "N")]
+        limit: usize,
+    },
+    /// Write the wanted list as JSON (what followers read, beside your
+    /// torrents.json) and CSV, each signed with the archive's key.
+    Export {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// At most this many recordings, the most listened (0: all).
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        limit: usize,
     },
 }
 

@@ -4,6 +4,7 @@
 mod catalog;
 mod demo;
 mod fingerprint;
+mod follow;
 mod fsck;
 mod health;
 mod ingest;
@@ -24,8 +25,8 @@ use anyhow::Context;
 use musicark_store::Home;
 
 use crate::cli::{
-    CatalogCommand, Cli, Command, Global, HealthCommand, ListCommand, ReportCommand, RightsCommand,
-    TorrentCommand,
+    CatalogCommand, Cli, Command, FollowCommand, Global, HealthCommand, ListCommand, ReportCommand,
+    RightsCommand, TorrentCommand, WantedCommand,
 };
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -56,7 +57,30 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Report(ReportCommand::Damaged) => report::damaged(g),
         Command::Report(ReportCommand::Transcodes) => report::transcodes(g),
         Command::Report(ReportCommand::Duplicates) => report::duplicates(g),
-        Command::Report(ReportCommand::Coverage { html }) => pack::coverage(g, html.as_deref()),
+        Command::Report(ReportCommand::Coverage { html, federated }) => {
+            if federated {
+                follow::coverage(g, html.as_deref())
+            } else {
+                pack::coverage(g, html.as_deref())
+            }
+        }
+        Command::Follow(FollowCommand::Add { url, key, name }) => {
+            follow::add(g, &url, &key, name.as_deref())
+        }
+        Command::Follow(FollowCommand::List) => follow::list(g),
+        Command::Follow(FollowCommand::Remove { name }) => follow::remove(g, &name),
+        Command::Follow(FollowCommand::Rekey { name, key }) => follow::rekey(g, &name, &key),
+        Command::Follow(FollowCommand::Sync {
+            names,
+            http_timeout,
+            max_index,
+        }) => follow::sync(g, &names, http_timeout, max_index),
+        Command::Wanted(WantedCommand::List { query, limit }) => {
+            follow::wanted_list(g, query.as_deref(), limit)
+        }
+        Command::Wanted(WantedCommand::Export { out, limit }) => {
+            follow::wanted_export(g, &out, limit)
+        }
         Command::Pack {
             target_size,
             max_files,
@@ -77,6 +101,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Health(HealthCommand::Show) => health::show(g),
         Command::Mirror {
             list,
+            federated,
             budget,
             dir,
             pubkey,
@@ -94,7 +119,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         } => health::mirror(
             g,
             musicark_mirror::MirrorOptions {
-                list,
+                list: list.unwrap_or_default(),
+                federated: federated.then(|| g.archive.clone()),
                 pubkey,
                 trust_on_first_use,
                 limits: musicark_mirror::FetchLimits {
@@ -116,10 +142,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         ),
         Command::Seedplan {
             budget,
+            federated,
             format,
             donor,
             out,
-        } => health::seedplan(g, budget, format, donor.as_deref(), &out),
+        } => {
+            if federated {
+                follow::seedplan(g, budget, format, donor.as_deref(), &out)
+            } else {
+                health::seedplan(g, budget, format, donor.as_deref(), &out)
+            }
+        }
         Command::Demo(args) => demo::run(g, &args),
         Command::Serve { bind } => serve::run(g, bind, false),
         Command::Takedown { command, request } => {

@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::publish::{Seeder, run, run_json};
 use crate::support::{init_and_ingest, lt_helper, ok, peer};
 
-struct Tracker {
+pub(crate) struct Tracker {
     child: Child,
     _dir: tempfile::TempDir,
 }
@@ -29,7 +29,7 @@ impl Drop for Tracker {
 }
 
 /// A port free for both TCP and UDP on 127.0.0.1 right now.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     loop {
         let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = tcp.local_addr().expect("addr").port();
@@ -41,7 +41,7 @@ fn free_port() -> u16 {
 
 /// opentracker on 127.0.0.1:`port` (HTTP and UDP), accepting only
 /// `whitelist` (hex info-hashes).
-fn opentracker(bin: &Path, port: u16, whitelist: &[String]) -> Tracker {
+pub(crate) fn opentracker(bin: &Path, port: u16, whitelist: &[String]) -> Tracker {
     let dir = tempfile::tempdir().expect("tempdir");
     // opentracker chroots here and drops to `nobody`, who must read it.
     use std::os::unix::fs::PermissionsExt;
@@ -83,7 +83,13 @@ fn opentracker(bin: &Path, port: u16, whitelist: &[String]) -> Tracker {
     Tracker { child, _dir: dir }
 }
 
-fn seed(python: &Path, helper: &Path, torrent: &Path, save: &Path, ports: &Path) -> Seeder {
+pub(crate) fn seed(
+    python: &Path,
+    helper: &Path,
+    torrent: &Path,
+    save: &Path,
+    ports: &Path,
+) -> Seeder {
     let s = Seeder(
         Command::new(python)
             .arg(helper)

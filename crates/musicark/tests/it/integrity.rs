@@ -3,17 +3,15 @@
 //! never published and a good copy repairs them, a full disk is named as
 //! such and a rerun completes, hostile audio headers cost nothing.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use musicark_sample::{SampleSpec, generate, write_open_data};
 use serde_json::Value;
 
 use crate::publish::{build, run, run_json};
-use crate::support::{bin, ok, skip_or_fail, with_suffix};
+use crate::support::{bin, ok, server, skip_or_fail, with_suffix};
 
 /// A published archive of a small sample, its list exported to
 /// `DIR/pub/torrents.json`; (archive, list).
@@ -95,67 +93,6 @@ fn mirror_args<'a>(list: &'a str, dir: &'a str, extra: &[&'a str]) -> Vec<&'a st
     ];
     a.extend_from_slice(extra);
     a
-}
-
-/// A static HTTP server over `root` on loopback that logs every path
-/// asked; `mode` "hang" accepts and never answers, "huge" announces a
-/// body of a terabyte.
-struct Server {
-    url: String,
-    asked: Arc<Mutex<Vec<String>>>,
-}
-
-fn server(root: PathBuf, mode: &'static str) -> Server {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let asked = Arc::new(Mutex::new(Vec::new()));
-    let log = asked.clone();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for stream in listener.incoming().take(200) {
-            let Ok(mut stream) = stream else { continue };
-            if mode == "hang" {
-                held.push(stream);
-                continue;
-            }
-            let mut line = String::new();
-            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-            if reader.read_line(&mut line).is_err() {
-                continue;
-            }
-            loop {
-                let mut h = String::new();
-                if reader.read_line(&mut h).map_or(true, |n| n == 0) || h == "\r\n" {
-                    break;
-                }
-            }
-            let path = line.split(' ').nth(1).unwrap_or("/").to_string();
-            log.lock().expect("log").push(path.clone());
-            if mode == "huge" {
-                let _ = stream.write_all(
-                    b"HTTP/1.1 200 OK\r\nContent-Length: 1099511627776\r\nConnection: close\r\n\r\n",
-                );
-                let _ = stream.write_all(&[b'['; 4096]);
-                continue;
-            }
-            let file = root.join(path.trim_start_matches('/'));
-            let _ = match std::fs::read(&file) {
-                Ok(body) => stream
-                    .write_all(
-                        format!(
-                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                            body.len()
-                        )
-                        .as_bytes(),
-                    )
-                    .and_then(|()| stream.write_all(&body)),
-                Err(_) => stream.write_all(
-                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                ),
-            };
-        }
-    });
-    Server { url, asked }
 }
 
 /// Regression: `mirror --list URL` accepted a list signed by any key

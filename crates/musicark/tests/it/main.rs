@@ -8,6 +8,7 @@ mod corpus;
 mod crash;
 mod duplicates;
 mod fingerprint;
+mod follow;
 mod health;
 mod ingest;
 mod integrity;

@@ -1,8 +1,11 @@
 //! Shared helpers: run the binary, make collections, find peers and the
 //! real-music corpus.
 
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
 
 use musicark_sample::{SampleSpec, generate};
 use serde_json::Value;
@@ -453,4 +456,65 @@ pub fn host_port(url: &str) -> String {
     url.trim_start_matches("http://")
         .trim_end_matches('/')
         .to_string()
+}
+
+/// A static HTTP server over `root` on loopback that logs every path
+/// asked; `mode` "hang" accepts and never answers, "huge" announces a
+/// body of a terabyte. Its thread lives as long as the test process.
+pub struct Server {
+    pub url: String,
+    pub asked: Arc<Mutex<Vec<String>>>,
+}
+
+pub fn server(root: PathBuf, mode: &'static str) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let log = asked.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().take(100_000) {
+            let Ok(mut stream) = stream else { continue };
+            if mode == "hang" {
+                held.push(stream);
+                continue;
+            }
+            let mut line = String::new();
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).map_or(true, |n| n == 0) || h == "\r\n" {
+                    break;
+                }
+            }
+            let path = line.split(' ').nth(1).unwrap_or("/").to_string();
+            log.lock().expect("log").push(path.clone());
+            if mode == "huge" {
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 1099511627776\r\nConnection: close\r\n\r\n",
+                );
+                let _ = stream.write_all(&[b'['; 4096]);
+                continue;
+            }
+            let file = root.join(path.trim_start_matches('/'));
+            let _ = match std::fs::read(&file) {
+                Ok(body) => stream
+                    .write_all(
+                        format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            body.len()
+                        )
+                        .as_bytes(),
+                    )
+                    .and_then(|()| stream.write_all(&body)),
+                Err(_) => stream.write_all(
+                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                ),
+            };
+        }
+    });
+    Server { url, asked }
 }

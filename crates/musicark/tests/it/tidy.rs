@@ -92,6 +92,11 @@ const OWNERS: &[(&str, &str)] = &[
     ("rights_log", "musicark-publish"),
     // swarm
     ("scrapes", "musicark-swarm"),
+    // following other publishers
+    ("publishers", "musicark-follow"),
+    ("publisher_torrents", "musicark-follow"),
+    ("publisher_holdings", "musicark-follow"),
+    ("publisher_wants", "musicark-follow"),
     // fsck
     ("fsck_checks", "musicark-fsck"),
     ("fsck_runs", "musicark-fsck"),

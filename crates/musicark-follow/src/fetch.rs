@@ -16,7 +16,7 @@ use std::time::Duration;
 use minisign::PublicKey;
 use musicark_publish::list::{self, ListEntry};
 
-use crate::MirrorError;
+use crate::FollowError;
 
 /// Bounds on every HTTP answer.
 #[derive(Debug, Clone, Copy)]
@@ -45,7 +45,7 @@ impl Default for FetchLimits {
 /// The largest signature or key file accepted.
 const MAX_SMALL_BYTES: u64 = 16 << 10;
 
-fn agent(limits: &FetchLimits) -> ureq::Agent {
+pub fn agent(limits: &FetchLimits) -> ureq::Agent {
     ureq::Agent::config_builder()
         .timeout_connect(Some(limits.connect))
         .timeout_resolve(Some(limits.connect))
@@ -56,50 +56,137 @@ fn agent(limits: &FetchLimits) -> ureq::Agent {
         .new_agent()
 }
 
-/// GET `url` into `to` (a temporary file beside it, fsynced, renamed), at
-/// most `max` bytes: a larger declared length is refused before the body
-/// is read, a longer body when it passes the bound.
-pub fn fetch_to(agent: &ureq::Agent, url: &str, to: &Path, max: u64) -> Result<u64, MirrorError> {
-    let fail = |what: String| MirrorError::Fetch {
+/// A local path named by `url`: `file://PATH`, or a URL with no scheme
+/// (a plain path). `None` for http(s).
+pub fn local_path(url: &str) -> Option<PathBuf> {
+    if let Some(rest) = url.strip_prefix("file://") {
+        return Some(PathBuf::from(rest));
+    }
+    (!url.contains("://")).then(|| PathBuf::from(url))
+}
+
+/// A body to read, and its declared length when known.
+type Opened = (Box<dyn Read + Send>, Option<u64>);
+
+/// A reader over what `url` names, with its declared length when known:
+/// a local file (`file://` or a plain path) or an HTTP(S) answer. `Ok(None)`
+/// when it does not exist (a 404, a missing file).
+fn open(agent: &ureq::Agent, url: &str) -> Result<Option<Opened>, FollowError> {
+    let fail = |what: String| FollowError::Fetch {
         url: url.to_string(),
         what,
     };
-    let mut response = agent.get(url).call().map_err(|e| fail(e.to_string()))?;
-    if let Some(len) = response.body().content_length()
+    if let Some(path) = local_path(url) {
+        return match std::fs::File::open(&path) {
+            Ok(f) => {
+                let len = f.metadata().map_err(crate::io(&path))?.len();
+                Ok(Some((Box::new(f), Some(len))))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(fail(e.to_string())),
+        };
+    }
+    match agent.get(url).call() {
+        Ok(response) => {
+            let len = response.body().content_length();
+            Ok(Some((Box::new(response.into_body().into_reader()), len)))
+        }
+        Err(ureq::Error::StatusCode(404)) => Ok(None),
+        Err(e) => Err(fail(e.to_string())),
+    }
+}
+
+/// Copy at most `max` bytes of `reader` into `sink`: a larger declared
+/// length is refused before anything is read, a longer body when it
+/// passes the bound.
+fn copy_bounded(
+    url: &str,
+    reader: Box<dyn Read + Send>,
+    declared: Option<u64>,
+    max: u64,
+    sink: &mut dyn FnMut(&[u8]) -> Result<(), FollowError>,
+) -> Result<u64, FollowError> {
+    let fail = |what: String| FollowError::Fetch {
+        url: url.to_string(),
+        what,
+    };
+    if let Some(len) = declared
         && len > max
     {
         return Err(fail(format!(
             "the answer is {len} bytes, more than the {max} bytes allowed"
         )));
     }
-    let tmp = to.with_extension("part");
-    let mut file = std::fs::File::create(&tmp).map_err(crate::io(&tmp))?;
-    let mut reader = response.body_mut().as_reader().take(max + 1);
+    let mut reader = reader.take(max + 1);
     let mut buf = vec![0u8; 64 << 10];
     let mut total = 0u64;
-    let result = (|| {
-        loop {
-            let n = match reader.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(fail(format!("while reading the answer: {e}"))),
-            };
-            total += n as u64;
-            if total > max {
-                return Err(fail(format!(
-                    "the answer is longer than the {max} bytes allowed"
-                )));
-            }
-            file.write_all(&buf[..n]).map_err(crate::io(&tmp))?;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(fail(format!("while reading the answer: {e}"))),
+        };
+        total += n as u64;
+        if total > max {
+            return Err(fail(format!(
+                "the answer is longer than the {max} bytes allowed"
+            )));
         }
+        sink(&buf[..n])?;
+    }
+    Ok(total)
+}
+
+/// What `url` names, in memory, at most `max` bytes; `Ok(None)` when it
+/// does not exist.
+pub fn get_optional(
+    agent: &ureq::Agent,
+    url: &str,
+    max: u64,
+) -> Result<Option<Vec<u8>>, FollowError> {
+    let Some((reader, declared)) = open(agent, url)? else {
+        return Ok(None);
+    };
+    let mut out = Vec::with_capacity(declared.unwrap_or(0).min(max) as usize);
+    copy_bounded(url, reader, declared, max, &mut |b| {
+        out.extend_from_slice(b);
+        Ok(())
+    })?;
+    Ok(Some(out))
+}
+
+/// What `url` names, in memory, at most `max` bytes.
+pub fn get(agent: &ureq::Agent, url: &str, max: u64) -> Result<Vec<u8>, FollowError> {
+    get_optional(agent, url, max)?.ok_or_else(|| FollowError::Fetch {
+        url: url.to_string(),
+        what: "not found".into(),
+    })
+}
+
+/// GET `url` (or read it, when local) into `to` (a temporary file beside
+/// it, fsynced, renamed), at most `max` bytes: a larger declared length is
+/// refused before the body is read, a longer body when it passes the
+/// bound.
+pub fn fetch_to(agent: &ureq::Agent, url: &str, to: &Path, max: u64) -> Result<u64, FollowError> {
+    let (reader, declared) = open(agent, url)?.ok_or_else(|| FollowError::Fetch {
+        url: url.to_string(),
+        what: "not found".into(),
+    })?;
+    let tmp = to.with_extension("part");
+    let mut file = std::fs::File::create(&tmp).map_err(crate::io(&tmp))?;
+    let result = copy_bounded(url, reader, declared, max, &mut |b| {
+        file.write_all(b).map_err(crate::io(&tmp))
+    })
+    .and_then(|total| {
         file.sync_all().map_err(crate::io(&tmp))?;
-        std::fs::rename(&tmp, to).map_err(crate::io(to))
-    })();
+        std::fs::rename(&tmp, to).map_err(crate::io(to))?;
+        Ok(total)
+    });
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    result.map(|()| total)
+    result
 }
 
 /// The `.pub` served beside a list, for `--trust-on-first-use` only: the
@@ -110,7 +197,7 @@ pub fn fetch_key_beside(
     url: &str,
     limits: &FetchLimits,
     dir: &Path,
-) -> Result<PublicKey, MirrorError> {
+) -> Result<PublicKey, FollowError> {
     std::fs::create_dir_all(dir).map_err(crate::io(dir))?;
     let path = dir.join("served.pub");
     let fetched = fetch_to(
@@ -121,7 +208,7 @@ pub fn fetch_key_beside(
     )
     .and_then(|_| std::fs::read_to_string(&path).map_err(crate::io(&path)));
     let _ = std::fs::remove_file(&path);
-    list::parse_public_key(&fetched?).map_err(|e| MirrorError::List(format!("{url}.pub: {e}")))
+    list::parse_public_key(&fetched?).map_err(|e| FollowError::List(format!("{url}.pub: {e}")))
 }
 
 /// The file name a list URL is saved under (its last segment, when that
@@ -146,7 +233,7 @@ pub fn fetch_verified_list(
     key: &PublicKey,
     dir: &Path,
     limits: &FetchLimits,
-) -> Result<PathBuf, MirrorError> {
+) -> Result<PathBuf, FollowError> {
     let agent = agent(limits);
     let parent = dir.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(crate::io(parent))?;
@@ -173,19 +260,19 @@ pub fn fetch_verified_list(
         let sig = std::fs::read_to_string(&sig_path).map_err(crate::io(&sig_path))?;
         let file = std::fs::File::open(&path).map_err(crate::io(&path))?;
         list::check_signature(key, &sig, std::io::BufReader::new(file)).map_err(|e| {
-            MirrorError::Untrusted(format!(
+            FollowError::Untrusted(format!(
                 "{url}: {e} (by the key you gave, {})",
                 list::public_key_id(key)
             ))
         })?;
         let file = std::fs::File::open(&path).map_err(crate::io(&path))?;
         let entries: Vec<ListEntry> = serde_json::from_reader(std::io::BufReader::new(file))
-            .map_err(|e| MirrorError::List(format!("{url}: schema: {e}")))?;
+            .map_err(|e| FollowError::List(format!("{url}: schema: {e}")))?;
         let base = &url[..url.rfind('/').map_or(0, |i| i + 1)];
         // Embargoed torrents are listed without their .torrent.
         for e in entries.iter().filter(|e| !e.embargo) {
             let local = list::torrent_path(&staging, e)
-                .map_err(|why| MirrorError::List(format!("{url}: {why}")))?;
+                .map_err(|why| FollowError::List(format!("{url}: {why}")))?;
             if let Some(p) = local.parent() {
                 std::fs::create_dir_all(p).map_err(crate::io(p))?;
             }
@@ -197,9 +284,9 @@ pub fn fetch_verified_list(
             fetch_to(&agent, &from, &local, limits.max_torrent_bytes)?;
         }
         let report =
-            list::verify(&path, Some(key)).map_err(|e| MirrorError::List(e.to_string()))?;
+            list::verify(&path, Some(key)).map_err(|e| FollowError::List(e.to_string()))?;
         if !report.ok() {
-            return Err(MirrorError::List(format!(
+            return Err(FollowError::List(format!(
                 "{url} does not verify: {}",
                 report.problems.join("; ")
             )));

@@ -1,0 +1,788 @@
+//! Following other publishers: three archives built apart from
+//! overlapping parts of the real corpus, each serving its published
+//! folder over loopback HTTP; a fourth follows all three. Its federated
+//! coverage and wanted list equal what the test computes by hand from the
+//! three archives; a tampered list, a rollback, a key change, a hostile
+//! name, an unreachable publisher and an oversized answer are each
+//! refused with the previous copy kept.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::support::{bin, corpus, db, files_with, ingest, json, ok, ok_env, server, with_suffix};
+
+const EPOCH: &str = "1767225600";
+
+/// A recording's MBID in the test catalogue.
+fn mbid(i: usize) -> String {
+    format!("00000000-0000-4000-8000-{i:012x}")
+}
+
+/// A catalogue CSV, its listens and its mapping.
+type Catalogue = (PathBuf, PathBuf, PathBuf);
+
+/// The catalogue: one row per corpus file (from its tags), then `extra`
+/// recordings nobody holds; and their listens (the first most listened).
+fn catalogue(dir: &Path, files: &[PathBuf], extra: usize) -> Catalogue {
+    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let mut csv = String::from("id,mbid,title,artist,seconds\n");
+    let mut listens = String::from("recording_mbid,total_listen_count,total_user_count\n");
+    for (i, f) in files.iter().enumerate() {
+        let a = musicark_audio::analyze_file(f);
+        let tags = a.tags.clone().unwrap_or_default();
+        let title = tags
+            .title
+            .clone()
+            .unwrap_or_else(|| f.file_stem().expect("stem").to_string_lossy().into_owned());
+        let artist = tags.artists.first().cloned().unwrap_or_default();
+        let secs = a.tech.map(|t| t.duration_seconds).unwrap_or(0.0);
+        csv.push_str(&format!(
+            "c{i},{},{},{},{secs:.3}\n",
+            mbid(i),
+            quote(&title),
+            quote(&artist)
+        ));
+    }
+    for j in 0..extra {
+        let i = files.len() + j;
+        csv.push_str(&format!(
+            "c{i},{},Nobody Holds This {j},Lost Band,{}.000\n",
+            mbid(i),
+            200 + j
+        ));
+    }
+    for i in 0..files.len() + extra {
+        listens.push_str(&format!("{},{},1\n", mbid(i), 10_000 - i * 100));
+    }
+    std::fs::create_dir_all(dir).expect("mkdir");
+    let (c, l, m) = (
+        dir.join("catalogue.csv"),
+        dir.join("listens.csv"),
+        dir.join("mapping.toml"),
+    );
+    std::fs::write(&c, csv).expect("csv");
+    std::fs::write(&l, listens).expect("listens");
+    std::fs::write(
+        &m,
+        "source = \"corpus\"\nformat = \"csv\"\n[columns]\nid = \"id\"\nmbid = \"mbid\"\ntitle = \"title\"\nartist = \"artist\"\nlength_s = \"seconds\"\n",
+    )
+    .expect("mapping");
+    (c, l, m)
+}
+
+fn import_catalogue(archive: &Path, (c, l, m): &Catalogue) {
+    ok(
+        archive,
+        &[
+            "catalog",
+            "import",
+            "mapped",
+            &c.to_string_lossy(),
+            "--mapping",
+            &m.to_string_lossy(),
+        ],
+    );
+    ok(
+        archive,
+        &["catalog", "import", "listenbrainz", &l.to_string_lossy()],
+    );
+}
+
+/// A publisher built from `files`: ingested, catalogued, matched,
+/// preserved, packed; its list and wanted list exported to `DIR/pub/`.
+fn publisher(dir: &Path, files: &[&PathBuf], cat: &Catalogue) -> PathBuf {
+    let music = dir.join("music");
+    std::fs::create_dir_all(&music).expect("mkdir");
+    for f in files {
+        std::fs::copy(f, music.join(f.file_name().expect("name"))).expect("copy");
+    }
+    let archive = dir.join("archive");
+    ok(&archive, &["init"]);
+    ingest(&archive, &[&music], &["--rights", "GPL-2.0-or-later"]);
+    import_catalogue(&archive, cat);
+    ok(&archive, &["match"]);
+    ok(&archive, &["preserve"]);
+    let env = [("SOURCE_DATE_EPOCH", EPOCH)];
+    ok_env(&archive, &["pack"], &env);
+    let out = dir.join("pub");
+    let list = out.join("torrents.json");
+    ok_env(
+        &archive,
+        &["list", "export", "--out", list.to_str().expect("utf-8")],
+        &env,
+    );
+    ok_env(
+        &archive,
+        &[
+            "wanted",
+            "export",
+            "--out",
+            out.join("wanted.json").to_str().expect("utf-8"),
+        ],
+        &env,
+    );
+    archive
+}
+
+/// The MBIDs an archive's active audio torrents hold, from its own
+/// database: the truth the federated view must agree with.
+fn held_by(archive: &Path) -> BTreeSet<String> {
+    let db = db(archive).expect("db");
+    db.prepare(
+        "SELECT DISTINCT r.mbid FROM pack_files f JOIN packs p ON p.pack_id = f.pack_id \
+         JOIN recordings r ON r.recording_id = f.recording_id \
+         WHERE p.obsolete = 0 AND p.kind = 'audio'",
+    )
+    .expect("sql")
+    .query_map([], |r| r.get(0))
+    .expect("rows")
+    .map(|r| r.expect("row"))
+    .collect()
+}
+
+/// `follow sync` on `archive`: its exit status and its JSON outcomes by
+/// publisher.
+fn sync(archive: &Path, names: &[&str]) -> (bool, BTreeMap<String, Value>) {
+    let out = bin()
+        .arg("--archive")
+        .arg(archive)
+        .args(["follow", "sync", "--json", "--http-timeout", "5"])
+        .args(names)
+        .output()
+        .expect("run");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "sync's JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let by = v
+        .as_array()
+        .expect("outcomes")
+        .iter()
+        .map(|o| (o["name"].as_str().expect("name").to_string(), o.clone()))
+        .collect();
+    (out.status.success(), by)
+}
+
+fn status(o: &BTreeMap<String, Value>, name: &str) -> String {
+    o[name]["status"].as_str().expect("status").to_string()
+}
+
+/// Sign `data` as a publisher would, with a chosen trusted timestamp.
+fn sign_at(sk: &minisign::SecretKey, pk: &minisign::PublicKey, data: &[u8], at: u64) -> String {
+    minisign::sign(
+        Some(pk),
+        sk,
+        std::io::Cursor::new(data),
+        Some(&format!("timestamp:{at}\tfile:torrents.json\thashed")),
+        Some("test"),
+    )
+    .expect("sign")
+    .to_string()
+}
+
+fn key_of(archive: &Path) -> (minisign::SecretKey, minisign::PublicKey) {
+    let home = musicark_store::Home::open(archive).expect("home");
+    musicark_publish::list::archive_key(&home).expect("key")
+}
+
+#[test]
+fn a_publisher_following_three_others_sees_their_union_and_what_nobody_holds() {
+    let Some(corpus) = corpus() else { return };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // The smallest fifteen files keep the test short; their parts overlap.
+    let mut files = files_with(&corpus, &["ogg", "mp3"]);
+    files.sort_by_key(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(u64::MAX));
+    files.truncate(15);
+    files.sort();
+    let extra = 4;
+    let cat = catalogue(&tmp.path().join("cat"), &files, extra);
+    // C's catalogue has one more recording (nobody holds it): D's
+    // catalogue does not, yet C's wants reach D's wanted list.
+    let mut c_cat_rows = std::fs::read_to_string(&cat.0).expect("csv");
+    let c_only = mbid(files.len() + extra);
+    c_cat_rows.push_str(&format!("c-only,{c_only},Only In C,Far Band,321.000\n"));
+    let c_cat_dir = tmp.path().join("cat-c");
+    std::fs::create_dir_all(&c_cat_dir).expect("mkdir");
+    std::fs::write(c_cat_dir.join("catalogue.csv"), c_cat_rows).expect("csv");
+    let c_cat = (
+        c_cat_dir.join("catalogue.csv"),
+        cat.1.clone(),
+        cat.2.clone(),
+    );
+
+    let parts: [(&str, Vec<&PathBuf>, &Catalogue); 3] = [
+        ("a", files[0..7].iter().collect(), &cat),
+        ("b", files[5..11].iter().collect(), &cat),
+        (
+            "c",
+            files[9..15].iter().chain(&files[0..1]).collect(),
+            &c_cat,
+        ),
+    ];
+    let mut archives = BTreeMap::new();
+    let mut servers = BTreeMap::new();
+    for (name, part, cat) in &parts {
+        let dir = tmp.path().join(name);
+        let archive = publisher(&dir, part, cat);
+        let held = held_by(&archive);
+        assert!(
+            held.len() >= part.len() - 1,
+            "{name}: its files are matched and published: {held:?}"
+        );
+        servers.insert(*name, server(dir.join("pub"), "files"));
+        archives.insert(*name, archive);
+    }
+
+    // D follows all three, each with the key it got from them.
+    let d = tmp.path().join("d").join("archive");
+    ok(&d, &["init"]);
+    import_catalogue(&d, &cat);
+    for name in ["a", "b", "c"] {
+        let list_url = format!("{}/torrents.json", servers[name].url);
+        let key = with_suffix(&tmp.path().join(name).join("pub/torrents.json"), ".pub");
+        ok(
+            &d,
+            &[
+                "follow",
+                "add",
+                &list_url,
+                "--key",
+                key.to_str().expect("utf-8"),
+                "--name",
+                name,
+            ],
+        );
+    }
+    let (good, outcomes) = sync(&d, &[]);
+    assert!(good, "{outcomes:#?}");
+    for name in ["a", "b", "c"] {
+        assert_eq!(status(&outcomes, name), "synced", "{outcomes:#?}");
+        assert_eq!(outcomes[name]["format"], "musicark");
+        assert!(outcomes[name]["holdings"].as_u64().expect("n") > 0);
+    }
+    // A second sync fetches nothing new.
+    let (good, again) = sync(&d, &[]);
+    assert!(good);
+    assert!(
+        again.values().all(|o| o["status"] == "unchanged"),
+        "{again:#?}"
+    );
+
+    // The union, by hand, against the federated view.
+    let union: BTreeSet<String> = archives.values().flat_map(|a| held_by(a)).collect();
+    let catalogue_ids: BTreeSet<String> = (0..files.len() + extra).map(mbid).collect();
+    let c = json(&d, &["report", "coverage", "--federated"]);
+    assert_eq!(c["recordings"].as_u64(), Some(catalogue_ids.len() as u64));
+    assert_eq!(
+        c["anyone"]["recordings"].as_u64(),
+        Some(union.len() as u64),
+        "{c:#}"
+    );
+    assert_eq!(c["only_elsewhere"]["recordings"], c["anyone"]["recordings"]);
+    assert_eq!(c["ours"]["recordings"].as_u64(), Some(0));
+    assert_eq!(
+        c["nobody"]["recordings"].as_u64(),
+        Some((catalogue_ids.len() - union.len()) as u64)
+    );
+    let listens_of = |m: &str| -> i64 {
+        let i = i64::from_str_radix(&m[24..], 16).expect("hex");
+        10_000 - i * 100
+    };
+    let union_listens: i64 = union.iter().map(|m| listens_of(m)).sum();
+    assert_eq!(c["anyone"]["listens"].as_i64(), Some(union_listens));
+    // Torrents published by the three, one per info-hash.
+    let mut btihs = BTreeSet::new();
+    for name in ["a", "b", "c"] {
+        let list: Vec<Value> = serde_json::from_slice(
+            &std::fs::read(tmp.path().join(name).join("pub/torrents.json")).expect("list"),
+        )
+        .expect("json");
+        btihs.extend(
+            list.iter()
+                .filter(|e| e["obsolete"] == false)
+                .map(|e| e["btih"].as_str().expect("btih").to_string()),
+        );
+    }
+    assert_eq!(c["torrents_union"].as_u64(), Some(btihs.len() as u64));
+    // The page draws the same figures.
+    let html = tmp.path().join("federated.html");
+    ok(
+        &d,
+        &[
+            "report",
+            "coverage",
+            "--federated",
+            "--html",
+            html.to_str().expect("utf-8"),
+        ],
+    );
+    let page = std::fs::read_to_string(&html).expect("page");
+    assert!(page.contains("held elsewhere only") && page.contains("<svg"));
+
+    // The wanted list: the catalogue minus the union, plus C's own want.
+    let wanted = json(&d, &["wanted", "list", "--limit", "0"]);
+    let got: BTreeSet<String> = wanted
+        .as_array()
+        .expect("wants")
+        .iter()
+        .map(|w| w["recording_mbid"].as_str().expect("mbid").to_string())
+        .collect();
+    let mut expect: BTreeSet<String> = catalogue_ids.difference(&union).cloned().collect();
+    expect.insert(c_only.clone());
+    assert_eq!(got, expect);
+    let c_want = wanted
+        .as_array()
+        .expect("wants")
+        .iter()
+        .find(|w| w["recording_mbid"] == c_only.as_str())
+        .expect("C's want");
+    assert_eq!(c_want["wanted_by"], serde_json::json!(["c"]));
+    let first = &wanted[0];
+    assert!(first["listens"].as_i64() >= wanted[1]["listens"].as_i64());
+    // Exported signed: minisign's format, by D's key.
+    let wpath = tmp.path().join("d/pub/wanted.json");
+    ok(
+        &d,
+        &["wanted", "export", "--out", wpath.to_str().expect("utf-8")],
+    );
+    let (_, dpk) = key_of(&d);
+    let data = std::fs::read(&wpath).expect("wanted");
+    let sig = std::fs::read_to_string(with_suffix(&wpath, ".minisig")).expect("sig");
+    musicark_publish::list::check_signature(&dpk, &sig, std::io::Cursor::new(&data))
+        .expect("signed by D");
+    assert!(wpath.with_extension("csv").exists());
+
+    // --- Trust and bad input. The copy held is what each check keeps.
+    let held = |name: &str| std::fs::read(d.join("follows").join(name).join("torrents.json"));
+    let a_list = tmp.path().join("a/pub/torrents.json");
+    let a_sig = with_suffix(&a_list, ".minisig");
+    let (a_sk, a_pk) = key_of(&archives["a"]);
+    let a_before = held("a").expect("held");
+    let original = std::fs::read(&a_list).expect("list");
+    let original_sig = std::fs::read(&a_sig).expect("sig");
+
+    // Tampered: one byte changed, signature left.
+    let mut tampered = original.clone();
+    let at = tampered
+        .windows(10)
+        .position(|w| w == b"\"seeders\":")
+        .expect("a seeders field")
+        + 10;
+    tampered[at] = if tampered[at] == b'7' { b'8' } else { b'7' };
+    std::fs::write(&a_list, &tampered).expect("write");
+    let (good, o) = sync(&d, &[]);
+    assert!(!good, "a tampered list makes the exit code say so");
+    assert_eq!(status(&o, "a"), "refused");
+    assert!(
+        o["a"]["problem"]
+            .as_str()
+            .expect("why")
+            .contains("signature")
+    );
+    assert_eq!(status(&o, "b"), "unchanged");
+    assert_eq!(
+        held("a").expect("held"),
+        a_before,
+        "the previous copy is kept"
+    );
+
+    // A newer list (re-signed later) is taken; the older one then is a
+    // rollback.
+    let mut newer: Vec<Value> = serde_json::from_slice(&original).expect("json");
+    newer[0]["seeders"] = serde_json::json!(42);
+    let newer = serde_json::to_vec(&newer).expect("json");
+    std::fs::write(&a_list, &newer).expect("write");
+    std::fs::write(&a_sig, sign_at(&a_sk, &a_pk, &newer, 1_900_000_000)).expect("sig");
+    let (good, o) = sync(&d, &["a"]);
+    assert!(good, "{o:#?}");
+    assert_eq!(status(&o, "a"), "synced");
+    std::fs::write(&a_list, &original).expect("write");
+    std::fs::write(&a_sig, &original_sig).expect("sig");
+    let (good, o) = sync(&d, &["a"]);
+    assert!(!good);
+    assert_eq!(status(&o, "a"), "refused");
+    assert!(
+        o["a"]["problem"]
+            .as_str()
+            .expect("why")
+            .contains("rollback"),
+        "{o:#?}"
+    );
+    assert_eq!(held("a").expect("held"), newer);
+
+    // Another key: refused until the operator confirms it.
+    let other = minisign::KeyPair::generate_unencrypted_keypair().expect("keypair");
+    std::fs::write(&a_list, &newer).expect("write");
+    std::fs::write(&a_sig, sign_at(&other.sk, &other.pk, &newer, 1_900_000_100)).expect("sig");
+    let (good, o) = sync(&d, &["a"]);
+    assert!(!good);
+    assert!(
+        o["a"]["problem"]
+            .as_str()
+            .expect("why")
+            .contains("follow rekey"),
+        "{o:#?}"
+    );
+    assert_eq!(held("a").expect("held"), newer);
+    ok(
+        &d,
+        &["follow", "rekey", "a", "--key", &other.pk.to_base64()],
+    );
+    let (good, o) = sync(&d, &["a"]);
+    assert!(good, "{o:#?}");
+    assert_eq!(
+        status(&o, "a"),
+        "unchanged",
+        "the same bytes, now by the new key"
+    );
+
+    // A hostile name, signed by the trusted key: refused, nothing written
+    // outside the follow folder.
+    let mut hostile: Vec<Value> = serde_json::from_slice(&newer).expect("json");
+    hostile[0]["display_name"] = serde_json::json!("../../escaped.torrent");
+    hostile[0]["url"] = serde_json::json!("torrents/../../escaped.torrent");
+    let hostile = serde_json::to_vec(&hostile).expect("json");
+    std::fs::write(&a_list, &hostile).expect("write");
+    std::fs::write(
+        &a_sig,
+        sign_at(&other.sk, &other.pk, &hostile, 1_900_000_200),
+    )
+    .expect("sig");
+    let (good, o) = sync(&d, &["a"]);
+    assert!(!good);
+    assert_eq!(status(&o, "a"), "refused", "{o:#?}");
+    for p in [
+        d.join("escaped.torrent"),
+        d.parent().expect("dir").join("escaped.torrent"),
+    ] {
+        assert!(!p.exists(), "{} written", p.display());
+    }
+    assert_eq!(held("a").expect("held"), newer);
+
+    // Unreachable: C's server gone; the others sync, C's copy stays.
+    let c_before = held("c").expect("held");
+    {
+        let db = db(&d).expect("db");
+        db.execute(
+            "UPDATE publishers SET url = 'http://127.0.0.1:9/torrents.json' WHERE name = 'c'",
+            [],
+        )
+        .expect("point c at a closed port");
+    }
+    let (good, o) = sync(&d, &[]);
+    assert!(!good);
+    assert_eq!(status(&o, "c"), "failed", "{o:#?}");
+    assert_eq!(status(&o, "b"), "unchanged");
+    assert_eq!(held("c").expect("held"), c_before);
+    // Its last good copy still counts.
+    let c2 = json(&d, &["report", "coverage", "--federated"]);
+    assert_eq!(c2["anyone"]["recordings"], c["anyone"]["recordings"]);
+    assert!(
+        c2["notes"].as_array().expect("notes").iter().any(|n| n
+            .as_str()
+            .expect("note")
+            .starts_with("c: the last sync failed")),
+        "{c2:#}"
+    );
+
+    // Oversized: a server announcing a terabyte is refused before reading.
+    let huge = server(tmp.path().join("nothing"), "huge");
+    let e = ok(
+        &d,
+        &[
+            "follow",
+            "add",
+            &format!("{}/torrents.json", huge.url),
+            "--key",
+            &a_pk.to_base64(),
+            "--name",
+            "huge",
+        ],
+    );
+    assert!(e.status.success());
+    let (good, o) = sync(&d, &["huge"]);
+    assert!(!good);
+    assert_eq!(status(&o, "huge"), "failed");
+    assert!(
+        o["huge"]["problem"]
+            .as_str()
+            .expect("why")
+            .contains("bytes allowed"),
+        "{o:#?}"
+    );
+    ok(&d, &["follow", "remove", "huge"]);
+    let listed = json(&d, &["follow", "list"]);
+    assert_eq!(listed.as_array().expect("publishers").len(), 3);
+}
+
+/// A list in Anna's Archive's torrents.json form (none of our fields):
+/// its torrents join the union, its recordings are not known, and the
+/// report says so.
+#[test]
+fn a_torrents_json_list_counts_its_torrents_without_recording_knowledge() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let spec = musicark_sample::SampleSpec::with_tracks(3, 2.0, 11);
+    let music = tmp.path().join("music");
+    musicark_sample::generate(&music, &spec).expect("sample");
+    let open = musicark_sample::write_open_data(&tmp.path().join("open"), &spec).expect("open");
+    let a = tmp.path().join("a");
+    crate::publish::build(&a, &music, &open, &[]);
+    let list = tmp.path().join("pub/torrents.json");
+    ok(
+        &a,
+        &["list", "export", "--out", list.to_str().expect("utf-8")],
+    );
+    // Keep only Anna's Archive's fields, and sign it again.
+    let ours: Vec<Value> =
+        serde_json::from_slice(&std::fs::read(&list).expect("list")).expect("json");
+    let aa_fields = [
+        "url",
+        "top_level_group_name",
+        "group_name",
+        "display_name",
+        "added_to_torrents_list_at",
+        "is_metadata",
+        "btih",
+        "magnet_link",
+        "torrent_size",
+        "num_files",
+        "data_size",
+        "obsolete",
+        "embargo",
+        "seeders",
+        "leechers",
+        "completed",
+        "stats_scraped_at",
+        "partially_broken",
+    ];
+    let aa: Vec<Value> = ours
+        .iter()
+        .map(|e| {
+            let mut m = serde_json::Map::new();
+            for f in aa_fields {
+                m.insert(f.into(), e[f].clone());
+            }
+            m.insert("aa_currently_seeding".into(), Value::Bool(true));
+            Value::Object(m)
+        })
+        .collect();
+    let bytes = serde_json::to_vec(&aa).expect("json");
+    std::fs::write(&list, &bytes).expect("write");
+    let (sk, pk) = key_of(&a);
+    std::fs::write(
+        with_suffix(&list, ".minisig"),
+        sign_at(&sk, &pk, &bytes, 1_800_000_000),
+    )
+    .expect("sig");
+
+    let d = tmp.path().join("d");
+    ok(&d, &["init"]);
+    crate::support::import_open_data(&d, &open.0, &open.1);
+    ok(
+        &d,
+        &[
+            "follow",
+            "add",
+            list.to_str().expect("utf-8"),
+            "--key",
+            &pk.to_base64(),
+            "--name",
+            "aa-style",
+        ],
+    );
+    let (good, o) = sync(&d, &[]);
+    assert!(good, "{o:#?}");
+    assert_eq!(o["aa-style"]["format"], "torrents.json");
+    assert_eq!(o["aa-style"]["holdings"], 0);
+    let c = json(&d, &["report", "coverage", "--federated"]);
+    let active = ours.iter().filter(|e| e["obsolete"] == false).count();
+    assert_eq!(c["torrents_union"].as_u64(), Some(active as u64));
+    assert_eq!(c["anyone"]["recordings"], 0);
+    assert!(
+        c["notes"][0]
+            .as_str()
+            .expect("note")
+            .contains("without recording-level knowledge")
+            || c["notes"][0].as_str().expect("note").contains("not known"),
+        "{c:#}"
+    );
+    // Every listed .torrent was fetched and verified into the follow
+    // folder, nowhere else.
+    let got = files_with(&d.join("follows/aa-style/torrents"), &["torrent"]);
+    assert_eq!(
+        got.len(),
+        ours.iter().filter(|e| e["embargo"] == false).count()
+    );
+}
+
+/// A donor's federated mirror: two publishers, each seeded on loopback
+/// (opentracker, a libtorrent seeder per torrent); the donor follows both
+/// and mirrors with half of what all their torrents need. It fetches
+/// exactly the torrents the federated plan names, and verifies each
+/// (every piece, every file against its manifest).
+#[test]
+fn a_donors_federated_mirror_fetches_only_what_the_plan_says_and_verifies_it() {
+    use crate::health::{free_port, opentracker, seed};
+    let Some(ot) = crate::support::peer("opentracker") else {
+        return;
+    };
+    let Some((python, helper)) = crate::support::lt_helper() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let tracker = format!("http://127.0.0.1:{port}/announce");
+    let d = tmp.path().join("donor");
+    ok(&d, &["init"]);
+    let mut lists = Vec::new();
+    for (name, n) in [("p", 3), ("q", 5)] {
+        let root = tmp.path().join(name);
+        let spec = musicark_sample::SampleSpec::with_tracks(3, 4.0, n);
+        let music = root.join("music");
+        musicark_sample::generate(&music, &spec).expect("sample");
+        let open = musicark_sample::write_open_data(&root.join("open"), &spec).expect("open");
+        let archive = root.join("archive");
+        crate::support::init_and_ingest(&archive, &[&music], &[]);
+        let config = archive.join("musicark.toml");
+        let text = std::fs::read_to_string(&config).expect("config");
+        std::fs::write(
+            &config,
+            text.replacen(
+                "\n[publish]\n",
+                &format!("\n[publish]\ntrackers = [\"{tracker}\"]\n"),
+                1,
+            ),
+        )
+        .expect("config");
+        crate::support::import_open_data(&archive, &open.0, &open.1);
+        ok(&archive, &["match"]);
+        ok(&archive, &["preserve"]);
+        ok(&archive, &["pack"]);
+        let list = root.join("pub/torrents.json");
+        ok(
+            &archive,
+            &["list", "export", "--out", list.to_str().expect("utf-8")],
+        );
+        crate::support::import_open_data(&d, &open.0, &open.1);
+        ok(
+            &d,
+            &[
+                "follow",
+                "add",
+                list.to_str().expect("utf-8"),
+                "--key",
+                with_suffix(&list, ".pub").to_str().expect("utf-8"),
+                "--name",
+                name,
+            ],
+        );
+        lists.push((archive, list));
+    }
+    let (good, o) = sync(&d, &[]);
+    assert!(good, "{o:#?}");
+    // Everything both publish, tracked and seeded.
+    let mut hashes = Vec::new();
+    let mut seeders = Vec::new();
+    for (i, (archive, list)) in lists.iter().enumerate() {
+        let entries: Vec<Value> =
+            serde_json::from_slice(&std::fs::read(list).expect("list")).expect("json");
+        for (j, e) in entries.iter().enumerate() {
+            hashes.push(e["btih"].as_str().expect("btih").to_string());
+            let torrent = list
+                .parent()
+                .expect("dir")
+                .join(e["url"].as_str().expect("url"));
+            seeders.push((
+                torrent,
+                archive.join("packs"),
+                tmp.path().join(format!("ports-{i}-{j}")),
+            ));
+        }
+    }
+    let _tracker = opentracker(&ot, port, &hashes);
+    let _seeders: Vec<_> = seeders
+        .iter()
+        .map(|(t, save, ports)| seed(&python, &helper, t, save, ports))
+        .collect();
+
+    let all = json(
+        &d,
+        &[
+            "seedplan",
+            "--federated",
+            "--budget",
+            "100GB",
+            "--donor",
+            "test",
+        ],
+    );
+    let every: u64 = all["used"].as_u64().expect("used");
+    assert_eq!(
+        all["torrents"].as_array().expect("torrents").len(),
+        hashes.len(),
+        "everything fits a large budget: {all:#}"
+    );
+    let budget = (every / 2).to_string();
+    let plan = json(
+        &d,
+        &[
+            "seedplan",
+            "--federated",
+            "--budget",
+            &budget,
+            "--donor",
+            "test",
+        ],
+    );
+    let planned: BTreeSet<String> = plan["torrents"]
+        .as_array()
+        .expect("torrents")
+        .iter()
+        .map(|t| {
+            t["name"]
+                .as_str()
+                .expect("name")
+                .trim_end_matches(".torrent")
+                .to_string()
+        })
+        .collect();
+    assert!(
+        !planned.is_empty() && planned.len() < hashes.len(),
+        "{plan:#}"
+    );
+    let mirror = tmp.path().join("mirror");
+    let out = bin()
+        .arg("--archive")
+        .arg(&d)
+        .args(["mirror", "--federated", "--budget", &budget, "--dir"])
+        .arg(&mirror)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--stall-secs",
+            "60",
+            "--seed-secs",
+            "0",
+            "--replan-secs",
+            "0",
+            "--donor",
+            "test",
+        ])
+        .output()
+        .expect("mirror");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    for name in &planned {
+        assert!(log.contains(&format!("verified: {name}")), "{name}: {log}");
+    }
+    let fetched: BTreeSet<String> = std::fs::read_dir(mirror.join("data"))
+        .expect("data")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(fetched, planned, "only what the plan says");
+}
