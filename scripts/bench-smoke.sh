@@ -31,3 +31,4 @@ step pack env BENCH_DIR="$tmp/pack" "$root/scripts/bench-pack.sh" 300
 # The catalogue on PostgreSQL too when the tests' server is there (.ci/run).
 step catalog env BENCH_DIR="$tmp/catalog" MUSICARK_BENCH_POSTGRES="${MUSICARK_TEST_POSTGRES:-}" "$root/scripts/bench-catalog.sh" 5000
 step web env BENCH_DIR="$tmp/catalog" WRK_SECONDS=2 WARM_SECONDS=1 "$root/scripts/bench-web.sh" 5000
+step follow env BENCH_DIR="$tmp/follow" "$root/scripts/bench-follow.sh" 3 200 2000

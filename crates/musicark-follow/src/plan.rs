@@ -10,7 +10,7 @@
 //! Obsolete and embargoed torrents of any publisher are never planned.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::Path;
 
 use musicark_publish::list::ListEntry;
 use musicark_store::{Db, Home};
@@ -32,9 +32,12 @@ pub struct PlannedTorrent {
     /// Catalogue recordings it holds (0 when its list does not say).
     pub recordings: u64,
     pub magnet_link: String,
-    /// The verified .torrent, relative to the archive (below `torrents/`
-    /// or `follows/NAME/torrents/`).
+    /// The verified .torrent, relative to the archive: `torrents/NAME`
+    /// (ours, the whole file) or a publisher's `follows/NAME/torrents.pack`
+    /// from `torrent_offset`, `torrent_length` bytes.
     pub torrent: String,
+    pub torrent_offset: Option<u64>,
+    pub torrent_length: Option<u64>,
     /// The manifest's SHA-256 when its list gives it (musicark lists).
     pub manifest_sha256: Option<String>,
 }
@@ -49,101 +52,75 @@ pub struct FederatedPlan {
     pub torrents: Vec<PlannedTorrent>,
 }
 
-/// What the planner is given: every active torrent of the union, the
-/// planner's view of each, and the weights of its items.
+/// What the planner is given: the federated view, the planner's view of
+/// each active torrent (and which torrent of the union it is), and the
+/// weights of its items.
 pub struct Candidates {
-    pub torrents: Vec<PlannedTorrent>,
+    pub federation: crate::view::Federation,
     pub planner: Vec<Torrent>,
+    /// `planner[i]` is `federation.torrents[union[i]]`.
+    pub union: Vec<u32>,
+    /// Catalogue recordings `planner[i]` holds (0: not known).
+    pub known: Vec<u64>,
     pub weights: Vec<f64>,
 }
 
 /// Every active torrent of the union with what the planner needs.
 pub fn candidates(home: &Home, db: &Db) -> Result<Candidates, FollowError> {
     let fed = federation(home, db)?;
-    // Where each torrent's verified .torrent is, and its manifest.
-    let mut files: HashMap<String, (String, Option<String>)> = HashMap::new();
-    for e in musicark_publish::list::entries(home, db)? {
-        files.insert(
-            e.btih.to_ascii_lowercase(),
-            (
-                format!("torrents/{}", e.display_name),
-                Some(e.manifest_sha256).filter(|m| !m.is_empty()),
-            ),
-        );
-    }
-    {
-        let mut stmt = db.prepare(
-            "SELECT t.btih, p.name, t.name, t.manifest_sha256 FROM publisher_torrents t \
-             JOIN publishers p ON p.publisher_id = t.publisher_id ORDER BY p.name",
-        )?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            let btih: String = r.get(0)?;
-            let publisher: String = r.get(1)?;
-            let name: String = r.get(2)?;
-            files
-                .entry(btih)
-                .or_insert((format!("follows/{publisher}/torrents/{name}"), r.get(3)?));
-        }
-    }
     // Listens rank of every held recording: the tail weighs more.
     let listens = musicark_publish::listens_by_recording(db)?;
     let mut held: Vec<(i64, i64)> = fed
-        .held
-        .keys()
-        .map(|id| (listens.get(id).copied().unwrap_or(0), *id))
+        .held()
+        .map(|(id, _)| (listens.get(&id).copied().unwrap_or(0), id))
         .collect();
+    drop(listens);
     held.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     let n = held.len().max(1) as f64;
-    let mut item: HashMap<i64, u32> = HashMap::new();
-    let mut weights: Vec<f64> = Vec::new();
+    let mut weight_of: HashMap<i64, f64> = HashMap::with_capacity(held.len());
     for (rank, (_, id)) in held.iter().enumerate() {
-        item.insert(*id, weights.len() as u32);
-        weights.push(1.0 + rank as f64 / n);
+        weight_of.insert(*id, 1.0 + rank as f64 / n);
     }
-    let mut by_torrent: HashMap<&str, Vec<u32>> = HashMap::new();
-    for (id, h) in &fed.held {
-        for b in &h.torrents {
-            by_torrent.entry(b.as_str()).or_default().push(item[id]);
+    drop(held);
+    let mut weights: Vec<f64> = Vec::new();
+    let mut by_torrent: Vec<Vec<u32>> = vec![Vec::new(); fed.torrents.len()];
+    for (id, holders) in fed.held() {
+        let item = weights.len() as u32;
+        weights.push(weight_of.get(&id).copied().unwrap_or(1.0));
+        for &(_, t) in holders {
+            by_torrent[t as usize].push(item);
         }
     }
-    let mut out = Vec::new();
-    let mut torrents = Vec::new();
-    for t in fed.torrents.iter().filter(|t| !t.withdrawn) {
-        let Some((file, manifest)) = files.get(&t.btih) else {
+    drop(weight_of);
+    let mut planner = Vec::new();
+    let mut union = Vec::new();
+    let mut known = Vec::new();
+    for (i, t) in fed.torrents.iter().enumerate() {
+        if t.withdrawn {
             continue;
-        };
-        let mut recs = by_torrent.get(t.btih.as_str()).cloned().unwrap_or_default();
-        recs.sort_unstable();
-        let known = recs.len() as u64;
+        }
+        let mut recs = std::mem::take(&mut by_torrent[i]);
+        known.push(recs.len() as u64);
         if recs.is_empty() {
             // Content not known at recording level: one item of its own,
             // weighed as a whole album of the tail.
             recs.push(weights.len() as u32);
             weights.push(2.0);
         }
-        torrents.push(Torrent {
+        planner.push(Torrent {
             size: t.data_size.max(1),
             seeders: t.seeders.min(u64::from(u32::MAX)) as u32,
             leechers: t.leechers.min(u64::from(u32::MAX)) as u32,
             recordings: recs,
             key: u64::from_str_radix(&t.btih[..t.btih.len().min(16)], 16).unwrap_or(0),
         });
-        out.push(PlannedTorrent {
-            btih: t.btih.clone(),
-            name: t.name.clone(),
-            publishers: t.publishers.clone(),
-            data_size: t.data_size,
-            seeders: t.seeders,
-            recordings: known,
-            magnet_link: t.magnet_link.clone(),
-            torrent: file.clone(),
-            manifest_sha256: manifest.clone(),
-        });
+        union.push(i as u32);
     }
     Ok(Candidates {
-        torrents: out,
-        planner: torrents,
+        federation: fed,
+        planner,
+        union,
+        known,
         weights,
     })
 }
@@ -157,44 +134,140 @@ pub fn federated(
     donor: &str,
 ) -> Result<FederatedPlan, FollowError> {
     let Candidates {
-        torrents: all,
-        planner: torrents,
+        federation: fed,
+        planner,
+        union,
+        known,
         weights,
     } = candidates(home, db)?;
-    let c = copies(&torrents, weights.len());
+    let c = copies(&planner, weights.len());
     let chosen = plan(
-        &torrents,
+        &planner,
         &weights,
         &c,
         budget,
         donor_key(donor),
         &Model::federated(),
     );
-    let picked: Vec<PlannedTorrent> = chosen.iter().map(|&i| all[i].clone()).collect();
+    // What a donor needs of the chosen ones only: magnet, .torrent,
+    // manifest.
+    let ours: HashMap<String, ListEntry> = musicark_publish::list::entries(home, db)?
+        .into_iter()
+        .map(|e| (e.btih.to_ascii_lowercase(), e))
+        .collect();
+    let mut theirs = db.prepare_cached(
+        "SELECT magnet_link, manifest_sha256, pack_offset, torrent_size FROM publisher_torrents \
+         WHERE publisher_id = ?1 AND btih = ?2",
+    )?;
+    let mut picked = Vec::with_capacity(chosen.len());
+    for &k in &chosen {
+        let t = &fed.torrents[union[k] as usize];
+        let (magnet, file, range, manifest) = match ours.get(&t.btih) {
+            Some(e) if t.publishers.contains(&0) => (
+                e.magnet_link.clone(),
+                format!("torrents/{}", e.display_name),
+                None,
+                Some(e.manifest_sha256.clone()).filter(|m| !m.is_empty()),
+            ),
+            _ => {
+                let p = *t.publishers.iter().find(|&&p| p != 0).unwrap_or(&0) as usize;
+                let (magnet, manifest, offset, len): (
+                    String,
+                    Option<String>,
+                    Option<i64>,
+                    Option<i64>,
+                ) = theirs
+                    .query_row(musicark_store::params![fed.publisher_ids[p], t.btih], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                    })?;
+                (
+                    magnet,
+                    format!(
+                        "follows/{}/{}",
+                        fed.publishers[p],
+                        crate::sync::TORRENT_PACK
+                    ),
+                    offset.zip(len).map(|(o, l)| (o as u64, l as u64)),
+                    manifest,
+                )
+            }
+        };
+        picked.push(PlannedTorrent {
+            btih: t.btih.clone(),
+            name: t.name.clone(),
+            publishers: t
+                .publishers
+                .iter()
+                .map(|&p| fed.publishers[p as usize].clone())
+                .collect(),
+            data_size: t.data_size,
+            seeders: t.seeders,
+            recordings: known[k],
+            magnet_link: magnet,
+            torrent: file,
+            torrent_offset: range.map(|r| r.0),
+            torrent_length: range.map(|r| r.1),
+            manifest_sha256: manifest,
+        });
+    }
     Ok(FederatedPlan {
         donor: donor.to_string(),
         budget,
         used: picked.iter().map(|t| t.data_size).sum(),
-        candidates: all.len(),
+        candidates: planner.len(),
         torrents: picked,
     })
 }
 
-/// A plan's torrents as list entries a mirror reads: the URL of each is
-/// its verified .torrent, relative to the archive's folder.
-pub fn as_list_entries(plan: &FederatedPlan) -> Vec<ListEntry> {
-    plan.torrents
-        .iter()
-        .map(|t| ListEntry {
-            url: t.torrent.clone(),
+/// The bytes of a planned torrent's verified .torrent.
+pub fn torrent_bytes(home: &Home, t: &PlannedTorrent) -> Result<Vec<u8>, FollowError> {
+    let mut path = home.root().to_path_buf();
+    path.extend(t.torrent.split('/'));
+    match (t.torrent_offset, t.torrent_length) {
+        (Some(offset), Some(len)) => crate::sync::read_packed(&path, offset, len),
+        _ => std::fs::read(&path).map_err(crate::io(&path)),
+    }
+}
+
+/// Write a plan's .torrent files into `dir` (`NAME.torrent` each, names
+/// checked to be plain); their sizes.
+pub fn write_torrents(
+    home: &Home,
+    plan: &FederatedPlan,
+    dir: &Path,
+) -> Result<Vec<u64>, FollowError> {
+    std::fs::create_dir_all(dir).map_err(crate::io(dir))?;
+    let mut sizes = Vec::with_capacity(plan.torrents.len());
+    for t in &plan.torrents {
+        let name = musicark_publish::list::confined_name(&t.name).map_err(FollowError::List)?;
+        let bytes = torrent_bytes(home, t)?;
+        musicark_store::atomic_write(&dir.join(name), &bytes)?;
+        sizes.push(bytes.len() as u64);
+    }
+    Ok(sizes)
+}
+
+/// [`write_torrents`] into `dir/torrents/`, and the plan's torrents as
+/// list entries whose URLs point at them: what a mirror reads.
+pub fn materialize(
+    home: &Home,
+    plan: &FederatedPlan,
+    dir: &Path,
+) -> Result<Vec<ListEntry>, FollowError> {
+    let sizes = write_torrents(home, plan, &dir.join("torrents"))?;
+    let mut out = Vec::with_capacity(plan.torrents.len());
+    for (t, size) in plan.torrents.iter().zip(sizes) {
+        let name = &t.name;
+        out.push(ListEntry {
+            url: format!("torrents/{name}"),
             top_level_group_name: String::new(),
             group_name: t.publishers.join(","),
-            display_name: t.name.clone(),
+            display_name: name.to_string(),
             added_to_torrents_list_at: String::new(),
             is_metadata: false,
             btih: t.btih.clone(),
             magnet_link: t.magnet_link.clone(),
-            torrent_size: 0,
+            torrent_size: size,
             num_files: 0,
             data_size: t.data_size,
             obsolete: false,
@@ -211,13 +284,7 @@ pub fn as_list_entries(plan: &FederatedPlan) -> Vec<ListEntry> {
             unique_tracks: 0,
             listen_share: 0.0,
             manifest_sha256: t.manifest_sha256.clone().unwrap_or_default(),
-        })
-        .collect()
-}
-
-/// Where a planned torrent's .torrent is.
-pub fn torrent_file(home: &Home, t: &PlannedTorrent) -> PathBuf {
-    let mut p = home.root().to_path_buf();
-    p.extend(t.torrent.split('/'));
-    p
+        });
+    }
+    Ok(out)
 }

@@ -282,11 +282,32 @@ struct Fetched {
     list_sha256: String,
     signed_at: Option<i64>,
     entries: Vec<Listed>,
+    /// Where each entry's .torrent is in the pack (none when embargoed).
+    placed: Vec<Option<(u64, u64)>>,
     holdings: Vec<(String, String)>,
     wants: Vec<WantedEntry>,
     fetched: usize,
     reused: usize,
     note: Option<String>,
+}
+
+/// A publisher's verified .torrent files, one after another in one file
+/// (`follows/NAME/torrents.pack`; where each is: `publisher_torrents`):
+/// a hundred lists of ten thousand torrents would otherwise be a million
+/// files to create, and to sync one by one.
+pub const TORRENT_PACK: &str = "torrents.pack";
+
+/// The .torrent files of the copy held, by info-hash: (offset, length)
+/// in its pack.
+pub type HeldTorrents = HashMap<String, (u64, u64)>;
+
+/// Read `len` bytes at `offset` of a publisher's pack.
+pub fn read_packed(pack: &Path, offset: u64, len: u64) -> Result<Vec<u8>, FollowError> {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::File::open(pack).map_err(crate::io(pack))?;
+    let mut buf = vec![0u8; len as usize];
+    f.read_exact_at(&mut buf, offset).map_err(crate::io(pack))?;
+    Ok(buf)
 }
 
 enum Fetch {
@@ -300,7 +321,12 @@ fn base_of(url: &str) -> &str {
     &url[..url.rfind('/').map_or(0, |i| i + 1)]
 }
 
-fn fetch_publisher(home: &Home, p: &Publisher, limits: &SyncLimits) -> Result<Fetch, FollowError> {
+fn fetch_publisher(
+    home: &Home,
+    p: &Publisher,
+    held: &HeldTorrents,
+    limits: &SyncLimits,
+) -> Result<Fetch, FollowError> {
     let agent = fetch::agent(&limits.fetch);
     let key = list::parse_public_key(&p.public_key)?;
     let data = fetch::get(&agent, &p.url, limits.fetch.max_list_bytes)?;
@@ -330,15 +356,25 @@ fn fetch_publisher(home: &Home, p: &Publisher, limits: &SyncLimits) -> Result<Fe
     let dir = publisher_dir(home, &p.name);
     let staging = home.follows_dir().join(format!(".{}.incoming", p.name));
     let _ = std::fs::remove_dir_all(&staging);
-    let tdir = staging.join("torrents");
-    std::fs::create_dir_all(&tdir).map_err(crate::io(&tdir))?;
+    std::fs::create_dir_all(&staging).map_err(crate::io(&staging))?;
     let result = (|| {
+        use std::io::Write;
         let base = base_of(&p.url);
         let mut problems: Vec<String> = Vec::new();
         let mut names = HashSet::new();
         let mut fetched = 0;
         let mut reused = 0;
+        let pack_path = staging.join(TORRENT_PACK);
+        let mut pack = std::io::BufWriter::with_capacity(
+            1 << 20,
+            std::fs::File::create(&pack_path).map_err(crate::io(&pack_path))?,
+        );
+        let old_pack = dir.join(TORRENT_PACK);
+        let old = std::fs::File::open(&old_pack).ok();
+        let mut at = 0u64;
+        let mut placed: Vec<Option<(u64, u64)>> = Vec::with_capacity(entries.len());
         for e in &entries {
+            placed.push(None);
             let mut problem = |what: String| problems.push(format!("{}: {what}", e.display_name));
             if e.btih.len() != 40 || !e.btih.bytes().all(|b| b.is_ascii_hexdigit()) {
                 problem(format!("btih {:?} is not 40 hex digits", e.btih));
@@ -368,15 +404,25 @@ fn fetch_publisher(home: &Home, p: &Publisher, limits: &SyncLimits) -> Result<Fe
                 },
                 data_size: e.data_size,
             };
-            let to = tdir.join(&e.display_name);
+            let mut keep = |bytes: &[u8]| -> Result<(), FollowError> {
+                pack.write_all(bytes).map_err(crate::io(&pack_path))?;
+                *placed.last_mut().expect("pushed") = Some((at, bytes.len() as u64));
+                at += bytes.len() as u64;
+                Ok(())
+            };
             // Held already under this info-hash: kept, not fetched again.
-            let held = dir.join("torrents").join(&e.display_name);
-            if let Ok(bytes) = list::read_bounded(&held, limits.fetch.max_torrent_bytes)
-                && list::torrent_problems(&bytes, &expected).is_empty()
-                && (std::fs::hard_link(&held, &to).is_ok() || std::fs::write(&to, &bytes).is_ok())
+            if let (Some(f), Some(&(offset, len))) = (&old, held.get(&e.btih.to_ascii_lowercase()))
+                && len <= limits.fetch.max_torrent_bytes
             {
-                reused += 1;
-                continue;
+                use std::os::unix::fs::FileExt;
+                let mut bytes = vec![0u8; len as usize];
+                if f.read_exact_at(&mut bytes, offset).is_ok()
+                    && list::torrent_problems(&bytes, &expected).is_empty()
+                {
+                    keep(&bytes)?;
+                    reused += 1;
+                    continue;
+                }
             }
             let mut sources = Vec::new();
             if e.url.contains("://") {
@@ -412,9 +458,14 @@ fn fetch_publisher(home: &Home, p: &Publisher, limits: &SyncLimits) -> Result<Fe
                 problem(wrong.join("; "));
                 continue;
             }
-            std::fs::write(&to, &bytes).map_err(crate::io(&to))?;
+            keep(&bytes)?;
             fetched += 1;
         }
+        let pack = pack.into_inner().map_err(|e| FollowError::Io {
+            path: pack_path.clone(),
+            source: e.into_error(),
+        })?;
+        pack.sync_all().map_err(crate::io(&pack_path))?;
         if !problems.is_empty() {
             let n = problems.len();
             problems.truncate(5);
@@ -459,19 +510,13 @@ fn fetch_publisher(home: &Home, p: &Publisher, limits: &SyncLimits) -> Result<Fe
         let list_name = "torrents.json";
         musicark_store::write_synced(&staging.join(list_name), &data)?;
         musicark_store::write_synced(&staging.join(format!("{list_name}.minisig")), &sig)?;
-        // The .torrent files were written without a sync each: one sync
-        // of the filesystem before the folder is renamed into place.
-        let d = std::fs::File::open(&staging).map_err(crate::io(&staging))?;
-        rustix::fs::syncfs(&d).map_err(|e| FollowError::Io {
-            path: staging.clone(),
-            source: e.into(),
-        })?;
         Ok(Fetched {
             staging: staging.clone(),
             format,
             list_sha256: sha,
             signed_at,
             entries,
+            placed,
             holdings,
             wants,
             fetched,
@@ -640,10 +685,16 @@ fn keep(home: &Home, db: &mut Db, p: &Publisher, f: &Fetched) -> Result<(), Foll
             [id],
         )?;
     }
-    let torrents: Vec<[Value; 13]> = f
-        .entries
+    // In key order: each publisher's rows are appended, not scattered.
+    let mut order: Vec<(&Listed, &Option<(u64, u64)>)> = f.entries.iter().zip(&f.placed).collect();
+    order.sort_by(|a, b| {
+        a.0.btih
+            .to_ascii_lowercase()
+            .cmp(&b.0.btih.to_ascii_lowercase())
+    });
+    let torrents: Vec<[Value; 15]> = order
         .iter()
-        .map(|e| {
+        .map(|&(e, placed)| {
             [
                 Value::Integer(id),
                 Value::Text(e.btih.to_ascii_lowercase()),
@@ -661,13 +712,15 @@ fn keep(home: &Home, db: &mut Db, p: &Publisher, f: &Fetched) -> Result<(), Foll
                     .clone()
                     .filter(|m| !m.is_empty())
                     .map_or(Value::Null, Value::Text),
+                placed.map_or(Value::Null, |p| Value::Integer(p.0 as i64)),
+                placed.map_or(Value::Null, |p| Value::Integer(p.1 as i64)),
             ]
         })
         .collect();
     // A torrent listed twice under one info-hash is one.
     tx.insert_many(
-        "publisher_torrents (publisher_id, btih, name, group_name, is_metadata, obsolete, embargo, data_size, num_files, seeders, leechers, magnet_link, manifest_sha256)",
-        13,
+        "publisher_torrents (publisher_id, btih, name, group_name, is_metadata, obsolete, embargo, data_size, num_files, seeders, leechers, magnet_link, manifest_sha256, pack_offset, torrent_size)",
+        15,
         &torrents,
         "ON CONFLICT (publisher_id, btih) DO NOTHING",
     )?;
@@ -759,6 +812,27 @@ pub fn sync(
         .filter(|p| names.is_empty() || names.contains(&p.name))
         .collect();
     std::fs::create_dir_all(home.follows_dir()).map_err(crate::io(&home.follows_dir()))?;
+    // A list of 10 000 torrents is some 60 000 rows.
+    db.cache_mib(64)?;
+    // Where the .torrent files of each copy held are.
+    let mut held: Vec<HeldTorrents> = Vec::with_capacity(chosen.len());
+    for p in &chosen {
+        let mut m = HeldTorrents::new();
+        db.scan(
+            "SELECT t.btih, t.pack_offset, t.torrent_size FROM publisher_torrents t \
+             JOIN publishers p ON p.publisher_id = t.publisher_id \
+             WHERE p.name = ?1 AND t.pack_offset IS NOT NULL",
+            [&p.name],
+            |r| {
+                m.insert(
+                    r.get(0)?,
+                    (r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64),
+                );
+                Ok(())
+            },
+        )?;
+        held.push(m);
+    }
     let (tx, rx) = std::sync::mpsc::channel();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let mut outcomes: HashMap<String, Outcome> = HashMap::new();
@@ -766,13 +840,13 @@ pub fn sync(
     std::thread::scope(|s| {
         for _ in 0..limits.threads.clamp(1, chosen.len().max(1)) {
             let tx = tx.clone();
-            let (chosen, next) = (&chosen, &next);
+            let (chosen, next, held) = (&chosen, &next, &held);
             s.spawn(move || {
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(p) = chosen.get(i) else { break };
                     let started = Instant::now();
-                    let r = fetch_publisher(home, p, limits);
+                    let r = fetch_publisher(home, p, &held[i], limits);
                     if tx.send((i, r, started)).is_err() {
                         break;
                     }

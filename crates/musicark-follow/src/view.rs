@@ -13,7 +13,7 @@
 //!   they hold: they count in the union and its health, not in recording
 //!   coverage (the report says so).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::HashMap;
 
 use musicark_publish::coverage::{share, tail_ranks};
 use musicark_store::{Db, Home};
@@ -25,56 +25,126 @@ use crate::{FollowError, ListFormat};
 pub const OURS: &str = "(this archive)";
 
 /// One torrent of the union.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone)]
 pub struct UnionTorrent {
     pub btih: String,
+    /// Its file name (`NAME.torrent`), as the first publisher lists it.
     pub name: String,
     pub data_size: u64,
     /// The most any publisher (or our own scrape) reports.
     pub seeders: u64,
     pub leechers: u64,
-    /// Who publishes it ([`OURS`] for the archive itself).
-    pub publishers: Vec<String>,
+    /// Who publishes it: indices into [`Federation::publishers`] (0 is
+    /// the archive itself).
+    pub publishers: Vec<u16>,
     pub is_metadata: bool,
     /// Obsolete or embargoed by any publisher that lists it: never
     /// planned, not counted as a copy.
     pub withdrawn: bool,
-    pub magnet_link: String,
 }
 
-/// Every torrent any publisher lists (the archive's own included), one
-/// per info-hash.
-pub fn union(home: &Home, db: &Db) -> Result<Vec<UnionTorrent>, FollowError> {
-    let mut by_btih: BTreeMap<String, UnionTorrent> = BTreeMap::new();
+/// The federated state of the catalogue: every torrent of the union, and
+/// which catalogue recordings the active ones hold. Compact by design (a
+/// hundred lists of ten thousand torrents, millions of holdings):
+/// publishers and torrents are numbered, holdings are (recording,
+/// torrent) pairs in one sorted array.
+pub struct Federation {
+    /// Publisher names, [`OURS`] first; and their row ids (0 for ours).
+    pub publishers: Vec<String>,
+    pub publisher_ids: Vec<i64>,
+    pub torrents: Vec<UnionTorrent>,
+    /// (catalogue recording id, torrent index), sorted, no repeats; only
+    /// active torrents.
+    pairs: Vec<(i64, u32)>,
+}
+
+impl Federation {
+    /// The active torrents holding a recording (empty: nobody holds it).
+    pub fn holders(&self, recording: i64) -> &[(i64, u32)] {
+        let start = self.pairs.partition_point(|p| p.0 < recording);
+        let end = start + self.pairs[start..].partition_point(|p| p.0 == recording);
+        &self.pairs[start..end]
+    }
+
+    pub fn is_held(&self, recording: i64) -> bool {
+        !self.holders(recording).is_empty()
+    }
+
+    /// Every held recording with its holders, by recording id.
+    pub fn held(&self) -> impl Iterator<Item = (i64, &[(i64, u32)])> {
+        self.pairs
+            .chunk_by(|a, b| a.0 == b.0)
+            .map(|group| (group[0].0, group))
+    }
+
+    /// The publishers (indices) whose active torrents hold these.
+    pub fn publishers_of(&self, holders: &[(i64, u32)]) -> Vec<u16> {
+        let mut out: Vec<u16> = holders
+            .iter()
+            .flat_map(|&(_, t)| self.torrents[t as usize].publishers.iter().copied())
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Seeders of the torrents holding a recording, summed.
+    pub fn seeders(&self, holders: &[(i64, u32)]) -> u64 {
+        holders
+            .iter()
+            .map(|&(_, t)| self.torrents[t as usize].seeders)
+            .sum()
+    }
+}
+
+/// Build the federated view: our list and every copy held, one torrent
+/// per info-hash; ours held by `pack_files`, others' by MBID.
+pub fn federation(home: &Home, db: &Db) -> Result<Federation, FollowError> {
+    let mut publishers = vec![OURS.to_string()];
+    let mut publisher_ids = vec![0i64];
+    let rows: Vec<(i64, String)> = db
+        .prepare("SELECT publisher_id, name FROM publishers ORDER BY name")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (id, name) in rows {
+        publisher_ids.push(id);
+        publishers.push(name);
+    }
+    let slot: HashMap<i64, u16> = publisher_ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (*id, i as u16))
+        .collect();
+    let mut index: HashMap<String, u32> = HashMap::new();
+    let mut torrents: Vec<UnionTorrent> = Vec::new();
     let mut add = |btih: String,
-                   name: String,
+                   name: &str,
                    size: u64,
                    seeders: u64,
                    leechers: u64,
-                   who: &str,
+                   who: u16,
                    is_metadata: bool,
-                   withdrawn: bool,
-                   magnet: String| {
-        let t = by_btih.entry(btih.clone()).or_insert_with(|| UnionTorrent {
-            btih,
-            name,
-            data_size: size,
-            seeders: 0,
-            leechers: 0,
-            publishers: Vec::new(),
-            is_metadata,
-            withdrawn: false,
-            magnet_link: String::new(),
+                   withdrawn: bool| {
+        let i = *index.entry(btih.clone()).or_insert_with(|| {
+            torrents.push(UnionTorrent {
+                btih,
+                name: name.to_string(),
+                data_size: size,
+                seeders: 0,
+                leechers: 0,
+                publishers: Vec::new(),
+                is_metadata,
+                withdrawn: false,
+            });
+            (torrents.len() - 1) as u32
         });
+        let t = &mut torrents[i as usize];
         t.seeders = t.seeders.max(seeders);
         t.leechers = t.leechers.max(leechers);
-        if !t.publishers.iter().any(|p| p == who) {
-            t.publishers.push(who.to_string());
+        if !t.publishers.contains(&who) {
+            t.publishers.push(who);
         }
         t.withdrawn |= withdrawn;
-        if t.magnet_link.is_empty() {
-            t.magnet_link = magnet;
-        }
     };
     for e in musicark_publish::list::entries(home, db)? {
         if e.btih.is_empty() {
@@ -82,122 +152,72 @@ pub fn union(home: &Home, db: &Db) -> Result<Vec<UnionTorrent>, FollowError> {
         }
         add(
             e.btih.to_ascii_lowercase(),
-            e.display_name,
+            &e.display_name,
             e.data_size,
             e.seeders,
             e.leechers,
-            OURS,
+            0,
             e.is_metadata,
             e.obsolete || e.embargo,
-            e.magnet_link,
         );
     }
-    let mut stmt = db.prepare(
-        "SELECT t.btih, t.name, t.data_size, t.seeders, t.leechers, p.name, t.is_metadata, \
-                t.obsolete, t.embargo, t.magnet_link \
-         FROM publisher_torrents t JOIN publishers p ON p.publisher_id = t.publisher_id \
-         ORDER BY p.name, t.btih",
+    db.scan(
+        "SELECT btih, name, data_size, seeders, leechers, publisher_id, is_metadata, obsolete, embargo \
+         FROM publisher_torrents ORDER BY publisher_id, btih",
+        [],
+        |r| {
+            let who = slot.get(&r.get::<_, i64>(5)?).copied().unwrap_or(0);
+            add(
+                r.get(0)?,
+                r.text(1)?.unwrap_or(""),
+                r.get::<_, i64>(2)? as u64,
+                r.get::<_, i64>(3)? as u64,
+                r.get::<_, i64>(4)? as u64,
+                who,
+                r.get(6)?,
+                r.get::<_, bool>(7)? || r.get::<_, bool>(8)?,
+            );
+            Ok(())
+        },
     )?;
-    let mut rows = stmt.query([])?;
-    while let Some(r) = rows.next()? {
-        let who: String = r.get(5)?;
-        add(
-            r.get(0)?,
-            r.get(1)?,
-            r.get::<_, i64>(2)? as u64,
-            r.get::<_, i64>(3)? as u64,
-            r.get::<_, i64>(4)? as u64,
-            &who,
-            r.get(6)?,
-            r.get::<_, bool>(7)? || r.get::<_, bool>(8)?,
-            r.get(9)?,
-        );
-    }
-    Ok(by_btih.into_values().collect())
-}
-
-/// Who holds one catalogue recording.
-#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
-pub struct Held {
-    /// Publishers whose active torrents hold it ([`OURS`] included).
-    pub publishers: BTreeSet<String>,
-    /// The distinct active torrents holding it, whoever publishes them.
-    pub torrents: BTreeSet<String>,
-}
-
-impl Held {
-    pub fn ours(&self) -> bool {
-        self.publishers.contains(OURS)
-    }
-}
-
-/// The federated state of the catalogue: who holds which recording, and
-/// the union's torrents by info-hash.
-pub struct Federation {
-    pub torrents: Vec<UnionTorrent>,
-    /// By catalogue recording id; recordings nobody holds are absent.
-    pub held: HashMap<i64, Held>,
-    seeders_of: HashMap<String, u64>,
-}
-
-impl Federation {
-    /// Seeders of the active torrents holding a recording, summed.
-    pub fn seeders(&self, held: &Held) -> u64 {
-        held.torrents
-            .iter()
-            .filter_map(|b| self.seeders_of.get(b))
-            .sum()
-    }
-}
-
-/// Build the federated view.
-pub fn federation(home: &Home, db: &Db) -> Result<Federation, FollowError> {
-    let torrents = union(home, db)?;
-    let active: HashSet<&str> = torrents
-        .iter()
-        .filter(|t| !t.withdrawn && !t.is_metadata)
-        .map(|t| t.btih.as_str())
-        .collect();
-    let mut held: HashMap<i64, Held> = HashMap::new();
-    {
-        let mut stmt = db.prepare(
-            "SELECT DISTINCT f.recording_id, p.btih FROM pack_files f JOIN packs p ON p.pack_id = f.pack_id \
-             WHERE p.kind = 'audio' AND p.obsolete = 0 AND f.recording_id IS NOT NULL AND p.btih IS NOT NULL",
-        )?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
+    let active = |i: Option<&u32>| -> Option<u32> {
+        let i = *i?;
+        let t = &torrents[i as usize];
+        (!t.withdrawn && !t.is_metadata).then_some(i)
+    };
+    let mut pairs: Vec<(i64, u32)> = Vec::new();
+    db.scan(
+        "SELECT DISTINCT f.recording_id, p.btih FROM pack_files f JOIN packs p ON p.pack_id = f.pack_id \
+         WHERE p.kind = 'audio' AND p.obsolete = 0 AND f.recording_id IS NOT NULL AND p.btih IS NOT NULL",
+        [],
+        |r| {
             let btih = r.get::<_, String>(1)?.to_ascii_lowercase();
-            if active.contains(btih.as_str()) {
-                let h = held.entry(r.get(0)?).or_default();
-                h.publishers.insert(OURS.to_string());
-                h.torrents.insert(btih);
+            if let Some(t) = active(index.get(&btih)) {
+                pairs.push((r.get(0)?, t));
             }
-        }
-    }
-    {
-        let mut stmt = db.prepare(
-            "SELECT r.recording_id, h.btih, p.name FROM publisher_holdings h \
-             JOIN publishers p ON p.publisher_id = h.publisher_id \
-             JOIN recordings r ON r.mbid = h.recording_mbid",
-        )?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            let btih: String = r.get(1)?;
-            if active.contains(btih.as_str()) {
-                let h = held.entry(r.get(0)?).or_default();
-                h.publishers.insert(r.get(2)?);
-                h.torrents.insert(btih);
+            Ok(())
+        },
+    )?;
+    db.scan(
+        "SELECT r.recording_id, h.btih FROM publisher_holdings h \
+         JOIN recordings r ON r.mbid = h.recording_mbid",
+        [],
+        |r| {
+            if let Some(t) = active(index.get(r.text(1)?.unwrap_or(""))) {
+                pairs.push((r.get(0)?, t));
             }
-        }
-    }
-    let seeders_of = torrents
-        .iter()
-        .map(|t| (t.btih.clone(), t.seeders))
-        .collect();
+            Ok(())
+        },
+    )?;
+    drop(index);
+    pairs.sort_unstable();
+    pairs.dedup();
+    pairs.shrink_to_fit();
     Ok(Federation {
+        publishers,
+        publisher_ids,
         torrents,
-        held,
-        seeders_of,
+        pairs,
     })
 }
 
@@ -276,21 +296,25 @@ pub fn coverage(home: &Home, db: &Db) -> Result<FederatedCoverage, FollowError> 
         all.push((listens.get(&id).copied().unwrap_or(0), id));
         Ok(())
     })?;
+    drop(listens);
     all.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     let n = all.len() as u64;
     let total: i64 = all.iter().map(|a| a.0).sum();
     let (mut anyone, mut ours, mut elsewhere) = (Part::default(), Part::default(), Part::default());
-    let mut per: HashMap<&str, (u64, u64)> = HashMap::new();
+    // Per publisher: recordings held, and held by it alone.
+    let mut per = vec![(0u64, 0u64); fed.publishers.len()];
     let mut long_tail = Vec::new();
     let ranks = tail_ranks(n);
     let mut next = ranks.iter().peekable();
     let (mut cum, mut cum_ours, mut cum_else) = (0i64, 0i64, 0i64);
     for (i, (l, id)) in all.iter().enumerate() {
         cum += l;
-        if let Some(h) = fed.held.get(id) {
+        let holders = fed.holders(*id);
+        if !holders.is_empty() {
+            let who = fed.publishers_of(holders);
             anyone.recordings += 1;
             anyone.listens += l;
-            if h.ours() {
+            if who.first() == Some(&0) {
                 ours.recordings += 1;
                 ours.listens += l;
                 cum_ours += l;
@@ -299,10 +323,9 @@ pub fn coverage(home: &Home, db: &Db) -> Result<FederatedCoverage, FollowError> 
                 elsewhere.listens += l;
                 cum_else += l;
             }
-            for p in &h.publishers {
-                let e = per.entry(p.as_str()).or_default();
-                e.0 += 1;
-                e.1 += u64::from(h.publishers.len() == 1);
+            for &p in &who {
+                per[p as usize].0 += 1;
+                per[p as usize].1 += u64::from(who.len() == 1);
             }
         }
         if next.peek().is_some_and(|&&r| r == i as u64 + 1) {
@@ -325,20 +348,29 @@ pub fn coverage(home: &Home, db: &Db) -> Result<FederatedCoverage, FollowError> 
         p.share_listens = share(p.listens as f64, total as f64);
         p
     };
-    let active: Vec<&UnionTorrent> = fed.torrents.iter().filter(|t| !t.withdrawn).collect();
+    // Active torrents and bytes of each publisher.
+    let mut active = vec![(0u64, 0u64); fed.publishers.len()];
+    let (mut union_n, mut union_bytes, mut shared) = (0u64, 0u64, 0u64);
+    for t in fed.torrents.iter().filter(|t| !t.withdrawn) {
+        union_n += 1;
+        union_bytes += t.data_size;
+        shared += u64::from(t.publishers.len() > 1);
+        for &p in &t.publishers {
+            active[p as usize].0 += 1;
+            active[p as usize].1 += t.data_size;
+        }
+    }
     let mut publishers = Vec::new();
     let mut notes = Vec::new();
     for p in crate::publishers(db)? {
-        let mine: Vec<&&UnionTorrent> = active
-            .iter()
-            .filter(|t| t.publishers.contains(&p.name))
-            .collect();
+        let Some(slot) = fed.publishers.iter().position(|n| n == &p.name) else {
+            continue;
+        };
         let recording_level = p.format == Some(ListFormat::Musicark) && p.holdings > 0;
         if p.format == Some(ListFormat::TorrentsJson) {
             notes.push(format!(
                 "{}: a torrents.json list; its {} torrents count in the union and health, but what they hold is not known, so its recordings count as held by nobody",
-                p.name,
-                mine.len()
+                p.name, active[slot].0
             ));
         } else if p.format == Some(ListFormat::Musicark) && p.holdings == 0 {
             notes.push(format!(
@@ -363,32 +395,26 @@ pub fn coverage(home: &Home, db: &Db) -> Result<FederatedCoverage, FollowError> 
                     .unwrap_or_default()
             ));
         }
-        let (recs, only) = per.get(p.name.as_str()).copied().unwrap_or_default();
         publishers.push(PublisherCoverage {
             name: p.name.clone(),
             format: p.format,
             recording_level,
-            torrents_active: mine.len() as u64,
-            bytes_active: mine.iter().map(|t| t.data_size).sum(),
-            recordings: recs,
-            recordings_only_here: only,
+            torrents_active: active[slot].0,
+            bytes_active: active[slot].1,
+            recordings: per[slot].0,
+            recordings_only_here: per[slot].1,
             synced_at: p.synced_at,
             problem: p.problem,
         });
     }
-    let mine: Vec<&&UnionTorrent> = active
-        .iter()
-        .filter(|t| t.publishers.iter().any(|p| p == OURS))
-        .collect();
-    let (recs, only) = per.get(OURS).copied().unwrap_or_default();
     publishers.push(PublisherCoverage {
         name: OURS.into(),
         format: Some(ListFormat::Musicark),
         recording_level: true,
-        torrents_active: mine.len() as u64,
-        bytes_active: mine.iter().map(|t| t.data_size).sum(),
-        recordings: recs,
-        recordings_only_here: only,
+        torrents_active: active[0].0,
+        bytes_active: active[0].1,
+        recordings: per[0].0,
+        recordings_only_here: per[0].1,
         synced_at: None,
         problem: None,
     });
@@ -401,9 +427,9 @@ pub fn coverage(home: &Home, db: &Db) -> Result<FederatedCoverage, FollowError> 
         ours: fill(ours),
         only_elsewhere: fill(elsewhere),
         nobody: fill(nobody),
-        torrents_union: active.len() as u64,
-        bytes_union: active.iter().map(|t| t.data_size).sum(),
-        torrents_shared: active.iter().filter(|t| t.publishers.len() > 1).count() as u64,
+        torrents_union: union_n,
+        bytes_union: union_bytes,
+        torrents_shared: shared,
         publishers,
         long_tail,
         notes,

@@ -64,24 +64,6 @@ pub fn wanted(
     let q = query
         .map(|q| q.trim().to_lowercase())
         .filter(|q| !q.is_empty());
-    // Every MBID anyone holds, in our catalogue or not.
-    let mut held_mbids: HashSet<String> = HashSet::new();
-    {
-        let active: HashSet<&str> = fed
-            .torrents
-            .iter()
-            .filter(|t| !t.withdrawn)
-            .map(|t| t.btih.as_str())
-            .collect();
-        let mut stmt = db.prepare("SELECT btih, recording_mbid FROM publisher_holdings")?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            let btih: String = r.get(0)?;
-            if active.contains(btih.as_str()) {
-                held_mbids.insert(r.get(1)?);
-            }
-        }
-    }
     // Others' wants, by MBID (their catalogues may differ from ours).
     let mut theirs: HashMap<String, Want> = HashMap::new();
     {
@@ -92,9 +74,6 @@ pub fn wanted(
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             let mbid: String = r.get::<_, String>(0)?.to_ascii_lowercase();
-            if held_mbids.contains(&mbid) {
-                continue;
-            }
             let who: String = r.get(5)?;
             let l: i64 = r.get(4)?;
             let w = theirs.entry(mbid.clone()).or_insert_with(|| Want {
@@ -115,6 +94,29 @@ pub fn wanted(
             w.wanted_by.push(who);
         }
     }
+    // Of those, what a followed publisher's active torrent holds (in our
+    // catalogue or not): one pass over the holdings, keeping nothing but
+    // the wants.
+    if !theirs.is_empty() {
+        let active: HashSet<&str> = fed
+            .torrents
+            .iter()
+            .filter(|t| !t.withdrawn)
+            .map(|t| t.btih.as_str())
+            .collect();
+        db.scan(
+            "SELECT btih, recording_mbid FROM publisher_holdings",
+            [],
+            |r| {
+                if active.contains(r.text(0)?.unwrap_or(""))
+                    && let Some(m) = r.text(1)?
+                {
+                    theirs.remove(&m.to_ascii_lowercase());
+                }
+                Ok(())
+            },
+        )?;
+    }
     // Ours: catalogue recordings nobody holds, most listened first (the
     // text of each read only for those shown). A recording we hold drops
     // out of others' wants too.
@@ -124,8 +126,9 @@ pub fn wanted(
     db.scan("SELECT recording_id, mbid FROM recordings", [], |r| {
         let id: i64 = r.get(0)?;
         let mbid = r.text(1)?.map(str::to_ascii_lowercase);
-        let held =
-            fed.held.contains_key(&id) || mbid.as_ref().is_some_and(|m| held_mbids.contains(m));
+        // Held through our catalogue: ours, or another publisher's
+        // by this recording's MBID.
+        let held = fed.is_held(id);
         let theirs_too = mbid.as_ref().and_then(|m| theirs.remove(m));
         if !held {
             ids.push((listens.get(&id).copied().unwrap_or(0), id));

@@ -353,9 +353,24 @@ fn load(options: &MirrorOptions) -> Result<(PathBuf, Vec<ListEntry>, Vec<usize>)
             .db_read_only()
             .map_err(|e| MirrorError::List(e.to_string()))?;
         let plan = musicark_follow::plan::federated(&home, &db, options.budget, &options.donor)?;
-        let entries = musicark_follow::plan::as_list_entries(&plan);
+        let list_dir = options.dir.join("list");
+        // One folder per info-hash, .torrent files included.
+        let mut entries = Vec::with_capacity(plan.torrents.len());
+        for t in &plan.torrents {
+            let one = musicark_follow::plan::FederatedPlan {
+                torrents: vec![t.clone()],
+                ..plan.clone()
+            };
+            let key = t.btih.get(..16).unwrap_or(&t.btih).to_string();
+            let mut e = musicark_follow::plan::materialize(&home, &one, &list_dir.join(&key))?
+                .pop()
+                .ok_or_else(|| MirrorError::List("empty plan entry".into()))?;
+            e.url = format!("{key}/{}", e.url);
+            e.top_level_group_name = FEDERATED.to_string();
+            entries.push(e);
+        }
         let chosen = (0..entries.len()).collect();
-        return Ok((root.clone(), entries, chosen));
+        return Ok((list_dir, entries, chosen));
     }
     let (list, entries) = load_list(options)?;
     let chosen = plan(&entries, options.budget, &options.donor);
@@ -363,6 +378,26 @@ fn load(options: &MirrorOptions) -> Result<(PathBuf, Vec<ListEntry>, Vec<usize>)
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     Ok((list_dir, entries, chosen))
+}
+
+/// The group name of the entries of a federated plan: their data goes
+/// to `DIR/data/<info-hash>/<name>/`, since two publishers may use one
+/// name for different torrents.
+const FEDERATED: &str = "(federated)";
+
+/// Where an entry's data lives below `DIR/data/`: its key there (the
+/// folder removed when it leaves the plan) and the save path the
+/// torrent's name is below.
+fn slot(data_dir: &Path, e: &ListEntry) -> Result<(String, PathBuf), MirrorError> {
+    if e.top_level_group_name == FEDERATED {
+        let key = e.btih.get(..16).unwrap_or(&e.btih).to_ascii_lowercase();
+        if key.len() != 16 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(MirrorError::List(format!("{}: not an info-hash", e.btih)));
+        }
+        let save = data_dir.join(&key);
+        return Ok((key, save));
+    }
+    Ok((data_name(e)?, data_dir.to_path_buf()))
 }
 
 /// The folder name of an entry's data below `DIR/data/`: its display name
@@ -395,7 +430,7 @@ async fn converge(
 ) -> Result<Vec<Mirrored>, MirrorError> {
     let wanted: Vec<String> = chosen
         .iter()
-        .map(|&i| data_name(&entries[i]))
+        .map(|&i| slot(data_dir, &entries[i]).map(|s| s.0))
         .collect::<Result<_, _>>()?;
     let mut kept = Vec::new();
     for h in held.drain(..) {
@@ -406,7 +441,7 @@ async fn converge(
                 .delete(h.handle.id().into(), true)
                 .await
                 .map_err(|e| MirrorError::Engine(format!("{e:#}")))?;
-            // `h.name` passed `data_name`: a plain name below DIR/data.
+            // `h.name` passed `slot`: a plain name below DIR/data.
             let _ = std::fs::remove_dir_all(data_dir.join(&h.name));
         }
     }
@@ -414,7 +449,7 @@ async fn converge(
     let mut added = Vec::new();
     for &i in chosen {
         let e = &entries[i];
-        let name = data_name(e)?;
+        let (name, save) = slot(data_dir, e)?;
         if held.iter().any(|h| h.name == name) {
             continue;
         }
@@ -423,12 +458,21 @@ async fn converge(
         let bytes =
             musicark_publish::list::read_bounded(&torrent, options.limits.max_torrent_bytes)
                 .map_err(io(&torrent))?;
+        // The engine writes a torrent's files into this folder; our
+        // checker reads them below `save`, in the torrent's name.
+        let folder = if save == data_dir {
+            data_dir.join(&name)
+        } else {
+            let meta = musicark_torrent::Metainfo::parse(&bytes)
+                .map_err(|err| MirrorError::List(format!("{}: {err}", torrent.display())))?;
+            save.join(musicark_publish::list::confined_name(&meta.name).map_err(MirrorError::List)?)
+        };
         let handle = session
             .add_torrent(
                 AddTorrent::from_bytes(bytes),
                 Some(AddTorrentOptions {
                     overwrite: true,
-                    output_folder: Some(data_dir.join(&name).display().to_string()),
+                    output_folder: Some(folder.display().to_string()),
                     ..Default::default()
                 }),
             )
@@ -436,7 +480,7 @@ async fn converge(
             .map_err(|e| MirrorError::Engine(format!("{e:#}")))?
             .into_handle()
             .ok_or_else(|| MirrorError::Engine("torrent not added".into()))?;
-        added.push((i, torrent, name.clone(), Instant::now()));
+        added.push((i, torrent, save, Instant::now()));
         held.push(Held { name, handle });
     }
     // Wait for every download, reporting progress; no progress for
@@ -468,10 +512,15 @@ async fn converge(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let mut mirrored = Vec::new();
-    for (i, torrent, name, started) in added {
-        // The engine wrote DIR/data/<name>/…; our checker reads the
-        // torrent's files below DIR/data.
-        let files = verify_data(&torrent, data_dir, &entries[i])?;
+    for (i, torrent, save, started) in added {
+        // The engine wrote DIR/data/<name>/… (a federated plan's
+        // DIR/data/<info-hash>/<name>/…); our checker reads the torrent's
+        // files below the save path.
+        let files = verify_data(&torrent, &save, &entries[i])?;
+        let name = entries[i]
+            .display_name
+            .trim_end_matches(".torrent")
+            .to_string();
         events.verified(&name);
         mirrored.push(Mirrored {
             name,
@@ -496,9 +545,9 @@ fn ensure_room(
     };
     let mut needed = 0u64;
     for &i in chosen {
-        let have = data_name(&entries[i])
+        let have = slot(data_dir, &entries[i])
             .ok()
-            .map(|n| dir_bytes(&data_dir.join(n)))
+            .map(|(n, _)| dir_bytes(&data_dir.join(n)))
             .unwrap_or(0);
         needed += entries[i].data_size.saturating_sub(have);
     }
@@ -537,15 +586,17 @@ async fn scrub(
 ) -> Result<Vec<String>, MirrorError> {
     let mut damaged = Vec::new();
     for h in held {
-        let Some(entry) = entries
-            .iter()
-            .find(|e| data_name(e).is_ok_and(|n| n == h.name))
-        else {
+        let Some((entry, save)) = entries.iter().find_map(|e| {
+            slot(data_dir, e)
+                .ok()
+                .filter(|(n, _)| *n == h.name)
+                .map(|(_, save)| (e, save))
+        }) else {
             continue;
         };
         let torrent =
             musicark_publish::list::torrent_path(list_dir, entry).map_err(MirrorError::List)?;
-        let (entry, data) = (entry.clone(), data_dir.to_path_buf());
+        let (entry, data) = (entry.clone(), save);
         let ok = tokio::task::spawn_blocking(move || verify_data(&torrent, &data, &entry).is_ok())
             .await
             .map_err(|e| MirrorError::Engine(e.to_string()))?;

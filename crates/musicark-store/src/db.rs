@@ -441,16 +441,16 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         leechers     INTEGER NOT NULL,
         magnet_link  TEXT NOT NULL,
         manifest_sha256 TEXT,                     -- musicark lists: the pack's manifest
+        pack_offset  INTEGER,                     -- its .torrent in follows/NAME/torrents.pack
+        torrent_size INTEGER,                     --   (null when embargoed: listed without)
         PRIMARY KEY (publisher_id, btih)
     ) STRICT, WITHOUT ROWID;
-    CREATE INDEX publisher_torrents_btih ON publisher_torrents(btih);
     CREATE TABLE publisher_holdings (
         publisher_id   INTEGER NOT NULL,
         btih           TEXT NOT NULL,
         recording_mbid TEXT NOT NULL,
         PRIMARY KEY (publisher_id, btih, recording_mbid)
-    ) STRICT, WITHOUT ROWID;
-    CREATE INDEX publisher_holdings_mbid ON publisher_holdings(recording_mbid);
+    ) STRICT, WITHOUT ROWID;                      -- read whole: no index by MBID or info-hash to keep up
     CREATE TABLE publisher_wants (
         publisher_id   INTEGER NOT NULL,
         recording_mbid TEXT NOT NULL,

@@ -1048,6 +1048,19 @@ macro_rules! sql_methods {
             }
         }
 
+        /// Keep up to `mib` MiB of pages in this connection's cache, for
+        /// a write of many rows (the default 2 MiB reads the same
+        /// b-tree pages again and again). PostgreSQL's cache is the
+        /// server's: nothing to do.
+        pub fn cache_mib(&self, mib: u32) -> $crate::sql::Result<()> {
+            match self.conn() {
+                $crate::sql::Conn::Sqlite(_) => {
+                    self.execute_batch(&format!("PRAGMA cache_size = -{}", u64::from(mib) * 1024))
+                }
+                $crate::sql::Conn::Postgres(_) => Ok(()),
+            }
+        }
+
         /// How many of the indexes `names` exist (a bulk load drops
         /// some and builds them at its end).
         pub fn indexes_present(&self, names: &[&str]) -> $crate::sql::Result<usize> {

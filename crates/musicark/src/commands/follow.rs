@@ -279,17 +279,9 @@ pub fn seedplan(
             }
         }
         SeedFormat::Torrents => {
-            std::fs::create_dir_all(out)?;
-            for t in &plan.torrents {
-                let name = musicark_publish::list::confined_name(&t.name)
-                    .map_err(|e| anyhow::anyhow!(e))?;
-                std::fs::copy(
-                    musicark_follow::plan::torrent_file(&home, t),
-                    out.join(name),
-                )?;
-            }
+            musicark_follow::plan::write_torrents(&home, &plan, out)?;
             println!(
-                "{} torrents ({} of {}, from {} candidates over every followed list) copied to {}",
+                "{} torrents ({} of {}, from {} candidates over every followed list) written to {}",
                 plan.torrents.len(),
                 size(plan.used),
                 size(plan.budget),

@@ -612,12 +612,40 @@ fn a_torrents_json_list_counts_its_torrents_without_recording_knowledge() {
         "{c:#}"
     );
     // Every listed .torrent was fetched and verified into the follow
-    // folder, nowhere else.
-    let got = files_with(&d.join("follows/aa-style/torrents"), &["torrent"]);
-    assert_eq!(
-        got.len(),
-        ours.iter().filter(|e| e["embargo"] == false).count()
+    // folder's pack, nowhere else.
+    let pack = std::fs::metadata(d.join("follows/aa-style/torrents.pack")).expect("pack");
+    let listed: u64 = ours
+        .iter()
+        .filter(|e| e["embargo"] == false)
+        .map(|e| e["torrent_size"].as_u64().expect("size"))
+        .sum();
+    assert_eq!(pack.len(), listed);
+    let followed = json(&d, &["follow", "list"]);
+    assert_eq!(followed[0]["torrents"].as_u64(), Some(ours.len() as u64));
+    // A federated plan hands out the verified bytes.
+    let out = d.join("plan-torrents");
+    ok(
+        &d,
+        &[
+            "seedplan",
+            "--federated",
+            "--budget",
+            "1TB",
+            "--format",
+            "torrents",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
     );
+    for e in ours.iter().filter(|e| e["obsolete"] == false) {
+        let name = e["display_name"].as_str().expect("name");
+        let mine = std::fs::read(tmp.path().join("pub/torrents").join(name)).expect("ours");
+        assert_eq!(
+            std::fs::read(out.join(name)).expect("planned"),
+            mine,
+            "{name}"
+        );
+    }
 }
 
 /// A donor's federated mirror: two publishers, each seeded on loopback
@@ -780,9 +808,17 @@ fn a_donors_federated_mirror_fetches_only_what_the_plan_says_and_verifies_it() {
     for name in &planned {
         assert!(log.contains(&format!("verified: {name}")), "{name}: {log}");
     }
+    // One folder per info-hash (two publishers may name two torrents
+    // alike: both archives here are called "archive").
     let fetched: BTreeSet<String> = std::fs::read_dir(mirror.join("data"))
         .expect("data")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(fetched, planned, "only what the plan says");
+    let planned_hashes: BTreeSet<String> = plan["torrents"]
+        .as_array()
+        .expect("torrents")
+        .iter()
+        .map(|t| t["btih"].as_str().expect("btih")[..16].to_string())
+        .collect();
+    assert_eq!(fetched, planned_hashes, "only what the plan says");
 }
