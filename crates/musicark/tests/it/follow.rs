@@ -357,6 +357,35 @@ fn a_publisher_following_three_others_sees_their_union_and_what_nobody_holds() {
         .expect("signed by D");
     assert!(wpath.with_extension("csv").exists());
 
+    // The web UI and the API show the same.
+    {
+        let app = musicark_web::App::open(&d).expect("open");
+        let mut api = crate::web::get_json(&app, "/api/federation");
+        let mut cli = json(&d, &["report", "coverage", "--federated"]);
+        for v in [&mut api, &mut cli] {
+            v["generated_at"] = Value::Null;
+        }
+        assert_eq!(api, cli);
+        let page = crate::web::get(&app, "/federation").text();
+        assert!(
+            page.contains("held elsewhere only") && page.contains("<svg"),
+            "{page}"
+        );
+        let wanted_api = crate::web::get_json(&app, "/api/wanted?limit=1000");
+        assert_eq!(wanted_api["total"].as_u64(), Some(expect.len() as u64));
+        let page = crate::web::get(&app, "/wanted?q=nobody+holds+this+2").text();
+        assert!(page.contains("Nobody Holds This 2"), "{page}");
+        assert!(
+            !page.contains("Nobody Holds This 1<"),
+            "the search filters: {page}"
+        );
+        let dash = crate::web::get(&app, "/").text();
+        assert!(
+            dash.contains("Federation") && dash.contains("held by nobody"),
+            "{dash}"
+        );
+    }
+
     // --- Trust and bad input. The copy held is what each check keeps.
     let held = |name: &str| std::fs::read(d.join("follows").join(name).join("torrents.json"));
     let a_list = tmp.path().join("a/pub/torrents.json");
@@ -518,6 +547,54 @@ fn a_publisher_following_three_others_sees_their_union_and_what_nobody_holds() {
     ok(&d, &["follow", "remove", "huge"]);
     let listed = json(&d, &["follow", "list"]);
     assert_eq!(listed.as_array().expect("publishers").len(), 3);
+
+    // B takes a recording down: its torrents holding it are obsolete in
+    // its next list, replaced by packs without it. Followers never plan
+    // an obsolete torrent, and it no longer counts as a copy.
+    let b = &archives["b"];
+    let victim = held_by(b).into_iter().next().expect("b holds something");
+    ok_env(b, &["takedown", &victim, "--reason", "test"], &env_epoch());
+    let b_list = tmp.path().join("b/pub/torrents.json");
+    ok_env(
+        b,
+        &["list", "export", "--out", b_list.to_str().expect("utf-8")],
+        &env_epoch(),
+    );
+    let (good, o) = sync(&d, &["b"]);
+    assert!(good, "{o:#?}");
+    assert_eq!(status(&o, "b"), "synced");
+    let b_entries: Vec<Value> =
+        serde_json::from_slice(&std::fs::read(&b_list).expect("list")).expect("json");
+    let obsolete: BTreeSet<&str> = b_entries
+        .iter()
+        .filter(|e| e["obsolete"] == true)
+        .map(|e| e["btih"].as_str().expect("btih"))
+        .collect();
+    assert!(!obsolete.is_empty(), "the takedown obsoleted a torrent");
+    let plan = json(&d, &["seedplan", "--federated", "--budget", "100TB"]);
+    let planned: Vec<&str> = plan["torrents"]
+        .as_array()
+        .expect("torrents")
+        .iter()
+        .map(|t| t["btih"].as_str().expect("btih"))
+        .collect();
+    assert!(!planned.is_empty());
+    assert!(
+        planned.iter().all(|b| !obsolete.contains(b)),
+        "an obsolete torrent planned: {plan:#}"
+    );
+    let union_after: BTreeSet<String> = archives.values().flat_map(|a| held_by(a)).collect();
+    assert!(!held_by(b).contains(&victim));
+    let c3 = json(&d, &["report", "coverage", "--federated"]);
+    assert_eq!(
+        c3["anyone"]["recordings"].as_u64(),
+        Some(union_after.len() as u64),
+        "{c3:#}"
+    );
+}
+
+fn env_epoch() -> [(&'static str, &'static str); 1] {
+    [("SOURCE_DATE_EPOCH", EPOCH)]
 }
 
 /// A list in Anna's Archive's torrents.json form (none of our fields):

@@ -55,19 +55,19 @@ fn set_token(archive: &Path, token: &str) {
     std::fs::write(&path, text).expect("write config");
 }
 
-struct Answer {
-    status: StatusCode,
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
     headers: axum::http::HeaderMap,
     body: Vec<u8>,
 }
 
 impl Answer {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 }
@@ -97,7 +97,7 @@ fn call(app: &Arc<musicark_web::App>, req: Request<Body>) -> Answer {
     })
 }
 
-fn get(app: &Arc<musicark_web::App>, uri: &str) -> Answer {
+pub(crate) fn get(app: &Arc<musicark_web::App>, uri: &str) -> Answer {
     call(app, Request::get(uri).body(Body::empty()).expect("request"))
 }
 
@@ -109,7 +109,7 @@ fn post(app: &Arc<musicark_web::App>, uri: &str, token: Option<&str>, body: &str
     call(app, r.body(Body::from(body.to_string())).expect("request"))
 }
 
-fn get_json(app: &Arc<musicark_web::App>, uri: &str) -> Value {
+pub(crate) fn get_json(app: &Arc<musicark_web::App>, uri: &str) -> Value {
     let a = get(app, uri);
     assert_eq!(a.status, StatusCode::OK, "{uri}: {}", a.text());
     assert_eq!(a.headers["content-type"], "application/json", "{uri}: JSON");
