@@ -393,7 +393,10 @@ pub fn export(home: &Home, db: &Db, out: &Path) -> Result<ExportReport, PublishE
         csv: csv_path,
         torrents: list.len(),
         key_id: key_id(&pk),
-        warnings: if home.config.publish.trackers.is_empty() && list.iter().any(|e| !e.obsolete) {
+        warnings: if home.config.publish.trackers.is_empty()
+            && home.config.publish.webseeds.is_empty()
+            && list.iter().any(|e| !e.obsolete)
+        {
             vec![crate::pack::NO_TRACKER_WARNING.to_string()]
         } else {
             Vec::new()

@@ -55,9 +55,23 @@ pub struct PackOptions {
     /// its padding cost with many small files).
     pub hybrid: bool,
     pub trackers: Vec<String>,
+    /// BEP 19 web seeds (`url-list`).
+    pub web_seeds: Vec<String>,
     pub threads: usize,
     /// Also make a metadata release when packs changed.
     pub metadata: bool,
+}
+
+impl PackOptions {
+    /// The defaults, with the archive's trackers and web seeds
+    /// (`[publish]` in musicark.toml): what every front end packs with.
+    pub fn for_archive(home: &Home) -> PackOptions {
+        PackOptions {
+            trackers: home.config.publish.trackers.clone(),
+            web_seeds: home.config.publish.webseeds.clone(),
+            ..PackOptions::default()
+        }
+    }
 }
 
 impl Default for PackOptions {
@@ -67,6 +81,7 @@ impl Default for PackOptions {
             max_files: DEFAULT_MAX_FILES,
             hybrid: false,
             trackers: Vec::new(),
+            web_seeds: Vec::new(),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             metadata: true,
         }
@@ -761,6 +776,7 @@ pub fn rebuild_torrent(home: &Home, db: &Db, pack: &str) -> Result<Option<Vec<u8
             .iter()
             .map(|t| vec![t.clone()])
             .collect(),
+        web_seeds: home.config.publish.webseeds.clone(),
         created_by: Some("musicark".into()),
         ..Default::default()
     };
@@ -898,7 +914,7 @@ pub fn pack(
             summary.packs.push(report);
         }
     }
-    if options.trackers.is_empty() && !summary.packs.is_empty() {
+    if options.trackers.is_empty() && options.web_seeds.is_empty() && !summary.packs.is_empty() {
         summary.warnings.push(NO_TRACKER_WARNING.to_string());
     }
     summary.seconds = started.elapsed().as_secs_f64();
@@ -1078,6 +1094,7 @@ pub(crate) fn build_pack(
     .map_err(|e| PublishError::io(&tmp, e))?;
     let build = BuildOptions {
         trackers: options.trackers.iter().map(|t| vec![t.clone()]).collect(),
+        web_seeds: options.web_seeds.clone(),
         created_by: Some("musicark".into()),
         ..Default::default()
     };

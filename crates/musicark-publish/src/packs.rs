@@ -137,3 +137,15 @@ pub fn activity(db: &Db, limit: usize) -> Result<Vec<Activity>, PublishError> {
         limit,
     )?)
 }
+
+/// Whether the pack `name`'s data may be served (as a BEP 19 web seed):
+/// it exists and is not obsolete (replaced, or withdrawn for rights). A
+/// pack listed under embargo is the caller's to refuse too (the list
+/// knows it).
+pub fn servable(db: &Db, name: &str) -> Result<bool, PublishError> {
+    Ok(db
+        .prepare_cached("SELECT obsolete FROM packs WHERE name = ?1")?
+        .query_row([name], |r| r.get::<_, bool>(0))
+        .optional()?
+        .is_some_and(|obsolete| !obsolete))
+}

@@ -680,10 +680,7 @@ pub fn apply(home: &Home, d: &Decision<'_>) -> Result<Decided, PublishError> {
     let _lock = home.lock_for_writing()?;
     let mut db = home.db()?;
     let log = record(&mut db, d, &musicark_store::clock::now_seconds())?;
-    let options = crate::pack::PackOptions {
-        trackers: home.config.publish.trackers.clone(),
-        ..Default::default()
-    };
+    let options = crate::pack::PackOptions::for_archive(home);
     let pack = crate::pack::pack(home, &mut db, &options, &|_, _| {})?;
     Ok(Decided { log, pack })
 }

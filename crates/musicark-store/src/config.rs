@@ -47,6 +47,12 @@ pub struct PublishConfig {
     /// Trackers written into new packs (one tier each).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trackers: Vec<String>,
+    /// BEP 19 web seeds written into new packs: base URLs (ending in
+    /// `/`) under which a pack's files are served as `BASE/NAME/PATH` —
+    /// `musicark serve`'s `/packs/`, or a bucket laid out the same way —
+    /// so that a pack downloads with no peer at all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub webseeds: Vec<String>,
     /// The publication policy: which files `pack` may publish, by rights
     /// class (`open`, `noncommercial`, `no-derivatives`, `in-copyright`,
     /// `unmapped`, `unknown`) or licence id (`CC-BY-NC-4.0`…). Default:
@@ -69,6 +75,7 @@ impl Default for PublishConfig {
         PublishConfig {
             base_url: String::new(),
             trackers: Vec::new(),
+            webseeds: Vec::new(),
             allow: default_allow(),
             embargoed: EmbargoListing::default(),
         }

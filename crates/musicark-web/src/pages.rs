@@ -67,6 +67,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/rights", get(rights_page))
         .route("/federation", get(federation_page))
         .route("/wanted", get(wanted_page))
+        .route("/packs/{*path}", get(pack_data))
         .route("/static/style.css", get(style))
         .route("/static/icon.svg", get(icon))
         .route("/favicon.ico", get(icon))
@@ -858,6 +859,56 @@ async fn manifest_file(
         "application/jsonl; charset=utf-8",
     )
     .await
+}
+
+/// A published pack's files, as a BEP 19 web seed serves them:
+/// `/packs/NAME/PATH`, with `Range` and `HEAD` (tower-http's `ServeDir`:
+/// streamed, paths confined to the packs folder). Only an active pack is
+/// served: not an obsolete one (replaced, or withdrawn by a takedown),
+/// not one the list shows under embargo.
+async fn pack_data(
+    State(app): State<Arc<App>>,
+    Path(path): Path<String>,
+    req: axum::extract::Request,
+) -> Result<Response, PageError> {
+    use tower::ServiceExt;
+    let name = path.split('/').next().unwrap_or("").to_string();
+    let refused = || WebError::NotFound(format!("no published pack {name:?} here"));
+    if musicark_publish::list::confined_name(&name).is_err() || !path.contains('/') {
+        return Err(refused().into());
+    }
+    let check = name.clone();
+    let servable = blocking(&app, move |app| {
+        app.read(|db| {
+            let listed = format!("{check}.torrent");
+            let embargoed = app
+                .torrent_rows(db)?
+                .iter()
+                .any(|t| t.entry.display_name == listed && t.entry.embargo);
+            Ok(!embargoed && musicark_publish::packs::servable(db, &check)?)
+        })
+    })
+    .await?;
+    if !servable {
+        return Err(refused().into());
+    }
+    // ServeDir sees the path below the packs folder, still encoded as
+    // the client sent it (file names hold spaces and brackets).
+    let (mut parts, body) = req.into_parts();
+    let below = parts
+        .uri
+        .path()
+        .strip_prefix("/packs")
+        .unwrap_or("/")
+        .to_string();
+    parts.uri = below
+        .parse()
+        .map_err(|_| WebError::BadRequest("not a path".into()))?;
+    let res = tower_http::services::ServeDir::new(app.home.packs_dir())
+        .oneshot(axum::extract::Request::from_parts(parts, body))
+        .await
+        .map_err(|e| WebError::Internal(e.to_string()))?;
+    Ok(res.map(axum::body::Body::new))
 }
 
 #[cfg(test)]

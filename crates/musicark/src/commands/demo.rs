@@ -121,10 +121,7 @@ pub fn run(g: &Global, args: &DemoArgs) -> anyhow::Result<()> {
 
     say("9. Publishing: packs with manifests, the metadata release, the signed list, coverage …");
     let mut db = home.db()?;
-    let options = musicark_publish::pack::PackOptions {
-        trackers: home.config.publish.trackers.clone(),
-        ..Default::default()
-    };
+    let options = musicark_publish::pack::PackOptions::for_archive(&home);
     let packs = musicark_publish::pack::pack(&home, &mut db, &options, &|_, _| {})?;
     let list_path = dir.join("published").join("torrents.json");
     let list = musicark_publish::list::export(&home, &db, &list_path)?;

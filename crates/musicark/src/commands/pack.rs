@@ -51,9 +51,8 @@ pub fn pack(
         target_size,
         max_files,
         hybrid,
-        trackers: home.config.publish.trackers.clone(),
         metadata,
-        ..Default::default()
+        ..PackOptions::for_archive(&home)
     };
     let bar = (!g.json && !g.quiet && std::io::stderr().is_terminal()).then(|| {
         let b = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());

@@ -61,6 +61,24 @@ def main():
                           "state": str(s.state), "error": s.errc.message() if s.errc.value() else None}))
     elif cmd == "seed":
         seed(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif cmd == "download":
+        # Fetch a torrent into a save path with whatever it names (trackers,
+        # web seeds); no DHT, no local discovery. Prints the outcome.
+        ti = lt.torrent_info(sys.argv[2])
+        ses = lt.session({"enable_dht": False, "enable_lsd": False, "enable_upnp": False,
+                          "enable_natpmp": False, "listen_interfaces": "127.0.0.1:0"})
+        h = ses.add_torrent({"ti": ti, "save_path": sys.argv[3]})
+        start = time.time()
+        while time.time() - start < 120:
+            s = h.status()
+            if s.state in (lt.torrent_status.seeding, lt.torrent_status.finished):
+                break
+            time.sleep(0.05)
+        s = h.status()
+        print(json.dumps({"progress": s.progress, "pieces": ti.num_pieces(), "have": s.num_pieces,
+                          "peers": s.num_peers, "web_seeds": [w["url"] for w in ti.web_seeds()],
+                          "state": str(s.state), "seconds": time.time() - start,
+                          "error": s.errc.message() if s.errc.value() else None}))
 
     else:
         sys.exit("unknown command " + cmd)

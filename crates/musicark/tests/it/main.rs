@@ -22,3 +22,4 @@ mod tidy;
 mod torrent;
 mod transcode;
 mod web;
+mod webseed;
