@@ -409,6 +409,15 @@ fn repair_blob(
     if tried.is_empty() {
         tried.push("no ingested file of these bytes".into());
     }
+    for (url, src, dir) in from_web_seeds(home, db, &cid, &mut tried)? {
+        let from = format!("the web seed {url}");
+        let restored = restore(&src, &from);
+        let _ = std::fs::remove_dir_all(&dir);
+        match restored? {
+            Ok(()) => return Ok(Ok(from)),
+            Err(actual) => tried.push(format!("{url} sent bytes hashing to {actual}")),
+        }
+    }
     match from_swarm(home, db, &cid, options)? {
         Ok((src, dir, pack)) => {
             let from = format!("the published swarm (pack {pack})");
@@ -430,6 +439,111 @@ fn repair_blob(
     )))
 }
 
+/// An active pack's copy of a blob: the pack, the file's index and path
+/// in it, its size, and the pack's .torrent (checked against the
+/// info-hashes recorded for the pack).
+struct Published {
+    pack: String,
+    index: i64,
+    path: String,
+    size: i64,
+    torrent: Vec<u8>,
+    meta: musicark_torrent::Metainfo,
+}
+
+/// Where blob `id` is published, or why it cannot be fetched from there.
+fn published_in(
+    home: &Home,
+    db: &Db,
+    id: &ContentId,
+) -> Result<Result<Published, String>, FsckError> {
+    let mut stmt = db.prepare_cached(
+        "SELECT p.name, p.btih, p.btmh, f.file_index, f.path, f.size FROM pack_files f \
+         JOIN packs p ON p.pack_id = f.pack_id \
+         WHERE f.output_id = ?1 AND p.obsolete = 0 ORDER BY p.pack_id DESC LIMIT 1",
+    )?;
+    let mut rows = stmt.query([id.as_str()])?;
+    let Some(r) = rows.next()? else {
+        return Ok(Err("not in any published pack".into()));
+    };
+    let (pack, btih, btmh): (String, Option<String>, Option<String>) =
+        (r.get(0)?, r.get(1)?, r.get(2)?);
+    let (index, path, size): (i64, String, i64) = (r.get(3)?, r.get(4)?, r.get(5)?);
+    let torrent_path = home.torrents_dir().join(format!("{pack}.torrent"));
+    let Ok(torrent) = std::fs::read(&torrent_path) else {
+        return Ok(Err(format!("{}: unreadable", torrent_path.display())));
+    };
+    match musicark_torrent::Metainfo::parse(&torrent) {
+        Ok(meta) if meta.has_info_hashes(btih.as_deref(), btmh.as_deref()) => Ok(Ok(Published {
+            pack,
+            index,
+            path,
+            size,
+            torrent,
+            meta,
+        })),
+        _ => Ok(Err(format!("{}: damaged", torrent_path.display()))),
+    }
+}
+
+/// Fetch blob `id`'s file from the BEP 19 web seeds of an active pack that
+/// holds it (the pack's .torrent, checked against its recorded
+/// info-hashes, names them: `BASE/NAME/PATH`; packs name one or two):
+/// (url, downloaded file, folder to remove) for each that answered, at
+/// most the file's size. Failures are added to `tried`. The bytes are not
+/// trusted yet: the caller's store checks them, and the first good one
+/// is kept.
+fn from_web_seeds(
+    home: &Home,
+    db: &Db,
+    id: &ContentId,
+    tried: &mut Vec<String>,
+) -> Result<Vec<(String, PathBuf, PathBuf)>, FsckError> {
+    let Ok(Published {
+        path, size, meta, ..
+    }) = published_in(home, db, id)?
+    else {
+        return Ok(Vec::new());
+    };
+    let limits = musicark_follow::FetchLimits::default();
+    let agent = musicark_follow::fetch::agent(&limits);
+    let mut out = Vec::new();
+    for (k, base) in meta.web_seeds.iter().enumerate() {
+        if !base.starts_with("http://") && !base.starts_with("https://") {
+            continue;
+        }
+        // BEP 19, a multi-file torrent: BASE/NAME/PATH, each part encoded.
+        let mut url = base.clone();
+        if !url.ends_with('/') {
+            url.push('/');
+        }
+        url.push_str(&musicark_torrent::url_encode(&meta.name));
+        for part in path.split('/') {
+            url.push('/');
+            url.push_str(&musicark_torrent::url_encode(part));
+        }
+        let dir = home.root().join("tmp").join(format!(
+            "fsck-web-{}-{}-{k}",
+            std::process::id(),
+            &id.as_str()[..16]
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            tried.push(format!("{}: {e}", dir.display()));
+            continue;
+        }
+        let file = dir.join("file");
+        match musicark_follow::fetch::fetch_to(&agent, &url, &file, size.max(0) as u64) {
+            Ok(_) => out.push((url, file, dir)),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                tried.push(format!("from the web seed: {e}"));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Fetch blob `id`'s file from the swarm of an active pack that holds it
 /// (the pack's .torrent, checked against its recorded info-hashes, names
 /// the file; its trackers and `options.peers` the peers): the downloaded
@@ -441,26 +555,15 @@ fn from_swarm(
     id: &ContentId,
     options: &FsckOptions,
 ) -> Result<Result<(PathBuf, PathBuf, String), String>, FsckError> {
-    let mut stmt = db.prepare_cached(
-        "SELECT p.name, p.btih, p.btmh, f.file_index FROM pack_files f \
-         JOIN packs p ON p.pack_id = f.pack_id \
-         WHERE f.output_id = ?1 AND p.obsolete = 0 ORDER BY p.pack_id DESC LIMIT 1",
-    )?;
-    let found: Option<(String, Option<String>, Option<String>, i64)> = stmt
-        .query_row([id.as_str()], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })
-        .optional()?;
-    let Some((pack, btih, btmh, index)) = found else {
-        return Ok(Err("not in any published pack".into()));
-    };
-    let torrent_path = home.torrents_dir().join(format!("{pack}.torrent"));
-    let Ok(bytes) = std::fs::read(&torrent_path) else {
-        return Ok(Err(format!("{}: unreadable", torrent_path.display())));
-    };
-    let meta = match musicark_torrent::Metainfo::parse(&bytes) {
-        Ok(m) if m.has_info_hashes(btih.as_deref(), btmh.as_deref()) => m,
-        _ => return Ok(Err(format!("{}: damaged", torrent_path.display()))),
+    let Published {
+        pack,
+        index,
+        torrent: bytes,
+        meta,
+        ..
+    } = match published_in(home, db, id)? {
+        Ok(p) => p,
+        Err(why) => return Ok(Err(why)),
     };
     if meta.trackers.is_empty() && options.peers.is_empty() {
         return Ok(Err(format!(

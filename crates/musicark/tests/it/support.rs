@@ -499,7 +499,7 @@ pub fn server(root: PathBuf, mode: &'static str) -> Server {
                 let _ = stream.write_all(&[b'['; 4096]);
                 continue;
             }
-            let file = root.join(path.trim_start_matches('/'));
+            let file = root.join(percent_decode(path.trim_start_matches('/')));
             let _ = match std::fs::read(&file) {
                 Ok(body) => stream
                     .write_all(
@@ -517,4 +517,25 @@ pub fn server(root: PathBuf, mode: &'static str) -> Server {
         }
     });
     Server { url, asked }
+}
+
+/// `%XX` escapes of a URL path decoded (the test server's files have
+/// spaces and brackets in their names).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

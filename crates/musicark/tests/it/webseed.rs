@@ -181,3 +181,104 @@ fn a_pack_downloads_from_the_web_seed_alone_with_aria2c_and_libtorrent() {
     let (status, head, _) = http_get(&host, &format!("/packs/{name}/manifest.jsonl"), "");
     assert!(status.contains("404"), "an obsolete pack is served: {head}");
 }
+
+/// `fsck --repair` restores a copy that has no other local source (an
+/// Opus re-encode) from its pack's web seed — here a static server over
+/// another copy of the packs — with no tracker and no peer, and checks
+/// the bytes before anything is replaced.
+#[test]
+fn fsck_repairs_a_copy_with_no_local_source_from_the_web_seed() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let spec = musicark_sample::SampleSpec::with_tracks(3, 4.0, 3);
+    let music = tmp.path().join("music");
+    musicark_sample::generate(&music, &spec).expect("sample");
+    let open = musicark_sample::write_open_data(&tmp.path().join("open"), &spec).expect("open");
+    let archive = tmp.path().join("archive");
+    init_and_ingest(&archive, &[&music], &[]);
+    crate::support::import_open_data(&archive, &open.0, &open.1);
+    ok(&archive, &["match"]);
+    ok(&archive, &["preserve"]);
+    // Another copy of the packs, served as they lie: the web seed.
+    let donor = tmp.path().join("donor");
+    let web = crate::support::server(donor.clone(), "files");
+    let config = archive.join("musicark.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(
+        &config,
+        text.replacen(
+            "\n[publish]\n",
+            &format!("\n[publish]\nwebseeds = [\"{}/\"]\n", web.url),
+            1,
+        ),
+    )
+    .expect("config");
+    ok(&archive, &["pack"]);
+    let st = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(archive.join("packs"))
+        .arg(&donor)
+        .status()
+        .expect("cp");
+    assert!(st.success());
+    let opus: String = {
+        let db = crate::support::db(&archive).expect("db");
+        db.query_row(
+            "SELECT f.output_id FROM pack_files f JOIN packs p USING (pack_id) \
+                 JOIN preserved v ON v.output_id = f.output_id WHERE v.tier = 'opus' LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .expect("an opus copy in a pack")
+    };
+    let blob = archive
+        .join("blobs")
+        .join(&opus[0..2])
+        .join(&opus[2..4])
+        .join(&opus);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&blob, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let mut bytes = std::fs::read(&blob).expect("read");
+        let at = bytes.len() / 2;
+        bytes[at] ^= 0x10;
+        std::fs::write(&blob, &bytes).expect("rot");
+    }
+    let out = crate::support::bin()
+        .arg("--archive")
+        .arg(&archive)
+        .args(["fsck", "--repair", "--json"])
+        .output()
+        .expect("fsck");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(
+        out.status.success(),
+        "{report:#}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fixed = report["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .find(|p| p["key"] == opus.as_str())
+        .expect("the rotten copy was found");
+    assert!(
+        fixed["repaired_from"]
+            .as_str()
+            .is_some_and(|f| f.contains("web seed")),
+        "{fixed:#}"
+    );
+    assert_eq!(
+        blake3::hash(&std::fs::read(&blob).expect("blob"))
+            .to_hex()
+            .as_str(),
+        opus
+    );
+    assert!(
+        web.asked
+            .lock()
+            .expect("log")
+            .iter()
+            .any(|p| p.ends_with(".opus")),
+        "the file came from the web seed"
+    );
+}
