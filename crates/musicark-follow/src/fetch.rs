@@ -96,6 +96,17 @@ fn open(agent: &ureq::Agent, url: &str) -> Result<Option<Opened>, FollowError> {
     }
 }
 
+/// Refuse an answer whose declared length passes `max`, before reading it.
+fn refuse_declared(url: &str, declared: Option<u64>, max: u64) -> Result<(), FollowError> {
+    match declared {
+        Some(len) if len > max => Err(FollowError::Fetch {
+            url: url.to_string(),
+            what: format!("the answer is {len} bytes, more than the {max} bytes allowed"),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Copy at most `max` bytes of `reader` into `sink`: a larger declared
 /// length is refused before anything is read, a longer body when it
 /// passes the bound.
@@ -110,13 +121,7 @@ fn copy_bounded(
         url: url.to_string(),
         what,
     };
-    if let Some(len) = declared
-        && len > max
-    {
-        return Err(fail(format!(
-            "the answer is {len} bytes, more than the {max} bytes allowed"
-        )));
-    }
+    refuse_declared(url, declared, max)?;
     let mut reader = reader.take(max + 1);
     let mut buf = vec![0u8; 64 << 10];
     let mut total = 0u64;
@@ -152,13 +157,7 @@ pub fn get_optional(
         url: url.to_string(),
         what,
     };
-    if let Some(len) = declared
-        && len > max
-    {
-        return Err(fail(format!(
-            "the answer is {len} bytes, more than the {max} bytes allowed"
-        )));
-    }
+    refuse_declared(url, declared, max)?;
     // Straight into the answer's own buffer (a million small .torrent
     // files are read this way: no staging buffer to clear each time).
     let mut out = Vec::with_capacity(declared.unwrap_or(0).min(max) as usize + 1);

@@ -260,30 +260,16 @@ pub fn materialize(
         let name = &t.name;
         out.push(ListEntry {
             url: format!("torrents/{name}"),
-            top_level_group_name: String::new(),
             group_name: t.publishers.join(","),
             display_name: name.to_string(),
-            added_to_torrents_list_at: String::new(),
-            is_metadata: false,
             btih: t.btih.clone(),
             magnet_link: t.magnet_link.clone(),
             torrent_size: size,
-            num_files: 0,
             data_size: t.data_size,
-            obsolete: false,
-            embargo: false,
             seeders: t.seeders,
-            leechers: 0,
-            completed: 0,
-            stats_scraped_at: None,
-            partially_broken: false,
-            btmh: None,
-            popularity_band: String::new(),
-            tier: String::new(),
             tracks: t.recordings,
-            unique_tracks: 0,
-            listen_share: 0.0,
             manifest_sha256: t.manifest_sha256.clone().unwrap_or_default(),
+            ..ListEntry::default()
         });
     }
     Ok(out)

@@ -534,30 +534,8 @@ fn fetch_publisher(
 fn list_entry_for_path(e: &Listed) -> ListEntry {
     ListEntry {
         url: e.url.clone(),
-        top_level_group_name: String::new(),
-        group_name: String::new(),
         display_name: e.display_name.clone(),
-        added_to_torrents_list_at: String::new(),
-        is_metadata: false,
-        btih: String::new(),
-        magnet_link: String::new(),
-        torrent_size: 0,
-        num_files: 0,
-        data_size: 0,
-        obsolete: false,
-        embargo: false,
-        seeders: 0,
-        leechers: 0,
-        completed: 0,
-        stats_scraped_at: None,
-        partially_broken: false,
-        btmh: None,
-        popularity_band: String::new(),
-        tier: String::new(),
-        tracks: 0,
-        unique_tracks: 0,
-        listen_share: 0.0,
-        manifest_sha256: String::new(),
+        ..ListEntry::default()
     }
 }
 

@@ -22,7 +22,7 @@ use crate::pack::{slug, withheld_recordings};
 
 /// One torrent of the list. The first block of fields is Anna's Archive's
 /// `torrents.json`; the second is musicark's.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListEntry {
     pub url: String,

@@ -277,76 +277,62 @@ pub fn coverage_page(c: &Coverage) -> String {
     })
     .collect();
     let r = &c.rights;
-    let page = html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) }
-                style { (PreEscaped(STYLE)) }
-            }
-            body {
-                h1 { (title) }
-                p.sub { "Generated " (c.generated_at) " · " (c.recordings) " recordings in the catalogue · " (c.listens) " listens" }
-                div.cards {
-                    div.card { b { (pct(c.share_listens_preserved)) } span { "of listens preserved (" (pct(c.share_listens_published)) " published)" } }
-                    div.card { b { (pct(c.share_recordings_preserved)) } span { "of recordings preserved (" (c.recordings_preserved) " of " (c.recordings) ")" } }
-                    div.card { b { (size(c.bytes_preserved)) } span { "preserved in " (c.files_preserved) " files" } }
-                    div.card { b { (size(c.bytes_published)) } span { "in " (c.torrents_active) " active torrents" } }
-                }
-                h2 { "The long tail" }
-                p { "How listens spread over recordings: the line is the share of all listens held by the top recordings; the green area is the part the archive preserves." }
-                (long_tail(&c.long_tail))
-                @if !bands.is_empty() {
-                    h2 { "Listens preserved by popularity band" }
-                    (legend())
-                    (bars(&bands, "Listens by band"))
-                }
-                table {
-                    tr { th { "band" } th { "recordings" } th { "preserved" } th { "listens preserved" } th { "bytes" } }
-                    @for b in &c.by_band {
-                        tr {
-                            td { (b.label) } td { (b.recordings) } td { (b.preserved) }
-                            td { (pct(share(b.listens_preserved as f64, b.listens as f64))) } td { (size(b.bytes)) }
-                        }
-                    }
-                }
-                @if !tiers.is_empty() {
-                    h2 { "Bytes by tier" }
-                    (bars(&tiers, "Bytes by tier"))
-                }
-                @for (title, rows) in &groups {
-                    h2 { (title) }
-                    (legend())
-                    (bars(rows, title))
-                }
-                h2 { "Rights" }
-                p {
-                    "Publication policy: " code { "[publish] allow = " (format!("{:?}", r.policy_allows)) } ". "
-                    "Publishable: " (r.files_publishable) " files (" (size(r.bytes_publishable)) "); "
-                    "withheld by rights: " (r.files_withheld) " files (" (size(r.bytes_withheld)) "); "
-                    (r.takedowns.len()) " takedowns and " (r.embargoes.len()) " embargoes in force; "
-                    (r.log_entries) " entries in the rights log."
-                }
-                table {
-                    tr { th { "Licence of preserved copies" } th { "Class" } th { "Files" } th { "Bytes" } th { "Published" } }
-                    @for row in &r.by_license {
-                        tr {
-                            td { (row.key) } td { (row.class.map_or("", |c| c.as_str())) } td { (row.files) }
-                            td { (size(row.bytes)) } td { (if row.publishable { "yes" } else { "no" }) }
-                        }
-                    }
-                }
-                p.sub style="margin-top:32px" {
-                    "musicark coverage report. Recordings are preserved when the archive holds a copy; published when that copy is in an active torrent of the list."
+    let body = html! {
+        p.sub { "Generated " (c.generated_at) " · " (c.recordings) " recordings in the catalogue · " (c.listens) " listens" }
+        div.cards {
+            div.card { b { (pct(c.share_listens_preserved)) } span { "of listens preserved (" (pct(c.share_listens_published)) " published)" } }
+            div.card { b { (pct(c.share_recordings_preserved)) } span { "of recordings preserved (" (c.recordings_preserved) " of " (c.recordings) ")" } }
+            div.card { b { (size(c.bytes_preserved)) } span { "preserved in " (c.files_preserved) " files" } }
+            div.card { b { (size(c.bytes_published)) } span { "in " (c.torrents_active) " active torrents" } }
+        }
+        h2 { "The long tail" }
+        p { "How listens spread over recordings: the line is the share of all listens held by the top recordings; the green area is the part the archive preserves." }
+        (long_tail(&c.long_tail))
+        @if !bands.is_empty() {
+            h2 { "Listens preserved by popularity band" }
+            (legend())
+            (bars(&bands, "Listens by band"))
+        }
+        table {
+            tr { th { "band" } th { "recordings" } th { "preserved" } th { "listens preserved" } th { "bytes" } }
+            @for b in &c.by_band {
+                tr {
+                    td { (b.label) } td { (b.recordings) } td { (b.preserved) }
+                    td { (pct(share(b.listens_preserved as f64, b.listens as f64))) } td { (size(b.bytes)) }
                 }
             }
         }
+        @if !tiers.is_empty() {
+            h2 { "Bytes by tier" }
+            (bars(&tiers, "Bytes by tier"))
+        }
+        @for (title, rows) in &groups {
+            h2 { (title) }
+            (legend())
+            (bars(rows, title))
+        }
+        h2 { "Rights" }
+        p {
+            "Publication policy: " code { "[publish] allow = " (format!("{:?}", r.policy_allows)) } ". "
+            "Publishable: " (r.files_publishable) " files (" (size(r.bytes_publishable)) "); "
+            "withheld by rights: " (r.files_withheld) " files (" (size(r.bytes_withheld)) "); "
+            (r.takedowns.len()) " takedowns and " (r.embargoes.len()) " embargoes in force; "
+            (r.log_entries) " entries in the rights log."
+        }
+        table {
+            tr { th { "Licence of preserved copies" } th { "Class" } th { "Files" } th { "Bytes" } th { "Published" } }
+            @for row in &r.by_license {
+                tr {
+                    td { (row.key) } td { (row.class.map_or("", |c| c.as_str())) } td { (row.files) }
+                    td { (size(row.bytes)) } td { (if row.publishable { "yes" } else { "no" }) }
+                }
+            }
+        }
+        p.sub style="margin-top:32px" {
+            "musicark coverage report. Recordings are preserved when the archive holds a copy; published when that copy is in an active torrent of the list."
+        }
     };
-    let mut out = page.into_string();
-    out.push('\n');
-    out
+    standalone(&title, body)
 }
 
 /// What the green, blue and grey of the federated charts mean.
@@ -428,7 +414,17 @@ pub fn federated_body(fc: &FederatedCoverage) -> Markup {
 /// `report coverage --federated --html`: one page, no external resources.
 pub fn federated_page(c: &FederatedCoverage) -> String {
     let title = format!("Federated coverage — {}", c.archive);
-    html! {
+    let body = html! {
+        p.sub { "Generated " (c.generated_at) " · " (c.recordings) " recordings in the catalogue · " (c.listens) " listens · " (c.publishers.len()) " lists (ours included)" }
+        (federated_body(c))
+    };
+    standalone(&title, body)
+}
+
+/// A report as one HTML page with no external resources: its title as
+/// heading, then `body`.
+fn standalone(title: &str, body: Markup) -> String {
+    let page = html! {
         (DOCTYPE)
         html lang="en" {
             head {
@@ -439,12 +435,13 @@ pub fn federated_page(c: &FederatedCoverage) -> String {
             }
             body {
                 h1 { (title) }
-                p.sub { "Generated " (c.generated_at) " · " (c.recordings) " recordings in the catalogue · " (c.listens) " listens · " (c.publishers.len()) " lists (ours included)" }
-                (federated_body(c))
+                (body)
             }
         }
-    }
-    .into_string()
+    };
+    let mut out = page.into_string();
+    out.push('\n');
+    out
 }
 
 #[cfg(test)]

@@ -30,14 +30,7 @@ fn catalogue(dir: &Path, files: &[PathBuf], extra: usize) -> Catalogue {
     let mut csv = String::from("id,mbid,title,artist,seconds\n");
     let mut listens = String::from("recording_mbid,total_listen_count,total_user_count\n");
     for (i, f) in files.iter().enumerate() {
-        let a = musicark_audio::analyze_file(f);
-        let tags = a.tags.clone().unwrap_or_default();
-        let title = tags
-            .title
-            .clone()
-            .unwrap_or_else(|| f.file_stem().expect("stem").to_string_lossy().into_owned());
-        let artist = tags.artists.first().cloned().unwrap_or_default();
-        let secs = a.tech.map(|t| t.duration_seconds).unwrap_or(0.0);
+        let (title, artist, secs) = crate::support::tags_of(f);
         csv.push_str(&format!(
             "c{i},{},{},{},{secs:.3}\n",
             mbid(i),
@@ -617,31 +610,17 @@ fn a_torrents_json_list_counts_its_torrents_without_recording_knowledge() {
     // Keep only Anna's Archive's fields, and sign it again.
     let ours: Vec<Value> =
         serde_json::from_slice(&std::fs::read(&list).expect("list")).expect("json");
-    let aa_fields = [
-        "url",
-        "top_level_group_name",
-        "group_name",
-        "display_name",
-        "added_to_torrents_list_at",
-        "is_metadata",
-        "btih",
-        "magnet_link",
-        "torrent_size",
-        "num_files",
-        "data_size",
-        "obsolete",
-        "embargo",
-        "seeders",
-        "leechers",
-        "completed",
-        "stats_scraped_at",
-        "partially_broken",
-    ];
+    // Anna's Archive's fields: the list's columns up to musicark's own.
+    let cols = musicark_publish::list::CSV_COLUMNS;
+    let aa_fields = &cols[..=cols
+        .iter()
+        .position(|c| *c == "partially_broken")
+        .expect("AA's last field")];
     let aa: Vec<Value> = ours
         .iter()
         .map(|e| {
             let mut m = serde_json::Map::new();
-            for f in aa_fields {
+            for &f in aa_fields {
                 m.insert(f.into(), e[f].clone());
             }
             m.insert("aa_currently_seeding".into(), Value::Bool(true));
@@ -747,26 +726,8 @@ fn a_donors_federated_mirror_fetches_only_what_the_plan_says_and_verifies_it() {
     let mut lists = Vec::new();
     for (name, n) in [("p", 3), ("q", 5)] {
         let root = tmp.path().join(name);
-        let spec = musicark_sample::SampleSpec::with_tracks(3, 4.0, n);
-        let music = root.join("music");
-        musicark_sample::generate(&music, &spec).expect("sample");
-        let open = musicark_sample::write_open_data(&root.join("open"), &spec).expect("open");
-        let archive = root.join("archive");
-        crate::support::init_and_ingest(&archive, &[&music], &[]);
-        let config = archive.join("musicark.toml");
-        let text = std::fs::read_to_string(&config).expect("config");
-        std::fs::write(
-            &config,
-            text.replacen(
-                "\n[publish]\n",
-                &format!("\n[publish]\ntrackers = [\"{tracker}\"]\n"),
-                1,
-            ),
-        )
-        .expect("config");
-        crate::support::import_open_data(&archive, &open.0, &open.1);
-        ok(&archive, &["match"]);
-        ok(&archive, &["preserve"]);
+        let (archive, open) = crate::support::preserved_sample(&root, 3, 4.0, n);
+        crate::support::publish_setting(&archive, &format!("trackers = [\"{tracker}\"]"));
         ok(&archive, &["pack"]);
         let list = root.join("pub/torrents.json");
         ok(

@@ -172,14 +172,7 @@ fn on_the_real_corpus_stripped_renamed_and_re_encoded_copies_link_right() {
     std::fs::create_dir_all(&music).expect("mkdir");
     let mut expect: HashMap<String, String> = HashMap::new();
     for (i, f) in files.iter().enumerate() {
-        let a = musicark_audio::analyze_file(f);
-        let tags = a.tags.clone().unwrap_or_default();
-        let title = tags
-            .title
-            .clone()
-            .unwrap_or_else(|| f.file_stem().expect("stem").to_string_lossy().into_owned());
-        let artist = tags.artists.first().cloned().unwrap_or_default();
-        let secs = a.tech.map(|t| t.duration_seconds).unwrap_or(0.0);
+        let (title, artist, secs) = crate::support::tags_of(f);
         let id = format!("c{i}");
         csv.push_str(&format!(
             "{id},{},{},{secs:.3}\n",

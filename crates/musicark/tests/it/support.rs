@@ -539,3 +539,109 @@ fn percent_decode(s: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// A generated collection of `tracks` tracks of `seconds` each (from
+/// `seed`), ingested into a new archive at `root/archive`, catalogued from
+/// its open data, matched and preserved (not packed); the archive and the
+/// open data.
+pub fn preserved_sample(
+    root: &Path,
+    tracks: u32,
+    seconds: f64,
+    seed: u64,
+) -> (PathBuf, (PathBuf, PathBuf)) {
+    let spec = SampleSpec::with_tracks(tracks, seconds, seed);
+    let music = root.join("music");
+    generate(&music, &spec).expect("sample");
+    let open = musicark_sample::write_open_data(&root.join("open"), &spec).expect("open data");
+    let archive = root.join("archive");
+    init_and_ingest(&archive, &[&music], &[]);
+    import_open_data(&archive, &open.0, &open.1);
+    ok(&archive, &["match"]);
+    ok(&archive, &["preserve"]);
+    (archive, open)
+}
+
+/// Add `line` (`key = value`) to the `[publish]` table of `archive`'s
+/// musicark.toml.
+pub fn publish_setting(archive: &Path, line: &str) {
+    let config = archive.join("musicark.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    assert!(text.contains("\n[publish]\n"), "{text}");
+    std::fs::write(
+        &config,
+        text.replacen("\n[publish]\n", &format!("\n[publish]\n{line}\n"), 1),
+    )
+    .expect("config");
+}
+
+/// The blob of content `id` in `archive`, one byte of it flipped (bit
+/// rot, which reaches the pack files linked to it too); its path.
+pub fn rot_blob(archive: &Path, id: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let blob = archive
+        .join("blobs")
+        .join(&id[0..2])
+        .join(&id[2..4])
+        .join(id);
+    std::fs::set_permissions(&blob, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let mut bytes = std::fs::read(&blob).expect("read");
+    let at = bytes.len() / 3;
+    bytes[at] ^= 0x08;
+    std::fs::write(&blob, &bytes).expect("rot");
+    blob
+}
+
+/// `fsck --repair` on `archive` with `extra` arguments, expected to end
+/// well: where the copy of `id` was repaired from, once its blob hashes
+/// right again.
+pub fn fsck_repaired_from(archive: &Path, id: &str, extra: &[&str]) -> String {
+    let out = bin()
+        .arg("--archive")
+        .arg(archive)
+        .args(["fsck", "--repair", "--json"])
+        .args(extra)
+        .output()
+        .expect("fsck");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(
+        out.status.success(),
+        "{report:#}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fixed = report["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .find(|p| p["key"] == id)
+        .unwrap_or_else(|| panic!("the rotten copy was not found: {report:#}"));
+    let blob = archive
+        .join("blobs")
+        .join(&id[0..2])
+        .join(&id[2..4])
+        .join(id);
+    assert_eq!(
+        blake3::hash(&std::fs::read(&blob).expect("blob"))
+            .to_hex()
+            .as_str(),
+        id
+    );
+    fixed["repaired_from"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not repaired: {fixed:#}"))
+        .to_string()
+}
+
+/// Title, first artist and length in seconds of an audio file, from its
+/// own tags (the file name's stem when it has no title).
+pub fn tags_of(f: &Path) -> (String, String, f64) {
+    let a = musicark_audio::analyze_file(f);
+    let tags = a.tags.clone().unwrap_or_default();
+    let title = tags
+        .title
+        .clone()
+        .unwrap_or_else(|| f.file_stem().expect("stem").to_string_lossy().into_owned());
+    let artist = tags.artists.first().cloned().unwrap_or_default();
+    let secs = a.tech.map(|t| t.duration_seconds).unwrap_or(0.0);
+    (title, artist, secs)
+}

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::support::{aria2c, files_with_any, init_and_ingest, lt_helper, ok, peer, serve};
+use crate::support::{aria2c, files_with_any, lt_helper, ok, peer, serve};
 
 /// GET `path` from `host_port` with extra `headers`: status line, headers
 /// and body.
@@ -55,28 +55,10 @@ fn a_pack_downloads_from_the_web_seed_alone_with_aria2c_and_libtorrent() {
         return;
     };
     let tmp = tempfile::tempdir().expect("tempdir");
-    let spec = musicark_sample::SampleSpec::with_tracks(3, 4.0, 21);
-    let music = tmp.path().join("music");
-    musicark_sample::generate(&music, &spec).expect("sample");
-    let open = musicark_sample::write_open_data(&tmp.path().join("open"), &spec).expect("open");
-    let archive = tmp.path().join("archive");
-    init_and_ingest(&archive, &[&music], &[]);
-    crate::support::import_open_data(&archive, &open.0, &open.1);
-    ok(&archive, &["match"]);
-    ok(&archive, &["preserve"]);
+    let (archive, _) = crate::support::preserved_sample(tmp.path(), 3, 4.0, 21);
     // The server first: its address is the web seed.
     let (_server, url) = serve(&archive, &[]);
-    let config = archive.join("musicark.toml");
-    let text = std::fs::read_to_string(&config).expect("config");
-    std::fs::write(
-        &config,
-        text.replacen(
-            "\n[publish]\n",
-            &format!("\n[publish]\nwebseeds = [\"{url}packs/\"]\n"),
-            1,
-        ),
-    )
-    .expect("config");
+    crate::support::publish_setting(&archive, &format!("webseeds = [\"{url}packs/\"]"));
     ok(&archive, &["pack"]);
     let list_path = tmp.path().join("pub/torrents.json");
     let export: Value = serde_json::from_slice(
@@ -189,29 +171,11 @@ fn a_pack_downloads_from_the_web_seed_alone_with_aria2c_and_libtorrent() {
 #[test]
 fn fsck_repairs_a_copy_with_no_local_source_from_the_web_seed() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let spec = musicark_sample::SampleSpec::with_tracks(3, 4.0, 3);
-    let music = tmp.path().join("music");
-    musicark_sample::generate(&music, &spec).expect("sample");
-    let open = musicark_sample::write_open_data(&tmp.path().join("open"), &spec).expect("open");
-    let archive = tmp.path().join("archive");
-    init_and_ingest(&archive, &[&music], &[]);
-    crate::support::import_open_data(&archive, &open.0, &open.1);
-    ok(&archive, &["match"]);
-    ok(&archive, &["preserve"]);
+    let (archive, _) = crate::support::preserved_sample(tmp.path(), 3, 4.0, 3);
     // Another copy of the packs, served as they lie: the web seed.
     let donor = tmp.path().join("donor");
     let web = crate::support::server(donor.clone(), "files");
-    let config = archive.join("musicark.toml");
-    let text = std::fs::read_to_string(&config).expect("config");
-    std::fs::write(
-        &config,
-        text.replacen(
-            "\n[publish]\n",
-            &format!("\n[publish]\nwebseeds = [\"{}/\"]\n", web.url),
-            1,
-        ),
-    )
-    .expect("config");
+    crate::support::publish_setting(&archive, &format!("webseeds = [\"{}/\"]", web.url));
     ok(&archive, &["pack"]);
     let st = std::process::Command::new("cp")
         .arg("-a")
@@ -230,49 +194,10 @@ fn fsck_repairs_a_copy_with_no_local_source_from_the_web_seed() {
         )
         .expect("an opus copy in a pack")
     };
-    let blob = archive
-        .join("blobs")
-        .join(&opus[0..2])
-        .join(&opus[2..4])
-        .join(&opus);
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&blob, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-        let mut bytes = std::fs::read(&blob).expect("read");
-        let at = bytes.len() / 2;
-        bytes[at] ^= 0x10;
-        std::fs::write(&blob, &bytes).expect("rot");
-    }
-    let out = crate::support::bin()
-        .arg("--archive")
-        .arg(&archive)
-        .args(["fsck", "--repair", "--json"])
-        .output()
-        .expect("fsck");
-    let report: Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert!(
-        out.status.success(),
-        "{report:#}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let fixed = report["problems"]
-        .as_array()
-        .expect("problems")
-        .iter()
-        .find(|p| p["key"] == opus.as_str())
-        .expect("the rotten copy was found");
-    assert!(
-        fixed["repaired_from"]
-            .as_str()
-            .is_some_and(|f| f.contains("web seed")),
-        "{fixed:#}"
-    );
-    assert_eq!(
-        blake3::hash(&std::fs::read(&blob).expect("blob"))
-            .to_hex()
-            .as_str(),
-        opus
-    );
+    crate::support::rot_blob(&archive, &opus);
+    // No tracker, no peer: the web seed is the only other copy.
+    let from = crate::support::fsck_repaired_from(&archive, &opus, &[]);
+    assert!(from.contains("web seed"), "{from}");
     assert!(
         web.asked
             .lock()
