@@ -33,8 +33,9 @@ pub struct PlannedTorrent {
     pub recordings: u64,
     pub magnet_link: String,
     /// The verified .torrent, relative to the archive: `torrents/NAME`
-    /// (ours, the whole file) or a publisher's `follows/NAME/torrents.pack`
-    /// from `torrent_offset`, `torrent_length` bytes.
+    /// (ours, the whole file) or a publisher's pack
+    /// (`follows/NAME/torrents.….pack`) from `torrent_offset`,
+    /// `torrent_length` bytes.
     pub torrent: String,
     pub torrent_offset: Option<u64>,
     pub torrent_length: Option<u64>,
@@ -125,6 +126,15 @@ pub fn candidates(home: &Home, db: &Db) -> Result<Candidates, FollowError> {
     })
 }
 
+/// What a plan needs of another publisher's torrent.
+struct TheirTorrent {
+    magnet: String,
+    manifest: Option<String>,
+    offset: Option<i64>,
+    len: Option<i64>,
+    list_sha256: String,
+}
+
 /// The plan of `donor` with `budget` bytes over every followed list and
 /// our own: the torrents in the order chosen.
 pub fn federated(
@@ -156,8 +166,9 @@ pub fn federated(
         .map(|e| (e.btih.to_ascii_lowercase(), e))
         .collect();
     let mut theirs = db.prepare_cached(
-        "SELECT magnet_link, manifest_sha256, pack_offset, torrent_size FROM publisher_torrents \
-         WHERE publisher_id = ?1 AND btih = ?2",
+        "SELECT t.magnet_link, t.manifest_sha256, t.pack_offset, t.torrent_size, p.list_sha256 \
+         FROM publisher_torrents t JOIN publishers p ON p.publisher_id = t.publisher_id \
+         WHERE t.publisher_id = ?1 AND t.btih = ?2",
     )?;
     let mut picked = Vec::with_capacity(chosen.len());
     for &k in &chosen {
@@ -171,24 +182,24 @@ pub fn federated(
             ),
             _ => {
                 let p = *t.publishers.iter().find(|&&p| p != 0).unwrap_or(&0) as usize;
-                let (magnet, manifest, offset, len): (
-                    String,
-                    Option<String>,
-                    Option<i64>,
-                    Option<i64>,
-                ) = theirs
-                    .query_row(musicark_store::params![fed.publisher_ids[p], t.btih], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                    })?;
+                let row = theirs.query_row(
+                    musicark_store::params![fed.publisher_ids[p], t.btih],
+                    |r| {
+                        Ok(TheirTorrent {
+                            magnet: r.get(0)?,
+                            manifest: r.get(1)?,
+                            offset: r.get(2)?,
+                            len: r.get(3)?,
+                            list_sha256: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                        })
+                    },
+                )?;
+                let pack = crate::sync::torrent_pack(Path::new(""), &row.list_sha256);
                 (
-                    magnet,
-                    format!(
-                        "follows/{}/{}",
-                        fed.publishers[p],
-                        crate::sync::TORRENT_PACK
-                    ),
-                    offset.zip(len).map(|(o, l)| (o as u64, l as u64)),
-                    manifest,
+                    row.magnet,
+                    format!("follows/{}/{}", fed.publishers[p], pack.display()),
+                    row.offset.zip(row.len).map(|(o, l)| (o as u64, l as u64)),
+                    row.manifest,
                 )
             }
         };
@@ -223,9 +234,18 @@ pub fn federated(
 pub fn torrent_bytes(home: &Home, t: &PlannedTorrent) -> Result<Vec<u8>, FollowError> {
     let mut path = home.root().to_path_buf();
     path.extend(t.torrent.split('/'));
-    match (t.torrent_offset, t.torrent_length) {
-        (Some(offset), Some(len)) => crate::sync::read_packed(&path, offset, len),
-        _ => std::fs::read(&path).map_err(crate::io(&path)),
+    let bytes = match (t.torrent_offset, t.torrent_length) {
+        (Some(offset), Some(len)) => crate::sync::read_packed(&path, offset, len)?,
+        _ => std::fs::read(&path).map_err(crate::io(&path))?,
+    };
+    // Handed out only as what the list and the plan say it is.
+    match musicark_torrent::Metainfo::parse(&bytes) {
+        Ok(m) if m.has_info_hashes(Some(&t.btih), None) => Ok(bytes),
+        _ => Err(FollowError::List(format!(
+            "{}: the .torrent held for {} does not match its info-hash (damaged at rest: run `musicark follow sync`)",
+            path.display(),
+            t.name
+        ))),
     }
 }
 

@@ -292,10 +292,23 @@ struct Fetched {
 }
 
 /// A publisher's verified .torrent files, one after another in one file
-/// (`follows/NAME/torrents.pack`; where each is: `publisher_torrents`):
-/// a hundred lists of ten thousand torrents would otherwise be a million
-/// files to create, and to sync one by one.
-pub const TORRENT_PACK: &str = "torrents.pack";
+/// (where each is: `publisher_torrents`): a hundred lists of ten thousand
+/// torrents would otherwise be a million files to create, and to sync
+/// one by one. Named by the list it was verified with
+/// (`follows/NAME/torrents.<first 16 hex digits of its SHA-256>.pack`),
+/// so that the rows and the pack they point into change together: the
+/// new pack is in place before the rows name it, and the old one stays
+/// until they no longer do (a kill between the two leaves the archive
+/// reading the old rows from the old pack).
+pub fn torrent_pack(dir: &Path, list_sha256: &str) -> PathBuf {
+    dir.join(format!(
+        "torrents.{}.pack",
+        list_sha256.get(..16).unwrap_or(list_sha256)
+    ))
+}
+
+/// What a sync stages its pack as.
+const STAGED_PACK: &str = "torrents.pack";
 
 /// The .torrent files of the copy held, by info-hash: (offset, length)
 /// in its pack.
@@ -364,13 +377,15 @@ fn fetch_publisher(
         let mut names = HashSet::new();
         let mut fetched = 0;
         let mut reused = 0;
-        let pack_path = staging.join(TORRENT_PACK);
+        let pack_path = staging.join(STAGED_PACK);
         let mut pack = std::io::BufWriter::with_capacity(
             1 << 20,
             std::fs::File::create(&pack_path).map_err(crate::io(&pack_path))?,
         );
-        let old_pack = dir.join(TORRENT_PACK);
-        let old = std::fs::File::open(&old_pack).ok();
+        let old = p
+            .list_sha256
+            .as_deref()
+            .and_then(|sha| std::fs::File::open(torrent_pack(&dir, sha)).ok());
         let mut at = 0u64;
         let mut placed: Vec<Option<(u64, u64)>> = Vec::with_capacity(entries.len());
         for e in &entries {
@@ -637,15 +652,24 @@ fn metadata_holdings(
 /// Put a verified copy in place: the folder by rename (the old one gone
 /// after), then the rows in one transaction.
 fn keep(home: &Home, db: &mut Db, p: &Publisher, f: &Fetched) -> Result<(), FollowError> {
+    // The new pack beside the old one, then the list, its signature and
+    // the where-index over theirs (each a rename); the rows switch to the
+    // new pack when they commit, and only then does the old pack go.
     let dir = publisher_dir(home, &p.name);
-    let old = home.follows_dir().join(format!(".{}.old", p.name));
-    let _ = std::fs::remove_dir_all(&old);
-    if dir.exists() {
-        std::fs::rename(&dir, &old).map_err(crate::io(&dir))?;
+    std::fs::create_dir_all(&dir).map_err(crate::io(&dir))?;
+    let pack = torrent_pack(&dir, &f.list_sha256);
+    std::fs::rename(f.staging.join(STAGED_PACK), &pack).map_err(crate::io(&pack))?;
+    for name in ["torrents.json", "torrents.json.minisig"] {
+        let to = dir.join(name);
+        std::fs::rename(f.staging.join(name), &to).map_err(crate::io(&to))?;
     }
-    std::fs::rename(&f.staging, &dir).map_err(crate::io(&dir))?;
-    musicark_store::fsync_dir(&home.follows_dir())?;
-    let _ = std::fs::remove_dir_all(&old);
+    let index = f.staging.join("metadata").join(WHERE_INDEX);
+    if index.exists() {
+        let to = dir.join(WHERE_INDEX);
+        std::fs::rename(&index, &to).map_err(crate::io(&to))?;
+    }
+    musicark_store::fsync_dir(&dir)?;
+    let _ = std::fs::remove_dir_all(&f.staging);
 
     let tx = db.transaction()?;
     let id: i64 = tx.query_row(
@@ -755,6 +779,15 @@ fn keep(home: &Home, db: &mut Db, p: &Publisher, f: &Fetched) -> Result<(), Foll
         ],
     )?;
     tx.commit()?;
+    // Packs of lists no longer held.
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("torrents.") && name.ends_with(".pack") && e.path() != pack {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
     Ok(())
 }
 

@@ -441,7 +441,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         leechers     INTEGER NOT NULL,
         magnet_link  TEXT NOT NULL,
         manifest_sha256 TEXT,                     -- musicark lists: the pack's manifest
-        pack_offset  INTEGER,                     -- its .torrent in follows/NAME/torrents.pack
+        pack_offset  INTEGER,                     -- its .torrent in follows/NAME/torrents.SHA.pack
         torrent_size INTEGER,                     --   (null when embargoed: listed without)
         PRIMARY KEY (publisher_id, btih)
     ) STRICT, WITHOUT ROWID;

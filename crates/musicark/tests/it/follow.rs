@@ -669,7 +669,13 @@ fn a_torrents_json_list_counts_its_torrents_without_recording_knowledge() {
     );
     // Every listed .torrent was fetched and verified into the follow
     // folder's pack, nowhere else.
-    let pack = std::fs::metadata(d.join("follows/aa-style/torrents.pack")).expect("pack");
+    let packs: Vec<PathBuf> = std::fs::read_dir(d.join("follows/aa-style"))
+        .expect("folder")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pack"))
+        .collect();
+    assert_eq!(packs.len(), 1, "one pack, of the list held: {packs:?}");
+    let pack = std::fs::metadata(&packs[0]).expect("pack");
     let listed: u64 = ours
         .iter()
         .filter(|e| e["embargo"] == false)
