@@ -732,6 +732,10 @@ pub enum FollowCommand {
         /// Give up on a server that sends nothing for this many seconds.
         #[arg(long, default_value_t = 30, value_name = "SECS")]
         http_timeout: u64,
+        /// The largest list accepted from a publisher (refused before it
+        /// is read when the server says its size).
+        #[arg(long, default_value = "1GiB", value_parser = parse_budget, value_name = "SIZE")]
+        max_list: u64,
         /// The largest where-index (compressed) accepted from a publisher.
         #[arg(long, default_value = "8GiB", value_parser = parse_budget, value_name = "SIZE")]
         max_index: u64,

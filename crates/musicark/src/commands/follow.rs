@@ -92,6 +92,7 @@ pub fn sync(
     g: &Global,
     names: &[String],
     http_timeout: u64,
+    max_list_bytes: u64,
     max_index_bytes: u64,
 ) -> anyhow::Result<()> {
     use std::io::IsTerminal;
@@ -120,6 +121,7 @@ pub fn sync(
         ..Default::default()
     };
     limits.fetch.read = std::time::Duration::from_secs(http_timeout.max(1));
+    limits.fetch.max_list_bytes = max_list_bytes;
     let outcomes = musicark_follow::sync::sync(&home, &mut db, names, &limits, |o| {
         if let Some(b) = &bar {
             b.inc(1);

@@ -73,8 +73,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Follow(FollowCommand::Sync {
             names,
             http_timeout,
+            max_list,
             max_index,
-        }) => follow::sync(g, &names, http_timeout, max_index),
+        }) => follow::sync(g, &names, http_timeout, max_list, max_index),
         Command::Wanted(WantedCommand::List { query, limit }) => {
             follow::wanted_list(g, query.as_deref(), limit)
         }

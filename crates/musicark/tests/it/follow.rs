@@ -576,6 +576,52 @@ fn a_publisher_following_three_others_sees_their_union_and_what_nobody_holds() {
         planned.iter().all(|b| !obsolete.contains(b)),
         "an obsolete torrent planned: {plan:#}"
     );
+    // C embargoes one of its published recordings: its list shows the
+    // torrent under embargo, with no magnet; nobody plans it either.
+    let c_arch = &archives["c"];
+    let c_victim = held_by(c_arch)
+        .into_iter()
+        .find(|m| !held_by(b).contains(m) && !held_by(&archives["a"]).contains(m))
+        .expect("c holds a recording of its own");
+    ok_env(
+        c_arch,
+        &["embargo", &c_victim, "--reason", "label window"],
+        &env_epoch(),
+    );
+    let c_list = tmp.path().join("c/pub/torrents.json");
+    ok_env(
+        c_arch,
+        &["list", "export", "--out", c_list.to_str().expect("utf-8")],
+        &env_epoch(),
+    );
+    let c_url = format!(
+        "{}/torrents.json",
+        server(tmp.path().join("c/pub"), "files").url
+    );
+    {
+        let db = db(&d).expect("db");
+        db.execute("UPDATE publishers SET url = ?1 WHERE name = 'c'", [&c_url])
+            .expect("c is back, at a new address");
+    }
+    let (good, o) = sync(&d, &["c"]);
+    assert!(good, "{o:#?}");
+    let c_entries: Vec<Value> =
+        serde_json::from_slice(&std::fs::read(&c_list).expect("list")).expect("json");
+    let embargoed: BTreeSet<&str> = c_entries
+        .iter()
+        .filter(|e| e["embargo"] == true)
+        .map(|e| e["btih"].as_str().expect("btih"))
+        .collect();
+    assert!(!embargoed.is_empty(), "the embargo marks a listed torrent");
+    let plan = json(&d, &["seedplan", "--federated", "--budget", "100TB"]);
+    assert!(
+        plan["torrents"]
+            .as_array()
+            .expect("torrents")
+            .iter()
+            .all(|t| !embargoed.contains(t["btih"].as_str().expect("btih"))),
+        "an embargoed torrent planned: {plan:#}"
+    );
     let union_after: BTreeSet<String> = archives.values().flat_map(|a| held_by(a)).collect();
     assert!(!held_by(b).contains(&victim));
     let c3 = json(&d, &["report", "coverage", "--federated"]);
