@@ -730,6 +730,41 @@ fn a_torrents_json_list_counts_its_torrents_without_recording_knowledge() {
     assert_eq!(pack.len(), listed);
     let followed = json(&d, &["follow", "list"]);
     assert_eq!(followed[0]["torrents"].as_u64(), Some(ours.len() as u64));
+    // What a sync killed midway leaves (its staging folder, a pack whose
+    // rows never committed) is cleared by the next one, which keeps
+    // exactly the pack its rows point into.
+    let folder = d.join("follows/aa-style");
+    std::fs::create_dir_all(d.join("follows/.aa-style.incoming")).expect("staging");
+    std::fs::write(d.join("follows/.aa-style.incoming/torrents.pack"), b"half").expect("half");
+    std::fs::write(folder.join("torrents.deadbeefdeadbeef.pack"), b"orphan").expect("orphan");
+    let mut newer = aa.clone();
+    newer[0]["seeders"] = serde_json::json!(7);
+    let bytes = serde_json::to_vec(&newer).expect("json");
+    std::fs::write(&list, &bytes).expect("write");
+    std::fs::write(
+        with_suffix(&list, ".minisig"),
+        sign_at(&sk, &pk, &bytes, 1_800_000_100),
+    )
+    .expect("sig");
+    let (good, o) = sync(&d, &[]);
+    assert!(good, "{o:#?}");
+    assert_eq!(status(&o, "aa-style"), "synced");
+    assert_eq!(
+        o["aa-style"]["reused"].as_u64(),
+        Some(
+            o["aa-style"]["torrents"].as_u64().expect("n")
+                - ours.iter().filter(|e| e["embargo"] == true).count() as u64
+        ),
+        "held .torrent files are kept, not fetched again: {o:#?}"
+    );
+    assert!(!d.join("follows/.aa-style.incoming").exists());
+    let packs: Vec<PathBuf> = std::fs::read_dir(&folder)
+        .expect("folder")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pack"))
+        .collect();
+    assert_eq!(packs.len(), 1, "{packs:?}");
+    assert_eq!(std::fs::metadata(&packs[0]).expect("pack").len(), listed);
     // A federated plan hands out the verified bytes.
     let out = d.join("plan-torrents");
     ok(
