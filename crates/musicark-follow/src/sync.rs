@@ -307,6 +307,10 @@ pub fn torrent_pack(dir: &Path, list_sha256: &str) -> PathBuf {
     ))
 }
 
+/// A publisher bringing more holdings than this makes the sync build the
+/// holdings' MBID index again at its end rather than keep it up row by row.
+const BULK_HOLDINGS: usize = 20_000;
+
 /// What a sync stages its pack as.
 const STAGED_PACK: &str = "torrents.pack";
 
@@ -848,6 +852,7 @@ pub fn sync(
     let next = std::sync::atomic::AtomicUsize::new(0);
     let mut outcomes: HashMap<String, Outcome> = HashMap::new();
     let mut kept: Result<(), FollowError> = Ok(());
+    let mut index_dropped = false;
     std::thread::scope(|s| {
         for _ in 0..limits.threads.clamp(1, chosen.len().max(1)) {
             let tx = tx.clone();
@@ -883,7 +888,18 @@ pub fn sync(
             let stored = match r {
                 Ok(Fetch::Unchanged) => record_attempt(db, &p.name, None),
                 Ok(Fetch::New(f)) => {
-                    let k = keep(home, db, p, &f);
+                    // Many holdings at once: the MBID index is built again
+                    // in one sorted pass at the end instead of taking them
+                    // one random key at a time (a first sync of 100 lists
+                    // of 50 000 holdings: 111 s with it kept, 27 s without).
+                    let mut k = Ok(());
+                    if !index_dropped && f.holdings.len() > BULK_HOLDINGS {
+                        k = db
+                            .execute_batch("DROP INDEX IF EXISTS publisher_holdings_mbid")
+                            .map_err(FollowError::from);
+                        index_dropped = k.is_ok();
+                    }
+                    let k = k.and_then(|()| keep(home, db, p, &f));
                     if k.is_ok() {
                         o.status = SyncStatus::Synced;
                         o.format = Some(f.format);
@@ -921,6 +937,13 @@ pub fn sync(
             outcomes.insert(p.name.clone(), o);
         }
     });
+    // Always: it comes back after a sync that dropped it was killed.
+    if index_dropped {
+        db.sort_in_runs()?;
+    }
+    db.execute_batch(
+        "CREATE INDEX IF NOT EXISTS publisher_holdings_mbid ON publisher_holdings(recording_mbid)",
+    )?;
     kept?;
     Ok(chosen
         .iter()

@@ -221,6 +221,91 @@ pub fn federation(home: &Home, db: &Db) -> Result<Federation, FollowError> {
     })
 }
 
+/// One active torrent holding a recording, whoever publishes it.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct HoldingTorrent {
+    pub btih: String,
+    pub name: String,
+    pub publishers: Vec<String>,
+    /// The most any publisher (or our own scrape) reports.
+    pub seeders: u64,
+}
+
+/// Who holds one catalogue recording, over every followed list and ours.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct RecordingHolders {
+    pub recording_id: i64,
+    /// Publishers whose active torrents hold it ([`OURS`] for the archive).
+    pub publishers: Vec<String>,
+    /// Its copies: the distinct active torrents holding it.
+    pub torrents: Vec<HoldingTorrent>,
+    /// Seeders summed over those torrents.
+    pub seeders: u64,
+}
+
+/// Who holds recording `id`: the archive's own active, unembargoed
+/// packs, and followed publishers' active torrents whose metadata release
+/// names its MBID; one torrent per info-hash.
+pub fn holders(home: &Home, db: &Db, id: i64) -> Result<RecordingHolders, FollowError> {
+    let mut by: std::collections::BTreeMap<String, HoldingTorrent> = Default::default();
+    let mut add = |btih: String, name: String, who: String, seeders: u64| {
+        let t = by.entry(btih.clone()).or_insert_with(|| HoldingTorrent {
+            btih,
+            name,
+            publishers: Vec::new(),
+            seeders: 0,
+        });
+        t.seeders = t.seeders.max(seeders);
+        if !t.publishers.contains(&who) {
+            t.publishers.push(who);
+        }
+    };
+    let mine: Vec<String> = db
+        .prepare_cached(
+            "SELECT DISTINCT p.name FROM pack_files f JOIN packs p ON p.pack_id = f.pack_id \
+             WHERE f.recording_id = ?1 AND p.kind = 'audio' AND p.obsolete = 0",
+        )?
+        .query_map([id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    if !mine.is_empty() {
+        for e in musicark_publish::list::entries(home, db)? {
+            let name = e.display_name.trim_end_matches(".torrent");
+            if !e.obsolete && !e.embargo && mine.iter().any(|m| m == name) {
+                add(
+                    e.btih.to_ascii_lowercase(),
+                    e.display_name.clone(),
+                    OURS.into(),
+                    e.seeders,
+                );
+            }
+        }
+    }
+    let mut stmt = db.prepare_cached(
+        "SELECT t.btih, t.name, p.name, t.seeders FROM recordings r \
+         JOIN publisher_holdings h ON h.recording_mbid = r.mbid \
+         JOIN publisher_torrents t ON t.publisher_id = h.publisher_id AND t.btih = h.btih \
+         JOIN publishers p ON p.publisher_id = h.publisher_id \
+         WHERE r.recording_id = ?1 AND t.obsolete = 0 AND t.embargo = 0 ORDER BY p.name",
+    )?;
+    let mut rows = stmt.query([id])?;
+    while let Some(r) = rows.next()? {
+        add(r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? as u64);
+    }
+    let torrents: Vec<HoldingTorrent> = by.into_values().collect();
+    let mut publishers: Vec<String> = torrents
+        .iter()
+        .flat_map(|t| t.publishers.iter().cloned())
+        .collect();
+    publishers.sort();
+    publishers.dedup();
+    Ok(RecordingHolders {
+        recording_id: id,
+        publishers,
+        seeders: torrents.iter().map(|t| t.seeders).sum(),
+        torrents,
+    })
+}
+
 /// Recordings and listens of one part of the catalogue.
 #[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct Part {

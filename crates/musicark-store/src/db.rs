@@ -450,7 +450,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         btih           TEXT NOT NULL,
         recording_mbid TEXT NOT NULL,
         PRIMARY KEY (publisher_id, btih, recording_mbid)
-    ) STRICT, WITHOUT ROWID;                      -- read whole: no index by MBID or info-hash to keep up
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX publisher_holdings_mbid ON publisher_holdings(recording_mbid);
     CREATE TABLE publisher_wants (
         publisher_id   INTEGER NOT NULL,
         recording_mbid TEXT NOT NULL,

@@ -151,6 +151,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/search", get(search))
         .route("/lookup", get(lookup))
         .route("/recordings/{id}", get(recording))
+        .route("/recordings/{id}/holders", get(recording_holders))
         .route("/artists/{id}", get(artist))
         .route("/releases/{id}", get(release))
         .route("/torrents", get(torrents))
@@ -287,6 +288,18 @@ async fn torrent(
 async fn coverage(State(app): State<Arc<App>>) -> ApiResult<musicark_publish::coverage::Coverage> {
     Ok(Json(
         blocking(&app, |app| app.read(|db| Ok((*app.coverage(db)?).clone()))).await?,
+    ))
+}
+
+async fn recording_holders(
+    State(app): State<Arc<App>>,
+    Path(id): Path<i64>,
+) -> ApiResult<musicark_follow::view::RecordingHolders> {
+    Ok(Json(
+        blocking(&app, move |app| {
+            app.read(|db| Ok(musicark_follow::view::holders(&app.home, db, id)?))
+        })
+        .await?,
     ))
 }
 

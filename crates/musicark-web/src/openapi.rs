@@ -281,6 +281,19 @@ pub fn document() -> Value {
         ),
     );
     add(
+        "/api/recordings/{id}/holders",
+        "get",
+        op(
+            &err,
+            "Who holds a recording over every followed list and ours (as `where --federated --json`)",
+            vec![id_param("Recording id")],
+            schema::<musicark_follow::view::RecordingHolders>(&mut g),
+            &[400],
+            false,
+            None,
+        ),
+    );
+    add(
         "/api/federation",
         "get",
         op(

@@ -373,11 +373,12 @@ async fn recording(
     Path(id): Path<i64>,
 ) -> PageResult {
     let full = app.sees_paths(&headers);
-    let (p, artists) = blocking(&app, move |app| {
+    let (p, artists, held) = blocking(&app, move |app| {
         app.read(|db| {
             Ok((
                 model::recording(&app.home, db, id)?,
                 model::recording_artist_ids(db, id)?,
+                musicark_follow::view::holders(&app.home, db, id)?,
             ))
         })
     })
@@ -452,6 +453,14 @@ async fn recording(
                             }
                         }
                     }
+                }
+            }
+            section {
+                h2 { "Who holds it" }
+                @if held.torrents.is_empty() {
+                    p.note { "Nobody, among this archive and the publishers it follows: it is on the " a href="/wanted" { "wanted list" } "." }
+                } @else {
+                    p.note { (held.torrents.len()) " copies (distinct torrents), " (held.seeders) " seeders in all; held by " (held.publishers.join(", ")) "." }
                 }
             }
             section {

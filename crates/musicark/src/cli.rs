@@ -362,7 +362,13 @@ pub enum Command {
     ///
     /// QUERY: an ISRC, a recording or release MBID, an internal id, a
     /// BLAKE3 of a file (or of its source), or words to search for.
-    Where { query: String },
+    Where {
+        query: String,
+        /// Who holds it over every followed list and ours: publishers,
+        /// copies (distinct torrents) and seeders summed.
+        #[arg(long)]
+        federated: bool,
+    },
 
     ///
     /// The archive's own pipeline: any format musicark decodes, resampled

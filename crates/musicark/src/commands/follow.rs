@@ -294,3 +294,49 @@ pub fn seedplan(
     }
     Ok(())
 }
+
+/// `where --federated`: who holds a recording over every followed list.
+pub fn holders(g: &Global, query: &str) -> anyhow::Result<()> {
+    let home = open_home(g)?;
+    let db = home.db_read_only()?;
+    let ids: Vec<i64> = musicark_catalog::query::lookup(&db, query.trim())?
+        .into_iter()
+        .map(|r| r.recording_id)
+        .collect();
+    if ids.is_empty() {
+        bail!("{query}: no recording by that id, MBID or ISRC in the catalogue");
+    }
+    let all: Vec<musicark_follow::view::RecordingHolders> = ids
+        .iter()
+        .map(|&id| musicark_follow::view::holders(&home, &db, id))
+        .collect::<Result<_, _>>()?;
+    if g.json {
+        return print_json(&all);
+    }
+    for h in &all {
+        if h.torrents.is_empty() {
+            println!(
+                "rec:{}: held by nobody (see `musicark wanted list`)",
+                h.recording_id
+            );
+            continue;
+        }
+        println!(
+            "rec:{}: {} copies, {} seeders, held by {}",
+            h.recording_id,
+            h.torrents.len(),
+            h.seeders,
+            h.publishers.join(", ")
+        );
+        for t in &h.torrents {
+            println!(
+                "  {}  {:>4} seeders  {}  [{}]",
+                t.btih,
+                t.seeders,
+                t.name,
+                t.publishers.join(", ")
+            );
+        }
+    }
+    Ok(())
+}

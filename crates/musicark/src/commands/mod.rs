@@ -94,7 +94,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             pubkey,
             http_timeout,
         }) => pack::list_verify(g, &file, pubkey.as_deref(), http_timeout),
-        Command::Where { query } => pack::locate(g, &query),
+        Command::Where { query, federated } => {
+            if federated {
+                follow::holders(g, &query)
+            } else {
+                pack::locate(g, &query)
+            }
+        }
         Command::Health(HealthCommand::Scrape {
             trackers,
             timeout_ms,

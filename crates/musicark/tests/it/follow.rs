@@ -350,6 +350,46 @@ fn a_publisher_following_three_others_sees_their_union_and_what_nobody_holds() {
         .expect("signed by D");
     assert!(wpath.with_extension("csv").exists());
 
+    // Per recording: who holds it, its copies, seeders summed.
+    let shared = crate::support::db(&d)
+        .expect("db")
+        .query_row(
+            "SELECT recording_id FROM recordings WHERE mbid = ?1",
+            [&mbid(0)],
+            |r| r.get::<_, i64>(0),
+        )
+        .expect("the first file's recording");
+    let held_by_all: Value = json(&d, &["where", "--federated", &format!("rec:{shared}")]);
+    let who: BTreeSet<String> = held_by_all[0]["publishers"]
+        .as_array()
+        .expect("publishers")
+        .iter()
+        .map(|p| p.as_str().expect("name").to_string())
+        .collect();
+    let expect_who: BTreeSet<String> = archives
+        .iter()
+        .filter(|(_, a)| held_by(a).contains(&mbid(0)))
+        .map(|(n, _)| n.to_string())
+        .collect();
+    assert_eq!(who, expect_who, "{held_by_all:#}");
+    // Its copies: one per info-hash, whoever publishes it (two archives
+    // packing the same files alike publish one torrent), each named by
+    // the publishers that list it.
+    let copies = held_by_all[0]["torrents"].as_array().expect("torrents");
+    assert!(!copies.is_empty());
+    let listed: BTreeSet<String> = copies
+        .iter()
+        .flat_map(|t| t["publishers"].as_array().expect("publishers").iter())
+        .map(|p| p.as_str().expect("name").to_string())
+        .collect();
+    assert_eq!(listed, expect_who);
+    let btihs: BTreeSet<&str> = copies
+        .iter()
+        .map(|t| t["btih"].as_str().expect("btih"))
+        .collect();
+    assert_eq!(btihs.len(), copies.len(), "one copy per info-hash");
+    let nobody: Value = json(&d, &["where", "--federated", &mbid(files.len())]);
+    assert_eq!(nobody[0]["torrents"], serde_json::json!([]));
     // The web UI and the API show the same.
     {
         let app = musicark_web::App::open(&d).expect("open");
@@ -372,6 +412,12 @@ fn a_publisher_following_three_others_sees_their_union_and_what_nobody_holds() {
             !page.contains("Nobody Holds This 1<"),
             "the search filters: {page}"
         );
+        assert_eq!(
+            crate::web::get_json(&app, &format!("/api/recordings/{shared}/holders")),
+            held_by_all[0]
+        );
+        let page = crate::web::get(&app, &format!("/recordings/{shared}")).text();
+        assert!(page.contains("Who holds it"), "{page}");
         let dash = crate::web::get(&app, "/").text();
         assert!(
             dash.contains("Federation") && dash.contains("held by nobody"),
