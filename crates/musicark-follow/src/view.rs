@@ -247,6 +247,18 @@ pub struct RecordingHolders {
 /// packs, and followed publishers' active torrents whose metadata release
 /// names its MBID; one torrent per info-hash.
 pub fn holders(home: &Home, db: &Db, id: i64) -> Result<RecordingHolders, FollowError> {
+    let ours = musicark_publish::list::entries(home, db)?;
+    holders_with(db, id, ours.iter())
+}
+
+/// [`holders`] with the archive's own list given (a server keeps it
+/// cached: building it reads every pack, more work per page the larger
+/// the archive).
+pub fn holders_with<'a>(
+    db: &Db,
+    id: i64,
+    ours: impl Iterator<Item = &'a musicark_publish::list::ListEntry>,
+) -> Result<RecordingHolders, FollowError> {
     let mut by: std::collections::BTreeMap<String, HoldingTorrent> = Default::default();
     let mut add = |btih: String, name: String, who: String, seeders: u64| {
         let t = by.entry(btih.clone()).or_insert_with(|| HoldingTorrent {
@@ -268,7 +280,7 @@ pub fn holders(home: &Home, db: &Db, id: i64) -> Result<RecordingHolders, Follow
         .query_map([id], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     if !mine.is_empty() {
-        for e in musicark_publish::list::entries(home, db)? {
+        for e in ours {
             let name = e.display_name.trim_end_matches(".torrent");
             if !e.obsolete && !e.embargo && mine.iter().any(|m| m == name) {
                 add(

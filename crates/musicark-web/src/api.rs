@@ -297,7 +297,13 @@ async fn recording_holders(
 ) -> ApiResult<musicark_follow::view::RecordingHolders> {
     Ok(Json(
         blocking(&app, move |app| {
-            app.read(|db| Ok(musicark_follow::view::holders(&app.home, db, id)?))
+            app.read(|db| {
+                Ok(musicark_follow::view::holders_with(
+                    db,
+                    id,
+                    app.torrent_rows(db)?.iter().map(|t| &t.entry),
+                )?)
+            })
         })
         .await?,
     ))

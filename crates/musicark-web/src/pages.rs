@@ -378,7 +378,11 @@ async fn recording(
             Ok((
                 model::recording(&app.home, db, id)?,
                 model::recording_artist_ids(db, id)?,
-                musicark_follow::view::holders(&app.home, db, id)?,
+                musicark_follow::view::holders_with(
+                    db,
+                    id,
+                    app.torrent_rows(db)?.iter().map(|t| &t.entry),
+                )?,
             ))
         })
     })
