@@ -241,10 +241,6 @@ pub fn signed_timestamp(trusted_comment: &str) -> Option<i64> {
         .and_then(|n| n.parse().ok())
 }
 
-fn hex_id(keynum: &[u8]) -> String {
-    keynum.iter().rev().map(|b| format!("{b:02X}")).collect()
-}
-
 /// Check `data` against the minisign signature text `sig` by the pinned
 /// key: a signature by another key says so (the operator must confirm a
 /// new key); the signed timestamp when it holds.
@@ -262,8 +258,8 @@ fn check_signed(
     if sig_box.keynum() != key.keynum() {
         return Err(FollowError::Untrusted(format!(
             "{what} is signed by key {}, not by {} which you follow {name} with; if the publisher changed its key, check the new one with them and run `musicark follow rekey {name} --key KEY`",
-            hex_id(sig_box.keynum()),
-            hex_id(key.keynum())
+            list::keynum_id(sig_box.keynum()),
+            list::keynum_id(key.keynum())
         )));
     }
     let trusted = list::check_signature(key, text, Cursor::new(data))

@@ -189,24 +189,13 @@ pub fn wanted(
 
 /// The wanted list as JSON bytes: one entry per line inside the array.
 pub fn to_json(wants: &[Want]) -> Result<Vec<u8>, FollowError> {
-    let mut out = b"[\n".to_vec();
-    for (i, w) in wants.iter().enumerate() {
-        serde_json::to_writer(&mut out, &w.entry())?;
-        out.extend_from_slice(if i + 1 < wants.len() { b",\n" } else { b"\n" });
-    }
-    out.extend_from_slice(b"]\n");
-    Ok(out)
+    let entries: Vec<WantedEntry> = wants.iter().map(Want::entry).collect();
+    Ok(musicark_publish::list::json_lines_array(&entries)?)
 }
 
 /// The wanted list as CSV (RFC 4180).
 pub fn to_csv(wants: &[Want]) -> Vec<u8> {
-    fn field(s: &str) -> String {
-        if s.contains([',', '"', '\n', '\r']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s.to_string()
-        }
-    }
+    use musicark_publish::list::csv_field as field;
     let mut out = b"recording_mbid,isrc,artist,title,listens,wanted_by\r\n".to_vec();
     for w in wants {
         let row = [

@@ -209,16 +209,24 @@ fn round6(x: f64) -> f64 {
 /// The list as JSON bytes (one entry per line inside the array, so that
 /// diffs between releases read well).
 pub fn to_json(entries: &[ListEntry]) -> Result<Vec<u8>, PublishError> {
+    Ok(json_lines_array(entries)?)
+}
+
+/// A JSON array with one item per line (the list's form, and the wanted
+/// list's).
+pub fn json_lines_array<T: Serialize>(items: &[T]) -> Result<Vec<u8>, serde_json::Error> {
     let mut out = b"[\n".to_vec();
-    for (i, e) in entries.iter().enumerate() {
+    for (i, e) in items.iter().enumerate() {
         serde_json::to_writer(&mut out, e)?;
-        out.extend_from_slice(if i + 1 < entries.len() { b",\n" } else { b"\n" });
+        out.extend_from_slice(if i + 1 < items.len() { b",\n" } else { b"\n" });
     }
     out.extend_from_slice(b"]\n");
     Ok(out)
 }
 
-fn csv_field(s: &str) -> String {
+/// One CSV field (RFC 4180): quoted when it holds a comma, a quote or a
+/// line break.
+pub fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -495,8 +503,12 @@ pub fn signed_pair(
 }
 
 fn key_id(pk: &PublicKey) -> String {
-    let id = pk.keynum();
-    id.iter().rev().map(|b| format!("{b:02X}")).collect()
+    keynum_id(pk.keynum())
+}
+
+/// A key number (of a key or of a signature) as minisign prints it.
+pub fn keynum_id(keynum: &[u8]) -> String {
+    keynum.iter().rev().map(|b| format!("{b:02X}")).collect()
 }
 
 /// A name from a list, checked to be one plain file name: not empty, no
