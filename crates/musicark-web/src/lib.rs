@@ -342,10 +342,13 @@ impl App {
         Ok(model::Dashboard {
             status: db.status(&self.home.config.archive.name)?,
             coverage: (*self.coverage(db)?).clone(),
-            federation: {
-                let f = self.federation(db)?;
-                // Shown once the archive follows somebody.
-                (f.publishers.len() > 1).then(|| (*f).clone())
+            // Shown once the archive follows somebody; an archive that
+            // follows nobody does not compute it (a pass over the whole
+            // catalogue, at every refresh of the dashboard).
+            federation: if musicark_follow::publishers(db)?.is_empty() {
+                None
+            } else {
+                Some((*self.federation(db)?).clone())
             },
             health,
             activity: model::activity(db, 12)?,
