@@ -333,8 +333,8 @@ fn write_packbench(
         )?;
         tx.execute(
             "INSERT INTO contents (content_id, sha256, size, stored, verdict, codec, bitrate, duration_seconds, analyzer_version, analyzed_at) \
-             VALUES (?1, '-', ?2, 1, 'audio', 'opus', 64000, 180.0, 3, 'bench')",
-            params![b3, size as i64],
+             VALUES (?1, ?2, ?3, 1, 'audio', 'opus', 64000, 180.0, 3, 'bench')",
+            params![b3, hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)), size as i64],
         )?;
         let fp: Vec<u8> = (0..items)
             .flat_map(|_| (rng.next_u64() as u32).to_le_bytes())

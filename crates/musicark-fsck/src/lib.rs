@@ -30,7 +30,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use musicark_store::{BlobStore, ContentId, Db, Home, StoreError, clock};
+use musicark_store::{ContentId, Db, Home, StoreError, clock};
 use musicark_store::{params, sql::OptionalExtension};
 use serde::{Deserialize, Serialize};
 
@@ -168,9 +168,12 @@ fn check(home: &Home, db: &Db, kind: Kind, key: &str) -> Result<(Option<String>,
             let Some(id) = ContentId::parse(key) else {
                 return Ok((Some(format!("{key:?} is not a content id")), 0));
             };
-            let path = home.blobs().local_path(&id);
-            match hash_file(&path) {
-                Ok((h, len)) if h == key => Ok((None, len)),
+            let read = home
+                .blobs()?
+                .open(&id)
+                .and_then(musicark_store::hash_reader);
+            match read {
+                Ok((h, len)) if h == id => Ok((None, len)),
                 Ok((h, len)) => Ok((Some(format!("its bytes hash to {h}")), len)),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     Ok((Some("missing from the blob store".into()), 0))
@@ -377,14 +380,14 @@ fn repair_blob(
     let Some(cid) = ContentId::parse(id) else {
         return Ok(Err("not a content id".into()));
     };
-    let blobs = home.blobs();
+    let blobs = home.blobs()?;
     // Ok(Ok(())) restored, Ok(Err(actual)) the source's bytes hash to
     // `actual`, Err(why) the source could not be read.
     let restore = |src: &Path, from: &str| -> Result<Result<(), String>, FsckError> {
-        match musicark_store::repair_from(&blobs, &cid, src) {
+        match musicark_store::repair_from(&*blobs, &cid, src) {
             Ok(repair) => {
                 if let musicark_store::Repair::Replaced { quarantined } = &repair {
-                    log_repair(db, Kind::Blob, id, problem, from, Some(quarantined))?;
+                    log_repair(db, Kind::Blob, id, problem, from, Some(Path::new(quarantined)))?;
                 } else if repair == musicark_store::Repair::Restored {
                     log_repair(db, Kind::Blob, id, problem, from, None)?;
                 }
@@ -597,7 +600,7 @@ fn relink_packs(home: &Home, db: &Db, id: &str) -> Result<usize, FsckError> {
     let Some(cid) = ContentId::parse(id) else {
         return Ok(0);
     };
-    let blob = home.blobs().local_path(&cid);
+    let blobs = home.blobs()?;
     let mut stmt = db.prepare_cached(
         "SELECT p.name, f.path FROM pack_files f JOIN packs p ON p.pack_id = f.pack_id \
          WHERE f.output_id = ?1 AND p.obsolete = 0",
@@ -605,9 +608,15 @@ fn relink_packs(home: &Home, db: &Db, id: &str) -> Result<usize, FsckError> {
     let rows: Vec<(String, String)> = stmt
         .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
-    for (pack, path) in &rows {
-        musicark_publish::pack::relink_pack_file(home, pack, path, &blob)?;
+    if rows.is_empty() {
+        return Ok(0);
     }
+    let blob = blobs.local_copy(&cid)?;
+    let relinked = rows.iter().try_for_each(|(pack, path)| {
+        musicark_publish::pack::relink_pack_file(home, pack, path, &blob).map(|_| ())
+    });
+    blobs.release_local(&cid);
+    relinked?;
     Ok(rows.len())
 }
 
@@ -630,9 +639,8 @@ fn repair_pack(
         let Some(cid) = ContentId::parse(&id) else {
             continue;
         };
-        let blobs = home.blobs();
-        let blob = blobs.local_path(&cid);
-        if !musicark_store::blob_is_intact(&blobs, &cid).unwrap_or(false) {
+        let blobs = home.blobs()?;
+        if !musicark_store::blob_is_intact(&*blobs, &cid).unwrap_or(false) {
             if path == musicark_publish::pack::MANIFEST {
                 return Ok(Err("its manifest is damaged and has no other copy".into()));
             }
@@ -640,7 +648,10 @@ fn repair_pack(
                 return Ok(Err(format!("{path}: {why}")));
             }
         }
-        musicark_publish::pack::relink_pack_file(home, name, &path, &blob)?;
+        let blob = blobs.local_copy(&cid)?;
+        let relinked = musicark_publish::pack::relink_pack_file(home, name, &path, &blob);
+        blobs.release_local(&cid);
+        relinked?;
         fixed.push(path);
     }
     if fixed.is_empty() {

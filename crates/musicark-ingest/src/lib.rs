@@ -88,7 +88,7 @@ pub fn ingest(
     }
     // On PostgreSQL other ingests and a catalogue import may run too.
     let _lock = home.lock(musicark_store::Writers::Ingest)?;
-    home.blobs().clean_staging()?;
+    home.blobs()?.clean_staging()?;
     let mut db = home.db()?;
     let display_roots: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
     let run_id = db.begin_run(&display_roots, options.reference, options.rights.as_deref())?;

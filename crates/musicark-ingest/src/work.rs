@@ -10,7 +10,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use crossbeam_channel::{Receiver, Sender, bounded};
 use musicark_audio::{ANALYZER_VERSION, Analysis, Verdict, analyze_file};
 use musicark_store::records::{ContentRecord, FileKey, FileRecord, FileStatus, StoredFingerprint};
-use musicark_store::{BlobStore, ContentId, Db, FsBlobStore, Home, RunSummary, StoreError};
+use musicark_store::{BlobStore, ContentId, Db, Home, RunSummary, StoreError};
 use sha2::Digest;
 
 use crate::walk::{key_for, path_from_bytes};
@@ -61,10 +61,10 @@ pub(crate) fn run(
             let key_rx = key_rx.clone();
             let out_tx = out_tx.clone();
             let worker_db = home.db_read_only()?;
-            let blobs = home.blobs();
+            let blobs = home.blobs()?;
             let inflight = &inflight;
             workers.push(
-                s.spawn(move || work(&worker_db, &blobs, reference, inflight, key_rx, out_tx)),
+                s.spawn(move || work(&worker_db, &*blobs, reference, inflight, key_rx, out_tx)),
             );
         }
         drop(key_rx);
@@ -159,7 +159,7 @@ fn feed(db: &Db, tx: Sender<FileKey>) -> Result<(), IngestError> {
 
 fn work(
     db: &Db,
-    blobs: &FsBlobStore,
+    blobs: &dyn BlobStore,
     reference: bool,
     inflight: &InFlight,
     rx: Receiver<FileKey>,
@@ -385,7 +385,7 @@ type Completion<'a> = Option<(Claim<'a>, Option<Known>)>;
 
 fn process<'a>(
     db: &Db,
-    blobs: &FsBlobStore,
+    blobs: &dyn BlobStore,
     reference: bool,
     inflight: &'a InFlight,
     queued: FileKey,

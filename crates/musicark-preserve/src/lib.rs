@@ -21,7 +21,7 @@ use std::time::Instant;
 use musicark_audio::transcode::{TranscodeOptions, transcode_file};
 pub mod copies;
 
-use musicark_store::{BlobStore, ContentId, Db, Home, PreserveConfig};
+use musicark_store::{ContentId, Db, Home, PreserveConfig};
 use musicark_store::{params, sql::OptionalExtension};
 use serde::Serialize;
 
@@ -47,6 +47,42 @@ pub enum PreserveError {
 enum JobError {
     Item(String),
     NoSpace(std::path::PathBuf),
+}
+
+/// A reader that makes the SHA-256 of what passes through it.
+struct Sha256Reader<R> {
+    inner: R,
+    sha: sha2::Sha256,
+}
+
+impl<R: std::io::Read> Sha256Reader<R> {
+    fn new(inner: R) -> Self {
+        Sha256Reader {
+            inner,
+            sha: <sha2::Sha256 as sha2::Digest>::new(),
+        }
+    }
+
+    fn finish(self) -> String {
+        hex::encode(sha2::Digest::finalize(self.sha))
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Sha256Reader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        sha2::Digest::update(&mut self.sha, &buf[..n]);
+        Ok(n)
+    }
+}
+
+/// A blob's local copy, given back to its store when dropped.
+struct LocalCopy<'a>(&'a dyn musicark_store::BlobStore, ContentId);
+
+impl Drop for LocalCopy<'_> {
+    fn drop(&mut self) {
+        self.0.release_local(&self.1);
+    }
 }
 
 impl<E: std::fmt::Display> From<E> for JobError {
@@ -170,7 +206,7 @@ pub fn plan(home: &Home, db: &Db, policy: &PreserveConfig) -> Result<Vec<Job>, P
         .flat_map(|g| g.others.iter().map(|o| o.content_id.clone()))
         .collect();
     let popularity = Popularity::load(db)?;
-    let blobs = home.blobs();
+    let blobs = home.blobs()?;
     let mut stmt = db.prepare(
         "SELECT c.content_id, c.size, c.stored, coalesce(c.lossless, 0), c.bitrate, c.bandwidth, \
                 coalesce(c.duration_seconds, 0), m.recording_id, r.mbid, \
@@ -296,7 +332,7 @@ pub fn run(
 ) -> Result<PreserveSummary, PreserveError> {
     let started = Instant::now();
     let db = Mutex::new(home.db()?);
-    let blobs = home.blobs();
+    let blobs = home.blobs()?;
     // What a killed run left in staging (the caller holds the writer lock).
     blobs.clean_staging()?;
     let next = AtomicUsize::new(0);
@@ -310,15 +346,17 @@ pub fn run(
                   tier: Tier,
                   kbps: Option<u32>,
                   output: &str,
-                  bytes: u64|
+                  bytes: u64,
+                  sha256: Option<&str>|
      -> Result<(), PreserveError> {
         let db = db.lock().unwrap_or_else(|e| e.into_inner());
         db.execute(
-            "INSERT INTO preserved (source_id, tier, kbps, output_id, bytes, duration, recording_id, made_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (source_id) DO UPDATE SET \
+            "INSERT INTO preserved (source_id, tier, kbps, output_id, bytes, duration, recording_id, made_at, sha256) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (source_id) DO UPDATE SET \
                tier = excluded.tier, kbps = excluded.kbps, output_id = excluded.output_id, \
                bytes = excluded.bytes, duration = excluded.duration, \
-               recording_id = excluded.recording_id, made_at = excluded.made_at",
+               recording_id = excluded.recording_id, made_at = excluded.made_at, \
+               sha256 = excluded.sha256",
             params![
                 job.source_id,
                 tier.as_str(),
@@ -327,7 +365,8 @@ pub fn run(
                 bytes as i64,
                 job.duration,
                 job.recording_id,
-                musicark_store::clock::now()
+                musicark_store::clock::now(),
+                sha256
             ],
         )?;
         Ok(())
@@ -347,12 +386,35 @@ pub fn run(
         drop(s);
         match job.decision {
             Decision::Original => {
-                record(job, Tier::Original, None, &job.source_id, job.size)?;
+                record(job, Tier::Original, None, &job.source_id, job.size, None)?;
                 let mut s = summary.lock().unwrap_or_else(|e| e.into_inner());
                 s.kept_original += 1;
                 s.bytes_out += job.size;
             }
             Decision::Opus { kbps } => {
+                // A stored source on object storage is fetched for the
+                // encoder, and its local copy dropped once used.
+                let blob = ContentId::parse(&job.source_id)
+                    .filter(|id| blobs.local_path(id) == job.local);
+                let _local = match &blob {
+                    Some(id) => match blobs.local_copy(id) {
+                        Ok(_) => Some(LocalCopy(&*blobs, id.clone())),
+                        Err(musicark_store::StoreError::NoSpace { path }) => {
+                            return Err(JobError::NoSpace(path));
+                        }
+                        Err(e @ musicark_store::StoreError::Rotten { .. }) => {
+                            let mut why = format!("{e}; no copy made");
+                            if let Some(id) = &blob
+                                && let Ok(Some(q)) = blobs.quarantine(id)
+                            {
+                                why.push_str(&format!(" (moved to {q})"));
+                            }
+                            return Err(JobError::Item(why));
+                        }
+                        Err(e) => return Err(e.into()),
+                    },
+                    None => None,
+                };
                 // The copy states where it came from: the source's bytes
                 // must be the ones its hash names.
                 let mut source = blake3::Hasher::new();
@@ -363,11 +425,10 @@ pub fn run(
                         job.local.display(),
                         job.source_id
                     );
-                    if let Some(id) = ContentId::parse(&job.source_id)
-                        && blobs.local_path(&id) == job.local
-                        && let Ok(Some(q)) = blobs.quarantine(&id)
+                    if let Some(id) = &blob
+                        && let Ok(Some(q)) = blobs.quarantine(id)
                     {
-                        why.push_str(&format!(" (moved to {})", q.display()));
+                        why.push_str(&format!(" (moved to {q})"));
                     }
                     return Err(JobError::Item(why));
                 }
@@ -385,11 +446,13 @@ pub fn run(
                     }
                     return Err(e.into());
                 }
-                let mut hasher = blake3::Hasher::new();
+                // The copy's BLAKE3 (its name) and SHA-256 (for the
+                // manifests of packs), in one read.
                 let file = std::fs::File::open(&out)?;
                 let len = file.metadata()?.len();
-                hasher.update_reader(file)?;
-                let id = ContentId::from_hash(&hasher.finalize());
+                let mut tee = Sha256Reader::new(file);
+                let (id, _) = musicark_store::hash_reader(&mut tee)?;
+                let sha256 = tee.finish();
                 let put = blobs.put_file(&id, &out);
                 let _ = std::fs::remove_file(&out);
                 match put {
@@ -399,7 +462,7 @@ pub fn run(
                     }
                     Err(e) => return Err(e.into()),
                 }
-                record(job, Tier::Opus, Some(kbps), id.as_str(), len)?;
+                record(job, Tier::Opus, Some(kbps), id.as_str(), len, Some(&sha256))?;
                 let mut s = summary.lock().unwrap_or_else(|e| e.into_inner());
                 s.made += 1;
                 s.bytes_out += len;

@@ -172,7 +172,7 @@ fn entry_for(path: &str, local: &Path) -> Result<ManifestEntry, PublishError> {
     Ok(ManifestEntry {
         path: path.to_string(),
         size: bytes.len() as u64,
-        sha256: String::new(),
+        sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)),
         blake3: blake3.clone(),
         codec: Some("zstd".into()),
         bitrate: None,

@@ -24,10 +24,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use musicark_audio::fingerprint::Fingerprint;
 use musicark_preserve::{Popularity, Tier, band_name};
-use musicark_store::{BlobStore, ContentId, Db, Home, atomic_write};
+use musicark_store::{ContentId, Db, Home, atomic_write};
 use musicark_store::{params, sql::OptionalExtension};
 use musicark_torrent::{
-    BuildOptions, HashOptions, InputFile, Layout, Mode, build_torrent, hash_layout,
+    BuildOptions, FileWant, HashOptions, InputFile, Layout, Mode, build_torrent, hash_layout,
+    hash_layout_and_files,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -351,7 +352,7 @@ pub(crate) fn unpacked_items(
         )?
         .query_map([], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    let blobs = home.blobs();
+    let blobs = home.blobs()?;
     let mut stmt = db.prepare(
         "SELECT pr.source_id, pr.tier, pr.kbps, pr.output_id, pr.bytes, pr.duration, pr.recording_id, \
                 c.codec, c.bitrate, c.stored, c.tags, \
@@ -359,7 +360,8 @@ pub(crate) fn unpacked_items(
                 (SELECT max(listen_count) FROM popularity p WHERE p.recording_key = coalesce(r.mbid, 'rec:' || r.recording_id)), \
                 (SELECT string_agg(isrc, ',' ORDER BY isrc) FROM isrcs i WHERE i.recording_id = r.recording_id), \
                 (SELECT path FROM files f WHERE f.content_id = pr.source_id ORDER BY display_path LIMIT 1), \
-                (SELECT display_path FROM files f WHERE f.content_id = pr.source_id ORDER BY display_path LIMIT 1) \
+                (SELECT display_path FROM files f WHERE f.content_id = pr.source_id ORDER BY display_path LIMIT 1), \
+                coalesce(pr.sha256, (SELECT o.sha256 FROM contents o WHERE o.content_id = pr.output_id)) \
          FROM preserved pr JOIN contents c ON c.content_id = pr.source_id \
            LEFT JOIN recordings r ON r.recording_id = pr.recording_id \
          ORDER BY pr.output_id",
@@ -449,7 +451,9 @@ pub(crate) fn unpacked_items(
         let mut entry = ManifestEntry {
             path: String::new(),
             size: r.get::<_, i64>(4)? as u64,
-            sha256: String::new(),
+            // Recorded by ingest (originals) or preserve (copies), of the
+            // bytes the BLAKE3 names; checked by that BLAKE3 when packed.
+            sha256: r.get::<_, Option<String>>(18)?.unwrap_or_default(),
             blake3: output_id.clone(),
             codec,
             bitrate,
@@ -595,6 +599,11 @@ pub(crate) fn link_or_copy(src: &Path, dst: &Path) -> std::io::Result<()> {
     }
 }
 
+/// Where a pack's file at `path` (`/`-separated) sits under `dir`.
+fn placed_path(dir: &Path, path: &str) -> PathBuf {
+    path.split('/').fold(dir.to_path_buf(), |p, c| p.join(c))
+}
+
 /// SHA-256, BLAKE3 and length of a file in one read.
 pub fn hash_file_both(path: &Path, buf: &mut [u8]) -> std::io::Result<(String, String, u64)> {
     let mut f = std::fs::File::open(path)?;
@@ -623,16 +632,16 @@ pub fn hash_file_both(path: &Path, buf: &mut [u8]) -> std::io::Result<(String, S
 /// BLAKE3 is not published. When `local` is the blob named `recorded`, it
 /// is moved to the quarantine first (its bytes lie about its name).
 pub(crate) fn reject_rotten(home: &Home, local: &Path, recorded: &str, actual: &str) -> String {
-    use musicark_store::BlobStore;
-    let blobs = home.blobs();
-    let quarantined = ContentId::parse(recorded)
-        .filter(|id| blobs.local_path(id) == local)
-        .and_then(|id| blobs.quarantine(&id).ok().flatten());
+    let quarantined = home.blobs().ok().and_then(|blobs| {
+        ContentId::parse(recorded)
+            .filter(|id| blobs.local_path(id) == local)
+            .and_then(|id| blobs.quarantine(&id).ok().flatten())
+    });
     format!(
         "its bytes hash to {actual}, not to {recorded} as recorded: the stored copy is damaged{}; \
          restore it with `musicark fsck --repair` or by ingesting the original again",
         quarantined
-            .map(|q| format!(" (moved to {})", q.display()))
+            .map(|q| format!(" (moved to {q})"))
             .unwrap_or_default()
     )
 }
@@ -954,12 +963,42 @@ pub(crate) fn build_pack(
     let mut unique = Unique::new(&[MANIFEST]);
     let mut entries: Vec<ManifestEntry> = Vec::with_capacity(group.len());
     let mut locals: Vec<PathBuf> = Vec::with_capacity(group.len());
+    let blobs = home.blobs()?;
     for item in group {
         let path = unique.claim(item.path);
         let mut entry = item.entry;
         entry.path = path.join("/");
         let dst = path.iter().fold(tmp.clone(), |p, c| p.join(c));
-        if let Err(e) = link_or_copy(&item.local, &dst) {
+        // On object storage a blob is fetched beside the pack (verified),
+        // linked in, and its cached name dropped: the pack keeps the data.
+        let fetched = ContentId::parse(&entry.blake3)
+            .filter(|id| !blobs.is_local() && blobs.local_path(id) == item.local);
+        if let Some(id) = &fetched {
+            match blobs.local_copy(id) {
+                Ok(_) => {}
+                Err(musicark_store::StoreError::NoSpace { path }) => {
+                    return Err(PublishError::io(
+                        &path,
+                        std::io::Error::from(std::io::ErrorKind::StorageFull),
+                    ));
+                }
+                Err(e) => {
+                    let why = match &e {
+                        musicark_store::StoreError::Rotten { actual, .. } => {
+                            reject_rotten(home, &item.local, &entry.blake3, actual)
+                        }
+                        _ => e.to_string(),
+                    };
+                    failed.push((item.local.display().to_string(), why));
+                    continue;
+                }
+            }
+        }
+        let placed = link_or_copy(&item.local, &dst);
+        if let Some(id) = &fetched {
+            blobs.release_local(id);
+        }
+        if let Err(e) = placed {
             if musicark_store::is_no_space(&e) {
                 return Err(PublishError::io(&dst, e));
             }
@@ -973,125 +1012,176 @@ pub(crate) fn build_pack(
         entries.push(entry);
         locals.push(item.local);
     }
-    // SHA-256 of every file, on every core; BLAKE3 in the same read, so
-    // that the manifest never states a hash the bytes do not have.
-    let next = AtomicUsize::new(0);
-    type Sums = std::io::Result<(String, String, u64)>;
-    let sums: Vec<std::sync::Mutex<Option<Sums>>> = (0..entries.len())
-        .map(|_| std::sync::Mutex::new(None))
+    // One read of every file: its pieces, its BLAKE3 (checked against the
+    // record: rotten bytes are never published) and, where ingest or
+    // preserve did not record it, its SHA-256. The manifest states the
+    // SHA-256s, and the torrent holds the manifest, so a file whose
+    // SHA-256 is unknown is read once before (older archives only), and
+    // a rotten file found while hashing means the manifest and pieces are
+    // made again without it.
+    let unknown: Vec<usize> = (0..entries.len())
+        .filter(|&i| entries[i].sha256.is_empty())
         .collect();
-    std::thread::scope(|s| {
-        for _ in 0..options.threads.max(1) {
-            s.spawn(|| {
-                let mut buf = vec![0u8; 1 << 20];
-                while let Some(i) =
-                    Some(next.fetch_add(1, Ordering::Relaxed)).filter(|&i| i < entries.len())
-                {
-                    let path = entries[i]
-                        .path
-                        .split('/')
-                        .fold(tmp.clone(), |p, c| p.join(c));
-                    *sums[i].lock().unwrap_or_else(|e| e.into_inner()) =
-                        Some(hash_file_both(&path, &mut buf));
-                }
-            });
-        }
-    });
-    let mut kept = Vec::with_capacity(entries.len());
-    for ((mut entry, sum), local) in entries.into_iter().zip(sums).zip(locals) {
-        match sum.into_inner().unwrap_or_else(|e| e.into_inner()) {
-            Some(Ok((sha, b3, len))) => {
-                if b3 != entry.blake3 || len != entry.size {
-                    // Rotten bytes are never published: out of the pack,
-                    // and out of the blob store (kept in its quarantine).
-                    let placed = entry.path.split('/').fold(tmp.clone(), |p, c| p.join(c));
-                    let _ = std::fs::remove_file(&placed);
-                    let why = reject_rotten(home, &local, &entry.blake3, &b3);
-                    failed.push((local.display().to_string(), why));
-                    continue;
-                }
-                entry.sha256 = sha;
-                kept.push(entry);
+    if !unknown.is_empty() {
+        let next = AtomicUsize::new(0);
+        type Sums = std::io::Result<(String, String, u64)>;
+        let sums: Vec<std::sync::Mutex<Option<Sums>>> = (0..unknown.len())
+            .map(|_| std::sync::Mutex::new(None))
+            .collect();
+        std::thread::scope(|s| {
+            for _ in 0..options.threads.max(1) {
+                s.spawn(|| {
+                    let mut buf = vec![0u8; 1 << 20];
+                    while let Some(k) =
+                        Some(next.fetch_add(1, Ordering::Relaxed)).filter(|&k| k < unknown.len())
+                    {
+                        let path = placed_path(&tmp, &entries[unknown[k]].path);
+                        *sums[k].lock().unwrap_or_else(|e| e.into_inner()) =
+                            Some(hash_file_both(&path, &mut buf));
+                    }
+                });
             }
-            Some(Err(e)) => {
-                if musicark_store::is_no_space(&e) {
+        });
+        for (k, sum) in unknown.iter().zip(sums) {
+            match sum.into_inner().unwrap_or_else(|e| e.into_inner()) {
+                Some(Ok((sha, _, _))) => entries[*k].sha256 = sha,
+                Some(Err(e)) if musicark_store::is_no_space(&e) => {
                     return Err(PublishError::io(&tmp, e));
                 }
-                failed.push((entry.path.clone(), e.to_string()));
+                // Left unknown: the read below reports it.
+                Some(Err(_)) | None => {}
             }
-            None => unreachable!("every index is hashed"),
         }
     }
-    let entries = kept;
-    if entries.is_empty() {
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(PublishError::Item {
-            path: name.to_string(),
-            reason: "no file of this pack could be published (see the reasons above)".into(),
-        });
-    }
-    // The manifest, streamed to disk: each audio line gets its source's
-    // fingerprint as it is written, so no pack holds them all in memory.
     let manifest_path = tmp.join(MANIFEST);
-    let (manifest_len, manifest_sha256, manifest_blake3) = {
-        let file = std::fs::File::create(&manifest_path)
-            .map_err(|e| PublishError::io(&manifest_path, e))?;
-        let mut out = HashingWriter::new(std::io::BufWriter::new(file));
-        for e in &entries {
-            if what.kind == "audio" && e.fingerprint.is_none() {
-                let mut line = e.clone();
-                line.fingerprint = fingerprint_of(db, &e.source_blake3)?;
-                serde_json::to_writer(&mut out, &line)?;
-            } else {
-                serde_json::to_writer(&mut out, e)?;
-            }
-            out.write_all(b"\n")
-                .map_err(|err| PublishError::io(&manifest_path, err))?;
-        }
-        let (file, len, sha, b3) = out
-            .finish()
-            .map_err(|err| PublishError::io(&manifest_path, err))?;
-        // Durable before the pack is recorded: the torrent vouches for it.
-        file.into_inner()
-            .map_err(|err| PublishError::io(&manifest_path, err.into_error()))?
-            .sync_all()
-            .map_err(|err| PublishError::io(&manifest_path, err))?;
-        (len, sha, b3)
-    };
-    // The torrent: every file, the manifest included.
-    let mut files: Vec<InputFile> = entries
-        .iter()
-        .enumerate()
-        .map(|(i, e)| InputFile {
-            path: e.path.split('/').map(String::from).collect(),
-            length: e.size,
-            source: i,
-        })
-        .collect();
-    let mut sources: Vec<PathBuf> = entries
-        .iter()
-        .map(|e| e.path.split('/').fold(tmp.clone(), |p, c| p.join(c)))
-        .collect();
-    files.push(InputFile {
-        path: vec![MANIFEST.into()],
-        length: manifest_len,
-        source: sources.len(),
-    });
-    sources.push(tmp.join(MANIFEST));
     let mode = if options.hybrid {
         Mode::Hybrid
     } else {
         Mode::V1
     };
-    let layout = Layout::plan(name.to_string(), files, false, mode, None, false);
-    let hashes = hash_layout(
-        &layout,
-        &sources,
-        HashOptions {
-            threads: options.threads.max(1),
-        },
-    )
-    .map_err(|e| PublishError::io(&tmp, e))?;
+    let (layout, hashes, manifest_len, manifest_sha256, manifest_blake3) = loop {
+        if entries.is_empty() {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(PublishError::Item {
+                path: name.to_string(),
+                reason: "no file of this pack could be published (see the reasons above)".into(),
+            });
+        }
+        // The manifest, streamed to disk: each audio line gets its source's
+        // fingerprint as it is written, so no pack holds them all in memory.
+        let (manifest_len, manifest_sha256, manifest_blake3) = {
+            let file = std::fs::File::create(&manifest_path)
+                .map_err(|e| PublishError::io(&manifest_path, e))?;
+            let mut out = HashingWriter::new(std::io::BufWriter::new(file));
+            for e in &entries {
+                if what.kind == "audio" && e.fingerprint.is_none() {
+                    let mut line = e.clone();
+                    line.fingerprint = fingerprint_of(db, &e.source_blake3)?;
+                    serde_json::to_writer(&mut out, &line)?;
+                } else {
+                    serde_json::to_writer(&mut out, e)?;
+                }
+                out.write_all(b"\n")
+                    .map_err(|err| PublishError::io(&manifest_path, err))?;
+            }
+            let (file, len, sha, b3) = out
+                .finish()
+                .map_err(|err| PublishError::io(&manifest_path, err))?;
+            // Durable before the pack is recorded: the torrent vouches for it.
+            file.into_inner()
+                .map_err(|err| PublishError::io(&manifest_path, err.into_error()))?
+                .sync_all()
+                .map_err(|err| PublishError::io(&manifest_path, err))?;
+            (len, sha, b3)
+        };
+        // The torrent: every file, the manifest included.
+        let mut files: Vec<InputFile> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| InputFile {
+                path: e.path.split('/').map(String::from).collect(),
+                length: e.size,
+                source: i,
+            })
+            .collect();
+        let mut sources: Vec<PathBuf> = entries.iter().map(|e| placed_path(&tmp, &e.path)).collect();
+        files.push(InputFile {
+            path: vec![MANIFEST.into()],
+            length: manifest_len,
+            source: sources.len(),
+        });
+        sources.push(manifest_path.clone());
+        let layout = Layout::plan(name.to_string(), files, false, mode, None, false);
+        // The layout's own order; the manifest's digests are known.
+        let wants: Vec<FileWant> = layout
+            .files
+            .iter()
+            .map(|f| FileWant {
+                blake3: f.source < entries.len(),
+                sha256: false,
+            })
+            .collect();
+        let hashed = hash_layout_and_files(
+            &layout,
+            &sources,
+            HashOptions {
+                threads: options.threads.max(1),
+            },
+            &wants,
+        );
+        let (hashes, digests) = match hashed {
+            Ok(h) => h,
+            Err(e) if musicark_store::is_no_space(&e) => return Err(PublishError::io(&tmp, e)),
+            Err(_) => {
+                // Some file could not be read: find which, leave it out,
+                // and build again.
+                let mut bad = Vec::new();
+                for (i, e) in entries.iter().enumerate() {
+                    if let Err(err) = std::fs::File::open(placed_path(&tmp, &e.path))
+                        .and_then(|mut f| std::io::copy(&mut f, &mut std::io::sink()))
+                    {
+                        bad.push((i, err.to_string()));
+                    }
+                }
+                if bad.is_empty() {
+                    return Err(PublishError::Item {
+                        path: name.to_string(),
+                        reason: "a file of this pack could not be read while hashing".into(),
+                    });
+                }
+                for (i, why) in bad.into_iter().rev() {
+                    let e = entries.remove(i);
+                    locals.remove(i);
+                    failed.push((e.path, why));
+                }
+                continue;
+            }
+        };
+        let mut rotten = Vec::new();
+        for (f, digest) in layout.files.iter().zip(&digests) {
+            let Some(i) = Some(f.source).filter(|&i| i < entries.len()) else {
+                continue;
+            };
+            let b3 = digest.as_ref().and_then(|d| d.blake3.clone()).unwrap_or_default();
+            let len = digest.as_ref().map_or(0, |d| d.len);
+            if b3 != entries[i].blake3 || len != entries[i].size {
+                rotten.push((i, b3));
+            }
+        }
+        if rotten.is_empty() {
+            break (layout, hashes, manifest_len, manifest_sha256, manifest_blake3);
+        }
+        // Rotten bytes are never published: out of the pack, and out of
+        // the blob store (kept in its quarantine); then the pack again.
+        rotten.sort_by_key(|r| std::cmp::Reverse(r.0));
+        for (i, b3) in rotten {
+            let entry = entries.remove(i);
+            let local = locals.remove(i);
+            let _ = std::fs::remove_file(placed_path(&tmp, &entry.path));
+            let why = reject_rotten(home, &local, &entry.blake3, &b3);
+            failed.push((local.display().to_string(), why));
+        }
+    };
     let build = BuildOptions {
         trackers: options.trackers.iter().map(|t| vec![t.clone()]).collect(),
         web_seeds: options.web_seeds.clone(),

@@ -45,18 +45,46 @@ pub enum PutOutcome {
     AlreadyPresent,
 }
 
-/// Where blobs live. The filesystem today; object storage behind the same
-/// trait when one machine is outgrown.
+/// Where blobs live: the archive's own directory ([`FsBlobStore`], the
+/// default) or an S3-compatible bucket ([`crate::S3BlobStore`]). Both keep
+/// the same promise: a blob is visible under its id only once it holds
+/// exactly the bytes that hash to that id.
 pub trait BlobStore: Send + Sync {
-    fn contains(&self, id: &ContentId) -> bool;
+    /// Where the blobs are, for messages: a directory or `s3://bucket/prefix`.
+    fn location(&self) -> String;
+    /// Whether the store holds a blob named `id` (its bytes unchecked).
+    fn contains(&self, id: &ContentId) -> Result<bool>;
     /// Store the bytes of `src`, which the caller has hashed to `id`.
+    /// What is stored is hashed again as it is copied: a source that
+    /// changed meanwhile stores nothing ([`StoreError::BlobMismatch`]).
     fn put_file(&self, id: &ContentId, src: &Path) -> Result<PutOutcome>;
-    /// A local path to read the blob from.
+    /// The blob's bytes, streamed; an error of kind `NotFound` when the
+    /// store holds no such blob.
+    fn open(&self, id: &ContentId) -> std::io::Result<Box<dyn Read + Send>>;
+    /// The local file [`BlobStore::local_copy`] gives for `id`, without
+    /// fetching anything: the blob itself on a filesystem store.
     fn local_path(&self, id: &ContentId) -> PathBuf;
+    /// A local file holding the blob's bytes, for tools that read files
+    /// (the encoder, hard links into packs): the blob itself on a
+    /// filesystem store; on object storage a copy fetched into the
+    /// archive's cache, verified against `id`. Give it back with
+    /// [`BlobStore::release_local`].
+    fn local_copy(&self, id: &ContentId) -> Result<PathBuf>;
+    /// Done with a [`BlobStore::local_copy`]: object storage drops the
+    /// cached copy; a filesystem store has nothing to do.
+    fn release_local(&self, _id: &ContentId) {}
+    /// Whether blobs are files in this archive's own filesystem (so that
+    /// packs can hard-link them).
+    fn is_local(&self) -> bool;
     /// Move a blob whose bytes do not hash to its name out of the store
     /// (kept for inspection, never deleted); where it went, or `None`
     /// when there was no such blob.
-    fn quarantine(&self, id: &ContentId) -> Result<Option<PathBuf>>;
+    fn quarantine(&self, id: &ContentId) -> Result<Option<String>>;
+    /// Remove what a killed writer left in staging. Call while holding
+    /// the archive's write lock.
+    fn clean_staging(&self) -> Result<usize> {
+        Ok(0)
+    }
 }
 
 /// What [`repair_from`] found and did.
@@ -66,9 +94,9 @@ pub enum Repair {
     Intact,
     /// The blob was missing: stored from the source.
     Restored,
-    /// The blob's bytes were wrong: moved to the quarantine, then stored
-    /// again from the source.
-    Replaced { quarantined: PathBuf },
+    /// The blob's bytes were wrong: moved to the quarantine (the place
+    /// named here), then stored again from the source.
+    Replaced { quarantined: String },
 }
 
 /// Make the blob `id` whole from `src`, whose bytes the caller hashed to
@@ -76,7 +104,7 @@ pub enum Repair {
 /// and a bad one is quarantined only once `src` is known to hash right
 /// (`put_file` verifies what it copied before the rename).
 pub fn repair_from(store: &dyn BlobStore, id: &ContentId, src: &Path) -> Result<Repair> {
-    if !store.contains(id) {
+    if !store.contains(id)? {
         store.put_file(id, src)?;
         return Ok(Repair::Restored);
     }
@@ -115,11 +143,34 @@ impl FsBlobStore {
         }
     }
 
+}
+
+impl BlobStore for FsBlobStore {
+    fn location(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    fn contains(&self, id: &ContentId) -> Result<bool> {
+        Ok(self.local_path(id).is_file())
+    }
+
+    fn open(&self, id: &ContentId) -> std::io::Result<Box<dyn Read + Send>> {
+        Ok(Box::new(std::fs::File::open(self.local_path(id))?))
+    }
+
+    fn local_copy(&self, id: &ContentId) -> Result<PathBuf> {
+        Ok(self.local_path(id))
+    }
+
+    fn is_local(&self) -> bool {
+        true
+    }
+
     /// Remove staging files left by a process that died mid-copy (a
     /// file's name carries the process id that wrote it: those of live
     /// processes, writers beside this one, are left). Call while holding
     /// the archive's write lock.
-    pub fn clean_staging(&self) -> Result<usize> {
+    fn clean_staging(&self) -> Result<usize> {
         let mut removed = 0;
         let entries = match std::fs::read_dir(&self.tmp) {
             Ok(e) => e,
@@ -147,19 +198,14 @@ impl FsBlobStore {
         }
         Ok(removed)
     }
-}
 
-impl BlobStore for FsBlobStore {
-    fn contains(&self, id: &ContentId) -> bool {
-        self.local_path(id).is_file()
-    }
 
     fn local_path(&self, id: &ContentId) -> PathBuf {
         let s = id.as_str();
         self.root.join(&s[0..2]).join(&s[2..4]).join(s)
     }
 
-    fn quarantine(&self, id: &ContentId) -> Result<Option<PathBuf>> {
+    fn quarantine(&self, id: &ContentId) -> Result<Option<String>> {
         let from = self.local_path(id);
         if !from.is_file() {
             return Ok(None);
@@ -175,7 +221,7 @@ impl BlobStore for FsBlobStore {
         if let Some(dir) = from.parent() {
             fsync_dir(dir)?;
         }
-        Ok(Some(to))
+        Ok(Some(to.display().to_string()))
     }
 
     fn put_file(&self, id: &ContentId, src: &Path) -> Result<PutOutcome> {
@@ -251,23 +297,35 @@ fn copy_into(src: &Path, dest: &Path) -> Result<()> {
 }
 
 /// Whether the blob `id` holds bytes that hash to `id`.
+/// Whether the blob `id` holds bytes that hash to `id`.
 pub fn blob_is_intact(store: &dyn BlobStore, id: &ContentId) -> Result<bool> {
-    let path = store.local_path(id);
-    Ok(hash_file(&path)? == *id)
+    let at = || PathBuf::from(format!("{}/{id}", store.location()));
+    let reader = store.open(id).map_err(|e| StoreError::io(&at(), e))?;
+    let (actual, _) = hash_reader(reader).map_err(|e| StoreError::io(&at(), e))?;
+    Ok(actual == *id)
 }
 
-fn hash_file(path: &Path) -> Result<ContentId> {
-    let mut f = std::fs::File::open(path).map_err(|e| StoreError::io(path, e))?;
+/// BLAKE3 and length of everything `reader` gives.
+pub fn hash_reader(mut reader: impl Read) -> std::io::Result<(ContentId, u64)> {
     let mut hasher = blake3::Hasher::new();
     let mut buf = vec![0u8; 1 << 20];
+    let mut len = 0u64;
     loop {
-        let n = f.read(&mut buf).map_err(|e| StoreError::io(path, e))?;
-        if n == 0 {
-            break;
-        }
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
         hasher.update(&buf[..n]);
+        len += n as u64;
     }
-    Ok(ContentId::from_hash(&hasher.finalize()))
+    Ok((ContentId::from_hash(&hasher.finalize()), len))
+}
+
+pub(crate) fn hash_file(path: &Path) -> Result<ContentId> {
+    let f = std::fs::File::open(path).map_err(|e| StoreError::io(path, e))?;
+    Ok(hash_reader(f).map_err(|e| StoreError::io(path, e))?.0)
 }
 
 #[cfg(test)]
@@ -296,7 +354,7 @@ mod tests {
             store.put_file(&wrong, &src),
             Err(StoreError::BlobMismatch { .. })
         ));
-        assert!(!store.contains(&wrong));
+        assert!(!store.contains(&wrong).expect("head"));
         assert_eq!(
             std::fs::read_dir(dir.path().join("tmp"))
                 .expect("tmp")

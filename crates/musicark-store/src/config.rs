@@ -18,6 +18,25 @@ pub struct Config {
     pub publish: PublishConfig,
     #[serde(default, skip_serializing_if = "ServeConfig::is_default")]
     pub serve: ServeConfig,
+    /// Where the S3-compatible object store of `[archive] blobs` answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<S3Config>,
+}
+
+/// `[s3]`: the object store behind `blobs = "s3://…"`. Credentials are
+/// never written here: they come from `AWS_ACCESS_KEY_ID` and
+/// `AWS_SECRET_ACCESS_KEY`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    /// `http://HOST:PORT` of a self-hosted store (Garage, Ceph RGW…);
+    /// absent: `AWS_ENDPOINT_URL`, else AWS itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// The store's region name (Garage's default is `garage`); absent:
+    /// `AWS_REGION`, else `us-east-1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 /// `musicark serve`: the web UI and JSON API.
@@ -163,6 +182,11 @@ pub struct ArchiveConfig {
     /// --database`). Absent: `catalog.sqlite` in the archive, embedded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
+    /// Where blobs live: `s3://bucket/prefix` for S3-compatible object
+    /// storage (given to `musicark init --blobs`). Absent: `blobs/` in
+    /// the archive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blobs: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -205,11 +229,13 @@ impl Config {
                 name,
                 format: 1,
                 database: None,
+                blobs: None,
             },
             ingest: IngestConfig::default(),
             preserve: PreserveConfig::default(),
             publish: PublishConfig::default(),
             serve: ServeConfig::default(),
+            s3: None,
         }
     }
 

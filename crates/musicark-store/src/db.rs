@@ -462,6 +462,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (publisher_id, recording_mbid)
     ) STRICT, WITHOUT ROWID;
     "#,
+    // 17: a preserved copy's SHA-256, made in the read that names it, so
+    // that `pack` reads each file once (pieces and BLAKE3 check) instead
+    // of once more for the manifest's SHA-256. Null for originals (theirs
+    // is the content's) and for copies made before.
+    r#"
+    ALTER TABLE preserved ADD COLUMN sha256 TEXT;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -42,6 +42,13 @@ pub enum StoreError {
         "blob {id}: copied bytes hash to {actual}: the source changed while it was being stored"
     )]
     BlobMismatch { id: String, actual: String },
+    /// The object store refused or failed a request (unreachable, bad
+    /// credentials, no such bucket).
+    #[error("object storage {location}: {message}")]
+    Object { location: String, message: String },
+    /// A stored blob's bytes no longer hash to its name.
+    #[error("{location}: its bytes hash to {actual} (damaged at rest); `musicark fsck --repair` restores it from a source")]
+    Rotten { location: String, actual: String },
     /// The filesystem holding `path` is full (ENOSPC or a quota). Nothing
     /// half-written was kept; a rerun after space is freed resumes.
     #[error(

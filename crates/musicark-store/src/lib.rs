@@ -5,6 +5,8 @@
 //!   musicark.toml      config (TOML), written atomically
 //!   catalog.sqlite     the catalogue: SQLite in WAL mode, migrated on open
 //!   blobs/ab/cd/<id>   content-addressed blobs, named by BLAKE3, read-only
+//!                      (or in object storage: `[archive] blobs = "s3://…"`,
+//!                      with local copies for the encoder under cache/blobs/)
 //!   search/            the catalogue's full-text index (tantivy), derived from it
 //!   packs/<name>/      published packs' files (hard links into blobs/)
 //!   torrents/          published .torrent files and their manifests
@@ -26,6 +28,7 @@ mod fsutil;
 pub mod migrate;
 mod names;
 mod pg;
+mod s3;
 pub mod pgschema;
 pub mod records;
 pub mod sql;
@@ -36,11 +39,13 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 pub use blobs::{
-    BlobStore, ContentId, FsBlobStore, PutOutcome, Repair, blob_is_intact, repair_from,
+    BlobStore, ContentId, FsBlobStore, PutOutcome, Repair, blob_is_intact, hash_reader,
+    repair_from,
 };
+pub use s3::{S3BlobStore, S3Url};
 pub use config::{
     ArchiveConfig, Band, Config, EmbargoListing, IngestConfig, PreserveConfig, PublishConfig,
-    ServeConfig,
+    S3Config, ServeConfig,
 };
 pub use db::{Db, Location, SCHEMA_VERSION, SqliteSchema, is_postgres_url};
 pub use error::{Result, StoreError, is_no_space, sqlite_full, sqlite_io};
@@ -60,6 +65,19 @@ pub const DB_FILE: &str = "catalog.sqlite";
 pub struct Home {
     root: PathBuf,
     pub config: Config,
+    /// Made at the first `blobs()`: an object store's client is kept.
+    blob_store: std::sync::OnceLock<std::sync::Arc<dyn BlobStore>>,
+}
+
+/// Where a new archive keeps its state (`musicark init`).
+#[derive(Debug, Clone, Default)]
+pub struct InitOptions {
+    /// `postgres://…`; `None`: `catalog.sqlite` in the archive.
+    pub database: Option<String>,
+    /// `s3://bucket/prefix`; `None`: `blobs/` in the archive.
+    pub blobs: Option<String>,
+    /// The object store's `[s3]` settings.
+    pub s3: Option<S3Config>,
 }
 
 impl Home {
@@ -74,6 +92,20 @@ impl Home {
     /// `catalog.sqlite` beside the config when `None`. The database must
     /// exist; its schema is made (or checked) here.
     pub fn init_with(root: &Path, database: Option<&str>) -> Result<Home> {
+        Home::init_options(
+            root,
+            &InitOptions {
+                database: database.map(String::from),
+                ..Default::default()
+            },
+        )
+    }
+
+    /// Create a new archive at `root` as `options` say. An object store
+    /// is checked reachable (and its bucket there) before anything is
+    /// written.
+    pub fn init_options(root: &Path, options: &InitOptions) -> Result<Home> {
+        let database = options.database.as_deref();
         if root.join(CONFIG_FILE).exists() {
             return Err(StoreError::AlreadyAnArchive {
                 path: root.to_path_buf(),
@@ -101,12 +133,29 @@ impl Home {
             }
             config.archive.database = Some(url.to_string());
         }
+        if let Some(url) = &options.blobs {
+            if S3Url::parse(url).is_none() {
+                return Err(StoreError::Config {
+                    path: root.join(CONFIG_FILE),
+                    message: format!(
+                        "--blobs {url:?}: write s3://BUCKET/PREFIX (leave it out to keep blobs in the archive)"
+                    ),
+                });
+            }
+            config.archive.blobs = Some(url.clone());
+            config.s3 = options.s3.clone();
+        }
         // The database first: a crash before the config is written leaves a
         // directory that `init` can simply be run on again.
         let home = Home {
             root: root.to_path_buf(),
             config,
+            blob_store: Default::default(),
         };
+        if home.config.archive.blobs.is_some() {
+            // Reachable, with credentials that can list the bucket.
+            home.blobs()?.contains(&ContentId::from_hash(&blake3::hash(b"")))?;
+        }
         home.db()?;
         atomic_write(&root.join(CONFIG_FILE), home.config.to_toml()?.as_bytes())?;
         Ok(home)
@@ -129,9 +178,18 @@ impl Home {
                 message: format!("[archive] database: {e}"),
             })?;
         }
+        if let Some(value) = &config.archive.blobs
+            && S3Url::parse(value).is_none()
+        {
+            return Err(StoreError::Config {
+                path: config_path.clone(),
+                message: format!("[archive] blobs = {value:?}: write s3://BUCKET/PREFIX"),
+            });
+        }
         Ok(Home {
             root: root.to_path_buf(),
             config,
+            blob_store: Default::default(),
         })
     }
 
@@ -204,8 +262,33 @@ impl Home {
         Db::open_read_only_at(&self.database())
     }
 
-    pub fn blobs(&self) -> FsBlobStore {
-        FsBlobStore::new(self.root.join("blobs"), self.root.join("tmp"))
+    /// The archive's blob store: `blobs/` in the archive, or the object
+    /// store `[archive] blobs` names (its client made once, then shared).
+    pub fn blobs(&self) -> Result<std::sync::Arc<dyn BlobStore>> {
+        if let Some(store) = self.blob_store.get() {
+            return Ok(store.clone());
+        }
+        let store: std::sync::Arc<dyn BlobStore> = match &self.config.archive.blobs {
+            Some(url) => {
+                let url = S3Url::parse(url).ok_or_else(|| StoreError::Config {
+                    path: self.root.join(CONFIG_FILE),
+                    message: format!("[archive] blobs = {url:?}: write s3://BUCKET/PREFIX"),
+                })?;
+                let s3 = self.config.s3.clone().unwrap_or_default();
+                std::sync::Arc::new(S3BlobStore::new(
+                    &url,
+                    s3.endpoint.as_deref(),
+                    s3.region.as_deref(),
+                    self.root.join("cache").join("blobs"),
+                    self.root.join("tmp"),
+                )?)
+            }
+            None => std::sync::Arc::new(FsBlobStore::new(
+                self.root.join("blobs"),
+                self.root.join("tmp"),
+            )),
+        };
+        Ok(self.blob_store.get_or_init(|| store).clone())
     }
 
     /// Take the archive's writer lock, alone; held until the returned

@@ -116,6 +116,8 @@ struct Ctx<'a> {
     want_v1: bool,
     want_v2: bool,
     pieces_in_file: Vec<u64>,
+    /// Per layout file: whole-file digests to make on the way.
+    wants: &'a [FileWant],
 }
 
 fn hash_one(
@@ -123,6 +125,7 @@ fn hash_one(
     ctx: &Ctx<'_>,
     buf: &mut [u8],
     cache: &mut Option<(usize, File)>,
+    digests: &mut Digesting,
 ) -> std::io::Result<PieceOut> {
     let mut n = 0usize;
     for seg in &piece.segments {
@@ -137,6 +140,7 @@ fn hash_one(
                 if let Some((_, f)) = cache.as_ref() {
                     f.read_exact_at(&mut buf[n..n + len], seg.offset)?;
                 }
+                digests.feed(ctx, i, seg.offset, &buf[n..n + len]);
             }
         }
         n += len;
@@ -186,6 +190,7 @@ const PREFETCH_AHEAD: u64 = 64 << 20;
 /// otherwise read one synchronous request at a time. Costs next to nothing
 /// when the data is already cached.
 fn prefetch(pieces: &[Piece], ctx: &Ctx<'_>, next: &AtomicUsize, done: &AtomicBool) {
+    // `next`: the first piece of the batch claimed last.
     let mut pos = 0usize;
     let mut cache: Option<(usize, File)> = None;
     let window = (PREFETCH_AHEAD / ctx.piece_length).max(2) as usize;
@@ -216,39 +221,195 @@ fn prefetch(pieces: &[Piece], ctx: &Ctx<'_>, next: &AtomicUsize, done: &AtomicBo
 }
 
 /// Hash `pieces` on `threads` threads; results in piece order. A piece whose
-/// data cannot be read gives the error instead.
-fn hash_pieces(pieces: &[Piece], ctx: &Ctx<'_>, threads: usize) -> Vec<std::io::Result<PieceOut>> {
+/// data cannot be read gives the error instead. Whole-file digests are
+/// made on the way for the files `ctx.wants` names, each by the one thread
+/// that reads it (batches never split such a file, up to [`SPLIT_ABOVE`]);
+/// the digests of files that were split anyway come back missing.
+fn hash_pieces(
+    pieces: &[Piece],
+    ctx: &Ctx<'_>,
+    threads: usize,
+) -> (Vec<std::io::Result<PieceOut>>, Vec<Option<FileDigests>>) {
+    let batches = batches(pieces, ctx);
     let next = AtomicUsize::new(0);
+    let claimed = AtomicUsize::new(0);
     let done = AtomicBool::new(false);
-    let batch = ((4u64 << 20) / ctx.piece_length).max(1) as usize;
-    let mut results: Vec<(usize, std::io::Result<PieceOut>)> = std::thread::scope(|s| {
-        s.spawn(|| prefetch(pieces, ctx, &next, &done));
+    type Out = (
+        Vec<(usize, std::io::Result<PieceOut>)>,
+        Vec<(usize, FileDigests)>,
+    );
+    let (mut results, files): Out = std::thread::scope(|s| {
+        s.spawn(|| prefetch(pieces, ctx, &claimed, &done));
         let workers: Vec<_> = (0..threads.max(1))
             .map(|_| {
                 s.spawn(|| {
                     let mut buf = vec![0u8; ctx.piece_length as usize];
                     let mut cache = None;
                     let mut out = Vec::new();
+                    let mut digests = Digesting::default();
                     loop {
-                        let start = next.fetch_add(batch, Ordering::Relaxed);
-                        if start >= pieces.len() {
+                        let b = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(range) = batches.get(b) else {
                             break;
+                        };
+                        claimed.fetch_max(range.start, Ordering::Relaxed);
+                        for i in range.clone() {
+                            let piece = hash_one(&pieces[i], ctx, &mut buf, &mut cache, &mut digests);
+                            out.push((i, piece));
                         }
-                        for (i, p) in pieces.iter().enumerate().skip(start).take(batch) {
-                            out.push((i, hash_one(p, ctx, &mut buf, &mut cache)));
-                        }
+                        // A file still open here was split between batches.
+                        digests.open.clear();
                     }
-                    out
+                    (out, digests.done)
                 })
             })
             .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap_or_default())
-            .collect()
+        let mut all: Out = (Vec::new(), Vec::new());
+        for w in workers {
+            let (pieces, files) = w.join().unwrap_or_default();
+            all.0.extend(pieces);
+            all.1.extend(files);
+        }
+        done.store(true, Ordering::Relaxed);
+        all
     });
     results.sort_by_key(|r| r.0);
-    results.into_iter().map(|r| r.1).collect()
+    let mut digests = vec![None; ctx.files.len()];
+    for (f, d) in files {
+        digests[f] = Some(d);
+    }
+    (results.into_iter().map(|r| r.1).collect(), digests)
+}
+
+/// A file whose whole-file digests are wanted is split between batches
+/// only when longer than this (its digests are then made by a read of
+/// its own): both cores stay busy on packs of large files.
+const SPLIT_ABOVE: u64 = 256 << 20;
+
+/// The pieces cut into runs of about 4 MiB, handed out to the threads
+/// in order; a run ends only where no wanted file goes on into the next
+/// piece (or after [`SPLIT_ABOVE`] bytes).
+fn batches(pieces: &[Piece], ctx: &Ctx<'_>) -> Vec<std::ops::Range<usize>> {
+    let target = ((4u64 << 20) / ctx.piece_length).max(1) as usize;
+    let cap = (SPLIT_ABOVE / ctx.piece_length).max(target as u64) as usize;
+    let mut out = Vec::with_capacity(pieces.len() / target + 1);
+    let mut start = 0;
+    for (i, p) in pieces.iter().enumerate() {
+        let len = i + 1 - start;
+        let goes_on = p.segments.last().is_some_and(|seg| {
+            seg.file.is_some_and(|f| {
+                ctx.wants.get(f).is_some_and(FileWant::any)
+                    && seg.offset + seg.len < ctx.files[f].length
+            })
+        });
+        if len >= target && (!goes_on || len >= cap) {
+            out.push(start..i + 1);
+            start = i + 1;
+        }
+    }
+    if start < pieces.len() {
+        out.push(start..pieces.len());
+    }
+    out
+}
+
+/// Whole-file digests to make while a file's pieces are hashed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FileWant {
+    pub blake3: bool,
+    pub sha256: bool,
+}
+
+impl FileWant {
+    fn any(&self) -> bool {
+        self.blake3 || self.sha256
+    }
+}
+
+/// A file's digests, as wanted: BLAKE3 and SHA-256 (hex), and its length
+/// as read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileDigests {
+    pub blake3: Option<String>,
+    pub sha256: Option<String>,
+    pub len: u64,
+}
+
+/// The digests one thread is making: files begun in its current batch,
+/// and files finished.
+#[derive(Default)]
+struct Digesting {
+    open: std::collections::HashMap<usize, (Option<blake3::Hasher>, Option<Sha256>, u64)>,
+    done: Vec<(usize, FileDigests)>,
+}
+
+impl Digesting {
+    fn feed(&mut self, ctx: &Ctx<'_>, f: usize, offset: u64, bytes: &[u8]) {
+        let Some(want) = ctx.wants.get(f).filter(|w| w.any()) else {
+            return;
+        };
+        let state = match self.open.get_mut(&f) {
+            Some(s) if s.2 == offset => s,
+            // Begun in another batch: made by a read of its own.
+            Some(_) | None if offset != 0 => return,
+            _ => self.open.entry(f).or_insert_with(|| {
+                (
+                    want.blake3.then(blake3::Hasher::new),
+                    want.sha256.then(Sha256::new),
+                    0,
+                )
+            }),
+        };
+        if let Some(h) = &mut state.0 {
+            h.update(bytes);
+        }
+        if let Some(h) = &mut state.1 {
+            h.update(bytes);
+        }
+        state.2 += bytes.len() as u64;
+        if state.2 == ctx.files[f].length
+            && let Some((b3, sha, len)) = self.open.remove(&f)
+        {
+            self.done.push((
+                f,
+                FileDigests {
+                    blake3: b3.map(|h| h.finalize().to_hex().to_string()),
+                    sha256: sha.map(|h| hex::encode(h.finalize())),
+                    len,
+                },
+            ));
+        }
+    }
+}
+
+/// Digests of one whole file, read on its own.
+fn digest_file(path: &Path, want: FileWant) -> std::io::Result<FileDigests> {
+    use std::io::Read;
+    let mut f = File::open(path)?;
+    let mut b3 = want.blake3.then(blake3::Hasher::new);
+    let mut sha = want.sha256.then(Sha256::new);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut len = 0u64;
+    loop {
+        let n = match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if let Some(h) = &mut b3 {
+            h.update(&buf[..n]);
+        }
+        if let Some(h) = &mut sha {
+            h.update(&buf[..n]);
+        }
+        len += n as u64;
+    }
+    Ok(FileDigests {
+        blake3: b3.map(|h| h.finalize().to_hex().to_string()),
+        sha256: sha.map(|h| hex::encode(h.finalize())),
+        len,
+    })
 }
 
 fn pieces_in_file(files: &[InputFile], pieces: &[Piece]) -> Vec<u64> {
@@ -298,6 +459,19 @@ pub fn hash_layout(
     sources: &[PathBuf],
     options: HashOptions,
 ) -> std::io::Result<Hashes> {
+    Ok(hash_layout_and_files(layout, sources, options, &[])?.0)
+}
+
+/// Hash a planned layout and, in the same read, make the whole-file
+/// digests `wants` asks of each layout file (`wants[i]` for
+/// `layout.files[i]`; missing entries want nothing): a pack's files are
+/// read once for their pieces, their BLAKE3 check and their SHA-256.
+pub fn hash_layout_and_files(
+    layout: &Layout,
+    sources: &[PathBuf],
+    options: HashOptions,
+    wants: &[FileWant],
+) -> std::io::Result<(Hashes, Vec<Option<FileDigests>>)> {
     let ctx = Ctx {
         files: &layout.files,
         sources,
@@ -305,8 +479,9 @@ pub fn hash_layout(
         want_v1: layout.mode != Mode::V2,
         want_v2: layout.mode != Mode::V1,
         pieces_in_file: pieces_in_file(&layout.files, &layout.pieces),
+        wants,
     };
-    let outs = hash_pieces(&layout.pieces, &ctx, options.threads);
+    let (outs, mut digests) = hash_pieces(&layout.pieces, &ctx, options.threads);
     let mut hashes = Hashes {
         v1: Vec::with_capacity(if ctx.want_v1 { outs.len() } else { 0 }),
         roots: vec![None; layout.files.len()],
@@ -331,7 +506,18 @@ pub fn hash_layout(
             }
         }
     }
-    Ok(hashes)
+    // Files no piece read (empty ones) and files split between batches.
+    for (i, want) in wants.iter().enumerate().take(layout.files.len()) {
+        if want.any() && digests[i].is_none() {
+            let file = &layout.files[i];
+            digests[i] = Some(if file.length == 0 {
+                digest_file(Path::new("/dev/null"), *want)?
+            } else {
+                digest_file(&sources[file.source], *want)?
+            });
+        }
+    }
+    Ok((hashes, digests))
 }
 
 /// One file's verification result.
@@ -460,6 +646,7 @@ pub fn verify(meta: &Metainfo, save_path: &Path, options: HashOptions) -> Verify
         want_v1,
         want_v2,
         pieces_in_file: pieces_in_file(&files, &pieces),
+        wants: &[],
     };
     // Pieces of files already known to be missing or the wrong size are
     // not read.
@@ -474,7 +661,7 @@ pub fn verify(meta: &Metainfo, save_path: &Path, options: HashOptions) -> Verify
         .filter(|(_, r)| **r)
         .map(|(p, _)| p.clone())
         .collect();
-    let outs = hash_pieces(&to_hash, &ctx, options.threads);
+    let (outs, _) = hash_pieces(&to_hash, &ctx, options.threads);
     let mut outs = outs.into_iter();
 
     let mut bad_pieces = 0u64;

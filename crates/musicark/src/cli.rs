@@ -788,6 +788,20 @@ pub struct InitArgs {
     /// directory.
     #[arg(long, value_name = "postgres://USER@HOST/DB")]
     pub database: Option<String>,
+    /// Keep blobs in this S3-compatible bucket (Garage, Ceph RGW, AWS…)
+    /// instead of `blobs/` in the archive directory. Credentials come
+    /// from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; the bucket must
+    /// exist and is checked reachable before anything is written.
+    #[arg(long, value_name = "s3://BUCKET/PREFIX")]
+    pub blobs: Option<String>,
+    /// The object store's address, for a self-hosted one (written to
+    /// `[s3] endpoint`; default: AWS_ENDPOINT_URL, else AWS).
+    #[arg(long, value_name = "URL", requires = "blobs")]
+    pub s3_endpoint: Option<String>,
+    /// The object store's region (written to `[s3] region`; Garage's
+    /// default is `garage`; default: AWS_REGION, else us-east-1).
+    #[arg(long, value_name = "NAME", requires = "blobs")]
+    pub s3_region: Option<String>,
 }
 
 #[derive(Debug, Args)]

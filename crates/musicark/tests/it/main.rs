@@ -14,6 +14,7 @@ mod ingest;
 mod integrity;
 mod matching;
 mod migrate;
+mod objects;
 mod pagework;
 mod preserve;
 mod publish;

@@ -60,8 +60,7 @@ fn copies_follow_the_policy_carry_their_provenance_and_a_rerun_resumes() {
             assert_eq!(source, output);
             continue;
         }
-        let blob = home.blobs();
-        use musicark_store::BlobStore;
+        let blob = home.blobs().expect("blobs");
         let path = blob.local_path(&musicark_store::ContentId::parse(output).expect("id"));
         let a = musicark_audio::analyze_file(&path);
         assert_eq!(

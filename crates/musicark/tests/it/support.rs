@@ -645,3 +645,115 @@ pub fn tags_of(f: &Path) -> (String, String, f64) {
     let secs = a.tech.map(|t| t.duration_seconds).unwrap_or(0.0);
     (title, artist, secs)
 }
+
+/// The S3-compatible object store the tests use (Garage, started by
+/// `.ci/run` through `scripts/garage.sh`): `MUSICARK_TEST_S3` (its
+/// endpoint), `MUSICARK_TEST_S3_BUCKET`, and the standard AWS credential
+/// variables. `None` (the test skips, or fails under
+/// `MUSICARK_REQUIRE_PEERS=1`) when they are not set.
+pub fn s3() -> Option<S3> {
+    let (Some(endpoint), Some(bucket)) = (
+        std::env::var("MUSICARK_TEST_S3").ok(),
+        std::env::var("MUSICARK_TEST_S3_BUCKET").ok(),
+    ) else {
+        skip_or_fail("no object store (MUSICARK_TEST_S3; scripts/garage.sh start DIR)");
+        return None;
+    };
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let client = object_store::aws::AmazonS3Builder::from_env()
+        .with_bucket_name(&bucket)
+        .with_endpoint(&endpoint)
+        .with_allow_http(true)
+        .with_region(std::env::var("AWS_REGION").unwrap_or_else(|_| "garage".into()))
+        .build()
+        .expect("S3 client");
+    Some(S3 {
+        endpoint,
+        bucket,
+        client,
+        rt: tokio::runtime::Runtime::new().expect("runtime"),
+        stem: format!(
+            "t{}-{nanos}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ),
+    })
+}
+
+pub struct S3 {
+    pub endpoint: String,
+    pub bucket: String,
+    client: object_store::aws::AmazonS3,
+    rt: tokio::runtime::Runtime,
+    /// This test's own part of the bucket.
+    stem: String,
+}
+
+impl S3 {
+    /// A prefix no other test (or run) uses.
+    pub fn prefix(&self, name: &str) -> String {
+        format!("{}/{name}", self.stem)
+    }
+
+    /// `musicark init` of `archive` with its blobs under `prefix`.
+    pub fn init(&self, archive: &Path, prefix: &str) {
+        let url = format!("s3://{}/{prefix}", self.bucket);
+        ok(
+            archive,
+            &[
+                "init",
+                "--blobs",
+                &url,
+                "--s3-endpoint",
+                &self.endpoint,
+                "--s3-region",
+                "garage",
+            ],
+        );
+    }
+
+    /// Every object under `prefix/dir/`: its name (the last component)
+    /// and bytes.
+    pub fn objects(&self, prefix: &str, dir: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
+        use futures_util::TryStreamExt;
+        use object_store::{ObjectStore, ObjectStoreExt};
+        let under = object_store::path::Path::from(format!("{prefix}/{dir}"));
+        self.rt.block_on(async {
+            let metas: Vec<_> = self
+                .client
+                .list(Some(&under))
+                .try_collect()
+                .await
+                .expect("list");
+            let mut out = std::collections::BTreeMap::new();
+            for m in metas {
+                let bytes = self
+                    .client
+                    .get(&m.location)
+                    .await
+                    .expect("get")
+                    .bytes()
+                    .await
+                    .expect("bytes");
+                let name = m.location.filename().expect("name").to_string();
+                out.insert(name, bytes.to_vec());
+            }
+            out
+        })
+    }
+
+    /// Overwrite the object at `key` behind the archive's back.
+    pub fn put(&self, key: &str, bytes: Vec<u8>) {
+        use object_store::ObjectStoreExt;
+        self.rt
+            .block_on(
+                self.client
+                    .put(&object_store::path::Path::from(key), bytes.into()),
+            )
+            .expect("put");
+    }
+}

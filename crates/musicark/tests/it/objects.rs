@@ -1,0 +1,280 @@
+//! Blobs in S3-compatible object storage (a real Garage server, started
+//! by `.ci/run`): an archive whose blobs live in a bucket publishes what a
+//! disk archive publishes, byte for byte; its objects are whole and named
+//! by their bytes; damage in the bucket is found and repaired; and a
+//! killed upload leaves no object that a row names.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use musicark_sample::{SampleSpec, generate, write_open_data};
+use serde_json::Value;
+
+use crate::publish::run_json;
+use crate::support::{S3, bin, catalogue_rows, files_with_any, import_open_data, ingest, json, ok};
+
+/// Every `stored` content and every preserved copy: the blobs a row names.
+fn named_blobs(archive: &Path) -> Vec<String> {
+    let home = musicark_store::Home::open(archive).expect("home");
+    let db = home.db().expect("db");
+    let mut ids: Vec<String> = db
+        .prepare(
+            "SELECT content_id FROM contents WHERE stored = 1 \
+             UNION SELECT output_id FROM preserved WHERE tier = 'opus' ORDER BY 1",
+        )
+        .expect("sql")
+        .query_map([], |r| r.get(0))
+        .expect("rows")
+        .map(|r| r.expect("row"))
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Every blob object is named by the BLAKE3 of its bytes, and every blob
+/// a row names is there; the objects, by name.
+fn check_bucket(s3: &S3, prefix: &str, archive: &Path) -> BTreeMap<String, Vec<u8>> {
+    let objects = s3.objects(prefix, "blobs");
+    for (name, bytes) in &objects {
+        assert_eq!(
+            blake3::hash(bytes).to_hex().as_str(),
+            name,
+            "object {name} lies about its name"
+        );
+    }
+    for id in named_blobs(archive) {
+        assert!(
+            objects.contains_key(&id),
+            "a row names blob {id}, which the bucket does not hold"
+        );
+    }
+    objects
+}
+
+#[test]
+fn an_archive_with_its_blobs_in_a_bucket_publishes_what_a_disk_archive_publishes() {
+    let Some(s3) = crate::support::s3() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let spec = SampleSpec::with_tracks(5, 6.0, 42);
+    let music = tmp.path().join("music");
+    generate(&music, &spec).expect("sample");
+    let open = write_open_data(&tmp.path().join("open"), &spec).expect("open data");
+
+    // The same inputs, one archive on disk, one with its blobs in the
+    // bucket (same archive name: it prefixes the packs' names).
+    let disk = tmp.path().join("a").join("archive");
+    let bucket = tmp.path().join("b").join("archive");
+    let prefix = s3.prefix("archive");
+    let on_disk = crate::publish::build(&disk, &music, &open, &[]);
+    s3.init(&bucket, &prefix);
+    ingest(&bucket, &[&music], &[]);
+    import_open_data(&bucket, &open.0, &open.1);
+    ok(&bucket, &["match"]);
+    ok(&bucket, &["preserve"]);
+    let in_bucket = run_json(&bucket, &["pack"]);
+    let strip = |v: &Value| {
+        let mut v = v["packs"].clone();
+        for p in v.as_array_mut().expect("packs") {
+            p["torrent"] = Value::Null;
+        }
+        v
+    };
+    assert_eq!(strip(&on_disk), strip(&in_bucket));
+
+    // Nothing of the blobs on this machine: the bucket holds them all,
+    // each named by its bytes, and the encoder's local copies are gone.
+    assert_eq!(catalogue_rows(&disk), catalogue_rows(&bucket));
+    assert!(files_with_any(&bucket.join("blobs")).is_empty());
+    assert!(files_with_any(&bucket.join("cache")).is_empty());
+    let objects = check_bucket(&s3, &prefix, &bucket);
+    assert_eq!(
+        objects.keys().cloned().collect::<Vec<_>>(),
+        named_blobs(&bucket)
+    );
+    let disk_blobs: Vec<String> = files_with_any(&disk.join("blobs"))
+        .iter()
+        .map(|p| p.file_name().expect("name").to_string_lossy().into_owned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(objects.keys().cloned().collect::<Vec<_>>(), disk_blobs);
+
+    // The same .torrent files, manifests and signed list, byte for byte.
+    for d in [&disk, &bucket] {
+        let out = d.parent().expect("parent").join("pub").join("torrents.json");
+        run_json(d, &["list", "export", "--out", out.to_str().expect("utf-8")]);
+    }
+    let listed = |d: &Path| -> Vec<(String, Vec<u8>)> {
+        let mut files: Vec<_> = files_with_any(&d.join("torrents"))
+            .into_iter()
+            .chain(files_with_any(&d.parent().expect("parent").join("pub")))
+            .map(|p| {
+                let rel = p
+                    .strip_prefix(d.parent().expect("parent"))
+                    .expect("under")
+                    .to_string_lossy()
+                    .into_owned();
+                (rel, std::fs::read(&p).expect("read"))
+            })
+            // Signatures differ: each archive signs with its own key.
+            .filter(|(rel, _)| !rel.ends_with(".minisig") && !rel.ends_with(".pub"))
+            .collect();
+        files.sort();
+        files
+    };
+    let (a, b) = (listed(&disk), listed(&bucket));
+    assert_eq!(
+        a.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+        b.iter().map(|(n, _)| n).collect::<Vec<_>>()
+    );
+    for ((name, x), (_, y)) in a.iter().zip(&b) {
+        assert!(x == y, "{name} differs between the two archives");
+    }
+
+    // fsck reads every blob back from the bucket: all whole.
+    let report = json(&bucket, &["fsck"]);
+    assert_eq!(report["problems"].as_array().map(Vec::len), Some(0), "{report:#}");
+    assert!(report["checked"]["blob"].as_u64().unwrap_or(0) >= objects.len() as u64, "{report:#}");
+
+    // One byte of a stored original changes in the bucket: fsck finds it,
+    // and --repair puts it back from the ingested file, keeping the bad
+    // bytes in the bucket's quarantine.
+    let home = musicark_store::Home::open(&bucket).expect("home");
+    let original: String = home
+        .db()
+        .expect("db")
+        .query_row(
+            "SELECT content_id FROM contents WHERE stored = 1 AND verdict = 'audio' ORDER BY content_id LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .expect("an original");
+    let mut rotten = objects[&original].clone();
+    let mid = rotten.len() / 2;
+    rotten[mid] ^= 0x20;
+    let key = format!("{prefix}/blobs/{}/{}/{original}", &original[0..2], &original[2..4]);
+    s3.put(&key, rotten.clone());
+    let out = bin()
+        .arg("--archive")
+        .arg(&bucket)
+        .args(["fsck", "--json"])
+        .output()
+        .expect("fsck");
+    assert!(!out.status.success(), "damage found, none repaired: a failure");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let damaged = report["problems"].as_array().expect("problems");
+    assert!(
+        damaged
+            .iter()
+            .any(|d| d["key"] == original.as_str() && d["problem"].as_str().is_some_and(|p| p.contains("hash to"))),
+        "{report:#}"
+    );
+    let repaired = json(&bucket, &["fsck", "--repair"]);
+    let fixed = repaired["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .find(|p| p["key"] == original.as_str())
+        .unwrap_or_else(|| panic!("{repaired:#}"));
+    assert!(fixed["repaired_from"].is_string(), "{repaired:#}");
+    let after = check_bucket(&s3, &prefix, &bucket);
+    assert_eq!(after[&original], objects[&original]);
+    let quarantine = s3.objects(&prefix, "quarantine");
+    assert!(
+        quarantine
+            .iter()
+            .any(|(name, bytes)| name.starts_with(&original) && *bytes == rotten),
+        "the rotten bytes are kept in the quarantine: {:?}",
+        quarantine.keys().collect::<Vec<_>>()
+    );
+}
+
+/// A WAV of `seconds` of noise (16-bit stereo, 44.1 kHz), large enough to
+/// go up in several parts.
+fn noise_wav(path: &Path, seconds: u32, seed: u32) {
+    let frames = 44_100 * seconds;
+    let data = frames * 4;
+    let mut out = Vec::with_capacity(44 + data as usize);
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + data).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&44_100u32.to_le_bytes());
+    out.extend_from_slice(&(44_100u32 * 4).to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data.to_le_bytes());
+    let mut x = seed.wrapping_mul(2_654_435_761).max(1);
+    for _ in 0..frames * 2 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        out.extend_from_slice(&((x >> 20) as i16 - 2048).to_le_bytes());
+    }
+    std::fs::write(path, out).expect("write wav");
+}
+
+#[test]
+fn kill_9_during_uploads_leaves_no_object_a_row_names_and_a_rerun_equals_a_clean_run() {
+    let Some(s3) = crate::support::s3() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let coll = tmp.path().join("collection");
+    crate::support::sample(&coll, 6, 6.0);
+    // Three files of ~42 MB: multipart uploads of three parts each.
+    for i in 0..3 {
+        noise_wav(&coll.join(format!("long-{i}.wav")), 240, i + 1);
+    }
+
+    let clean = tmp.path().join("clean");
+    let clean_prefix = s3.prefix("clean");
+    s3.init(&clean, &clean_prefix);
+    let started = Instant::now();
+    ingest(&clean, &[&coll], &["--jobs", "2"]);
+    let clean_time = started.elapsed();
+    let expected_rows = catalogue_rows(&clean);
+    let expected_objects = check_bucket(&s3, &clean_prefix, &clean);
+
+    let crashed = tmp.path().join("crashed");
+    let prefix = s3.prefix("crashed");
+    s3.init(&crashed, &prefix);
+    let mut interrupted = 0;
+    for fraction in [0.1, 0.3, 0.5, 0.7, 0.9] {
+        let mut child = bin()
+            .arg("--archive")
+            .arg(&crashed)
+            .args(["ingest", "--jobs", "2", "--quiet", "--json"])
+            .arg(&coll)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn ingest");
+        std::thread::sleep(clean_time.mul_f64(fraction).max(Duration::from_millis(20)));
+        if child.try_wait().expect("try_wait").is_none() {
+            interrupted += 1;
+        }
+        child.kill().expect("kill -9");
+        child.wait().expect("wait");
+        // Whatever the kill interrupted, every blob a row names is in
+        // the bucket whole, and no object lies about its name.
+        check_bucket(&s3, &prefix, &crashed);
+    }
+    assert!(
+        interrupted >= 3,
+        "only {interrupted} of the kills hit a running ingest"
+    );
+    ingest(&crashed, &[&coll], &["--jobs", "2"]);
+    assert_eq!(catalogue_rows(&crashed), expected_rows);
+    let objects = check_bucket(&s3, &prefix, &crashed);
+    assert_eq!(
+        objects.keys().collect::<Vec<_>>(),
+        expected_objects.keys().collect::<Vec<_>>()
+    );
+}
