@@ -11,7 +11,8 @@
 #  3. the same archive cut into 10 000 packs (--max-files N/10000), then
 #     `list export` of those 10 000 torrents.
 #
-#   scripts/bench-pack.sh [N]    # default 100000; Markdown on stdout
+#   scripts/bench-pack.sh [N] [KIB]  # default 100000 files of 16–32 KiB; Markdown on stdout
+#   scripts/bench-pack.sh 500 4096   # music-sized: 500 files of 4–8 MiB (3 GB)
 #
 # Disk: about 12 GB at N = 100 000 in $BENCH_DIR (three archives sharing
 # their blobs by hard links, each with its own database, packs and
@@ -19,14 +20,15 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 n=${1:-100000}
+kib=${2:-16}
 work=${BENCH_DIR:-/tmp/musicark-packbench}
 rm -rf "$work" && mkdir -p "$work"
 . "$root/scripts/bench-lib.sh"
 bench_build musicark xtask
 bin="$bindir/musicark"
-"$bindir/xtask" gen-packbench --archive "$work/base" --files "$n" > /dev/null
+"$bindir/xtask" gen-packbench --archive "$work/base" --files "$n" --kib "$kib" > /dev/null
 # Three copies sharing the blobs (hard links), each with its own database.
-for v in v1 hybrid many; do
+for v in v1 plain hybrid many; do
   cp -al "$work/base" "$work/$v"
   rm -f "$work/$v"/catalog.sqlite*
   cp "$work/base/catalog.sqlite" "$work/$v/catalog.sqlite"
@@ -55,6 +57,7 @@ while read -r name; do
   echo "mktorrent -t 2 -d -l $pl -o $work/mk-$name.torrent $work/v1/packs/$name" >> "$work/mk.cmds"
 done < "$work/packs.txt"
 /usr/bin/time -f "%e %M" -o "$work/t.mk" sh -c "sh $work/mk.cmds > /dev/null"
+/usr/bin/time -f "%e %M" -o "$work/t.plain" "$bin" --archive "$work/plain" pack --no-metadata --json > /dev/null
 /usr/bin/time -f "%e %M" -o "$work/t.hybrid" "$bin" --archive "$work/hybrid" pack --hybrid --no-metadata --json > "$work/hybrid.json"
 per=$(( (n + 9999) / 10000 ))
 /usr/bin/time -f "%e %M" -o "$work/t.many" "$bin" --archive "$work/many" pack --max-files "$per" --no-metadata --json > "$work/many.json"
@@ -64,6 +67,7 @@ per=$(( (n + 9999) / 10000 ))
 
 read -r v1_s v1_m < "$work/t.v1"
 read -r mk_s mk_m < "$work/t.mk"
+read -r pl_s pl_m < "$work/t.plain"
 read -r hy_s hy_m < "$work/t.hybrid"
 read -r many_s many_m < "$work/t.many"
 read -r ex_s ex_m < "$work/t.export"
@@ -81,16 +85,17 @@ many = json.load(open(f"{work}/many.json"))["packs"]
 data = sum(p["data_size"] for p in v1)
 v1_t = sum(pads(p["name"], "v1")[1] for p in v1)
 hp = [pads(p["name"], "hybrid") for p in hy]
-print(f"Archive: $n preserved files, {data/1e9:.2f} GB; default limits gave {len(v1)} audio packs (+ metadata release); --max-files $per gave {len(many)} packs.")
+print(f"Archive: $n preserved files of $kib–{2*$kib} KiB, {data/1e9:.2f} GB; default limits gave {len(v1)} audio packs (+ metadata release); --max-files $per gave {len(many)} packs.")
 print()
 print("| step | wall s | peak RSS MiB | note |")
 print("|---|---|---|---|")
 print(f"| musicark pack (v1, manifests, SHA-256, metadata release) | $v1_s | {$v1_m/1024:.0f} | {$n/$v1_s:.0f} files/s |")
+print(f"| musicark pack --no-metadata (the audio packs alone: the data mktorrent hashes) | $pl_s | {$pl_m/1024:.0f} | |")
 print(f"| mktorrent -t 2, same pack dirs and piece length | $mk_s | {$mk_m/1024:.0f} | hashing only |")
 print(f"| musicark pack --hybrid | $hy_s | {$hy_m/1024:.0f} | padding {sum(p[0] for p in hp)/data*100:.1f} % of data; .torrent {sum(p[1] for p in hp)/1e6:.1f} MB vs v1 {v1_t/1e6:.1f} MB |")
 print(f"| musicark pack --max-files $per ({len(many)} packs) | $many_s | {$many_m/1024:.0f} | |")
 print(f"| musicark list export ({len(many)} torrents, JSON + CSV + 2 signatures + copies of the .torrent files) | $ex_s | {$ex_m/1024:.0f} | |")
 print(f"| musicark list verify ({len(many)} torrents) | $ve_s | {$ve_m/1024:.0f} | |")
 print()
-print(f"musicark pack / mktorrent: {$v1_s/$mk_s:.2f}× the time")
+print(f"musicark pack --no-metadata / mktorrent: {$pl_s/$mk_s:.2f}× the time (with the metadata release: {$v1_s/$mk_s:.2f}×)")
 EOF

@@ -8,7 +8,7 @@
 #   scripts/bench-smoke.sh
 #
 # Needs what those scripts need: mktorrent, GNU time, bc, sqlite3, wrk,
-# nginx, curl.
+# nginx, curl, awscli, Garage (scripts/garage.sh builds it).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 export MUSICARK_BENCH_PROFILE=dev
@@ -32,3 +32,5 @@ step pack env BENCH_DIR="$tmp/pack" "$root/scripts/bench-pack.sh" 300
 step catalog env BENCH_DIR="$tmp/catalog" MUSICARK_BENCH_POSTGRES="${MUSICARK_TEST_POSTGRES:-}" "$root/scripts/bench-catalog.sh" 5000
 step web env BENCH_DIR="$tmp/catalog" WRK_SECONDS=2 WARM_SECONDS=1 "$root/scripts/bench-web.sh" 5000
 step follow env BENCH_DIR="$tmp/follow" "$root/scripts/bench-follow.sh" 3 200 2000
+# The blob store against Garage (its own instance on other ports) beside aws s3 cp.
+step objects env BENCH_DIR="$tmp/objects" "$root/scripts/bench-objects.sh" 4 2

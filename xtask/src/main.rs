@@ -6,6 +6,7 @@
 //!   cargo xtask gen-packbench --archive DIR --files N [--kib K]
 //!   cargo xtask simulate-seeding [--seeds 1,2,3] [--torrents N] [--donors D] [--publishers K]
 //!   cargo xtask gen-lists --lists L --torrents T --mbids FILE --out DIR [--per R]
+//!   cargo xtask bench-blobs --archive DIR --files DIR [--threads N]
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,6 +20,7 @@ fn main() -> ExitCode {
         Some("gen-packbench") => gen_packbench(&args[1..]),
         Some("simulate-seeding") => simulate_seeding(&args[1..]),
         Some("gen-lists") => gen_lists(&args[1..]),
+        Some("bench-blobs") => bench_blobs(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask gen-catalog --recordings N [--out DIR] [--seed S] [--invalid SHARE]"
@@ -240,6 +242,112 @@ fn bench_search(args: &[String]) -> ExitCode {
 /// linked to a recording with a Zipf-like listen count, an artist, a
 /// release with track numbers and a 3-minute fingerprint; as if ingest,
 /// match and preserve had run.
+/// Every file of `--files` put into the archive's blob store, then read
+/// back whole (hashed as read) and fetched as local copies, on `--threads`
+/// threads: the store's own throughput, without ingest's analysis. JSON
+/// on stdout: bytes and seconds of each step.
+fn bench_blobs(args: &[String]) -> ExitCode {
+    let (Some(archive), Some(files)) = (
+        flag(args, "--archive").map(PathBuf::from),
+        flag(args, "--files").map(PathBuf::from),
+    ) else {
+        eprintln!("--archive DIR and --files DIR are required");
+        return ExitCode::from(2);
+    };
+    let threads: usize = flag(args, "--threads")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2);
+    match run_bench_blobs(&archive, &files, threads) {
+        Ok(v) => {
+            println!("{v}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_bench_blobs(
+    archive: &std::path::Path,
+    files: &std::path::Path,
+    threads: usize,
+) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+    use musicark_store::ContentId;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let home = musicark_store::Home::open(archive)?;
+    let store = home.blobs()?;
+    let mut items = Vec::new();
+    for entry in std::fs::read_dir(files)? {
+        let path = entry?.path();
+        let (id, len) = musicark_store::hash_reader(std::fs::File::open(&path)?)?;
+        items.push((path, id, len));
+    }
+    let bytes: u64 = items.iter().map(|i| i.2).sum();
+    let step = |f: &(dyn Fn(&std::path::Path, &ContentId) -> Result<(), String> + Sync)| {
+        let next = AtomicUsize::new(0);
+        let started = std::time::Instant::now();
+        let failed: Vec<String> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..threads.max(1))
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut failed = Vec::new();
+                        while let Some((path, id, _)) =
+                            items.get(next.fetch_add(1, Ordering::Relaxed))
+                        {
+                            if let Err(e) = f(path, id) {
+                                failed.push(e);
+                            }
+                        }
+                        failed
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap_or_default())
+                .collect()
+        });
+        (started.elapsed().as_secs_f64(), failed)
+    };
+    let (put_s, put_failed) = step(&|path, id| {
+        store
+            .put_file(id, path)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    });
+    let (get_s, get_failed) = step(&|_, id| {
+        let reader = store.open(id).map_err(|e| e.to_string())?;
+        let (got, _) = musicark_store::hash_reader(reader).map_err(|e| e.to_string())?;
+        (got == *id)
+            .then_some(())
+            .ok_or_else(|| format!("{id}: read back {got}"))
+    });
+    let (copy_s, copy_failed) = step(&|_, id| {
+        store.local_copy(id).map_err(|e| e.to_string())?;
+        store.release_local(id);
+        Ok(())
+    });
+    let failed: Vec<String> = put_failed
+        .into_iter()
+        .chain(get_failed)
+        .chain(copy_failed)
+        .collect();
+    if !failed.is_empty() {
+        return Err(failed.join("; ").into());
+    }
+    Ok(serde_json::json!({
+        "store": store.location(),
+        "files": items.len(),
+        "bytes": bytes,
+        "threads": threads,
+        "put_seconds": put_s,
+        "get_seconds": get_s,
+        "local_copy_seconds": copy_s,
+    }))
+}
+
 fn gen_packbench(args: &[String]) -> ExitCode {
     let (Some(dir), Some(n)) = (
         flag(args, "--archive").map(PathBuf::from),

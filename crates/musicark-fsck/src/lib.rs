@@ -387,7 +387,14 @@ fn repair_blob(
         match musicark_store::repair_from(&*blobs, &cid, src) {
             Ok(repair) => {
                 if let musicark_store::Repair::Replaced { quarantined } = &repair {
-                    log_repair(db, Kind::Blob, id, problem, from, Some(Path::new(quarantined)))?;
+                    log_repair(
+                        db,
+                        Kind::Blob,
+                        id,
+                        problem,
+                        from,
+                        Some(Path::new(quarantined)),
+                    )?;
                 } else if repair == musicark_store::Repair::Restored {
                     log_repair(db, Kind::Blob, id, problem, from, None)?;
                 }

@@ -394,8 +394,8 @@ pub fn run(
             Decision::Opus { kbps } => {
                 // A stored source on object storage is fetched for the
                 // encoder, and its local copy dropped once used.
-                let blob = ContentId::parse(&job.source_id)
-                    .filter(|id| blobs.local_path(id) == job.local);
+                let blob =
+                    ContentId::parse(&job.source_id).filter(|id| blobs.local_path(id) == job.local);
                 let _local = match &blob {
                     Some(id) => match blobs.local_copy(id) {
                         Ok(_) => Some(LocalCopy(&*blobs, id.clone())),

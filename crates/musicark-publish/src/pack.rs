@@ -1104,7 +1104,8 @@ pub(crate) fn build_pack(
                 source: i,
             })
             .collect();
-        let mut sources: Vec<PathBuf> = entries.iter().map(|e| placed_path(&tmp, &e.path)).collect();
+        let mut sources: Vec<PathBuf> =
+            entries.iter().map(|e| placed_path(&tmp, &e.path)).collect();
         files.push(InputFile {
             path: vec![MANIFEST.into()],
             length: manifest_len,
@@ -1162,14 +1163,23 @@ pub(crate) fn build_pack(
             let Some(i) = Some(f.source).filter(|&i| i < entries.len()) else {
                 continue;
             };
-            let b3 = digest.as_ref().and_then(|d| d.blake3.clone()).unwrap_or_default();
+            let b3 = digest
+                .as_ref()
+                .and_then(|d| d.blake3.clone())
+                .unwrap_or_default();
             let len = digest.as_ref().map_or(0, |d| d.len);
             if b3 != entries[i].blake3 || len != entries[i].size {
                 rotten.push((i, b3));
             }
         }
         if rotten.is_empty() {
-            break (layout, hashes, manifest_len, manifest_sha256, manifest_blake3);
+            break (
+                layout,
+                hashes,
+                manifest_len,
+                manifest_sha256,
+                manifest_blake3,
+            );
         }
         // Rotten bytes are never published: out of the pack, and out of
         // the blob store (kept in its quarantine); then the pack again.

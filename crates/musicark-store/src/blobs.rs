@@ -142,7 +142,6 @@ impl FsBlobStore {
             quarantine,
         }
     }
-
 }
 
 impl BlobStore for FsBlobStore {
@@ -198,7 +197,6 @@ impl BlobStore for FsBlobStore {
         }
         Ok(removed)
     }
-
 
     fn local_path(&self, id: &ContentId) -> PathBuf {
         let s = id.as_str();

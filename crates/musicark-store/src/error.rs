@@ -47,7 +47,9 @@ pub enum StoreError {
     #[error("object storage {location}: {message}")]
     Object { location: String, message: String },
     /// A stored blob's bytes no longer hash to its name.
-    #[error("{location}: its bytes hash to {actual} (damaged at rest); `musicark fsck --repair` restores it from a source")]
+    #[error(
+        "{location}: its bytes hash to {actual} (damaged at rest); `musicark fsck --repair` restores it from a source"
+    )]
     Rotten { location: String, actual: String },
     /// The filesystem holding `path` is full (ENOSPC or a quota). Nothing
     /// half-written was kept; a rerun after space is freed resumes.

@@ -28,9 +28,9 @@ mod fsutil;
 pub mod migrate;
 mod names;
 mod pg;
-mod s3;
 pub mod pgschema;
 pub mod records;
+mod s3;
 pub mod sql;
 mod status;
 pub mod units;
@@ -39,10 +39,8 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 pub use blobs::{
-    BlobStore, ContentId, FsBlobStore, PutOutcome, Repair, blob_is_intact, hash_reader,
-    repair_from,
+    BlobStore, ContentId, FsBlobStore, PutOutcome, Repair, blob_is_intact, hash_reader, repair_from,
 };
-pub use s3::{S3BlobStore, S3Url};
 pub use config::{
     ArchiveConfig, Band, Config, EmbargoListing, IngestConfig, PreserveConfig, PublishConfig,
     S3Config, ServeConfig,
@@ -51,6 +49,7 @@ pub use db::{Db, Location, SCHEMA_VERSION, SqliteSchema, is_postgres_url};
 pub use error::{Result, StoreError, is_no_space, sqlite_full, sqlite_io};
 pub use fsutil::{atomic_write, fsync_dir, write_synced};
 pub use names::UnknownName;
+pub use s3::{S3BlobStore, S3Url};
 
 pub use records::Activity;
 pub use status::{
@@ -154,7 +153,8 @@ impl Home {
         };
         if home.config.archive.blobs.is_some() {
             // Reachable, with credentials that can list the bucket.
-            home.blobs()?.contains(&ContentId::from_hash(&blake3::hash(b"")))?;
+            home.blobs()?
+                .contains(&ContentId::from_hash(&blake3::hash(b"")))?;
         }
         home.db()?;
         atomic_write(&root.join(CONFIG_FILE), home.config.to_toml()?.as_bytes())?;

@@ -58,7 +58,9 @@ impl S3Url {
             && bucket
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
-        let ok_prefix = !prefix.split('/').any(|c| c.is_empty() || c == "." || c == "..")
+        let ok_prefix = !prefix
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == "..")
             || prefix.is_empty();
         (ok_bucket && ok_prefix).then(|| S3Url {
             bucket: bucket.to_string(),

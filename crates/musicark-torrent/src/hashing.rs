@@ -254,7 +254,8 @@ fn hash_pieces(
                         };
                         claimed.fetch_max(range.start, Ordering::Relaxed);
                         for i in range.clone() {
-                            let piece = hash_one(&pieces[i], ctx, &mut buf, &mut cache, &mut digests);
+                            let piece =
+                                hash_one(&pieces[i], ctx, &mut buf, &mut cache, &mut digests);
                             out.push((i, piece));
                         }
                         // A file still open here was split between batches.

@@ -104,8 +104,15 @@ fn an_archive_with_its_blobs_in_a_bucket_publishes_what_a_disk_archive_publishes
 
     // The same .torrent files, manifests and signed list, byte for byte.
     for d in [&disk, &bucket] {
-        let out = d.parent().expect("parent").join("pub").join("torrents.json");
-        run_json(d, &["list", "export", "--out", out.to_str().expect("utf-8")]);
+        let out = d
+            .parent()
+            .expect("parent")
+            .join("pub")
+            .join("torrents.json");
+        run_json(
+            d,
+            &["list", "export", "--out", out.to_str().expect("utf-8")],
+        );
     }
     let listed = |d: &Path| -> Vec<(String, Vec<u8>)> {
         let mut files: Vec<_> = files_with_any(&d.join("torrents"))
@@ -136,8 +143,15 @@ fn an_archive_with_its_blobs_in_a_bucket_publishes_what_a_disk_archive_publishes
 
     // fsck reads every blob back from the bucket: all whole.
     let report = json(&bucket, &["fsck"]);
-    assert_eq!(report["problems"].as_array().map(Vec::len), Some(0), "{report:#}");
-    assert!(report["checked"]["blob"].as_u64().unwrap_or(0) >= objects.len() as u64, "{report:#}");
+    assert_eq!(
+        report["problems"].as_array().map(Vec::len),
+        Some(0),
+        "{report:#}"
+    );
+    assert!(
+        report["checked"]["blob"].as_u64().unwrap_or(0) >= objects.len() as u64,
+        "{report:#}"
+    );
 
     // One byte of a stored original changes in the bucket: fsck finds it,
     // and --repair puts it back from the ingested file, keeping the bad
@@ -155,7 +169,11 @@ fn an_archive_with_its_blobs_in_a_bucket_publishes_what_a_disk_archive_publishes
     let mut rotten = objects[&original].clone();
     let mid = rotten.len() / 2;
     rotten[mid] ^= 0x20;
-    let key = format!("{prefix}/blobs/{}/{}/{original}", &original[0..2], &original[2..4]);
+    let key = format!(
+        "{prefix}/blobs/{}/{}/{original}",
+        &original[0..2],
+        &original[2..4]
+    );
     s3.put(&key, rotten.clone());
     let out = bin()
         .arg("--archive")
@@ -163,13 +181,15 @@ fn an_archive_with_its_blobs_in_a_bucket_publishes_what_a_disk_archive_publishes
         .args(["fsck", "--json"])
         .output()
         .expect("fsck");
-    assert!(!out.status.success(), "damage found, none repaired: a failure");
+    assert!(
+        !out.status.success(),
+        "damage found, none repaired: a failure"
+    );
     let report: Value = serde_json::from_slice(&out.stdout).expect("json");
     let damaged = report["problems"].as_array().expect("problems");
     assert!(
-        damaged
-            .iter()
-            .any(|d| d["key"] == original.as_str() && d["problem"].as_str().is_some_and(|p| p.contains("hash to"))),
+        damaged.iter().any(|d| d["key"] == original.as_str()
+            && d["problem"].as_str().is_some_and(|p| p.contains("hash to"))),
         "{report:#}"
     );
     let repaired = json(&bucket, &["fsck", "--repair"]);
