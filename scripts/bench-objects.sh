@@ -6,9 +6,13 @@
 #      read back whole (hashed), and fetched as verified local copies, on
 #      2 threads;
 #   2. `aws s3 cp --recursive` (AWS CLI v2, Debian's) up and down with the
-#      same files, its default 10 concurrent requests.
+#      same files, its default 10 concurrent requests;
+#   3. `musicark pack` of P preserved files of 4–8 MiB (`cargo xtask
+#      gen-packbench`) whose blobs are in the bucket (streamed, hashed,
+#      laid out by server-side copies), beside the same pack from local
+#      blobs and mktorrent over the local pack directories.
 #
-#   scripts/bench-objects.sh [N] [MiB]   # default 64 files of 24 MiB; Markdown on stdout
+#   scripts/bench-objects.sh [N] [MiB] [P]   # default 64 files of 24 MiB, P = 200; Markdown on stdout
 #
 # Needs awscli (apt-get install awscli). Disk: twice N×M MiB in $BENCH_DIR
 # (files and Garage's copy) plus the peer's download.
@@ -16,6 +20,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 n=${1:-64}
 mib=${2:-24}
+pn=${3:-200}
 work=${BENCH_DIR:-/tmp/musicark-objbench}
 aws=$(command -v /usr/bin/aws || command -v aws) || { echo "bench-objects.sh: needs aws (apt-get install awscli)" >&2; exit 1; }
 rm -rf "$work" && mkdir -p "$work/files"
@@ -39,6 +44,30 @@ export AWS_DEFAULT_REGION=garage
 /usr/bin/time -f "%e" -o "$work/t.down" "$aws" --endpoint-url "$MUSICARK_TEST_S3" s3 cp --recursive --quiet "s3://$MUSICARK_TEST_S3_BUCKET/peer/" "$work/down/"
 cmp -s "$work/files/f1.bin" "$work/down/f1.bin" || measured_nothing "the peer's download differs"
 
+# Packs from the bucket: the same synthetic archive twice, blobs on disk
+# and blobs in the bucket (put there by bench-blobs, which times it).
+"$bindir/xtask" gen-packbench --archive "$work/pb" --files "$pn" --kib 4096 > /dev/null
+sed -i 's/^allow = .*/allow = ["open", "unknown"]/; s/^name = .*/name = "bench"/' "$work/pb/musicark.toml"
+cp -al "$work/pb" "$work/pbs3"
+rm -f "$work/pbs3"/catalog.sqlite* && cp "$work/pb/catalog.sqlite" "$work/pbs3/"
+rm -rf "$work/pbs3/blobs"
+sed -i "s|^format = 1$|format = 1\nblobs = \"s3://$MUSICARK_TEST_S3_BUCKET/packbench\"|" "$work/pbs3/musicark.toml"
+printf '\n[s3]\nendpoint = "%s"\nregion = "garage"\n' "$MUSICARK_TEST_S3" >> "$work/pbs3/musicark.toml"
+mkdir -p "$work/flat"
+find "$work/pb/blobs" -type f -exec ln {} "$work/flat/" \;
+"$bindir/xtask" bench-blobs --archive "$work/pbs3" --files "$work/flat" --threads 2 > /dev/null
+find "$work/pb/blobs" -type f -print0 | xargs -0 cat > /dev/null
+/usr/bin/time -f "%e %M" -o "$work/t.pfs" "$bin" --archive "$work/pb" pack --no-metadata --json > "$work/pfs.json"
+/usr/bin/time -f "%e %M" -o "$work/t.ps3" "$bin" --archive "$work/pbs3" pack --no-metadata --json > "$work/ps3.json"
+python3 -c "import json, sys; h = [[p['btih'] for p in json.load(open(f))['packs']] for f in sys.argv[1:]]; sys.exit(0 if h[0] and h[0] == h[1] else 1)" "$work/pfs.json" "$work/ps3.json" \
+    || measured_nothing "packs from the bucket differ from packs from disk"
+: > "$work/mk.cmds"
+for name in $(python3 -c "import json; print(' '.join(p['name'] for p in json.load(open('$work/pfs.json'))['packs']))"); do
+    pl=$("$bin" torrent show "$work/pb/torrents/$name.torrent" --json | python3 -c "import json,sys; print(max(15, json.load(sys.stdin)['piece_length'].bit_length()-1))")
+    echo "mktorrent -t 2 -d -l $pl -o $work/mk-$name.torrent $work/pb/packs/$name" >> "$work/mk.cmds"
+done
+/usr/bin/time -f "%e %M" -o "$work/t.mk" sh -c "sh $work/mk.cmds > /dev/null"
+
 python3 - "$work" <<'EOF'
 import json, sys
 work = sys.argv[1]
@@ -55,4 +84,14 @@ print("|---|---|---|---|---|---|")
 print(f"| upload | {o['put_seconds']:.2f} | {rate(o['put_seconds']):.0f} | {up:.2f} | {rate(up):.0f} | {o['put_seconds']/up:.2f}× |")
 print(f"| download to local files | {o['local_copy_seconds']:.2f} | {rate(o['local_copy_seconds']):.0f} | {down:.2f} | {rate(down):.0f} | {o['local_copy_seconds']/down:.2f}× |")
 print(f"| read whole, hashed (no file) | {o['get_seconds']:.2f} | {rate(o['get_seconds']):.0f} | | | |")
+pfs = float(open(f"{work}/t.pfs").read().split()[0])
+ps3 = float(open(f"{work}/t.ps3").read().split()[0])
+mk = float(open(f"{work}/t.mk").read().split()[0])
+data = sum(p["data_size"] for p in json.load(open(f"{work}/pfs.json"))["packs"])
+print(f"\nPacks of the same {data/1e9:.2f} GB (same info-hashes both ways):\n")
+print("| step | wall s | vs mktorrent |")
+print("|---|---|---|")
+print(f"| musicark pack --no-metadata, blobs on disk | {pfs:.2f} | {pfs/mk:.2f}× |")
+print(f"| musicark pack --no-metadata, blobs in the bucket (streamed, laid out by server-side copy) | {ps3:.2f} | {ps3/mk:.2f}× |")
+print(f"| mktorrent -t 2 over the local pack directories | {mk:.2f} | 1× |")
 EOF

@@ -252,7 +252,11 @@ fn check_pack(home: &Home, db: &Db, name: &str) -> Result<(Option<String>, u64),
         .ok()
         .and_then(|b| musicark_torrent::Metainfo::parse(&b).ok())
         .filter(|m| m.has_info_hashes(btih.as_deref(), btmh.as_deref()));
+    let blobs = home.blobs()?;
     let (bad, bytes) = match meta {
+        // A pack streamed from object storage has its files laid out in
+        // the bucket, not here: each is read there and hashed.
+        Some(_) if !blobs.is_local() => bad_by_blake3(home, db, name)?,
         Some(meta) => {
             let report = musicark_torrent::verify(
                 &meta,
@@ -305,9 +309,9 @@ fn pack_files_of(db: &Db, name: &str) -> Result<Vec<(String, String)>, FsckError
 fn bad_by_blake3(home: &Home, db: &Db, name: &str) -> Result<(Vec<String>, u64), FsckError> {
     let root = home.packs_dir().join(name);
     let (mut bad, mut bytes) = (Vec::new(), 0);
+    let blobs = home.blobs()?;
     for (path, id) in pack_files_of(db, name)? {
-        let placed = path.split('/').fold(root.clone(), |p, c| p.join(c));
-        match hash_file(&placed) {
+        match hash_pack_file(&*blobs, &root, name, &path) {
             Ok((h, len)) => {
                 bytes += len;
                 if h != id {
@@ -318,6 +322,24 @@ fn bad_by_blake3(home: &Home, db: &Db, name: &str) -> Result<(Vec<String>, u64),
         }
     }
     Ok((bad, bytes))
+}
+
+/// BLAKE3 and length of a pack's file: in the pack's folder, or laid out
+/// in the bucket for a pack streamed from object storage.
+fn hash_pack_file(
+    blobs: &dyn musicark_store::BlobStore,
+    root: &Path,
+    name: &str,
+    path: &str,
+) -> std::io::Result<(String, u64)> {
+    let placed = path.split('/').fold(root.to_path_buf(), |p, c| p.join(c));
+    if placed.exists() || blobs.is_local() {
+        return hash_file(&placed);
+    }
+    blobs
+        .open_laid_out(&format!("{name}/{path}"), 0)
+        .and_then(musicark_store::hash_reader)
+        .map(|(h, len)| (h.to_string(), len))
 }
 
 fn bad_files(report: &musicark_torrent::VerifyReport) -> Vec<String> {
@@ -618,6 +640,12 @@ fn relink_packs(home: &Home, db: &Db, id: &str) -> Result<usize, FsckError> {
     if rows.is_empty() {
         return Ok(0);
     }
+    if !blobs.is_local() {
+        for (pack, path) in &rows {
+            blobs.lay_out(&cid, &format!("{pack}/{path}"))?;
+        }
+        return Ok(rows.len());
+    }
     let blob = blobs.local_copy(&cid)?;
     let relinked = rows.iter().try_for_each(|(pack, path)| {
         musicark_publish::pack::relink_pack_file(home, pack, path, &blob).map(|_| ())
@@ -638,15 +666,14 @@ fn repair_pack(
 ) -> Result<Result<String, String>, FsckError> {
     let root = home.packs_dir().join(name);
     let mut fixed = Vec::new();
+    let blobs = home.blobs()?;
     for (path, id) in pack_files_of(db, name)? {
-        let placed = path.split('/').fold(root.clone(), |p, c| p.join(c));
-        if hash_file(&placed).is_ok_and(|(h, _)| h == id) {
+        if hash_pack_file(&*blobs, &root, name, &path).is_ok_and(|(h, _)| h == id) {
             continue;
         }
         let Some(cid) = ContentId::parse(&id) else {
             continue;
         };
-        let blobs = home.blobs()?;
         if !musicark_store::blob_is_intact(&*blobs, &cid).unwrap_or(false) {
             if path == musicark_publish::pack::MANIFEST {
                 return Ok(Err("its manifest is damaged and has no other copy".into()));
@@ -654,6 +681,11 @@ fn repair_pack(
             if let Err(why) = repair_blob(home, db, &id, "found through its pack", options)? {
                 return Ok(Err(format!("{path}: {why}")));
             }
+        }
+        if !blobs.is_local() {
+            blobs.lay_out(&cid, &format!("{name}/{path}"))?;
+            fixed.push(path);
+            continue;
         }
         let blob = blobs.local_copy(&cid)?;
         let relinked = musicark_publish::pack::relink_pack_file(home, name, &path, &blob);

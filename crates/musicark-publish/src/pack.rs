@@ -27,7 +27,7 @@ use musicark_preserve::{Popularity, Tier, band_name};
 use musicark_store::{ContentId, Db, Home, atomic_write};
 use musicark_store::{params, sql::OptionalExtension};
 use musicark_torrent::{
-    BuildOptions, FileWant, HashOptions, InputFile, Layout, Mode, build_torrent, hash_layout,
+    BuildOptions, FileWant, HashOptions, InputFile, Layout, Mode, Source, build_torrent,
     hash_layout_and_files,
 };
 use serde::Serialize;
@@ -330,6 +330,10 @@ pub struct LeftOut {
     pub reason: String,
 }
 
+/// Server-side copies in flight at once while a pack is laid out in
+/// object storage.
+const LAYOUT_IN_FLIGHT: usize = 8;
+
 /// At most this many copies left out are listed one by one (all are
 /// counted).
 const LEFT_OUT_LISTED: usize = 1000;
@@ -606,7 +610,11 @@ fn placed_path(dir: &Path, path: &str) -> PathBuf {
 
 /// SHA-256, BLAKE3 and length of a file in one read.
 pub fn hash_file_both(path: &Path, buf: &mut [u8]) -> std::io::Result<(String, String, u64)> {
-    let mut f = std::fs::File::open(path)?;
+    hash_both(std::fs::File::open(path)?, buf)
+}
+
+/// SHA-256, BLAKE3 and length of what `f` gives, in one read.
+fn hash_both(mut f: impl Read, buf: &mut [u8]) -> std::io::Result<(String, String, u64)> {
     let mut sha = Sha256::new();
     let mut b3 = blake3::Hasher::new();
     let mut len = 0u64;
@@ -755,19 +763,32 @@ pub fn rebuild_torrent(home: &Home, db: &Db, pack: &str) -> Result<Option<Vec<u8
         .join(crate::list::confined_name(pack).map_err(PublishError::Invalid)?);
     let mut files = Vec::new();
     let mut sources = Vec::new();
+    let blobs = home.blobs()?;
     let mut stmt = db.prepare(
-        "SELECT path, size FROM pack_files WHERE pack_id = ?1 ORDER BY file_index, path",
+        "SELECT path, size, output_id FROM pack_files WHERE pack_id = ?1 ORDER BY file_index, path",
     )?;
     let mut rows = stmt.query([pack_id])?;
     while let Some(r) = rows.next()? {
         let path: String = r.get(0)?;
         let len: i64 = r.get(1)?;
+        let output: Option<String> = r.get(2)?;
         files.push(InputFile {
             path: path.split('/').map(String::from).collect(),
             length: len as u64,
             source: sources.len(),
         });
-        sources.push(path.split('/').fold(root.clone(), |p, c| p.join(c)));
+        let placed = placed_path(&root, &path);
+        // A file of a pack streamed from object storage has no local copy:
+        // it is read from its blob.
+        sources.push(match output.as_deref().and_then(ContentId::parse) {
+            Some(id) if !placed.exists() && !blobs.is_local() => {
+                let blobs = blobs.clone();
+                Source::Stream(std::sync::Arc::new(move |offset| {
+                    blobs.open_at(&id, offset)
+                }))
+            }
+            _ => Source::Path(placed),
+        });
     }
     let mode = if btmh.is_some() {
         Mode::Hybrid
@@ -775,8 +796,9 @@ pub fn rebuild_torrent(home: &Home, db: &Db, pack: &str) -> Result<Option<Vec<u8
         Mode::V1
     };
     let layout = Layout::plan(pack.to_string(), files, false, mode, None, false);
-    let hashes = hash_layout(&layout, &sources, HashOptions::default())
-        .map_err(|e| PublishError::io(&root, e))?;
+    let hashes = hash_layout_and_files(&layout, &sources, HashOptions::default(), &[])
+        .map_err(|e| PublishError::io(&root, e))?
+        .0;
     let build = BuildOptions {
         trackers: home
             .config
@@ -849,6 +871,12 @@ pub fn pack(
     clean_partial(home, db)?;
     let withheld = Withheld::load(home, db, &now)?;
     let obsoleted = obsolete_stale(db, &withheld, &now)?;
+    // An obsolete pack laid out in object storage leaves the bucket too:
+    // a web seed pointing there must not serve a withdrawn recording.
+    let blobs = home.blobs()?;
+    for (name, _) in &obsoleted {
+        blobs.withdraw(name)?;
+    }
     let mut left_out = Vec::new();
     let mut left_out_by = BTreeMap::new();
     let (mut items, already_packed, held) =
@@ -963,41 +991,26 @@ pub(crate) fn build_pack(
     let mut unique = Unique::new(&[MANIFEST]);
     let mut entries: Vec<ManifestEntry> = Vec::with_capacity(group.len());
     let mut locals: Vec<PathBuf> = Vec::with_capacity(group.len());
+    // Per entry: the blob it is streamed from (object storage), or none
+    // (a file placed in the pack's folder).
+    let mut streamed: Vec<Option<ContentId>> = Vec::with_capacity(group.len());
     let blobs = home.blobs()?;
     for item in group {
         let path = unique.claim(item.path);
         let mut entry = item.entry;
         entry.path = path.join("/");
         let dst = path.iter().fold(tmp.clone(), |p, c| p.join(c));
-        // On object storage a blob is fetched beside the pack (verified),
-        // linked in, and its cached name dropped: the pack keeps the data.
-        let fetched = ContentId::parse(&entry.blake3)
-            .filter(|id| !blobs.is_local() && blobs.local_path(id) == item.local);
-        if let Some(id) = &fetched {
-            match blobs.local_copy(id) {
-                Ok(_) => {}
-                Err(musicark_store::StoreError::NoSpace { path }) => {
-                    return Err(PublishError::io(
-                        &path,
-                        std::io::Error::from(std::io::ErrorKind::StorageFull),
-                    ));
-                }
-                Err(e) => {
-                    let why = match &e {
-                        musicark_store::StoreError::Rotten { actual, .. } => {
-                            reject_rotten(home, &item.local, &entry.blake3, actual)
-                        }
-                        _ => e.to_string(),
-                    };
-                    failed.push((item.local.display().to_string(), why));
-                    continue;
-                }
-            }
+        // In object storage a blob is read where it is: streamed for the
+        // pack's hashes, then laid out in the bucket by a server-side copy.
+        if let Some(id) = ContentId::parse(&entry.blake3)
+            .filter(|id| !blobs.is_local() && blobs.local_path(id) == item.local)
+        {
+            entries.push(entry);
+            locals.push(item.local);
+            streamed.push(Some(id));
+            continue;
         }
         let placed = link_or_copy(&item.local, &dst);
-        if let Some(id) = &fetched {
-            blobs.release_local(id);
-        }
         if let Err(e) = placed {
             if musicark_store::is_no_space(&e) {
                 return Err(PublishError::io(&dst, e));
@@ -1011,7 +1024,30 @@ pub(crate) fn build_pack(
         }
         entries.push(entry);
         locals.push(item.local);
+        streamed.push(None);
     }
+    // Where each entry is read: its placed file, or its blob's stream.
+    let source_of = |i: usize, path: &str, streamed: &[Option<ContentId>]| -> Source {
+        match &streamed[i] {
+            Some(id) => {
+                let blobs = blobs.clone();
+                let id = id.clone();
+                Source::Stream(std::sync::Arc::new(move |offset| {
+                    blobs.open_at(&id, offset)
+                }))
+            }
+            None => Source::Path(placed_path(&tmp, path)),
+        }
+    };
+    let open_entry = |i: usize,
+                      path: &str,
+                      streamed: &[Option<ContentId>]|
+     -> std::io::Result<Box<dyn Read + Send>> {
+        match source_of(i, path, streamed) {
+            Source::Stream(open) => open(0),
+            Source::Path(p) => Ok(Box::new(std::fs::File::open(p)?)),
+        }
+    };
     // One read of every file: its pieces, its BLAKE3 (checked against the
     // record: rotten bytes are never published) and, where ingest or
     // preserve did not record it, its SHA-256. The manifest states the
@@ -1035,9 +1071,11 @@ pub(crate) fn build_pack(
                     while let Some(k) =
                         Some(next.fetch_add(1, Ordering::Relaxed)).filter(|&k| k < unknown.len())
                     {
-                        let path = placed_path(&tmp, &entries[unknown[k]].path);
-                        *sums[k].lock().unwrap_or_else(|e| e.into_inner()) =
-                            Some(hash_file_both(&path, &mut buf));
+                        let i = unknown[k];
+                        *sums[k].lock().unwrap_or_else(|e| e.into_inner()) = Some(
+                            open_entry(i, &entries[i].path, &streamed)
+                                .and_then(|r| hash_both(r, &mut buf)),
+                        );
                     }
                 });
             }
@@ -1104,14 +1142,17 @@ pub(crate) fn build_pack(
                 source: i,
             })
             .collect();
-        let mut sources: Vec<PathBuf> =
-            entries.iter().map(|e| placed_path(&tmp, &e.path)).collect();
+        let mut sources: Vec<Source> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| source_of(i, &e.path, &streamed))
+            .collect();
         files.push(InputFile {
             path: vec![MANIFEST.into()],
             length: manifest_len,
             source: sources.len(),
         });
-        sources.push(manifest_path.clone());
+        sources.push(Source::Path(manifest_path.clone()));
         let layout = Layout::plan(name.to_string(), files, false, mode, None, false);
         // The layout's own order; the manifest's digests are known.
         let wants: Vec<FileWant> = layout
@@ -1126,7 +1167,14 @@ pub(crate) fn build_pack(
             &layout,
             &sources,
             HashOptions {
-                threads: options.threads.max(1),
+                // Streams from object storage wait on the network too:
+                // twice the readers keep the cores busy.
+                threads: options.threads.max(1)
+                    * if streamed.iter().any(Option::is_some) {
+                        2
+                    } else {
+                        1
+                    },
             },
             &wants,
         );
@@ -1138,7 +1186,7 @@ pub(crate) fn build_pack(
                 // and build again.
                 let mut bad = Vec::new();
                 for (i, e) in entries.iter().enumerate() {
-                    if let Err(err) = std::fs::File::open(placed_path(&tmp, &e.path))
+                    if let Err(err) = open_entry(i, &e.path, &streamed)
                         .and_then(|mut f| std::io::copy(&mut f, &mut std::io::sink()))
                     {
                         bad.push((i, err.to_string()));
@@ -1153,6 +1201,7 @@ pub(crate) fn build_pack(
                 for (i, why) in bad.into_iter().rev() {
                     let e = entries.remove(i);
                     locals.remove(i);
+                    streamed.remove(i);
                     failed.push((e.path, why));
                 }
                 continue;
@@ -1187,6 +1236,7 @@ pub(crate) fn build_pack(
         for (i, b3) in rotten {
             let entry = entries.remove(i);
             let local = locals.remove(i);
+            streamed.remove(i);
             let _ = std::fs::remove_file(placed_path(&tmp, &entry.path));
             let why = reject_rotten(home, &local, &entry.blake3, &b3);
             failed.push((local.display().to_string(), why));
@@ -1212,7 +1262,8 @@ pub(crate) fn build_pack(
     // The pack's links and folders are durable before its row commits: a
     // power loss never leaves a recorded pack with missing entries.
     let mut dirs: std::collections::BTreeSet<PathBuf> = std::collections::BTreeSet::new();
-    for e in &entries {
+    dirs.insert(tmp.clone());
+    for (e, _) in entries.iter().zip(&streamed).filter(|(_, s)| s.is_none()) {
         let parts: Vec<&str> = e.path.split('/').collect();
         let mut d = tmp.clone();
         dirs.insert(d.clone());
@@ -1223,6 +1274,47 @@ pub(crate) fn build_pack(
     }
     for d in dirs.iter().rev() {
         musicark_store::fsync_dir(d)?;
+    }
+    // In object storage, the pack is laid out in the bucket under its
+    // paths before its row commits (a web seed can point there): blobs
+    // by server-side copies, other files and the manifest uploaded. A
+    // filesystem store has nothing to do.
+    // Copies in flight together: each is one request the server answers
+    // on its own.
+    if !blobs.is_local() {
+        let next = AtomicUsize::new(0);
+        let errors: Vec<musicark_store::StoreError> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..LAYOUT_IN_FLIGHT)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut errors = Vec::new();
+                        while let Some(i) = Some(next.fetch_add(1, Ordering::Relaxed))
+                            .filter(|&i| i < entries.len())
+                        {
+                            let e = &entries[i];
+                            let at = format!("{name}/{}", e.path);
+                            let done = match &streamed[i] {
+                                Some(id) => blobs.lay_out(id, &at),
+                                None => blobs.lay_out_file(&at, &placed_path(&tmp, &e.path)),
+                            };
+                            if let Err(e) = done {
+                                errors.push(e);
+                                break;
+                            }
+                        }
+                        errors
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap_or_default())
+                .collect()
+        });
+        if let Some(e) = errors.into_iter().next() {
+            return Err(e.into());
+        }
+        blobs.lay_out_file(&format!("{name}/{MANIFEST}"), &manifest_path)?;
     }
     let final_dir = root.join(name);
     let _ = std::fs::remove_dir_all(&final_dir);

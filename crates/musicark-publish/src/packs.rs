@@ -142,6 +142,18 @@ pub fn activity(db: &Db, limit: usize) -> Result<Vec<Activity>, PublishError> {
 /// it exists and is not obsolete (replaced, or withdrawn for rights). A
 /// pack listed under embargo is the caller's to refuse too (the list
 /// knows it).
+/// The size of the file at `path` in the pack `name`, when it has one.
+pub fn file_size(db: &Db, name: &str, path: &str) -> Result<Option<u64>, PublishError> {
+    Ok(db
+        .prepare_cached(
+            "SELECT f.size FROM pack_files f JOIN packs p ON p.pack_id = f.pack_id \
+             WHERE p.name = ?1 AND f.path = ?2",
+        )?
+        .query_row([name, path], |r| r.get::<_, i64>(0))
+        .optional()?
+        .map(|n| n as u64))
+}
+
 pub fn servable(db: &Db, name: &str) -> Result<bool, PublishError> {
     Ok(db
         .prepare_cached("SELECT obsolete FROM packs WHERE name = ?1")?

@@ -61,6 +61,8 @@ pub trait BlobStore: Send + Sync {
     /// The blob's bytes, streamed; an error of kind `NotFound` when the
     /// store holds no such blob.
     fn open(&self, id: &ContentId) -> std::io::Result<Box<dyn Read + Send>>;
+    /// The blob's bytes from `offset` to its end, streamed.
+    fn open_at(&self, id: &ContentId, offset: u64) -> std::io::Result<Box<dyn Read + Send>>;
     /// The local file [`BlobStore::local_copy`] gives for `id`, without
     /// fetching anything: the blob itself on a filesystem store.
     fn local_path(&self, id: &ContentId) -> PathBuf;
@@ -84,6 +86,32 @@ pub trait BlobStore: Send + Sync {
     /// the archive's write lock.
     fn clean_staging(&self) -> Result<usize> {
         Ok(0)
+    }
+    /// Lay a published pack's file out beside the blobs, at `packs/PATH`
+    /// (`PATH` = `NAME/…`): in object storage a server-side copy of the
+    /// blob `id` (no byte through this machine), so that the bucket
+    /// serves the pack's paths as a web seed. A filesystem store has
+    /// nothing to do (its packs are hard links in `packs/`).
+    fn lay_out(&self, _id: &ContentId, _path: &str) -> Result<()> {
+        Ok(())
+    }
+    /// [`BlobStore::lay_out`] for a pack's file that is no blob (its
+    /// manifest): uploaded from `src`.
+    fn lay_out_file(&self, _path: &str, _src: &Path) -> Result<()> {
+        Ok(())
+    }
+    /// Remove what [`BlobStore::lay_out`] laid out of the pack `name`
+    /// (made obsolete); how many objects went.
+    fn withdraw(&self, _name: &str) -> Result<usize> {
+        Ok(0)
+    }
+    /// A laid-out pack file's bytes from `offset` (`packs/PATH` in object
+    /// storage); a filesystem store lays nothing out (`NotFound`).
+    fn open_laid_out(&self, path: &str, _offset: u64) -> std::io::Result<Box<dyn Read + Send>> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{path}: not laid out beside the blobs"),
+        ))
     }
 }
 
@@ -155,6 +183,13 @@ impl BlobStore for FsBlobStore {
 
     fn open(&self, id: &ContentId) -> std::io::Result<Box<dyn Read + Send>> {
         Ok(Box::new(std::fs::File::open(self.local_path(id))?))
+    }
+
+    fn open_at(&self, id: &ContentId, offset: u64) -> std::io::Result<Box<dyn Read + Send>> {
+        use std::io::Seek;
+        let mut f = std::fs::File::open(self.local_path(id))?;
+        f.seek(std::io::SeekFrom::Start(offset))?;
+        Ok(Box::new(f))
     }
 
     fn local_copy(&self, id: &ContentId) -> Result<PathBuf> {

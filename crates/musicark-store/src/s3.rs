@@ -162,7 +162,9 @@ impl S3BlobStore {
         key.push_str(dir);
         key.push('/');
         key.push_str(name);
-        Key::from(key)
+        // The key as written, brackets and spaces included (a pack's
+        // paths, which a web seed's URL names), unless it is no key.
+        Key::parse(&key).unwrap_or_else(|_| Key::from(key))
     }
 
     fn blob_key(&self, id: &ContentId) -> Key {
@@ -170,27 +172,40 @@ impl S3BlobStore {
         self.key("blobs", &format!("{}/{}/{s}", &s[0..2], &s[2..4]))
     }
 
-    fn error(&self, e: object_store::Error) -> StoreError {
-        StoreError::Object {
-            location: self.url.to_string(),
-            message: e.to_string(),
+    /// The object at `key` from `offset`, as a blocking reader.
+    fn get(&self, key: &Key, offset: u64) -> std::io::Result<Box<dyn Read + Send>> {
+        let options = object_store::GetOptions {
+            range: (offset > 0).then_some(object_store::GetRange::Offset(offset)),
+            ..Default::default()
+        };
+        match self.rt.block_on(self.store.get_opts(key, options)) {
+            Ok(got) => Ok(Box::new(StreamReader {
+                rt: self.rt.clone(),
+                stream: got.into_stream(),
+                chunk: Bytes::new(),
+            })),
+            Err(object_store::Error::NotFound { .. }) => Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{}: no object {key}", self.url),
+            )),
+            Err(e) => Err(std::io::Error::other(e)),
         }
     }
 
-    /// Copy the object at `from` to `to` inside the bucket, on the server
-    /// (no bytes through this machine): how a pack's files are laid out
-    /// under its paths.
-    pub fn copy_within(&self, id: &ContentId, to: &str) -> Result<()> {
-        let from = self.blob_key(id);
-        let to = Key::from(to);
-        self.rt
-            .block_on(self.store.copy(&from, &to))
-            .map_err(|e| self.error(e))
-    }
-
-    /// The key under which `path` lands when laid out beside the blobs.
-    pub fn key_of(&self, dir: &str, path: &str) -> String {
-        self.key(dir, path).to_string()
+    fn error(&self, e: object_store::Error) -> StoreError {
+        let mut message = e.to_string();
+        // With no credentials in the environment, the client asks the
+        // cloud's instance metadata service, which a self-hosted store's
+        // machine does not have: say what is missing instead.
+        if message.contains("169.254.169.254") {
+            message = "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY \
+                       (or run where an instance role provides them)"
+                .into();
+        }
+        StoreError::Object {
+            location: self.url.to_string(),
+            message,
+        }
     }
 
     fn put_small(&self, id: &ContentId, src: &Path, key: &Key) -> Result<()> {
@@ -211,7 +226,9 @@ impl S3BlobStore {
             .map_err(|e| self.error(e))
     }
 
-    fn put_large(&self, id: &ContentId, src: &Path, key: &Key) -> Result<()> {
+    /// Upload `src` to `key` in parts; with `id`, only if its bytes hash
+    /// to it (the upload is aborted before it completes otherwise).
+    fn put_large(&self, id: Option<&ContentId>, src: &Path, key: &Key) -> Result<()> {
         let mut file = std::fs::File::open(src).map_err(|e| source_error(src, e))?;
         self.rt.block_on(async {
             let upload = self
@@ -242,14 +259,14 @@ impl S3BlobStore {
             .await;
             let actual = ContentId::from_hash(&hasher.finalize());
             match sent {
-                Ok(()) if actual == *id => {
+                Ok(()) if id.is_none_or(|id| actual == *id) => {
                     writer.finish().await.map_err(|e| self.error(e))?;
                     Ok(())
                 }
                 Ok(()) => {
                     let _ = writer.abort().await;
                     Err(StoreError::BlobMismatch {
-                        id: id.to_string(),
+                        id: id.map(ToString::to_string).unwrap_or_default(),
                         actual: actual.to_string(),
                     })
                 }
@@ -294,25 +311,21 @@ impl BlobStore for S3BlobStore {
         if len <= PART as u64 {
             self.put_small(id, src, &key)?;
         } else {
-            self.put_large(id, src, &key)?;
+            self.put_large(Some(id), src, &key)?;
         }
         Ok(PutOutcome::Stored)
     }
 
     fn open(&self, id: &ContentId) -> std::io::Result<Box<dyn Read + Send>> {
-        let key = self.blob_key(id);
-        match self.rt.block_on(self.store.get(&key)) {
-            Ok(got) => Ok(Box::new(StreamReader {
-                rt: self.rt.clone(),
-                stream: got.into_stream(),
-                chunk: Bytes::new(),
-            })),
-            Err(object_store::Error::NotFound { .. }) => Err(std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                format!("{} holds no blob {id}", self.url),
-            )),
-            Err(e) => Err(std::io::Error::other(e)),
-        }
+        self.open_at(id, 0)
+    }
+
+    fn open_at(&self, id: &ContentId, offset: u64) -> std::io::Result<Box<dyn Read + Send>> {
+        self.get(&self.blob_key(id), offset)
+    }
+
+    fn open_laid_out(&self, path: &str, offset: u64) -> std::io::Result<Box<dyn Read + Send>> {
+        self.get(&self.key("packs", path), offset)
     }
 
     fn local_path(&self, id: &ContentId) -> PathBuf {
@@ -386,6 +399,48 @@ impl BlobStore for S3BlobStore {
             .map_err(|e| self.error(e))?;
         self.release_local(id);
         Ok(Some(format!("s3://{}/{to}", self.url.bucket)))
+    }
+
+    fn lay_out(&self, id: &ContentId, path: &str) -> Result<()> {
+        let to = self.key("packs", path);
+        self.rt
+            .block_on(self.store.copy(&self.blob_key(id), &to))
+            .map_err(|e| self.error(e))
+    }
+
+    fn withdraw(&self, name: &str) -> Result<usize> {
+        use futures_util::TryStreamExt;
+        let under = self.key("packs", name);
+        self.rt.block_on(async {
+            let objects: Vec<_> = self
+                .store
+                .list(Some(&under))
+                .try_collect()
+                .await
+                .map_err(|e| self.error(e))?;
+            for o in &objects {
+                self.store
+                    .delete(&o.location)
+                    .await
+                    .map_err(|e| self.error(e))?;
+            }
+            Ok(objects.len())
+        })
+    }
+
+    fn lay_out_file(&self, path: &str, src: &Path) -> Result<()> {
+        let key = self.key("packs", path);
+        let len = std::fs::metadata(src)
+            .map_err(|e| StoreError::io(src, e))?
+            .len();
+        if len > PART as u64 {
+            return self.put_large(None, src, &key);
+        }
+        let bytes = std::fs::read(src).map_err(|e| StoreError::io(src, e))?;
+        self.rt
+            .block_on(self.store.put(&key, PutPayload::from(bytes)))
+            .map(|_| ())
+            .map_err(|e| self.error(e))
     }
 
     fn clean_staging(&self) -> Result<usize> {

@@ -109,9 +109,63 @@ struct PieceOut {
     small: Option<H256>,
 }
 
+/// Where a layout file's bytes are read: a local file (read at offsets,
+/// prefetched), or a stream opened at an offset (a blob in object
+/// storage), read forward.
+#[derive(Clone)]
+pub enum Source {
+    Path(PathBuf),
+    Stream(std::sync::Arc<OpenAt>),
+}
+
+/// Opens a stream of a source's bytes from an offset to its end.
+pub type OpenAt = dyn Fn(u64) -> std::io::Result<Box<dyn std::io::Read + Send>> + Send + Sync;
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Path(p) => write!(f, "Source::Path({})", p.display()),
+            Source::Stream(_) => f.write_str("Source::Stream"),
+        }
+    }
+}
+
+/// A source being read by one thread.
+enum Opened {
+    File(File),
+    /// A stream and the offset its next byte has.
+    Stream(Box<dyn std::io::Read + Send>, u64),
+}
+
+impl Opened {
+    fn open(source: &Source, offset: u64) -> std::io::Result<Opened> {
+        Ok(match source {
+            Source::Path(p) => Opened::File(File::open(p)?),
+            Source::Stream(open) => Opened::Stream(open(offset)?, offset),
+        })
+    }
+
+    /// Fill `buf` from `offset`; a stream not at `offset` is opened again.
+    fn read_at(&mut self, source: &Source, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        if let Opened::Stream(_, at) = self
+            && *at != offset
+        {
+            *self = Opened::open(source, offset)?;
+        }
+        match self {
+            Opened::File(f) => f.read_exact_at(buf, offset),
+            Opened::Stream(r, at) => {
+                r.read_exact(buf)?;
+                *at += buf.len() as u64;
+                Ok(())
+            }
+        }
+    }
+}
+
 struct Ctx<'a> {
     files: &'a [InputFile],
-    sources: &'a [PathBuf],
+    sources: &'a [Source],
     piece_length: u64,
     want_v1: bool,
     want_v2: bool,
@@ -124,7 +178,7 @@ fn hash_one(
     piece: &Piece,
     ctx: &Ctx<'_>,
     buf: &mut [u8],
-    cache: &mut Option<(usize, File)>,
+    cache: &mut Option<(usize, Opened)>,
     digests: &mut Digesting,
 ) -> std::io::Result<PieceOut> {
     let mut n = 0usize;
@@ -135,10 +189,10 @@ fn hash_one(
             Some(i) => {
                 let src = ctx.files[i].source;
                 if cache.as_ref().map(|c| c.0) != Some(src) {
-                    *cache = Some((src, File::open(&ctx.sources[src])?));
+                    *cache = Some((src, Opened::open(&ctx.sources[src], seg.offset)?));
                 }
-                if let Some((_, f)) = cache.as_ref() {
-                    f.read_exact_at(&mut buf[n..n + len], seg.offset)?;
+                if let Some((_, f)) = cache.as_mut() {
+                    f.read_at(&ctx.sources[src], &mut buf[n..n + len], seg.offset)?;
                 }
                 digests.feed(ctx, i, seg.offset, &buf[n..n + len]);
             }
@@ -209,8 +263,11 @@ fn prefetch(pieces: &[Piece], ctx: &Ctx<'_>, next: &AtomicUsize, done: &AtomicBo
                 continue;
             };
             let src = ctx.files[i].source;
+            let Source::Path(path) = &ctx.sources[src] else {
+                continue;
+            };
             if cache.as_ref().map(|c| c.0) != Some(src) {
-                cache = File::open(&ctx.sources[src]).ok().map(|f| (src, f));
+                cache = File::open(path).ok().map(|f| (src, f));
             }
             if let Some((_, f)) = &cache {
                 let _ = rustix::fs::fadvise(f, seg.offset, Some(len), rustix::fs::Advice::WillNeed);
@@ -384,9 +441,7 @@ impl Digesting {
 }
 
 /// Digests of one whole file, read on its own.
-fn digest_file(path: &Path, want: FileWant) -> std::io::Result<FileDigests> {
-    use std::io::Read;
-    let mut f = File::open(path)?;
+fn digest_reader(mut f: impl std::io::Read, want: FileWant) -> std::io::Result<FileDigests> {
     let mut b3 = want.blake3.then(blake3::Hasher::new);
     let mut sha = want.sha256.then(Sha256::new);
     let mut buf = vec![0u8; 1 << 20];
@@ -460,7 +515,8 @@ pub fn hash_layout(
     sources: &[PathBuf],
     options: HashOptions,
 ) -> std::io::Result<Hashes> {
-    Ok(hash_layout_and_files(layout, sources, options, &[])?.0)
+    let sources: Vec<Source> = sources.iter().cloned().map(Source::Path).collect();
+    Ok(hash_layout_and_files(layout, &sources, options, &[])?.0)
 }
 
 /// Hash a planned layout and, in the same read, make the whole-file
@@ -469,7 +525,7 @@ pub fn hash_layout(
 /// read once for their pieces, their BLAKE3 check and their SHA-256.
 pub fn hash_layout_and_files(
     layout: &Layout,
-    sources: &[PathBuf],
+    sources: &[Source],
     options: HashOptions,
     wants: &[FileWant],
 ) -> std::io::Result<(Hashes, Vec<Option<FileDigests>>)> {
@@ -512,9 +568,12 @@ pub fn hash_layout_and_files(
         if want.any() && digests[i].is_none() {
             let file = &layout.files[i];
             digests[i] = Some(if file.length == 0 {
-                digest_file(Path::new("/dev/null"), *want)?
+                digest_reader(std::io::empty(), *want)?
             } else {
-                digest_file(&sources[file.source], *want)?
+                match &sources[file.source] {
+                    Source::Path(p) => digest_reader(File::open(p)?, *want)?,
+                    Source::Stream(open) => digest_reader(open(0)?, *want)?,
+                }
             });
         }
     }
@@ -640,9 +699,10 @@ pub fn verify(meta: &Metainfo, save_path: &Path, options: HashOptions) -> Verify
         }
         Version::V2 => (Layout::aligned_pieces(&files, pl, &[]), false, true),
     };
+    let read_from: Vec<Source> = sources.iter().cloned().map(Source::Path).collect();
     let ctx = Ctx {
         files: &files,
-        sources: &sources,
+        sources: &read_from,
         piece_length: pl,
         want_v1,
         want_v2,

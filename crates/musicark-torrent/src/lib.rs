@@ -20,8 +20,8 @@ pub mod metainfo;
 
 pub use build::{BuildOptions, build_torrent};
 pub use hashing::{
-    FileCheck, FileDigests, FileVerdict, FileWant, HashOptions, Hashes, VerifyReport, hash_layout,
-    hash_layout_and_files, scan_path, verify,
+    FileCheck, FileDigests, FileVerdict, FileWant, HashOptions, Hashes, OpenAt, Source,
+    VerifyReport, hash_layout, hash_layout_and_files, scan_path, verify,
 };
 pub use layout::{InputFile, Layout, Mode, auto_piece_length};
 pub use metainfo::{

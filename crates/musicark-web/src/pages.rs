@@ -905,6 +905,21 @@ async fn pack_data(
     if !servable {
         return Err(refused().into());
     }
+    // A pack streamed from object storage keeps its files in the bucket:
+    // they are read there, with Range, through the archive's store.
+    let within = percent_encoding::percent_decode_str(&path[name.len() + 1..])
+        .decode_utf8()
+        .map_err(|_| WebError::BadRequest("not a path".into()))?
+        .into_owned();
+    let placed = within
+        .split('/')
+        .fold(app.home.packs_dir().join(&name), |p, c| p.join(c));
+    if !placed.exists()
+        && let Ok(blobs) = app.home.blobs()
+        && !blobs.is_local()
+    {
+        return laid_out(app, req.headers().clone(), name, within, blobs).await;
+    }
     // ServeDir sees the path below the packs folder, still encoded as
     // the client sent it (file names hold spaces and brackets).
     let (mut parts, body) = req.into_parts();
@@ -922,6 +937,88 @@ async fn pack_data(
         .await
         .map_err(|e| WebError::Internal(e.to_string()))?;
     Ok(res.map(axum::body::Body::new))
+}
+
+/// A pack file laid out in object storage, streamed from the bucket in
+/// chunks as the client reads (a single `Range` honoured, as `ServeDir`
+/// does for local files).
+async fn laid_out(
+    app: Arc<App>,
+    headers: axum::http::HeaderMap,
+    name: String,
+    within: String,
+    blobs: Arc<dyn musicark_store::BlobStore>,
+) -> Result<Response, PageError> {
+    const CHUNK: usize = 256 << 10;
+    let (pack, path) = (name.clone(), within.clone());
+    let len = blocking(&app, move |app| {
+        app.read(|db| Ok(musicark_publish::packs::file_size(db, &pack, &path)?))
+    })
+    .await?
+    .ok_or_else(|| WebError::NotFound(format!("no file {within:?} in pack {name:?}")))?;
+    let (start, end, status) = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+        Some(text) => match parse_range(text, len) {
+            Some(Some((a, b))) => (a, b + 1, StatusCode::PARTIAL_CONTENT),
+            Some(None) => {
+                let mut res =
+                    (StatusCode::RANGE_NOT_SATISFIABLE, "range outside the file").into_response();
+                if let Ok(v) = format!("bytes */{len}").parse() {
+                    res.headers_mut().insert(header::CONTENT_RANGE, v);
+                }
+                return Ok(res);
+            }
+            None => (0, len, StatusCode::OK),
+        },
+        None => (0, len, StatusCode::OK),
+    };
+    let key = format!("{name}/{within}");
+    // The first bytes are read before answering: a missing object is a
+    // 404, not a cut-off 200.
+    let opened = tokio::task::spawn_blocking(move || blobs.open_laid_out(&key, start))
+        .await
+        .map_err(|e| WebError::Internal(format!("worker failed: {e}")))?;
+    let mut reader = opened.map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => WebError::NotFound("not laid out in the bucket".into()),
+        _ => WebError::Internal(format!("reading the bucket: {e}")),
+    })?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut left = end - start;
+        while left > 0 {
+            let mut buf = vec![0u8; CHUNK.min(left as usize)];
+            let sent = match reader.read_exact(&mut buf) {
+                Ok(()) => {
+                    left -= buf.len() as u64;
+                    tx.blocking_send(Ok(buf))
+                }
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            };
+            if sent.is_err() {
+                return; // the client went away
+            }
+        }
+    });
+    let body =
+        axum::body::Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|chunk| (chunk, rx))
+        }));
+    let mut res = Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::CONTENT_LENGTH, end - start);
+    if status == StatusCode::PARTIAL_CONTENT {
+        res = res.header(
+            header::CONTENT_RANGE,
+            format!("bytes {start}-{}/{len}", end - 1),
+        );
+    }
+    res.body(body)
+        .map_err(|e| WebError::Internal(e.to_string()).into())
 }
 
 #[cfg(test)]

@@ -141,6 +141,37 @@ fn an_archive_with_its_blobs_in_a_bucket_publishes_what_a_disk_archive_publishes
         assert!(x == y, "{name} differs between the two archives");
     }
 
+    // The packs were hashed from the bucket and laid out in it: each
+    // file of the disk archive's packs is an object at the same path, and
+    // this machine keeps only the manifests (and the metadata release,
+    // which is made here).
+    let disk_packs = disk.join("packs");
+    let laid_out = s3.objects(&prefix, "packs");
+    let mut audio_files = 0;
+    for p in on_disk["packs"].as_array().expect("packs") {
+        let name = p["name"].as_str().expect("name");
+        for f in files_with_any(&disk_packs.join(name)) {
+            let rel = f
+                .strip_prefix(&disk_packs)
+                .expect("below")
+                .to_string_lossy()
+                .into_owned();
+            let object = s3.object(&format!("{prefix}/packs/{rel}"));
+            assert!(
+                object.as_deref() == Some(&std::fs::read(&f).expect("read")[..]),
+                "{rel}: not laid out in the bucket as the disk archive packed it"
+            );
+            if p["band"] != "metadata" && !rel.ends_with("manifest.jsonl") {
+                audio_files += 1;
+                assert!(
+                    !bucket.join("packs").join(&rel).exists(),
+                    "{rel} kept here too"
+                );
+            }
+        }
+    }
+    assert!(audio_files > 0 && !laid_out.is_empty());
+
     // fsck reads every blob back from the bucket: all whole.
     let report = json(&bucket, &["fsck"]);
     assert_eq!(
@@ -296,5 +327,103 @@ fn kill_9_during_uploads_leaves_no_object_a_row_names_and_a_rerun_equals_a_clean
     assert_eq!(
         objects.keys().collect::<Vec<_>>(),
         expected_objects.keys().collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_pack_streamed_from_the_bucket_downloads_from_the_web_seed_alone() {
+    let Some(s3) = crate::support::s3() else {
+        return;
+    };
+    let Some(aria2) = crate::support::peer("aria2c") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let spec = SampleSpec::with_tracks(3, 4.0, 21);
+    let music = tmp.path().join("music");
+    generate(&music, &spec).expect("sample");
+    let open = write_open_data(&tmp.path().join("open"), &spec).expect("open data");
+    let archive = tmp.path().join("archive");
+    let prefix = s3.prefix("webseed");
+    s3.init(&archive, &prefix);
+    ingest(&archive, &[&music], &[]);
+    import_open_data(&archive, &open.0, &open.1);
+    ok(&archive, &["match"]);
+    ok(&archive, &["preserve"]);
+    let (_server, url) = crate::support::serve(&archive, &[]);
+    crate::support::publish_setting(&archive, &format!("webseeds = [\"{url}packs/\"]"));
+    let packed = run_json(&archive, &["pack"]);
+    let audio: Vec<&Value> = packed["packs"]
+        .as_array()
+        .expect("packs")
+        .iter()
+        .filter(|p| p["band"] != "metadata")
+        .collect();
+    assert!(!audio.is_empty(), "{packed:#}");
+    for (i, p) in audio.iter().enumerate() {
+        let name = p["name"].as_str().expect("name");
+        let torrent = archive.join("torrents").join(format!("{name}.torrent"));
+        // The server answers from the bucket: nothing of the audio is here.
+        let dir = tmp.path().join(format!("aria2-{i}"));
+        let out = crate::support::aria2c(&aria2, &torrent, &dir, None);
+        assert!(
+            out.status.success(),
+            "aria2c: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got = files_with_any(&dir.join(name));
+        assert!(got.len() >= 2, "{got:?}");
+        for f in got {
+            let rel = f
+                .strip_prefix(&dir)
+                .expect("below")
+                .to_string_lossy()
+                .into_owned();
+            assert_eq!(
+                s3.object(&format!("{prefix}/packs/{rel}")).as_deref(),
+                Some(&std::fs::read(&f).expect("read")[..]),
+                "{rel}"
+            );
+        }
+    }
+    // A range of an audio file, as a web seed client asks for a piece.
+    let name = audio[0]["name"].as_str().expect("name");
+    let manifest = std::fs::read_to_string(archive.join("packs").join(name).join("manifest.jsonl"))
+        .expect("manifest");
+    let first: Value =
+        serde_json::from_str(manifest.lines().next().expect("a line")).expect("json");
+    let path = first["path"].as_str().expect("path");
+    let whole = s3
+        .object(&format!("{prefix}/packs/{name}/{path}"))
+        .expect("object");
+    let encoded: String = path
+        .split('/')
+        .map(|c| musicark_torrent::url_encode(c.as_bytes()))
+        .collect::<Vec<_>>()
+        .join("/");
+    let host = crate::support::host_port(&url);
+    let mut c = std::net::TcpStream::connect(&host).expect("connect");
+    use std::io::{Read, Write};
+    write!(
+        c,
+        "GET /packs/{name}/{encoded} HTTP/1.1\r\nHost: {host}\r\nRange: bytes=100-1099\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut all = Vec::new();
+    c.read_to_end(&mut all).expect("read");
+    let split = all.windows(4).position(|w| w == b"\r\n\r\n").expect("head");
+    let head = String::from_utf8_lossy(&all[..split]).into_owned();
+    assert!(head.starts_with("HTTP/1.1 206"), "{head}");
+    assert_eq!(&all[split + 4..], &whole[100..1100]);
+
+    // A takedown makes the pack obsolete, and its files leave the bucket:
+    // a web seed pointing at the bucket serves nothing of it any more.
+    let victim = first["recording_mbid"].as_str().expect("an MBID");
+    assert!(!s3.objects(&prefix, &format!("packs/{name}")).is_empty());
+    ok(&archive, &["takedown", victim, "--reason", "test"]);
+    assert!(
+        s3.objects(&prefix, &format!("packs/{name}")).is_empty(),
+        "the withdrawn pack is still laid out in the bucket"
     );
 }

@@ -746,14 +746,27 @@ impl S3 {
         })
     }
 
+    /// The object at `key`, if there is one.
+    pub fn object(&self, key: &str) -> Option<Vec<u8>> {
+        use object_store::ObjectStoreExt;
+        self.rt.block_on(async {
+            let got = self
+                .client
+                .get(&object_store::path::Path::parse(key).expect("a key"))
+                .await
+                .ok()?;
+            got.bytes().await.ok().map(|b| b.to_vec())
+        })
+    }
+
     /// Overwrite the object at `key` behind the archive's back.
     pub fn put(&self, key: &str, bytes: Vec<u8>) {
         use object_store::ObjectStoreExt;
         self.rt
-            .block_on(
-                self.client
-                    .put(&object_store::path::Path::from(key), bytes.into()),
-            )
+            .block_on(self.client.put(
+                &object_store::path::Path::parse(key).expect("a key"),
+                bytes.into(),
+            ))
             .expect("put");
     }
 }
