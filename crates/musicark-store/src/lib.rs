@@ -262,6 +262,19 @@ impl Home {
         Db::open_read_only_at(&self.database())
     }
 
+    /// What the archive holds ([`Db::status`]), with where its blobs are.
+    pub fn status(&self, db: &Db) -> Result<Status> {
+        let mut status = db.status(&self.config.archive.name)?;
+        // No path of this machine: the status reaches web clients.
+        let blobs = self.blobs()?;
+        status.blobs = if blobs.is_local() {
+            "the archive's blobs/".into()
+        } else {
+            blobs.location()
+        };
+        Ok(status)
+    }
+
     /// The archive's blob store: `blobs/` in the archive, or the object
     /// store `[archive] blobs` names (its client made once, then shared).
     pub fn blobs(&self) -> Result<std::sync::Arc<dyn BlobStore>> {

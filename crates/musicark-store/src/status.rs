@@ -13,6 +13,9 @@ pub struct Status {
     pub schema_version: i64,
     /// Which engine holds the catalogue: `sqlite` or `postgres`.
     pub engine: String,
+    /// Where the blobs are: the archive's `blobs/` folder or
+    /// `s3://bucket/prefix` (see [`crate::Home::status`]).
+    pub blobs: String,
     /// Every file recorded, whatever its outcome.
     pub files: u64,
     /// Files that decoded cleanly as audio.
@@ -203,6 +206,7 @@ impl Db {
             archive: archive_name.to_string(),
             schema_version: self.schema_version()?,
             engine: self.engine_name().to_string(),
+            blobs: String::new(),
             files: files as u64,
             audio_files: count("ok")?,
             damaged: count("damaged")?,

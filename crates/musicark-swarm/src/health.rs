@@ -309,9 +309,9 @@ pub struct StatusReport {
 }
 
 /// The archive's status with its health summary.
-pub fn status(db: &Db, archive_name: &str) -> Result<StatusReport, HealthError> {
+pub fn status(home: &musicark_store::Home, db: &Db) -> Result<StatusReport, HealthError> {
     Ok(StatusReport {
-        status: db.status(archive_name)?,
+        status: home.status(db)?,
         health: current(db)?.1,
     })
 }

@@ -331,16 +331,13 @@ impl App {
         &self,
         db: &Db,
     ) -> Result<musicark_swarm::health::StatusReport, WebError> {
-        Ok(musicark_swarm::health::status(
-            db,
-            &self.home.config.archive.name,
-        )?)
+        Ok(musicark_swarm::health::status(&self.home, db)?)
     }
 
     fn make_dashboard(&self, db: &Db) -> Result<model::Dashboard, WebError> {
         let (_, health) = musicark_swarm::health::current(db)?;
         Ok(model::Dashboard {
-            status: db.status(&self.home.config.archive.name)?,
+            status: self.home.status(db)?,
             coverage: (*self.coverage(db)?).clone(),
             // Shown once the archive follows somebody; an archive that
             // follows nobody does not compute it (a pass over the whole

@@ -173,6 +173,7 @@ async fn dashboard(State(app): State<Arc<App>>) -> PageResult {
         "/",
         html! {
             h1 { (d.status.archive) }
+            p.note { "Catalogue on " (d.status.engine) "; blobs in " (d.status.blobs) "." }
             div.cards {
                 div.card { b { (pct(c.share_listens_preserved)) } span { "of listens preserved (" (pct(c.share_listens_published)) " published)" } }
                 div.card { b { (pct(c.share_recordings_preserved)) } span { "of " (c.recordings) " recordings preserved" } }

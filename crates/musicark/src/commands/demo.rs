@@ -95,7 +95,7 @@ pub fn run(g: &Global, args: &DemoArgs) -> anyhow::Result<()> {
     let looked_up = musicark_catalog::lookup(&cat.db, &first_isrc)?;
     let db = cat.db;
 
-    let st = db.status(&home.config.archive.name)?;
+    let st = home.status(&db)?;
     let damaged = db.damaged_report()?;
     drop(db);
 

@@ -10,7 +10,7 @@ use musicark_store::units::size;
 pub fn run(g: &Global) -> anyhow::Result<()> {
     let home = open_home(g)?;
     let db = home.db()?;
-    let report = musicark_swarm::health::status(&db, &home.config.archive.name)?;
+    let report = musicark_swarm::health::status(&home, &db)?;
     if g.json {
         print_json(&report)
     } else {
@@ -25,8 +25,8 @@ pub fn run(g: &Global) -> anyhow::Result<()> {
 
 pub(crate) fn print_status(s: &Status) {
     println!(
-        "Archive   {} (schema {}, {})",
-        s.archive, s.schema_version, s.engine
+        "Archive   {} (schema {}, {}; blobs in {})",
+        s.archive, s.schema_version, s.engine, s.blobs
     );
     println!(
         "Files     {}: audio {} · damaged {} · unsupported {} · not audio {} · unreadable {}",
