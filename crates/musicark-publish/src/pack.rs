@@ -830,10 +830,17 @@ fn clean_partial(home: &Home, db: &Db) -> Result<(), PublishError> {
             .optional()?
             .is_some())
     };
+    let blobs = home.blobs()?;
     if let Ok(entries) = std::fs::read_dir(home.packs_dir()) {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             if !known(&name)? {
+                // What a killed run laid out in the bucket for a pack it
+                // never recorded goes too: nothing unlisted stays served.
+                let pack = name.strip_suffix(".tmp").unwrap_or(&name);
+                if !known(pack)? {
+                    blobs.withdraw(pack)?;
+                }
                 std::fs::remove_dir_all(e.path())
                     .map_err(|err| PublishError::io(&e.path(), err))?;
             }

@@ -427,3 +427,82 @@ fn a_pack_streamed_from_the_bucket_downloads_from_the_web_seed_alone() {
         "the withdrawn pack is still laid out in the bucket"
     );
 }
+
+#[test]
+fn kill_9_during_a_pack_into_the_bucket_leaves_only_recorded_packs_laid_out() {
+    let Some(s3) = crate::support::s3() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let spec = SampleSpec::with_tracks(12, 4.0, 5);
+    let music = tmp.path().join("music");
+    generate(&music, &spec).expect("sample");
+    let open = write_open_data(&tmp.path().join("open"), &spec).expect("open data");
+    let archive = tmp.path().join("archive");
+    let prefix = s3.prefix("killed-pack");
+    s3.init(&archive, &prefix);
+    ingest(&archive, &[&music], &[]);
+    import_open_data(&archive, &open.0, &open.1);
+    ok(&archive, &["match"]);
+    ok(&archive, &["preserve"]);
+    let laid_out_packs = || -> Vec<String> {
+        let mut names: Vec<String> = s3
+            .keys(&prefix, "packs")
+            .iter()
+            .filter_map(|k| k.split('/').next().map(String::from))
+            .collect();
+        names.dedup();
+        names
+    };
+    let recorded = || -> Vec<String> {
+        let home = musicark_store::Home::open(&archive).expect("home");
+        let db = home.db().expect("db");
+        let mut names: Vec<String> = db
+            .prepare("SELECT name FROM packs WHERE obsolete = 0 ORDER BY name")
+            .expect("sql")
+            .query_map([], |r| r.get(0))
+            .expect("rows")
+            .map(|r| r.expect("row"))
+            .collect();
+        names.sort();
+        names
+    };
+    // Small packs, so that a kill lands between them too.
+    let mut interrupted = 0;
+    for delay_ms in [30, 80, 150, 250, 400] {
+        let mut child = bin()
+            .arg("--archive")
+            .arg(&archive)
+            .args(["pack", "--max-files", "2", "--json"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn pack");
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        if child.try_wait().expect("try_wait").is_none() {
+            interrupted += 1;
+        }
+        child.kill().expect("kill -9");
+        child.wait().expect("wait");
+    }
+    assert!(interrupted >= 1, "no kill hit a running pack");
+    // The rerun clears what the kills left: every pack laid out in the
+    // bucket is one the archive recorded, and every recorded pack of
+    // audio is laid out whole.
+    run_json(&archive, &["pack", "--max-files", "2"]);
+    let recorded = recorded();
+    let laid_out = laid_out_packs();
+    for name in &laid_out {
+        assert!(
+            recorded.contains(name),
+            "{name} is laid out but not recorded"
+        );
+    }
+    let report = json(&archive, &["fsck"]);
+    assert_eq!(
+        report["problems"].as_array().map(Vec::len),
+        Some(0),
+        "{report:#}"
+    );
+    assert!(!laid_out.is_empty());
+}

@@ -746,6 +746,28 @@ impl S3 {
         })
     }
 
+    /// The keys under `prefix/dir/`, relative to it, sorted.
+    pub fn keys(&self, prefix: &str, dir: &str) -> Vec<String> {
+        use futures_util::TryStreamExt;
+        use object_store::ObjectStore;
+        let under = format!("{prefix}/{dir}/");
+        let metas: Vec<_> = self.rt.block_on(async {
+            self.client
+                .list(Some(&object_store::path::Path::from(format!(
+                    "{prefix}/{dir}"
+                ))))
+                .try_collect()
+                .await
+                .expect("list")
+        });
+        let mut keys: Vec<String> = metas
+            .iter()
+            .filter_map(|m| m.location.as_ref().strip_prefix(&under).map(String::from))
+            .collect();
+        keys.sort();
+        keys
+    }
+
     /// The object at `key`, if there is one.
     pub fn object(&self, key: &str) -> Option<Vec<u8>> {
         use object_store::ObjectStoreExt;
