@@ -22,22 +22,11 @@ fn kill_9_at_many_points_then_rerun_equals_a_clean_run() {
     let crashed = tmp.path().join("crashed");
     ok(&crashed, &["init"]);
     let mut interrupted = 0;
+    let coll_arg = coll.to_str().expect("utf-8");
     for fraction in [0.02, 0.08, 0.15, 0.25, 0.35, 0.5, 0.65, 0.8, 0.95] {
-        let mut child = bin()
-            .arg("--archive")
-            .arg(&crashed)
-            .args(["ingest", "--jobs", "2", "--quiet", "--json"])
-            .arg(&coll)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn ingest");
-        std::thread::sleep(clean_time.mul_f64(fraction).max(Duration::from_millis(5)));
-        if child.try_wait().expect("try_wait").is_none() {
-            interrupted += 1;
-        }
-        child.kill().expect("kill -9"); // SIGKILL on Unix
-        child.wait().expect("wait");
+        let delay = clean_time.mul_f64(fraction).max(Duration::from_millis(5));
+        let args = ["ingest", "--jobs", "2", "--quiet", "--json", coll_arg];
+        interrupted += usize::from(crate::support::kill_9_after(&crashed, &args, delay));
     }
     assert!(
         interrupted >= 4,

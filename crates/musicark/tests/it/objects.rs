@@ -243,6 +243,23 @@ fn an_archive_with_its_blobs_in_a_bucket_publishes_what_a_disk_archive_publishes
     );
 }
 
+/// A generated collection and its open data under `root`, ingested,
+/// matched and preserved into a new archive whose blobs are in the
+/// bucket; the archive and its prefix.
+fn preserved_in_bucket(s3: &S3, root: &Path, spec: SampleSpec) -> (std::path::PathBuf, String) {
+    let music = root.join("music");
+    generate(&music, &spec).expect("sample");
+    let open = write_open_data(&root.join("open"), &spec).expect("open data");
+    let archive = root.join("archive");
+    let prefix = s3.prefix(&format!("preserved-{}", spec.seed));
+    s3.init(&archive, &prefix);
+    ingest(&archive, &[&music], &[]);
+    import_open_data(&archive, &open.0, &open.1);
+    ok(&archive, &["match"]);
+    ok(&archive, &["preserve"]);
+    (archive, prefix)
+}
+
 /// A WAV of `seconds` of noise (16-bit stereo, 44.1 kHz), large enough to
 /// go up in several parts.
 fn noise_wav(path: &Path, seconds: u32, seed: u32) {
@@ -297,22 +314,11 @@ fn kill_9_during_uploads_leaves_no_object_a_row_names_and_a_rerun_equals_a_clean
     let prefix = s3.prefix("crashed");
     s3.init(&crashed, &prefix);
     let mut interrupted = 0;
+    let coll_arg = coll.to_str().expect("utf-8");
     for fraction in [0.1, 0.3, 0.5, 0.7, 0.9] {
-        let mut child = bin()
-            .arg("--archive")
-            .arg(&crashed)
-            .args(["ingest", "--jobs", "2", "--quiet", "--json"])
-            .arg(&coll)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn ingest");
-        std::thread::sleep(clean_time.mul_f64(fraction).max(Duration::from_millis(20)));
-        if child.try_wait().expect("try_wait").is_none() {
-            interrupted += 1;
-        }
-        child.kill().expect("kill -9");
-        child.wait().expect("wait");
+        let delay = clean_time.mul_f64(fraction).max(Duration::from_millis(20));
+        let args = ["ingest", "--jobs", "2", "--quiet", "--json", coll_arg];
+        interrupted += usize::from(crate::support::kill_9_after(&crashed, &args, delay));
         // Whatever the kill interrupted, every blob a row names is in
         // the bucket whole, and no object lies about its name.
         check_bucket(&s3, &prefix, &crashed);
@@ -339,17 +345,8 @@ fn a_pack_streamed_from_the_bucket_downloads_from_the_web_seed_alone() {
         return;
     };
     let tmp = tempfile::tempdir().expect("tempdir");
-    let spec = SampleSpec::with_tracks(3, 4.0, 21);
-    let music = tmp.path().join("music");
-    generate(&music, &spec).expect("sample");
-    let open = write_open_data(&tmp.path().join("open"), &spec).expect("open data");
-    let archive = tmp.path().join("archive");
-    let prefix = s3.prefix("webseed");
-    s3.init(&archive, &prefix);
-    ingest(&archive, &[&music], &[]);
-    import_open_data(&archive, &open.0, &open.1);
-    ok(&archive, &["match"]);
-    ok(&archive, &["preserve"]);
+    let (archive, prefix) =
+        preserved_in_bucket(&s3, tmp.path(), SampleSpec::with_tracks(3, 4.0, 21));
     let (_server, url) = crate::support::serve(&archive, &[]);
     crate::support::publish_setting(&archive, &format!("webseeds = [\"{url}packs/\"]"));
     let packed = run_json(&archive, &["pack"]);
@@ -434,17 +431,8 @@ fn kill_9_during_a_pack_into_the_bucket_leaves_only_recorded_packs_laid_out() {
         return;
     };
     let tmp = tempfile::tempdir().expect("tempdir");
-    let spec = SampleSpec::with_tracks(12, 4.0, 5);
-    let music = tmp.path().join("music");
-    generate(&music, &spec).expect("sample");
-    let open = write_open_data(&tmp.path().join("open"), &spec).expect("open data");
-    let archive = tmp.path().join("archive");
-    let prefix = s3.prefix("killed-pack");
-    s3.init(&archive, &prefix);
-    ingest(&archive, &[&music], &[]);
-    import_open_data(&archive, &open.0, &open.1);
-    ok(&archive, &["match"]);
-    ok(&archive, &["preserve"]);
+    let (archive, prefix) =
+        preserved_in_bucket(&s3, tmp.path(), SampleSpec::with_tracks(12, 4.0, 5));
     let laid_out_packs = || -> Vec<String> {
         let mut names: Vec<String> = s3
             .keys(&prefix, "packs")
@@ -470,20 +458,9 @@ fn kill_9_during_a_pack_into_the_bucket_leaves_only_recorded_packs_laid_out() {
     // Small packs, so that a kill lands between them too.
     let mut interrupted = 0;
     for delay_ms in [30, 80, 150, 250, 400] {
-        let mut child = bin()
-            .arg("--archive")
-            .arg(&archive)
-            .args(["pack", "--max-files", "2", "--json"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn pack");
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        if child.try_wait().expect("try_wait").is_none() {
-            interrupted += 1;
-        }
-        child.kill().expect("kill -9");
-        child.wait().expect("wait");
+        let args = ["pack", "--max-files", "2", "--json"];
+        let delay = Duration::from_millis(delay_ms);
+        interrupted += usize::from(crate::support::kill_9_after(&archive, &args, delay));
     }
     assert!(interrupted >= 1, "no kill hit a running pack");
     // The rerun clears what the kills left: every pack laid out in the

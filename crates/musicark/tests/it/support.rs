@@ -646,6 +646,24 @@ pub fn tags_of(f: &Path) -> (String, String, f64) {
     (title, artist, secs)
 }
 
+/// Start `musicark --archive ARCHIVE ARGS...`, `kill -9` it after
+/// `delay`; whether it was still running when killed.
+pub fn kill_9_after(archive: &Path, args: &[&str], delay: std::time::Duration) -> bool {
+    let mut child = bin()
+        .arg("--archive")
+        .arg(archive)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn musicark");
+    std::thread::sleep(delay);
+    let running = child.try_wait().expect("try_wait").is_none();
+    child.kill().expect("kill -9"); // SIGKILL on Unix
+    child.wait().expect("wait");
+    running
+}
+
 /// The S3-compatible object store the tests use (Garage, started by
 /// `.ci/run` through `scripts/garage.sh`): `MUSICARK_TEST_S3` (its
 /// endpoint), `MUSICARK_TEST_S3_BUCKET`, and the standard AWS credential
