@@ -110,7 +110,12 @@ impl Home {
                 path: root.to_path_buf(),
             });
         }
-        for dir in [root.to_path_buf(), root.join("blobs"), root.join("tmp")] {
+        // An archive whose blobs are in a bucket keeps no blobs/ here.
+        let mut dirs = vec![root.to_path_buf(), root.join("tmp")];
+        if options.blobs.is_none() {
+            dirs.push(root.join("blobs"));
+        }
+        for dir in dirs {
             std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
         }
         let mut config = Config::new_default(root);
