@@ -7,6 +7,7 @@
 //!   cargo xtask simulate-seeding [--seeds 1,2,3] [--torrents N] [--donors D] [--publishers K]
 //!   cargo xtask gen-lists --lists L --torrents T --mbids FILE --out DIR [--per R]
 //!   cargo xtask bench-blobs --archive DIR --files DIR [--threads N]
+//!   cargo xtask bench-queue --archive DIR --jobs N --workers W
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,6 +22,7 @@ fn main() -> ExitCode {
         Some("simulate-seeding") => simulate_seeding(&args[1..]),
         Some("gen-lists") => gen_lists(&args[1..]),
         Some("bench-blobs") => bench_blobs(&args[1..]),
+        Some("bench-queue") => bench_queue(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask gen-catalog --recordings N [--out DIR] [--seed S] [--invalid SHARE]"
@@ -346,6 +348,79 @@ fn run_bench_blobs(
         "get_seconds": get_s,
         "local_copy_seconds": copy_s,
     }))
+}
+
+/// The work queue's own cost: `--jobs` no-op jobs queued (one by one) in the archive's
+/// database, then claimed and finished by `--workers` threads, each with
+/// its own connection (as separate worker processes would be). JSON on
+/// stdout.
+fn bench_queue(args: &[String]) -> ExitCode {
+    let (Some(archive), Some(n), Some(workers)) = (
+        flag(args, "--archive").map(PathBuf::from),
+        flag(args, "--jobs").and_then(|s| s.parse::<u64>().ok()),
+        flag(args, "--workers").and_then(|s| s.parse::<usize>().ok()),
+    ) else {
+        eprintln!("--archive DIR, --jobs N and --workers W are required");
+        return ExitCode::from(2);
+    };
+    let run = || -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+        let home = musicark_store::Home::open(&archive)?;
+        let db = home.db()?;
+        let kind = format!("noop{workers}");
+        let started = std::time::Instant::now();
+        for i in 0..n {
+            db.enqueue(&kind, &i.to_string(), "{}")?;
+        }
+        let enqueue_s = started.elapsed().as_secs_f64();
+        let lease = std::time::Duration::from_secs(60);
+        let started = std::time::Instant::now();
+        let done: u64 = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..workers)
+                .map(|w| {
+                    let (home, kind) = (&home, &kind);
+                    s.spawn(move || -> Result<u64, String> {
+                        let db = home.db().map_err(|e| e.to_string())?;
+                        let name = format!("bench-{w}");
+                        let mut done = 0;
+                        while let Some(job) =
+                            db.claim(&name, &[kind], lease).map_err(|e| e.to_string())?
+                        {
+                            db.finish(&job, &name, None).map_err(|e| e.to_string())?;
+                            done += 1;
+                        }
+                        Ok(done)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().map_err(|_| "a worker panicked".to_string())?)
+                .sum::<Result<u64, String>>()
+        })?;
+        let work_s = started.elapsed().as_secs_f64();
+        let counts = db.queue_counts(Some(&kind))?;
+        if done != n || counts.done != n {
+            return Err(format!("{done} jobs done, {} recorded done, of {n}", counts.done).into());
+        }
+        Ok(serde_json::json!({
+            "engine": db.engine_name(),
+            "jobs": n,
+            "workers": workers,
+            "enqueue_seconds": enqueue_s,
+            "work_seconds": work_s,
+            "jobs_per_second": n as f64 / work_s,
+        }))
+    };
+    match run() {
+        Ok(v) => {
+            println!("{v}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn gen_packbench(args: &[String]) -> ExitCode {

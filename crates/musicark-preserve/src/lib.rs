@@ -40,6 +40,9 @@ pub enum PreserveError {
         path.display()
     )]
     NoSpace { path: std::path::PathBuf },
+    /// A queued job's payload that this musicark cannot read.
+    #[error("a queued job: {0}")]
+    Invalid(String),
 }
 
 /// Why one job failed: its own fault (reported, the batch goes on) or a
@@ -432,7 +435,13 @@ pub fn run(
                     }
                     return Err(JobError::Item(why));
                 }
-                let out = tmp_dir.join(format!("preserve-{}.opus", job.source_id));
+                // Named like the blob store's staging files (id, then the writer's
+                // pid): another process's clean-up leaves it alone.
+                let out = tmp_dir.join(format!(
+                    "{}.{}.preserve.opus",
+                    job.source_id,
+                    std::process::id()
+                ));
                 let options = TranscodeOptions {
                     bitrate: kbps * 1000,
                     extra_tags: job.tags.clone(),
@@ -501,4 +510,78 @@ pub fn run(
     s.seconds = started.elapsed().as_secs_f64();
     s.realtime = s.audio_seconds / s.seconds.max(1e-9);
     Ok(s)
+}
+
+/// The work queue's kind for one source's re-encode (`musicark worker`).
+pub const JOB_KIND: &str = "preserve";
+
+/// What a queued re-encode carries: its bitrate, as planned.
+#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize)]
+struct JobPayload {
+    kbps: u32,
+}
+
+/// Hand `jobs` to the work queue: each re-encode becomes a job on its
+/// source (done already: left out); originals, which cost no CPU, are
+/// recorded here at once. Returns the re-encodes queued (anew or still
+/// pending) and the summary of the originals recorded.
+pub fn enqueue(home: &Home, jobs: &[Job]) -> Result<(usize, PreserveSummary), PreserveError> {
+    let originals: Vec<Job> = jobs
+        .iter()
+        .filter(|j| j.decision == Decision::Original)
+        .cloned()
+        .collect();
+    let summary = run(home, &originals, 1, &|_, _| {})?;
+    let db = home.db()?;
+    let mut queued = 0;
+    for job in jobs {
+        if let Decision::Opus { kbps } = job.decision
+            && !done_already(&db, job)?
+        {
+            let payload = serde_json::to_string(&JobPayload { kbps })
+                .map_err(|e| PreserveError::Invalid(e.to_string()))?;
+            db.enqueue(JOB_KIND, &job.source_id, &payload)?;
+            queued += 1;
+        }
+    }
+    Ok((queued, summary))
+}
+
+/// A worker's plan, made once and kept: the jobs of every source by
+/// content id (planned again when a queued source is not in it).
+#[derive(Default)]
+pub struct PlanCache(Option<std::collections::HashMap<String, Job>>);
+
+/// Carry out one queued re-encode (`source`, as `payload` says): the same
+/// work as `run` does for that source, its results recorded the same way.
+/// `Err` is the item's reason (the job fails with it).
+pub fn work_queued(
+    home: &Home,
+    cache: &mut PlanCache,
+    source: &str,
+    payload: &str,
+) -> Result<Result<(), String>, PreserveError> {
+    let JobPayload { kbps } =
+        serde_json::from_str(payload).map_err(|e| PreserveError::Invalid(e.to_string()))?;
+    let find = |cache: &PlanCache| cache.0.as_ref().and_then(|m| m.get(source).cloned());
+    let job = match find(cache) {
+        Some(job) => Some(job),
+        None => {
+            let db = home.db()?;
+            let plan = plan(home, &db, &home.config.preserve)?;
+            cache.0 = Some(plan.into_iter().map(|j| (j.source_id.clone(), j)).collect());
+            find(cache)
+        }
+    };
+    let Some(mut job) = job else {
+        return Ok(Err(format!(
+            "{source}: no longer to be preserved (not clean audio, or a duplicate)"
+        )));
+    };
+    job.decision = Decision::Opus { kbps };
+    let summary = run(home, std::slice::from_ref(&job), 1, &|_, _| {})?;
+    Ok(match summary.failed.into_iter().next() {
+        Some((path, why)) => Err(format!("{path}: {why}")),
+        None => Ok(()),
+    })
 }

@@ -215,7 +215,7 @@ impl BlobStore for FsBlobStore {
             let name = entry.file_name();
             let writer = name
                 .to_str()
-                .and_then(|n| n.split('.').nth(1))
+                .and_then(|n| n.trim_start_matches('.').split('.').nth(1))
                 .and_then(|pid| pid.parse::<i32>().ok())
                 .and_then(rustix::process::Pid::from_raw);
             // This process stages nothing yet when it cleans up.

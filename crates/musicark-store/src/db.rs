@@ -469,6 +469,25 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE preserved ADD COLUMN sha256 TEXT;
     "#,
+    // 18: the work queue — jobs `musicark worker` processes claim under a
+    // lease (unix milliseconds), fenced by their attempt number.
+    r#"
+    CREATE TABLE jobs (
+        job_id      INTEGER PRIMARY KEY,
+        kind        TEXT NOT NULL,               -- preserve | noop
+        key         TEXT NOT NULL,               -- what it works on (a content id…)
+        payload     TEXT NOT NULL,               -- JSON, the kind's own
+        state       TEXT NOT NULL,               -- queued | running | done | failed
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        worker      TEXT,
+        lease_until INTEGER,
+        error       TEXT,
+        enqueued_at TEXT NOT NULL,
+        finished_at TEXT,
+        UNIQUE (kind, key)
+    ) STRICT;
+    CREATE INDEX jobs_ready ON jobs(state, job_id);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -29,6 +29,7 @@ pub mod migrate;
 mod names;
 mod pg;
 pub mod pgschema;
+pub mod queue;
 pub mod records;
 mod s3;
 pub mod sql;

@@ -16,6 +16,9 @@ pub struct Status {
     /// Where the blobs are: the archive's `blobs/` folder or
     /// `s3://bucket/prefix` (see [`crate::Home::status`]).
     pub blobs: String,
+    /// The work queue (`musicark worker`), by state.
+    #[serde(default)]
+    pub queue: crate::queue::QueueCounts,
     /// Every file recorded, whatever its outcome.
     pub files: u64,
     /// Files that decoded cleanly as audio.
@@ -207,6 +210,7 @@ impl Db {
             schema_version: self.schema_version()?,
             engine: self.engine_name().to_string(),
             blobs: String::new(),
+            queue: self.queue_counts(None)?,
             files: files as u64,
             audio_files: count("ok")?,
             damaged: count("damaged")?,

@@ -174,6 +174,10 @@ async fn dashboard(State(app): State<Arc<App>>) -> PageResult {
         html! {
             h1 { (d.status.archive) }
             p.note { "Catalogue on " (d.status.engine) "; blobs in " (d.status.blobs) "." }
+            @let q = &d.status.queue;
+            @if q.total() > 0 {
+                p.note { "Work queue: " (q.queued) " queued · " (q.running) " running · " (q.done) " done · " (q.failed) " failed." }
+            }
             div.cards {
                 div.card { b { (pct(c.share_listens_preserved)) } span { "of listens preserved (" (pct(c.share_listens_published)) " published)" } }
                 div.card { b { (pct(c.share_recordings_preserved)) } span { "of " (c.recordings) " recordings preserved" } }

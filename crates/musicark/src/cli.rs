@@ -158,6 +158,32 @@ pub enum Command {
         /// Show each file's decision and why; write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Hand the re-encodes to `musicark worker` processes (on this
+        /// machine or others) through the work queue in the archive's
+        /// PostgreSQL database, then wait for them with a progress bar.
+        #[arg(long, conflicts_with = "dry_run")]
+        queue: bool,
+        /// With --queue: return once the work is queued.
+        #[arg(long, requires = "queue")]
+        detach: bool,
+    },
+    /// Take queued work from the archive's database and do it: the
+    /// re-encodes `preserve --queue` hands out. Run as many as you like,
+    /// on any machine that reaches the database and the blobs (a copy of
+    /// `musicark.toml` and the same credentials). Each job is held under a
+    /// lease kept alive while it runs; a worker that dies lets its lease
+    /// run out and another takes the job over. Results are written by
+    /// content id, so nothing is recorded twice.
+    Worker {
+        /// Stop once nothing is queued or running (default: wait for work).
+        #[arg(long)]
+        once: bool,
+        /// How long a job stays held without a heartbeat (30s, 2m…).
+        #[arg(long, default_value = "60s", value_parser = musicark_store::units::parse_duration, value_name = "DURATION")]
+        lease: std::time::Duration,
+        /// This worker's name in the queue (default: host name and pid).
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
     },
     /// Plan what fits a size budget: a quality tier per popularity band.
     ///

@@ -20,6 +20,7 @@ pub(crate) mod serve;
 mod status;
 mod torrent;
 mod transcode;
+mod worker;
 
 use anyhow::Context;
 use musicark_store::Home;
@@ -192,7 +193,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Catalog(CatalogCommand::Rejects { limit }) => catalog::rejects(g, limit),
         Command::Fingerprint { files, jobs } => fingerprint::run(g, &files, jobs),
         Command::Match { review } => matching::run(g, review),
-        Command::Preserve { jobs, dry_run } => preserve::run(g, jobs, dry_run),
+        Command::Preserve {
+            jobs,
+            dry_run,
+            queue,
+            detach,
+        } => {
+            if queue {
+                preserve::queued(g, detach)
+            } else {
+                preserve::run(g, jobs, dry_run)
+            }
+        }
+        Command::Worker { once, lease, name } => worker::run(g, once, lease, name),
         Command::Plan {
             budget,
             tiers,

@@ -83,3 +83,92 @@ pub fn run(g: &Global, jobs: Option<usize>, dry_run: bool) -> anyhow::Result<()>
     }
     Ok(())
 }
+
+/// `preserve --queue [--detach]`: plan, record the originals, queue the
+/// re-encodes for `musicark worker`, then (unless detached) wait for them
+/// with a progress bar.
+pub fn queued(g: &Global, detach: bool) -> anyhow::Result<()> {
+    let home = open_home(g)?;
+    if !matches!(home.database(), musicark_store::Location::Postgres(_)) {
+        anyhow::bail!(
+            "the work queue needs an archive on PostgreSQL (musicark init --database, or musicark migrate --to postgres://…); run `musicark preserve` without --queue"
+        );
+    }
+    let (queued, originals) = {
+        // Beside running workers (and ingests), as they are.
+        let _lock = home.lock(musicark_store::Writers::Ingest)?;
+        let db = home.db()?;
+        let work = musicark_preserve::plan(&home, &db, &home.config.preserve)?;
+        drop(db);
+        musicark_preserve::enqueue(&home, &work)?
+    };
+    let db = home.db()?;
+    let counts = || db.queue_counts(Some(musicark_preserve::JOB_KIND));
+    if !detach {
+        let total = counts()?.total();
+        let bar = (!g.json && !g.quiet && std::io::stderr().is_terminal()).then(|| {
+            let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+            b.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} preserve (workers) [{bar:30}] {pos}/{len} jobs ETA {eta} {msg}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            b.enable_steady_tick(Duration::from_millis(120));
+            b
+        });
+        loop {
+            let c = counts()?;
+            if let Some(b) = &bar {
+                b.set_position(c.done + c.failed);
+                b.set_message(format!("{} running", c.running));
+            }
+            if c.queued == 0 && c.running == 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        if let Some(b) = &bar {
+            b.finish_and_clear();
+        }
+    }
+    let c = counts()?;
+    let failed = db.failed_jobs(musicark_preserve::JOB_KIND)?;
+    #[derive(serde::Serialize)]
+    struct Queued {
+        queued: usize,
+        kept_original: usize,
+        queue: musicark_store::queue::QueueCounts,
+        failed: Vec<(String, String)>,
+        detached: bool,
+    }
+    let out = Queued {
+        queued,
+        kept_original: originals.kept_original,
+        queue: c.clone(),
+        failed: failed.clone(),
+        detached: detach,
+    };
+    if g.json {
+        print_json(&out)?;
+    } else {
+        println!(
+            "{} originals kept; {} re-encodes queued. Queue: {} queued, {} running, {} done, {} failed.",
+            out.kept_original, out.queued, c.queued, c.running, c.done, c.failed
+        );
+        if detach {
+            println!("Start workers with `musicark worker` (here or on other machines).");
+        }
+        for (source, why) in &failed {
+            eprintln!("failed: {source}: {why}");
+        }
+    }
+    if !detach && !failed.is_empty() {
+        anyhow::bail!(
+            "{} re-encodes failed (see above); `musicark preserve --queue` queues them again",
+            failed.len()
+        );
+    }
+    Ok(())
+}

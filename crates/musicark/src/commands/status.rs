@@ -28,6 +28,12 @@ pub(crate) fn print_status(s: &Status) {
         "Archive   {} (schema {}, {}; blobs in {})",
         s.archive, s.schema_version, s.engine, s.blobs
     );
+    if s.queue.total() > 0 {
+        println!(
+            "Queue     {} queued · {} running · {} done · {} failed (musicark worker)",
+            s.queue.queued, s.queue.running, s.queue.done, s.queue.failed
+        );
+    }
     println!(
         "Files     {}: audio {} · damaged {} · unsupported {} · not audio {} · unreadable {}",
         s.files, s.audio_files, s.damaged, s.unsupported, s.skipped, s.errors

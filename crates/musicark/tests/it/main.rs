@@ -18,6 +18,7 @@ mod objects;
 mod pagework;
 mod preserve;
 mod publish;
+mod queue;
 mod rights;
 mod tidy;
 mod torrent;

@@ -66,6 +66,8 @@ const OWNERS: &[(&str, &str)] = &[
     ("fingerprints", "musicark-store"),
     ("ingest_runs", "musicark-store"),
     ("pending", "musicark-store"),
+    // the work queue (the store's `queue` module)
+    ("jobs", "musicark-store"),
     // the catalogue
     ("artists", "musicark-catalog"),
     ("external_ids", "musicark-catalog"),

@@ -1,0 +1,158 @@
+//! The work queue on PostgreSQL: `preserve --queue` hands the re-encodes
+//! to `musicark worker` processes; what they record equals what one
+//! `preserve` records, and a worker killed mid-job loses nothing: its
+//! lease runs out, another worker finishes the job, each job is done.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use musicark_sample::{SampleSpec, generate, write_open_data};
+use serde_json::Value;
+
+use crate::support::{bin, fresh_database, import_open_data, ingest, init_on, json, ok};
+
+/// An archive on a fresh PostgreSQL database, ingested and matched.
+fn matched(
+    root: &Path,
+    name: &str,
+    music: &Path,
+    open: &(std::path::PathBuf, std::path::PathBuf),
+) -> std::path::PathBuf {
+    let archive = root.join(name);
+    init_on(&archive, Some(&fresh_database()));
+    ingest(&archive, &[music], &[]);
+    import_open_data(&archive, &open.0, &open.1);
+    ok(&archive, &["match"]);
+    archive
+}
+
+/// What preserve recorded: (source, tier, kbps, output, bytes), sorted.
+fn preserved(archive: &Path) -> Vec<String> {
+    let home = musicark_store::Home::open(archive).expect("home");
+    let db = home.db().expect("db");
+    db.prepare(
+        "SELECT source_id || '|' || tier || '|' || coalesce(kbps, 0) || '|' || output_id || '|' || bytes \
+         FROM preserved ORDER BY source_id",
+    )
+    .expect("sql")
+    .query_map([], |r| r.get::<_, String>(0))
+    .expect("rows")
+    .map(|r| r.expect("row"))
+    .collect()
+}
+
+/// Each job's (key, state, attempts).
+fn jobs(archive: &Path) -> Vec<(String, String, i64)> {
+    let home = musicark_store::Home::open(archive).expect("home");
+    let db = home.db().expect("db");
+    db.prepare("SELECT key, state, attempts FROM jobs ORDER BY key")
+        .expect("sql")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("rows")
+        .map(|r| r.expect("row"))
+        .collect()
+}
+
+fn worker(archive: &Path, extra: &[&str]) -> std::process::Child {
+    bin()
+        .arg("--archive")
+        .arg(archive)
+        .args(["worker", "--once", "--json"])
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn worker")
+}
+
+#[test]
+fn workers_preserve_what_one_preserve_does_and_a_killed_worker_loses_nothing() {
+    if !crate::support::postgres_server() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // Longer tracks: a re-encode lasts long enough to be killed in.
+    let spec = SampleSpec::with_tracks(6, 30.0, 9);
+    let music = tmp.path().join("music");
+    generate(&music, &spec).expect("sample");
+    let open = write_open_data(&tmp.path().join("open"), &spec).expect("open data");
+    // Everything re-encoded, so that there is work to hand out.
+    let policy = |archive: &Path| {
+        let config = archive.join("musicark.toml");
+        let text = std::fs::read_to_string(&config).expect("config");
+        std::fs::write(
+            &config,
+            text.replace("keep_lossy_up_to_kbps = 160", "keep_lossy_up_to_kbps = 0"),
+        )
+        .expect("config");
+    };
+
+    let clean = matched(tmp.path(), "clean", &music, &open);
+    policy(&clean);
+    ok(&clean, &["preserve"]);
+    let expected = preserved(&clean);
+    assert!(
+        expected.iter().any(|r| r.contains("|opus|")),
+        "{expected:?}"
+    );
+
+    // Two workers beside each other.
+    let two = matched(tmp.path(), "two", &music, &open);
+    policy(&two);
+    let queued = json(&two, &["preserve", "--queue", "--detach"]);
+    assert!(queued["queued"].as_u64().unwrap_or(0) >= 2, "{queued:#}");
+    let (a, b) = (worker(&two, &[]), worker(&two, &[]));
+    let mut done = 0;
+    for w in [a, b] {
+        let out = w.wait_with_output().expect("worker");
+        assert!(out.status.success());
+        let s: Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(s["failed"], serde_json::json!([]), "{s:#}");
+        done += s["done"].as_u64().expect("done");
+    }
+    assert_eq!(
+        done,
+        queued["queued"].as_u64().expect("queued"),
+        "each job done once"
+    );
+    assert_eq!(preserved(&two), expected);
+    assert!(
+        jobs(&two)
+            .iter()
+            .all(|(_, state, attempts)| state == "done" && *attempts == 1)
+    );
+    // The queue is empty of work: preserve --queue again queues nothing.
+    let again = json(&two, &["preserve", "--queue"]);
+    assert_eq!(again["queued"], 0, "{again:#}");
+
+    // A worker killed with a job in hand: its lease runs out, the next
+    // worker takes the job over and finishes it.
+    let killed = matched(tmp.path(), "killed", &music, &open);
+    policy(&killed);
+    json(&killed, &["preserve", "--queue", "--detach"]);
+    let mut victim = worker(&killed, &["--lease", "2s", "--name", "victim"]);
+    let started = Instant::now();
+    while !jobs(&killed).iter().any(|(_, state, _)| state == "running") {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no job ever ran"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    victim.kill().expect("kill -9");
+    victim.wait().expect("wait");
+    let out = worker(&killed, &["--lease", "2s", "--name", "heir"])
+        .wait_with_output()
+        .expect("worker");
+    assert!(out.status.success());
+    let all = jobs(&killed);
+    assert!(all.iter().all(|(_, state, _)| state == "done"), "{all:?}");
+    assert!(
+        all.iter().any(|(_, _, attempts)| *attempts == 2),
+        "the killed worker's job was taken over: {all:?}"
+    );
+    assert_eq!(preserved(&killed), expected);
+    // status shows the queue.
+    let status = json(&killed, &["status"]);
+    assert_eq!(status["queue"]["done"], all.len(), "{status:#}");
+}
