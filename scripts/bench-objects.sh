@@ -28,7 +28,8 @@ rm -rf "$work" && mkdir -p "$work/files"
 bench_build musicark xtask
 bin="$bindir/musicark"
 export GARAGE_S3_PORT=${GARAGE_S3_PORT:-3920} GARAGE_RPC_PORT=${GARAGE_RPC_PORT:-3921}
-eval "$("$root/scripts/garage.sh" start "$work/garage")"
+garage_env=$("$root/scripts/garage.sh" start "$work/garage")
+eval "$garage_env"
 trap '"$root/scripts/garage.sh" stop "$work/garage"' EXIT
 for i in $(seq "$n"); do
     head -c "$((mib << 20))" /dev/urandom > "$work/files/f$i.bin"
