@@ -259,7 +259,12 @@ fn bench_blobs(args: &[String]) -> ExitCode {
     let threads: usize = flag(args, "--threads")
         .and_then(|s| s.parse().ok())
         .unwrap_or(2);
-    match run_bench_blobs(&archive, &files, threads) {
+    print_json_or_fail(run_bench_blobs(&archive, &files, threads))
+}
+
+/// A benchmark's JSON on stdout, or its error on stderr and a failure.
+fn print_json_or_fail(result: Result<serde_json::Value, Box<dyn std::error::Error>>) -> ExitCode {
+    match result {
         Ok(v) => {
             println!("{v}");
             ExitCode::SUCCESS
@@ -411,16 +416,7 @@ fn bench_queue(args: &[String]) -> ExitCode {
             "jobs_per_second": n as f64 / work_s,
         }))
     };
-    match run() {
-        Ok(v) => {
-            println!("{v}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    print_json_or_fail(run())
 }
 
 fn gen_packbench(args: &[String]) -> ExitCode {
