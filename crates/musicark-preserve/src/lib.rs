@@ -345,6 +345,8 @@ pub fn run(
         ..Default::default()
     });
     let tmp_dir = home.root().join("tmp");
+    // A worker's archive directory may hold only its musicark.toml.
+    std::fs::create_dir_all(&tmp_dir).map_err(|e| musicark_store::StoreError::io(&tmp_dir, e))?;
     let record = |job: &Job,
                   tier: Tier,
                   kbps: Option<u32>,

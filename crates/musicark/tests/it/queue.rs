@@ -156,3 +156,79 @@ fn workers_preserve_what_one_preserve_does_and_a_killed_worker_loses_nothing() {
     let status = json(&killed, &["status"]);
     assert_eq!(status["queue"]["done"], all.len(), "{status:#}");
 }
+
+#[test]
+fn a_worker_with_only_a_copy_of_the_config_works_from_the_database_and_the_bucket() {
+    if !crate::support::postgres_server() {
+        return;
+    }
+    let Some(s3) = crate::support::s3() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let spec = SampleSpec::with_tracks(4, 10.0, 13);
+    let music = tmp.path().join("music");
+    generate(&music, &spec).expect("sample");
+    let open = write_open_data(&tmp.path().join("open"), &spec).expect("open data");
+    // The archive host: PostgreSQL and a bucket.
+    let archive = tmp.path().join("host");
+    let url = format!("s3://{}/{}", s3.bucket, s3.prefix("queue"));
+    // `bin` rather than `ok`: `ok` adds the PostgreSQL pass's own --database.
+    let made = bin()
+        .arg("--archive")
+        .arg(&archive)
+        .args(["init", "--database", &fresh_database(), "--blobs", &url])
+        .args(["--s3-endpoint", &s3.endpoint, "--s3-region", "garage"])
+        .output()
+        .expect("init");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    ingest(&archive, &[&music], &[]);
+    import_open_data(&archive, &open.0, &open.1);
+    ok(&archive, &["match"]);
+    let config = archive.join("musicark.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(
+        &config,
+        text.replace("keep_lossy_up_to_kbps = 160", "keep_lossy_up_to_kbps = 0"),
+    )
+    .expect("config");
+    let queued = json(&archive, &["preserve", "--queue", "--detach"]);
+    let n = queued["queued"].as_u64().expect("queued");
+    assert!(n >= 2, "{queued:#}");
+    // Another machine: a directory with nothing but the config.
+    let elsewhere = tmp.path().join("worker-host");
+    std::fs::create_dir_all(&elsewhere).expect("mkdir");
+    std::fs::copy(&config, elsewhere.join("musicark.toml")).expect("copy config");
+    let out = worker(&elsewhere, &[]).wait_with_output().expect("worker");
+    assert!(out.status.success());
+    let s: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(s["done"], n, "{s:#}");
+    // The archive host sees every copy, in the bucket, and packs them.
+    let home = musicark_store::Home::open(&archive).expect("home");
+    let db = home.db().expect("db");
+    let copies: Vec<String> = db
+        .prepare("SELECT output_id FROM preserved WHERE tier = 'opus' ORDER BY 1")
+        .expect("sql")
+        .query_map([], |r| r.get(0))
+        .expect("rows")
+        .map(|r| r.expect("row"))
+        .collect();
+    assert_eq!(copies.len() as u64, n);
+    let blobs = home.blobs().expect("blobs");
+    for id in &copies {
+        let id = musicark_store::ContentId::parse(id).expect("id");
+        assert!(
+            musicark_store::blob_is_intact(&*blobs, &id).expect("read"),
+            "{id}"
+        );
+    }
+    assert!(
+        !elsewhere.join("blobs").exists(),
+        "the worker kept no blobs"
+    );
+    ok(&archive, &["pack"]);
+}
