@@ -80,14 +80,6 @@ impl<R: std::io::Read> std::io::Read for Sha256Reader<R> {
 }
 
 /// A blob's local copy, given back to its store when dropped.
-struct LocalCopy<'a>(&'a dyn musicark_store::BlobStore, ContentId);
-
-impl Drop for LocalCopy<'_> {
-    fn drop(&mut self) {
-        self.0.release_local(&self.1);
-    }
-}
-
 impl<E: std::fmt::Display> From<E> for JobError {
     fn from(e: E) -> JobError {
         JobError::Item(e.to_string())
@@ -402,8 +394,8 @@ pub fn run(
                 let blob =
                     ContentId::parse(&job.source_id).filter(|id| blobs.local_path(id) == job.local);
                 let _local = match &blob {
-                    Some(id) => match blobs.local_copy(id) {
-                        Ok(_) => Some(LocalCopy(&*blobs, id.clone())),
+                    Some(id) => match musicark_store::LocalCopy::new(&*blobs, id) {
+                        Ok(copy) => Some(copy),
                         Err(musicark_store::StoreError::NoSpace { path }) => {
                             return Err(JobError::NoSpace(path));
                         }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use musicark_store::{Db, Home, atomic_write};
+use musicark_store::{ContentId, Db, Home, atomic_write};
 
 use crate::PublishError;
 use crate::pack::{
@@ -104,7 +104,24 @@ pub fn export(
     }
     chosen.sort_by(|a, b| a.1.path.cmp(&b.1.path));
     let mut buf = vec![0u8; 1 << 20];
+    let blobs = home.blobs()?;
     for (item, entry, license, r) in &mut chosen {
+        // A blob in object storage is read from a verified local copy,
+        // dropped once exported.
+        let _copy = match ContentId::parse(&entry.blake3)
+            .filter(|id| !blobs.is_local() && blobs.local_path(id) == item.local)
+        {
+            Some(id) => match musicark_store::LocalCopy::new(&*blobs, &id) {
+                Ok(copy) => Some(copy),
+                Err(musicark_store::StoreError::Rotten { actual, .. }) => {
+                    let why = reject_rotten(home, &item.local, &entry.blake3, &actual);
+                    report.failed.push((item.local.display().to_string(), why));
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            },
+            None => None,
+        };
         let (sha, b3, len) =
             hash_file_both(&item.local, &mut buf).map_err(|e| PublishError::io(&item.local, e))?;
         if b3 != entry.blake3 || len != entry.size {

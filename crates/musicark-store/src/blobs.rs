@@ -115,6 +115,30 @@ pub trait BlobStore: Send + Sync {
     }
 }
 
+/// A blob's [`BlobStore::local_copy`], given back to its store when
+/// dropped (object storage then drops the cached file).
+pub struct LocalCopy<'a> {
+    store: &'a dyn BlobStore,
+    id: ContentId,
+    pub path: PathBuf,
+}
+
+impl<'a> LocalCopy<'a> {
+    pub fn new(store: &'a dyn BlobStore, id: &ContentId) -> Result<LocalCopy<'a>> {
+        Ok(LocalCopy {
+            path: store.local_copy(id)?,
+            store,
+            id: id.clone(),
+        })
+    }
+}
+
+impl Drop for LocalCopy<'_> {
+    fn drop(&mut self) {
+        self.store.release_local(&self.id);
+    }
+}
+
 /// What [`repair_from`] found and did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Repair {

@@ -40,7 +40,8 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 pub use blobs::{
-    BlobStore, ContentId, FsBlobStore, PutOutcome, Repair, blob_is_intact, hash_reader, repair_from,
+    BlobStore, ContentId, FsBlobStore, LocalCopy, PutOutcome, Repair, blob_is_intact, hash_reader,
+    repair_from,
 };
 pub use config::{
     ArchiveConfig, Band, Config, EmbargoListing, IngestConfig, PreserveConfig, PublishConfig,

@@ -384,6 +384,35 @@ fn a_pack_streamed_from_the_bucket_downloads_from_the_web_seed_alone() {
             );
         }
     }
+    // A licence-filtered export reads its blobs from the bucket: the
+    // same files, whole, as a web seed serves.
+    let dataset = tmp.path().join("dataset");
+    let exported = json(
+        &archive,
+        &[
+            "export",
+            "--license",
+            "cc-by-sa-4.0",
+            "--out",
+            dataset.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(exported["failed"], serde_json::json!([]), "{exported:#}");
+    let metadata = std::fs::read_to_string(dataset.join("metadata.jsonl")).expect("metadata");
+    assert!(exported["items"].as_u64().unwrap_or(0) > 0, "{exported:#}");
+    for line in metadata.lines() {
+        let v: Value = serde_json::from_str(line).expect("line");
+        let bytes = std::fs::read(dataset.join(v["path"].as_str().expect("path"))).expect("file");
+        assert_eq!(
+            blake3::hash(&bytes).to_hex().as_str(),
+            v["blake3"].as_str().expect("b3")
+        );
+    }
+    assert!(
+        files_with_any(&archive.join("cache")).is_empty(),
+        "local copies given back"
+    );
+
     // A range of an audio file, as a web seed client asks for a piece.
     let name = audio[0]["name"].as_str().expect("name");
     let manifest = std::fs::read_to_string(archive.join("packs").join(name).join("manifest.jsonl"))
