@@ -53,6 +53,19 @@ fn jobs(archive: &Path) -> Vec<(String, String, i64)> {
         .collect()
 }
 
+/// The policy set to re-encode everything, so that there is work to hand
+/// out.
+fn reencode_everything(archive: &Path) {
+    let config = archive.join("musicark.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    assert!(text.contains("keep_lossy_up_to_kbps = 160"), "{text}");
+    std::fs::write(
+        &config,
+        text.replace("keep_lossy_up_to_kbps = 160", "keep_lossy_up_to_kbps = 0"),
+    )
+    .expect("config");
+}
+
 fn worker(archive: &Path, extra: &[&str]) -> std::process::Child {
     bin()
         .arg("--archive")
@@ -76,16 +89,7 @@ fn workers_preserve_what_one_preserve_does_and_a_killed_worker_loses_nothing() {
     let music = tmp.path().join("music");
     generate(&music, &spec).expect("sample");
     let open = write_open_data(&tmp.path().join("open"), &spec).expect("open data");
-    // Everything re-encoded, so that there is work to hand out.
-    let policy = |archive: &Path| {
-        let config = archive.join("musicark.toml");
-        let text = std::fs::read_to_string(&config).expect("config");
-        std::fs::write(
-            &config,
-            text.replace("keep_lossy_up_to_kbps = 160", "keep_lossy_up_to_kbps = 0"),
-        )
-        .expect("config");
-    };
+    let policy = reencode_everything;
 
     let clean = matched(tmp.path(), "clean", &music, &open);
     policy(&clean);
@@ -189,13 +193,8 @@ fn a_worker_with_only_a_copy_of_the_config_works_from_the_database_and_the_bucke
     ingest(&archive, &[&music], &[]);
     import_open_data(&archive, &open.0, &open.1);
     ok(&archive, &["match"]);
+    reencode_everything(&archive);
     let config = archive.join("musicark.toml");
-    let text = std::fs::read_to_string(&config).expect("config");
-    std::fs::write(
-        &config,
-        text.replace("keep_lossy_up_to_kbps = 160", "keep_lossy_up_to_kbps = 0"),
-    )
-    .expect("config");
     let queued = json(&archive, &["preserve", "--queue", "--detach"]);
     let n = queued["queued"].as_u64().expect("queued");
     assert!(n >= 2, "{queued:#}");
