@@ -20,8 +20,11 @@
 //! *Boundary*: ingest records what files are; it decides no tiers and
 //! matches nothing to the catalogue.
 
+mod queued;
 mod walk;
 mod work;
+
+pub use queued::{Enqueued, JOB_KIND, enqueue, summarize, work_queued};
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -79,13 +82,7 @@ pub fn ingest(
     progress: &dyn Progress,
 ) -> Result<RunSummary, IngestError> {
     let started = Instant::now();
-    let mut roots = Vec::with_capacity(options.roots.len());
-    for root in &options.roots {
-        if std::fs::symlink_metadata(root).is_err() {
-            return Err(IngestError::RootMissing(root.clone()));
-        }
-        roots.push(std::path::absolute(root).map_err(|e| StoreError::io(root, e))?);
-    }
+    let roots = absolute_roots(&options.roots)?;
     // On PostgreSQL other ingests and a catalogue import may run too.
     let _lock = home.lock(musicark_store::Writers::Ingest)?;
     home.blobs()?.clean_staging()?;
@@ -122,6 +119,19 @@ pub fn ingest(
     let json = serde_json::to_string(&summary).unwrap_or_default();
     db.finish_run(run_id, &json)?;
     Ok(summary)
+}
+
+/// The roots as absolute paths; a missing one is an error before anything
+/// is written.
+fn absolute_roots(roots: &[PathBuf]) -> Result<Vec<PathBuf>, IngestError> {
+    let mut out = Vec::with_capacity(roots.len());
+    for root in roots {
+        if std::fs::symlink_metadata(root).is_err() {
+            return Err(IngestError::RootMissing(root.clone()));
+        }
+        out.push(std::path::absolute(root).map_err(|e| StoreError::io(root, e))?);
+    }
+    Ok(out)
 }
 
 /// Batches writes into short transactions.

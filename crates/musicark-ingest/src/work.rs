@@ -20,13 +20,13 @@ use crate::{IngestError, Progress, Writer};
 const PAGE: usize = 256;
 
 /// A worker's result for one file.
-struct Outcome {
-    file: FileRecord,
+pub(crate) struct Outcome {
+    pub(crate) file: FileRecord,
     /// The analysis, when the bytes were new (or analysed by an older
     /// version of musicark).
-    content: Option<ContentRecord>,
+    pub(crate) content: Option<ContentRecord>,
     /// The blob was written by this run for already-known content.
-    stored_now: bool,
+    pub(crate) stored_now: bool,
     blob_written: bool,
     /// A stored blob of these bytes had rotted and was restored from
     /// this file (the bad one is in the quarantine).
@@ -184,7 +184,7 @@ fn work(
 
 /// What a worker learnt about some bytes, for others holding the same.
 #[derive(Debug, Clone)]
-struct Known {
+pub(crate) struct Known {
     verdict: String,
     duration: Option<f64>,
     /// Whether the verdict holds for any file with these bytes (see
@@ -211,7 +211,7 @@ fn reusable(verdict: &str, damage_kind: Option<&str>) -> bool {
 /// until then the catalogue does not know it). Memory is bounded: the
 /// workers' claims plus [`RECENT`] verdicts.
 #[derive(Default)]
-struct InFlight {
+pub(crate) struct InFlight {
     map: Mutex<HashMap<String, Arc<Pending>>>,
     recent: Mutex<std::collections::VecDeque<(String, Known)>>,
 }
@@ -266,7 +266,7 @@ impl InFlight {
 
 /// The right to analyse some bytes; dropping it unfinished (an error) lets
 /// the waiters do the work themselves.
-struct Claim<'a> {
+pub(crate) struct Claim<'a> {
     inflight: &'a InFlight,
     id: String,
     pending: Arc<Pending>,
@@ -381,9 +381,9 @@ fn status_of(verdict: &str) -> FileStatus {
 /// One file, start to end. `Err` only for failures of the archive itself;
 /// everything wrong with the file becomes its record.
 /// What `process` hands back beside the outcome when it owned the analysis.
-type Completion<'a> = Option<(Claim<'a>, Option<Known>)>;
+pub(crate) type Completion<'a> = Option<(Claim<'a>, Option<Known>)>;
 
-fn process<'a>(
+pub(crate) fn process<'a>(
     db: &Db,
     blobs: &dyn BlobStore,
     reference: bool,

@@ -16,6 +16,7 @@ pub mod list;
 pub mod locate;
 pub mod metadata;
 pub mod pack;
+pub mod packjob;
 pub mod packs;
 pub mod paths;
 pub mod rights;

@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use musicark_audio::fingerprint::Fingerprint;
 use musicark_preserve::{Popularity, Tier, band_name};
+use musicark_store::queue::JobState;
 use musicark_store::{ContentId, Db, Home, atomic_write};
 use musicark_store::{params, sql::OptionalExtension};
 use musicark_torrent::{
@@ -61,6 +62,12 @@ pub struct PackOptions {
     pub threads: usize,
     /// Also make a metadata release when packs changed.
     pub metadata: bool,
+    /// Hand each pack's hashing to `musicark worker`s (an archive on
+    /// PostgreSQL with blobs in object storage): see [`crate::packjob`].
+    pub queue: bool,
+    /// With `queue`: queue the hashing and return; a later `pack --queue`
+    /// records the packs the workers hashed.
+    pub detach: bool,
 }
 
 impl PackOptions {
@@ -85,6 +92,8 @@ impl Default for PackOptions {
             web_seeds: Vec::new(),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             metadata: true,
+            queue: false,
+            detach: false,
         }
     }
 }
@@ -154,6 +163,11 @@ pub struct PackSummary {
     pub seconds: f64,
     /// What the operator should know (torrents nobody can find, say).
     pub warnings: Vec<String>,
+    /// Packs whose hashing was handed to workers (`pack --queue`).
+    pub queued: usize,
+    /// Returned once the hashing was queued (`--detach`): nothing recorded
+    /// yet.
+    pub detached: bool,
 }
 
 /// The warning for torrents that name neither a tracker nor a web seed.
@@ -909,48 +923,73 @@ pub fn pack(
     let slug = slug(&home.config.archive.name);
     let torrents = home.torrents_dir();
     std::fs::create_dir_all(&torrents).map_err(|e| PublishError::io(&torrents, e))?;
-    for (n, range) in ranges.iter().enumerate() {
-        let next: i64 =
-            db.query_row("SELECT coalesce(max(pack_id), 0) + 1 FROM packs", [], |r| {
-                r.get(0)
-            })?;
-        let group = &items[range.clone()];
-        let name = format!("{slug}-{}-{next:05}", group[0].band);
-        let tiers: std::collections::BTreeSet<&str> =
-            group.iter().map(|i| i.tier_label.as_str()).collect();
-        let tier = match tiers.len() {
-            1 => tiers.into_iter().next().unwrap_or("mixed"),
-            _ => "mixed",
-        };
-        let what = PackMeta {
-            kind: "audio",
-            band: &group[0].band,
-            tier,
-        };
-        let files = group
-            .iter()
-            .map(|i| PackFile {
-                path: i.path.clone(),
-                local: i.local.clone(),
-                entry: i.entry.clone(),
-            })
-            .collect();
-        match build_pack(
+    let groups: Vec<(String, String, Vec<PackFile>)> = ranges
+        .iter()
+        .map(|range| {
+            let group = &items[range.clone()];
+            let tiers: std::collections::BTreeSet<&str> =
+                group.iter().map(|i| i.tier_label.as_str()).collect();
+            let tier = match tiers.len() {
+                1 => tiers.into_iter().next().unwrap_or("mixed"),
+                _ => "mixed",
+            };
+            let files = group
+                .iter()
+                .map(|i| PackFile {
+                    path: i.path.clone(),
+                    local: i.local.clone(),
+                    entry: i.entry.clone(),
+                })
+                .collect();
+            (group[0].band.clone(), tier.to_string(), files)
+        })
+        .collect();
+    drop(items);
+    if options.queue && !blobs.is_local() {
+        pack_queued(
             home,
             db,
             options,
-            &name,
-            next,
-            &what,
-            files,
+            &slug,
+            groups,
             &now,
-            &mut summary.failed,
-        ) {
-            Ok(report) => summary.packs.push(report),
-            Err(PublishError::Item { path, reason }) => summary.failed.push((path, reason)),
-            Err(e) => return Err(e),
+            &mut summary,
+            progress,
+        )?;
+        if summary.detached {
+            summary.seconds = started.elapsed().as_secs_f64();
+            return Ok(summary);
         }
-        progress(n + 1, ranges.len());
+    } else {
+        let total = groups.len();
+        for (n, (band, tier, files)) in groups.into_iter().enumerate() {
+            let next: i64 =
+                db.query_row("SELECT coalesce(max(pack_id), 0) + 1 FROM packs", [], |r| {
+                    r.get(0)
+                })?;
+            let name = format!("{slug}-{band}-{next:05}");
+            let what = PackMeta {
+                kind: "audio",
+                band: &band,
+                tier: &tier,
+            };
+            match build_pack(
+                home,
+                db,
+                options,
+                &name,
+                next,
+                &what,
+                files,
+                &now,
+                &mut summary.failed,
+            ) {
+                Ok(report) => summary.packs.push(report),
+                Err(PublishError::Item { path, reason }) => summary.failed.push((path, reason)),
+                Err(e) => return Err(e),
+            }
+            progress(n + 1, total);
+        }
     }
     if options.metadata {
         let changed = !summary.packs.is_empty() || !summary.obsoleted.is_empty();
@@ -963,6 +1002,96 @@ pub fn pack(
     }
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+/// `pack --queue`: plan every pack and queue its hashing, then (unless
+/// detached) take each pack's hashes from its job, in order, and record it
+/// as [`build_pack`] does. A pack whose job failed, or whose result is
+/// for other bytes, is hashed here.
+#[allow(clippy::too_many_arguments)]
+fn pack_queued(
+    home: &Home,
+    db: &mut Db,
+    options: &PackOptions,
+    slug: &str,
+    groups: Vec<(String, String, Vec<PackFile>)>,
+    now: &str,
+    summary: &mut PackSummary,
+    progress: &dyn Fn(usize, usize),
+) -> Result<(), PublishError> {
+    let blobs = home.blobs()?;
+    // Names are fixed before any pack is recorded (they are inside the
+    // torrents the workers hash); packs are recorded in this order, so a
+    // rerun after a kill names the rest as a clean run would.
+    let first: i64 = db.query_row("SELECT coalesce(max(pack_id), 0) + 1 FROM packs", [], |r| {
+        r.get(0)
+    })?;
+    let mut building = Vec::with_capacity(groups.len());
+    for (n, (band, tier, files)) in groups.into_iter().enumerate() {
+        let pack_id = first + n as i64;
+        let name = format!("{slug}-{band}-{pack_id:05}");
+        let what = PackMeta {
+            kind: "audio",
+            band: &band,
+            tier: &tier,
+        };
+        let b = match prepare_pack(
+            home,
+            options,
+            &name,
+            pack_id,
+            &what,
+            files,
+            &mut summary.failed,
+        ) {
+            Ok(b) => b,
+            Err(PublishError::Item { path, reason }) => {
+                summary.failed.push((path, reason));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let round = plan_round(home, db, options, &b)?;
+        if let Some(payload) = crate::packjob::payload(
+            &name,
+            options.hybrid,
+            &round.layout,
+            &b.streamed,
+            &round.manifest_blake3,
+        ) {
+            // The worker reads the manifest where the pack will be.
+            blobs.lay_out_file(&format!("{name}/{MANIFEST}"), &round.manifest_path)?;
+            db.enqueue(crate::packjob::JOB_KIND, &name, &payload)?;
+            summary.queued += 1;
+        }
+        building.push(b);
+    }
+    if options.detach {
+        summary.detached = true;
+        return Ok(());
+    }
+    let total = building.len();
+    for (n, b) in building.into_iter().enumerate() {
+        let hashed = loop {
+            match db.job_state(crate::packjob::JOB_KIND, &b.name)? {
+                Some(JobState::Pending) => {
+                    progress(n, total);
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+                Some(JobState::Done { payload, result }) => {
+                    break crate::packjob::hashed(payload, &result);
+                }
+                Some(JobState::Failed(_)) | None => break None,
+            }
+        };
+        match finish_pack(home, db, options, b, now, &mut summary.failed, hashed) {
+            Ok(report) => summary.packs.push(report),
+            Err(PublishError::Item { path, reason }) => summary.failed.push((path, reason)),
+            Err(e) => return Err(e),
+        }
+        progress(n + 1, total);
+    }
+    Ok(())
 }
 
 /// What a pack is, beside its files.
@@ -979,6 +1108,66 @@ pub(crate) struct PackFile {
     pub entry: ManifestEntry,
 }
 
+/// A pack on its way: its files placed (or to be streamed from their
+/// blobs), waiting for its manifest and hashes.
+pub(crate) struct Building {
+    name: String,
+    pack_id: i64,
+    kind: String,
+    band: String,
+    tier: String,
+    tmp: PathBuf,
+    entries: Vec<ManifestEntry>,
+    locals: Vec<PathBuf>,
+    /// Per entry: the blob it is streamed from (object storage), or none
+    /// (a file placed in the pack's folder).
+    streamed: Vec<Option<ContentId>>,
+}
+
+impl Building {
+    /// Where entry `i` is read: its placed file, or its blob's stream.
+    fn source(&self, blobs: &std::sync::Arc<dyn musicark_store::BlobStore>, i: usize) -> Source {
+        match &self.streamed[i] {
+            Some(id) => {
+                let blobs = blobs.clone();
+                let id = id.clone();
+                Source::Stream(std::sync::Arc::new(move |offset| {
+                    blobs.open_at(&id, offset)
+                }))
+            }
+            None => Source::Path(placed_path(&self.tmp, &self.entries[i].path)),
+        }
+    }
+
+    fn open(
+        &self,
+        blobs: &std::sync::Arc<dyn musicark_store::BlobStore>,
+        i: usize,
+    ) -> std::io::Result<Box<dyn Read + Send>> {
+        match self.source(blobs, i) {
+            Source::Stream(open) => open(0),
+            Source::Path(p) => Ok(Box::new(std::fs::File::open(p)?)),
+        }
+    }
+
+    fn remove(&mut self, i: usize) -> (ManifestEntry, PathBuf) {
+        self.streamed.remove(i);
+        (self.entries.remove(i), self.locals.remove(i))
+    }
+}
+
+/// One round of a pack: its manifest written, its torrent's layout
+/// planned, and where each of the layout's sources is read.
+struct Round {
+    layout: Layout,
+    sources: Vec<Source>,
+    wants: Vec<FileWant>,
+    manifest_path: PathBuf,
+    manifest_len: u64,
+    manifest_sha256: String,
+    manifest_blake3: String,
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn build_pack(
     home: &Home,
@@ -991,6 +1180,21 @@ pub(crate) fn build_pack(
     now: &str,
     failed: &mut Vec<(String, String)>,
 ) -> Result<PackReport, PublishError> {
+    let building = prepare_pack(home, options, name, pack_id, what, group, failed)?;
+    finish_pack(home, db, options, building, now, failed, None)
+}
+
+/// Place a pack's files (or plan to stream them from their blobs) and
+/// know every file's SHA-256.
+pub(crate) fn prepare_pack(
+    home: &Home,
+    options: &PackOptions,
+    name: &str,
+    pack_id: i64,
+    what: &PackMeta<'_>,
+    group: Vec<PackFile>,
+    failed: &mut Vec<(String, String)>,
+) -> Result<Building, PublishError> {
     let root = home.packs_dir();
     let tmp = root.join(format!("{name}.tmp"));
     let _ = std::fs::remove_dir_all(&tmp);
@@ -1033,27 +1237,16 @@ pub(crate) fn build_pack(
         locals.push(item.local);
         streamed.push(None);
     }
-    // Where each entry is read: its placed file, or its blob's stream.
-    let source_of = |i: usize, path: &str, streamed: &[Option<ContentId>]| -> Source {
-        match &streamed[i] {
-            Some(id) => {
-                let blobs = blobs.clone();
-                let id = id.clone();
-                Source::Stream(std::sync::Arc::new(move |offset| {
-                    blobs.open_at(&id, offset)
-                }))
-            }
-            None => Source::Path(placed_path(&tmp, path)),
-        }
-    };
-    let open_entry = |i: usize,
-                      path: &str,
-                      streamed: &[Option<ContentId>]|
-     -> std::io::Result<Box<dyn Read + Send>> {
-        match source_of(i, path, streamed) {
-            Source::Stream(open) => open(0),
-            Source::Path(p) => Ok(Box::new(std::fs::File::open(p)?)),
-        }
+    let mut b = Building {
+        name: name.to_string(),
+        pack_id,
+        kind: what.kind.to_string(),
+        band: what.band.to_string(),
+        tier: what.tier.to_string(),
+        tmp,
+        entries,
+        locals,
+        streamed,
     };
     // One read of every file: its pieces, its BLAKE3 (checked against the
     // record: rotten bytes are never published) and, where ingest or
@@ -1062,8 +1255,8 @@ pub(crate) fn build_pack(
     // SHA-256 is unknown is read once before (older archives only), and
     // a rotten file found while hashing means the manifest and pieces are
     // made again without it.
-    let unknown: Vec<usize> = (0..entries.len())
-        .filter(|&i| entries[i].sha256.is_empty())
+    let unknown: Vec<usize> = (0..b.entries.len())
+        .filter(|&i| b.entries[i].sha256.is_empty())
         .collect();
     if !unknown.is_empty() {
         let next = AtomicUsize::new(0);
@@ -1079,121 +1272,171 @@ pub(crate) fn build_pack(
                         Some(next.fetch_add(1, Ordering::Relaxed)).filter(|&k| k < unknown.len())
                     {
                         let i = unknown[k];
-                        *sums[k].lock().unwrap_or_else(|e| e.into_inner()) = Some(
-                            open_entry(i, &entries[i].path, &streamed)
-                                .and_then(|r| hash_both(r, &mut buf)),
-                        );
+                        *sums[k].lock().unwrap_or_else(|e| e.into_inner()) =
+                            Some(b.open(&blobs, i).and_then(|r| hash_both(r, &mut buf)));
                     }
                 });
             }
         });
         for (k, sum) in unknown.iter().zip(sums) {
             match sum.into_inner().unwrap_or_else(|e| e.into_inner()) {
-                Some(Ok((sha, _, _))) => entries[*k].sha256 = sha,
+                Some(Ok((sha, _, _))) => b.entries[*k].sha256 = sha,
                 Some(Err(e)) if musicark_store::is_no_space(&e) => {
-                    return Err(PublishError::io(&tmp, e));
+                    return Err(PublishError::io(&b.tmp, e));
                 }
                 // Left unknown: the read below reports it.
                 Some(Err(_)) | None => {}
             }
         }
     }
-    let manifest_path = tmp.join(MANIFEST);
+    Ok(b)
+}
+
+/// Write `b`'s manifest and plan its torrent's layout.
+fn plan_round(
+    home: &Home,
+    db: &Db,
+    options: &PackOptions,
+    b: &Building,
+) -> Result<Round, PublishError> {
+    let blobs = home.blobs()?;
+    let manifest_path = b.tmp.join(MANIFEST);
     let mode = if options.hybrid {
         Mode::Hybrid
     } else {
         Mode::V1
     };
-    let (layout, hashes, manifest_len, manifest_sha256, manifest_blake3) = loop {
-        if entries.is_empty() {
-            let _ = std::fs::remove_dir_all(&tmp);
+    // The manifest, streamed to disk: each audio line gets its source's
+    // fingerprint as it is written, so no pack holds them all in memory.
+    let (manifest_len, manifest_sha256, manifest_blake3) = {
+        let file = std::fs::File::create(&manifest_path)
+            .map_err(|e| PublishError::io(&manifest_path, e))?;
+        let mut out = HashingWriter::new(std::io::BufWriter::new(file));
+        for e in &b.entries {
+            if b.kind == "audio" && e.fingerprint.is_none() {
+                let mut line = e.clone();
+                line.fingerprint = fingerprint_of(db, &e.source_blake3)?;
+                serde_json::to_writer(&mut out, &line)?;
+            } else {
+                serde_json::to_writer(&mut out, e)?;
+            }
+            out.write_all(b"\n")
+                .map_err(|err| PublishError::io(&manifest_path, err))?;
+        }
+        let (file, len, sha, b3) = out
+            .finish()
+            .map_err(|err| PublishError::io(&manifest_path, err))?;
+        // Durable before the pack is recorded: the torrent vouches for it.
+        file.into_inner()
+            .map_err(|err| PublishError::io(&manifest_path, err.into_error()))?
+            .sync_all()
+            .map_err(|err| PublishError::io(&manifest_path, err))?;
+        (len, sha, b3)
+    };
+    // The torrent: every file, the manifest included.
+    let mut files: Vec<InputFile> = b
+        .entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| InputFile {
+            path: e.path.split('/').map(String::from).collect(),
+            length: e.size,
+            source: i,
+        })
+        .collect();
+    let mut sources: Vec<Source> = (0..b.entries.len()).map(|i| b.source(&blobs, i)).collect();
+    files.push(InputFile {
+        path: vec![MANIFEST.into()],
+        length: manifest_len,
+        source: sources.len(),
+    });
+    sources.push(Source::Path(manifest_path.clone()));
+    let layout = Layout::plan(b.name.clone(), files, false, mode, None, false);
+    // The layout's own order; the manifest's digests are known.
+    let wants: Vec<FileWant> = layout
+        .files
+        .iter()
+        .map(|f| FileWant {
+            blake3: f.source < b.entries.len(),
+            sha256: false,
+        })
+        .collect();
+    Ok(Round {
+        layout,
+        sources,
+        wants,
+        manifest_path,
+        manifest_len,
+        manifest_sha256,
+        manifest_blake3,
+    })
+}
+
+/// Hash `b` (or take the hashes a worker made, `queued`, when they are
+/// for this very manifest and layout), leave out what cannot be read or
+/// has rotted, and record the pack.
+pub(crate) fn finish_pack(
+    home: &Home,
+    db: &mut Db,
+    options: &PackOptions,
+    mut b: Building,
+    now: &str,
+    failed: &mut Vec<(String, String)>,
+    mut queued: Option<crate::packjob::Hashed>,
+) -> Result<PackReport, PublishError> {
+    let blobs = home.blobs()?;
+    let name = b.name.clone();
+    let name = name.as_str();
+    let (round, hashes) = loop {
+        if b.entries.is_empty() {
+            let _ = std::fs::remove_dir_all(&b.tmp);
             return Err(PublishError::Item {
                 path: name.to_string(),
                 reason: "no file of this pack could be published (see the reasons above)".into(),
             });
         }
-        // The manifest, streamed to disk: each audio line gets its source's
-        // fingerprint as it is written, so no pack holds them all in memory.
-        let (manifest_len, manifest_sha256, manifest_blake3) = {
-            let file = std::fs::File::create(&manifest_path)
-                .map_err(|e| PublishError::io(&manifest_path, e))?;
-            let mut out = HashingWriter::new(std::io::BufWriter::new(file));
-            for e in &entries {
-                if what.kind == "audio" && e.fingerprint.is_none() {
-                    let mut line = e.clone();
-                    line.fingerprint = fingerprint_of(db, &e.source_blake3)?;
-                    serde_json::to_writer(&mut out, &line)?;
-                } else {
-                    serde_json::to_writer(&mut out, e)?;
-                }
-                out.write_all(b"\n")
-                    .map_err(|err| PublishError::io(&manifest_path, err))?;
-            }
-            let (file, len, sha, b3) = out
-                .finish()
-                .map_err(|err| PublishError::io(&manifest_path, err))?;
-            // Durable before the pack is recorded: the torrent vouches for it.
-            file.into_inner()
-                .map_err(|err| PublishError::io(&manifest_path, err.into_error()))?
-                .sync_all()
-                .map_err(|err| PublishError::io(&manifest_path, err))?;
-            (len, sha, b3)
-        };
-        // The torrent: every file, the manifest included.
-        let mut files: Vec<InputFile> = entries
-            .iter()
-            .enumerate()
-            .map(|(i, e)| InputFile {
-                path: e.path.split('/').map(String::from).collect(),
-                length: e.size,
-                source: i,
-            })
-            .collect();
-        let mut sources: Vec<Source> = entries
-            .iter()
-            .enumerate()
-            .map(|(i, e)| source_of(i, &e.path, &streamed))
-            .collect();
-        files.push(InputFile {
-            path: vec![MANIFEST.into()],
-            length: manifest_len,
-            source: sources.len(),
+        let round = plan_round(home, db, options, &b)?;
+        let from_worker = queued.take().filter(|q| {
+            Some(&q.payload)
+                == crate::packjob::payload(
+                    &b.name,
+                    options.hybrid,
+                    &round.layout,
+                    &b.streamed,
+                    &round.manifest_blake3,
+                )
+                .as_ref()
         });
-        sources.push(Source::Path(manifest_path.clone()));
-        let layout = Layout::plan(name.to_string(), files, false, mode, None, false);
-        // The layout's own order; the manifest's digests are known.
-        let wants: Vec<FileWant> = layout
-            .files
-            .iter()
-            .map(|f| FileWant {
-                blake3: f.source < entries.len(),
-                sha256: false,
-            })
-            .collect();
-        let hashed = hash_layout_and_files(
-            &layout,
-            &sources,
-            HashOptions {
-                // Streams from object storage wait on the network too:
-                // twice the readers keep the cores busy.
-                threads: options.threads.max(1)
-                    * if streamed.iter().any(Option::is_some) {
-                        2
-                    } else {
-                        1
-                    },
-            },
-            &wants,
-        );
+        let hashed = match from_worker {
+            Some(q) => Ok((q.hashes, q.digests)),
+            None => hash_layout_and_files(
+                &round.layout,
+                &round.sources,
+                HashOptions {
+                    // Streams from object storage wait on the network too:
+                    // twice the readers keep the cores busy.
+                    threads: options.threads.max(1)
+                        * if b.streamed.iter().any(Option::is_some) {
+                            2
+                        } else {
+                            1
+                        },
+                },
+                &round.wants,
+            ),
+        };
         let (hashes, digests) = match hashed {
             Ok(h) => h,
-            Err(e) if musicark_store::is_no_space(&e) => return Err(PublishError::io(&tmp, e)),
+            Err(e) if musicark_store::is_no_space(&e) => {
+                return Err(PublishError::io(&b.tmp, e));
+            }
             Err(_) => {
                 // Some file could not be read: find which, leave it out,
                 // and build again.
                 let mut bad = Vec::new();
-                for (i, e) in entries.iter().enumerate() {
-                    if let Err(err) = open_entry(i, &e.path, &streamed)
+                for i in 0..b.entries.len() {
+                    if let Err(err) = b
+                        .open(&blobs, i)
                         .and_then(|mut f| std::io::copy(&mut f, &mut std::io::sink()))
                     {
                         bad.push((i, err.to_string()));
@@ -1206,17 +1449,15 @@ pub(crate) fn build_pack(
                     });
                 }
                 for (i, why) in bad.into_iter().rev() {
-                    let e = entries.remove(i);
-                    locals.remove(i);
-                    streamed.remove(i);
+                    let (e, _) = b.remove(i);
                     failed.push((e.path, why));
                 }
                 continue;
             }
         };
         let mut rotten = Vec::new();
-        for (f, digest) in layout.files.iter().zip(&digests) {
-            let Some(i) = Some(f.source).filter(|&i| i < entries.len()) else {
+        for (f, digest) in round.layout.files.iter().zip(&digests) {
+            let Some(i) = Some(f.source).filter(|&i| i < b.entries.len()) else {
                 continue;
             };
             let b3 = digest
@@ -1224,31 +1465,42 @@ pub(crate) fn build_pack(
                 .and_then(|d| d.blake3.clone())
                 .unwrap_or_default();
             let len = digest.as_ref().map_or(0, |d| d.len);
-            if b3 != entries[i].blake3 || len != entries[i].size {
+            if b3 != b.entries[i].blake3 || len != b.entries[i].size {
                 rotten.push((i, b3));
             }
         }
         if rotten.is_empty() {
-            break (
-                layout,
-                hashes,
-                manifest_len,
-                manifest_sha256,
-                manifest_blake3,
-            );
+            break (round, hashes);
         }
         // Rotten bytes are never published: out of the pack, and out of
         // the blob store (kept in its quarantine); then the pack again.
         rotten.sort_by_key(|r| std::cmp::Reverse(r.0));
         for (i, b3) in rotten {
-            let entry = entries.remove(i);
-            let local = locals.remove(i);
-            streamed.remove(i);
-            let _ = std::fs::remove_file(placed_path(&tmp, &entry.path));
+            let (entry, local) = b.remove(i);
+            let _ = std::fs::remove_file(placed_path(&b.tmp, &entry.path));
             let why = reject_rotten(home, &local, &entry.blake3, &b3);
             failed.push((local.display().to_string(), why));
         }
     };
+    let Round {
+        layout,
+        manifest_path,
+        manifest_len,
+        manifest_sha256,
+        manifest_blake3,
+        ..
+    } = round;
+    let Building {
+        pack_id,
+        tmp,
+        entries,
+        streamed,
+        kind,
+        band,
+        tier,
+        ..
+    } = b;
+    let root = home.packs_dir();
     let build = BuildOptions {
         trackers: options.trackers.iter().map(|t| vec![t.clone()]).collect(),
         web_seeds: options.web_seeds.clone(),
@@ -1345,9 +1597,9 @@ pub(crate) fn build_pack(
         params![
             pack_id,
             name,
-            what.kind,
-            what.band,
-            what.tier,
+            kind,
+            band,
+            tier,
             meta.info_hash_v1.map(hex::encode),
             meta.info_hash_v2.map(hex::encode),
             torrent.len() as i64,
@@ -1390,7 +1642,7 @@ pub(crate) fn build_pack(
     tx.commit()?;
     Ok(PackReport {
         name: name.to_string(),
-        band: what.band.to_string(),
+        band: band.clone(),
         files: layout.files.len(),
         data_size,
         btih: meta.info_hash_v1.map(hex::encode).unwrap_or_default(),

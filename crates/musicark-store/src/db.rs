@@ -474,7 +474,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     CREATE TABLE jobs (
         job_id      INTEGER PRIMARY KEY,
-        kind        TEXT NOT NULL,               -- preserve | noop
+        kind        TEXT NOT NULL,               -- ingest | preserve | pack | noop
         key         TEXT NOT NULL,               -- what it works on (a content id…)
         payload     TEXT NOT NULL,               -- JSON, the kind's own
         state       TEXT NOT NULL,               -- queued | running | done | failed
@@ -487,6 +487,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         UNIQUE (kind, key)
     ) STRICT;
     CREATE INDEX jobs_ready ON jobs(state, job_id);
+    "#,
+    // 19: queued ingest and pack work. A queued run's summary counts the
+    // files its workers recorded (by run); a pack's hashing job hands its
+    // pieces back to the host that builds the torrent (`result`, JSON).
+    r#"
+    CREATE INDEX files_run ON files(run_id);
+    ALTER TABLE jobs ADD COLUMN result TEXT;
     "#,
 ];
 

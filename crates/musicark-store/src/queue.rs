@@ -34,6 +34,17 @@ pub struct Claimed {
     pub attempt: i64,
 }
 
+/// One job as its enqueuer sees it (see [`Db::job_state`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobState {
+    /// Queued, or running.
+    Pending,
+    /// Done: the payload it was done for, and what it handed back.
+    Done { payload: String, result: String },
+    /// Failed for good, with the reason.
+    Failed(String),
+}
+
 /// Jobs by state, for `status` and the dashboard.
 #[derive(
     Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
@@ -51,6 +62,13 @@ impl QueueCounts {
     }
 }
 
+/// Queue one job, or queue it again when it failed or its payload changed.
+const ENQUEUE: &str = "INSERT INTO jobs (kind, key, payload, state, enqueued_at) VALUES (?1, ?2, ?3, 'queued', ?4) \
+     ON CONFLICT (kind, key) DO UPDATE SET payload = excluded.payload, state = 'queued', \
+       attempts = 0, worker = NULL, lease_until = NULL, error = NULL, \
+       enqueued_at = excluded.enqueued_at, finished_at = NULL \
+     WHERE jobs.state = 'failed' OR jobs.payload <> excluded.payload";
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -63,15 +81,28 @@ impl Db {
     /// as it is; a failed one, or one whose payload changed, is queued
     /// afresh.
     pub fn enqueue(&self, kind: &str, key: &str, payload: &str) -> Result<bool> {
-        let n = self.execute(
-            "INSERT INTO jobs (kind, key, payload, state, enqueued_at) VALUES (?1, ?2, ?3, 'queued', ?4) \
-             ON CONFLICT (kind, key) DO UPDATE SET payload = excluded.payload, state = 'queued', \
-               attempts = 0, worker = NULL, lease_until = NULL, error = NULL, \
-               enqueued_at = excluded.enqueued_at, finished_at = NULL \
-             WHERE jobs.state = 'failed' OR jobs.payload <> excluded.payload",
-            params![kind, key, payload, crate::clock::now()],
-        )?;
+        let n = self.execute(ENQUEUE, params![kind, key, payload, crate::clock::now()])?;
         Ok(n > 0)
+    }
+
+    /// Queue `kind` work on many `(key, payload)`s in one transaction (see
+    /// [`Db::enqueue`]); how many are (again) to be done.
+    pub fn enqueue_all(
+        &mut self,
+        kind: &str,
+        items: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<u64> {
+        let now = crate::clock::now();
+        let tx = self.transaction()?;
+        let mut n = 0u64;
+        {
+            let mut stmt = tx.prepare_cached(ENQUEUE)?;
+            for (key, payload) in items {
+                n += stmt.execute(params![kind, key, payload, now])? as u64;
+            }
+        }
+        tx.commit()?;
+        Ok(n)
     }
 
     /// Claim the oldest ready job of one of `kinds` for `worker`, leased
@@ -139,6 +170,23 @@ impl Db {
         Ok(claimed)
     }
 
+    /// Whether a job of one of `kinds` is ready to claim (queued, or
+    /// running under an expired lease): a worker asks before it takes the
+    /// locks that kind of work needs.
+    pub fn jobs_ready(&self, kinds: &[&str]) -> Result<bool> {
+        let kinds = kinds.join(",");
+        let mut stmt = self.prepare_cached(
+            "SELECT 1 FROM jobs WHERE (state = 'queued' OR (state = 'running' AND lease_until < ?2)) \
+               AND attempts < ?3 AND (',' || ?1 || ',') LIKE ('%,' || kind || ',%') LIMIT 1",
+        )?;
+        Ok(stmt
+            .query_map(params![kinds, now_ms(), MAX_ATTEMPTS], |r| {
+                r.get::<_, i64>(0)
+            })?
+            .next()
+            .is_some())
+    }
+
     /// Keep `job`'s lease alive for `lease` more; `false` when the worker
     /// no longer holds it (another claimed it after the lease ran out).
     pub fn heartbeat(&self, job: &Claimed, worker: &str, lease: Duration) -> Result<bool> {
@@ -155,23 +203,58 @@ impl Db {
         Ok(n > 0)
     }
 
-    /// Finish `job`: done, or failed with `error` (the item's reason).
-    /// `false` when the worker no longer held it: its result was already
-    /// someone else's to record.
-    pub fn finish(&self, job: &Claimed, worker: &str, error: Option<&str>) -> Result<bool> {
+    /// Finish `job`: done (with the `result` it hands back, if any), or
+    /// failed with `error` (the item's reason). `false` when the worker no
+    /// longer held it: its result was already someone else's to record.
+    pub fn finish(
+        &self,
+        job: &Claimed,
+        worker: &str,
+        outcome: std::result::Result<Option<&str>, &str>,
+    ) -> Result<bool> {
+        let (state, result, error) = match outcome {
+            Ok(result) => ("done", result, None),
+            Err(error) => ("failed", None, Some(error)),
+        };
         let n = self.execute(
-            "UPDATE jobs SET state = ?1, error = ?2, finished_at = ?3, lease_until = NULL \
+            "UPDATE jobs SET state = ?1, error = ?2, finished_at = ?3, lease_until = NULL, result = ?7 \
              WHERE job_id = ?4 AND worker = ?5 AND attempts = ?6 AND state = 'running'",
             params![
-                if error.is_some() { "failed" } else { "done" },
+                state,
                 error,
                 crate::clock::now(),
                 job.job_id,
                 worker,
-                job.attempt
+                job.attempt,
+                result
             ],
         )?;
         Ok(n > 0)
+    }
+
+    /// Where one job stands: its state, and its result once done or its
+    /// error once failed (`None` when there is no such job).
+    pub fn job_state(&self, kind: &str, key: &str) -> Result<Option<JobState>> {
+        let mut stmt = self.prepare_cached(
+            "SELECT state, result, error, payload FROM jobs WHERE kind = ?1 AND key = ?2",
+        )?;
+        Ok(stmt
+            .query_map(params![kind, key], |r| {
+                let state: String = r.get(0)?;
+                let result: Option<String> = r.get(1)?;
+                let error: Option<String> = r.get(2)?;
+                let payload: String = r.get(3)?;
+                Ok(match state.as_str() {
+                    "done" => JobState::Done {
+                        payload,
+                        result: result.unwrap_or_default(),
+                    },
+                    "failed" => JobState::Failed(error.unwrap_or_default()),
+                    _ => JobState::Pending,
+                })
+            })?
+            .next()
+            .transpose()?)
     }
 
     /// Jobs by state, of `kind` (all kinds when `None`).
@@ -230,7 +313,14 @@ mod tests {
         assert_eq!(two.key, "b");
         assert!(db.claim("w2", &["noop"], lease).expect("claim").is_none());
         assert!(db.claim("w3", &["other"], lease).expect("claim").is_none());
-        assert!(db.finish(&two, "w2", None).expect("finish"));
+        assert!(db.finish(&two, "w2", Ok(Some("42"))).expect("finish"));
+        assert_eq!(
+            db.job_state("noop", "b").expect("state"),
+            Some(JobState::Done {
+                payload: "{}".into(),
+                result: "42".into()
+            })
+        );
         // w1 stalls: its lease runs out and w3 takes the job over.
         std::thread::sleep(Duration::from_millis(250));
         let again = db
@@ -239,9 +329,9 @@ mod tests {
             .expect("taken over");
         assert_eq!((again.key.as_str(), again.attempt), ("a", 2));
         assert!(!db.heartbeat(&one, "w1", lease).expect("fenced"));
-        assert!(!db.finish(&one, "w1", None).expect("fenced"));
+        assert!(!db.finish(&one, "w1", Ok(None)).expect("fenced"));
         assert!(db.heartbeat(&again, "w3", lease).expect("held"));
-        assert!(db.finish(&again, "w3", Some("unreadable")).expect("finish"));
+        assert!(db.finish(&again, "w3", Err("unreadable")).expect("finish"));
         let counts = db.queue_counts(Some("noop")).expect("counts");
         assert_eq!((counts.done, counts.failed, counts.total()), (1, 1, 2));
         assert_eq!(

@@ -87,6 +87,21 @@ pub struct StoredFingerprint {
     pub encoding: &'static str,
 }
 
+/// The files one ingest run recorded, by status (a queued run's summary,
+/// whose files were recorded by workers).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunTally {
+    pub files: u64,
+    pub ok: u64,
+    pub damaged: u64,
+    pub unsupported: u64,
+    pub skipped: u64,
+    pub errors: u64,
+    pub bytes: u64,
+    /// Seconds of clean audio.
+    pub audio_seconds: f64,
+}
+
 /// What the catalogue already knows of a content id.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KnownContent {
@@ -245,6 +260,34 @@ impl Db {
             [],
             |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
         )?)
+    }
+
+    /// What run `run_id` recorded, by status.
+    pub fn run_tally(&self, run_id: i64) -> Result<RunTally> {
+        let mut t = RunTally::default();
+        self.scan(
+            "SELECT f.status, count(*), coalesce(sum(f.size), 0), \
+                    coalesce(sum(CASE WHEN f.status = 'ok' THEN c.duration_seconds END), 0.0) \
+             FROM files f LEFT JOIN contents c ON c.content_id = f.content_id \
+             WHERE f.run_id = ?1 GROUP BY f.status",
+            params![run_id],
+            |r| {
+                let status: String = r.get(0)?;
+                let n = r.get::<_, i64>(1)? as u64;
+                t.files += n;
+                t.bytes += r.get::<_, i64>(2)? as u64;
+                t.audio_seconds += r.get::<_, f64>(3)?;
+                match status.as_str() {
+                    "ok" => t.ok += n,
+                    "damaged" => t.damaged += n,
+                    "unsupported" => t.unsupported += n,
+                    "skipped" => t.skipped += n,
+                    _ => t.errors += n,
+                }
+                Ok(())
+            },
+        )?;
+        Ok(t)
     }
 
     pub fn known_content(&self, content_id: &str) -> Result<Option<KnownContent>> {

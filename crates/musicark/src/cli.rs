@@ -167,8 +167,9 @@ pub enum Command {
         #[arg(long, requires = "queue")]
         detach: bool,
     },
-    /// Take queued work from the archive's database and do it: the
-    /// re-encodes `preserve --queue` hands out. Run as many as you like,
+    /// Take queued work from the archive's database and do it: the files
+    /// `ingest --queue`, the re-encodes `preserve --queue` and the pack
+    /// hashing `pack --queue` hand out. Run as many as you like,
     /// on any machine that reaches the database and the blobs (a copy of
     /// `musicark.toml` and the same credentials). Each job is held under a
     /// lease kept alive while it runs; a worker that dies lets its lease
@@ -230,6 +231,15 @@ pub enum Command {
         /// Skip the metadata release.
         #[arg(long)]
         no_metadata: bool,
+        /// Hand each pack's hashing to `musicark worker` processes, which
+        /// stream its blobs from the bucket (an archive on PostgreSQL with
+        /// blobs in object storage); then record the packs in order.
+        #[arg(long)]
+        queue: bool,
+        /// With --queue: return once the hashing is queued; a later
+        /// `pack --queue` records what the workers hashed.
+        #[arg(long, requires = "queue")]
+        detach: bool,
     },
     /// What a donor with SIZE of disk should seed: the torrents that most
     /// cut the risk of losing recordings per byte.
@@ -630,6 +640,15 @@ pub struct IngestArgs {
     /// unambiguous LICENSE tag still wins.
     #[arg(long, value_name = "ID")]
     pub rights: Option<String>,
+    /// Walk here, and hand each new or changed file's hashing, analysis
+    /// and storing to `musicark worker` processes (on this machine or
+    /// others that reach the same paths) through the work queue in the
+    /// archive's PostgreSQL database; then wait for them.
+    #[arg(long)]
+    pub queue: bool,
+    /// With --queue: return once the files are queued.
+    #[arg(long, requires = "queue")]
+    pub detach: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

@@ -65,6 +65,8 @@ pub fn run(g: &Global, args: &DemoArgs) -> anyhow::Result<()> {
         reference: false,
         jobs: None,
         rights: None,
+        queue: false,
+        detach: false,
     };
     let summary = ingest::run_on(&home, g, &ingest_args)?;
     if !g.json {

@@ -40,6 +40,30 @@ pub(crate) fn run_on(home: &Home, g: &Global, args: &IngestArgs) -> anyhow::Resu
         jobs,
         rights,
     };
+    if args.queue {
+        crate::commands::worker::require_postgres(home, "ingest --queue")?;
+        let bars = Bars::new(!g.json && !g.quiet);
+        let enqueued = musicark_ingest::enqueue(home, &options, &bars);
+        bars.finish();
+        let enqueued = enqueued?;
+        if !g.json && !g.quiet {
+            eprintln!(
+                "{} files queued for the workers ({} unchanged skipped).",
+                enqueued.queued, enqueued.walk.unchanged
+            );
+        }
+        if args.detach {
+            if !g.json && !g.quiet {
+                eprintln!(
+                    "Start workers with `musicark worker` (here or on machines that reach the same paths); `musicark status` shows the queue."
+                );
+            }
+            return Ok(enqueued.walk);
+        }
+        let db = home.db()?;
+        crate::commands::worker::wait_for_jobs(g, &db, musicark_ingest::JOB_KIND, "ingest")?;
+        return Ok(musicark_ingest::summarize(home, &enqueued)?);
+    }
     let bars = Bars::new(!g.json && !g.quiet);
     let result = ingest(home, &options, &bars);
     bars.finish();

@@ -88,7 +88,20 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             max_files,
             hybrid,
             no_metadata,
-        } => pack::pack(g, target_size, max_files, hybrid, !no_metadata),
+            queue,
+            detach,
+        } => pack::pack(
+            g,
+            musicark_publish::pack::PackOptions {
+                target_size,
+                max_files,
+                hybrid,
+                metadata: !no_metadata,
+                queue,
+                detach,
+                ..Default::default()
+            },
+        ),
         Command::List(ListCommand::Export { out }) => pack::list_export(g, out.as_deref()),
         Command::List(ListCommand::Verify {
             file,

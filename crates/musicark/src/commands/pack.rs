@@ -37,22 +37,25 @@ pub(crate) fn print_left_out(summary: &musicark_publish::pack::PackSummary) {
     }
 }
 
-pub fn pack(
-    g: &Global,
-    target_size: u64,
-    max_files: usize,
-    hybrid: bool,
-    metadata: bool,
-) -> anyhow::Result<()> {
+/// `musicark pack`: the command line's choices over the archive's own
+/// (`[publish]` trackers and web seeds).
+pub fn pack(g: &Global, choices: PackOptions) -> anyhow::Result<()> {
     let home = open_home(g)?;
+    if choices.queue {
+        crate::commands::worker::require_postgres(&home, "pack --queue")?;
+        if home.blobs()?.is_local() {
+            bail!(
+                "pack --queue hands workers the blobs to stream from object storage; this archive keeps its blobs on this host's disk (musicark init --blobs s3://…)"
+            );
+        }
+    }
     let _lock = home.lock_for_writing()?;
     let mut db = home.db()?;
+    let archive = PackOptions::for_archive(&home);
     let options = PackOptions {
-        target_size,
-        max_files,
-        hybrid,
-        metadata,
-        ..PackOptions::for_archive(&home)
+        trackers: archive.trackers,
+        web_seeds: archive.web_seeds,
+        ..choices
     };
     let bar = (!g.json && !g.quiet && std::io::stderr().is_terminal()).then(|| {
         let b = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
@@ -79,6 +82,13 @@ pub fn pack(
     }
     if g.json {
         return print_json(&summary);
+    }
+    if summary.detached {
+        println!(
+            "{} packs' hashing queued; once the workers are done (musicark status), `musicark pack --queue` records them.",
+            summary.queued
+        );
+        return Ok(());
     }
     for (name, why) in &summary.obsoleted {
         println!("obsolete   {name}: {why}");

@@ -89,11 +89,7 @@ pub fn run(g: &Global, jobs: Option<usize>, dry_run: bool) -> anyhow::Result<()>
 /// with a progress bar.
 pub fn queued(g: &Global, detach: bool) -> anyhow::Result<()> {
     let home = open_home(g)?;
-    if !matches!(home.database(), musicark_store::Location::Postgres(_)) {
-        anyhow::bail!(
-            "the work queue needs an archive on PostgreSQL (musicark init --database, or musicark migrate --to postgres://…); run `musicark preserve` without --queue"
-        );
-    }
+    crate::commands::worker::require_postgres(&home, "preserve --queue")?;
     let (queued, originals) = {
         // Beside running workers (and ingests), as they are.
         let _lock = home.lock(musicark_store::Writers::Ingest)?;
@@ -103,37 +99,10 @@ pub fn queued(g: &Global, detach: bool) -> anyhow::Result<()> {
         musicark_preserve::enqueue(&home, &work)?
     };
     let db = home.db()?;
-    let counts = || db.queue_counts(Some(musicark_preserve::JOB_KIND));
     if !detach {
-        let total = counts()?.total();
-        let bar = (!g.json && !g.quiet && std::io::stderr().is_terminal()).then(|| {
-            let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-            b.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} preserve (workers) [{bar:30}] {pos}/{len} jobs ETA {eta} {msg}",
-                )
-                .expect("valid template")
-                .progress_chars("=> "),
-            );
-            b.enable_steady_tick(Duration::from_millis(120));
-            b
-        });
-        loop {
-            let c = counts()?;
-            if let Some(b) = &bar {
-                b.set_position(c.done + c.failed);
-                b.set_message(format!("{} running", c.running));
-            }
-            if c.queued == 0 && c.running == 0 {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
-        if let Some(b) = &bar {
-            b.finish_and_clear();
-        }
+        crate::commands::worker::wait_for_jobs(g, &db, musicark_preserve::JOB_KIND, "preserve")?;
     }
-    let c = counts()?;
+    let c = db.queue_counts(Some(musicark_preserve::JOB_KIND))?;
     let failed = db.failed_jobs(musicark_preserve::JOB_KIND)?;
     #[derive(serde::Serialize)]
     struct Queued {

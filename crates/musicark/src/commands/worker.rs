@@ -4,6 +4,10 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
 use crate::cli::Global;
 use crate::commands::open_home;
 use crate::output::print_json;
@@ -17,16 +21,81 @@ struct WorkerSummary {
     lost: u64,
 }
 
-pub fn run(g: &Global, once: bool, lease: Duration, name: Option<String>) -> anyhow::Result<()> {
-    let home = open_home(g)?;
+/// The queue lives in the archive's PostgreSQL database; `what` names
+/// the command asking.
+pub(crate) fn require_postgres(home: &musicark_store::Home, what: &str) -> anyhow::Result<()> {
     if !matches!(home.database(), musicark_store::Location::Postgres(_)) {
         anyhow::bail!(
-            "workers take their jobs from an archive on PostgreSQL (musicark init --database); this archive is on SQLite"
+            "{what} needs an archive on PostgreSQL (musicark init --database, or musicark migrate --to postgres://…); this archive is on SQLite"
         );
     }
-    // Workers write beside each other and beside ingests; never beside a
-    // pack or a repair.
-    let _lock = home.lock(musicark_store::Writers::Ingest)?;
+    Ok(())
+}
+
+/// Wait, with a progress bar, until no job of `kind` is queued or
+/// running; the counts at the end.
+pub(crate) fn wait_for_jobs(
+    g: &Global,
+    db: &musicark_store::Db,
+    kind: &str,
+    what: &str,
+) -> anyhow::Result<musicark_store::queue::QueueCounts> {
+    let counts = || db.queue_counts(Some(kind));
+    let total = counts()?.total();
+    let bar = (!g.json && !g.quiet && std::io::stderr().is_terminal()).then(|| {
+        let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        b.set_style(
+            ProgressStyle::with_template(&format!(
+                "{{spinner}} {what} (workers) [{{bar:30}}] {{pos}}/{{len}} jobs ETA {{eta}} {{msg}}"
+            ))
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        b.enable_steady_tick(Duration::from_millis(120));
+        b
+    });
+    let c = loop {
+        let c = counts()?;
+        if let Some(b) = &bar {
+            b.set_length(c.total());
+            b.set_position(c.done + c.failed);
+            b.set_message(format!("{} running", c.running));
+        }
+        if c.queued == 0 && c.running == 0 {
+            break c;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    Ok(c)
+}
+
+/// The work this build knows how to do, by job kind.
+const KINDS: [&str; 3] = [
+    musicark_ingest::JOB_KIND,
+    musicark_preserve::JOB_KIND,
+    musicark_publish::packjob::JOB_KIND,
+];
+
+/// Kinds that write the archive's records: taken only under the shared
+/// writer lock.
+const WRITING_KINDS: [&str; 2] = [musicark_ingest::JOB_KIND, musicark_preserve::JOB_KIND];
+
+/// Kinds a worker may take without the archive's shared writer lock:
+/// hashing a pack only reads (the `pack` waiting for it holds the archive
+/// alone).
+const READ_ONLY_KINDS: [&str; 1] = [musicark_publish::packjob::JOB_KIND];
+
+pub fn run(g: &Global, once: bool, lease: Duration, name: Option<String>) -> anyhow::Result<()> {
+    let home = open_home(g)?;
+    require_postgres(&home, "a worker")?;
+    // Ingests and re-encodes write beside each other and beside ingests,
+    // never beside a pack or a repair: their jobs are taken only while
+    // this worker holds the shared writer lock, which it lets go whenever
+    // it is idle (so a `pack` or a takedown can start).
+    let mut lock: Option<musicark_store::WriteLock> = None;
     let worker = name.unwrap_or_else(|| {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_string())
@@ -34,14 +103,23 @@ pub fn run(g: &Global, once: bool, lease: Duration, name: Option<String>) -> any
         format!("{host}:{}", std::process::id())
     });
     let lease = lease.max(Duration::from_secs(1));
-    let db = home.db()?;
+    let mut db = home.db()?;
     let mut cache = musicark_preserve::PlanCache::default();
     let mut summary = WorkerSummary {
         worker: worker.clone(),
         ..Default::default()
     };
     loop {
-        let Some(job) = db.claim(&worker, &[musicark_preserve::JOB_KIND], lease)? else {
+        if lock.is_none() && db.jobs_ready(&WRITING_KINDS)? {
+            lock = home.lock(musicark_store::Writers::Ingest).ok();
+        }
+        let kinds: &[&str] = if lock.is_some() {
+            &KINDS
+        } else {
+            &READ_ONLY_KINDS
+        };
+        let Some(job) = db.claim(&worker, kinds, lease)? else {
+            lock = None;
             let c = db.queue_counts(None)?;
             if once && c.queued == 0 && c.running == 0 {
                 break;
@@ -71,12 +149,20 @@ pub fn run(g: &Global, once: bool, lease: Duration, name: Option<String>) -> any
                     }
                 }
             });
-            let outcome = musicark_preserve::work_queued(&home, &mut cache, &job.key, &job.payload);
+            let outcome = work(&home, &mut db, &mut cache, &job);
             stop.store(true, Ordering::Relaxed);
             outcome
         });
-        let error = outcome?.err();
-        if db.finish(&job, &worker, error.as_deref())? {
+        let outcome = outcome?;
+        let error = outcome.as_ref().err().cloned();
+        if db.finish(
+            &job,
+            &worker,
+            outcome
+                .as_ref()
+                .map(|r| r.as_deref())
+                .map_err(|e| e.as_str()),
+        )? {
             match error {
                 None => summary.done += 1,
                 Some(why) => {
@@ -109,4 +195,30 @@ pub fn run(g: &Global, once: bool, lease: Duration, name: Option<String>) -> any
         );
         Ok(())
     }
+}
+
+/// Do one job: `Ok(Ok(result))` done (with what it hands back, if
+/// anything), `Ok(Err(reason))` failed for a reason of its own, `Err` a
+/// failure of the archive itself (the worker stops; the lease runs out and
+/// another worker takes the job).
+fn work(
+    home: &musicark_store::Home,
+    db: &mut musicark_store::Db,
+    cache: &mut musicark_preserve::PlanCache,
+    job: &musicark_store::queue::Claimed,
+) -> anyhow::Result<Result<Option<String>, String>> {
+    Ok(match job.kind.as_str() {
+        musicark_ingest::JOB_KIND => {
+            musicark_ingest::work_queued(home, db, &job.payload)?.map(|()| None)
+        }
+        musicark_preserve::JOB_KIND => {
+            musicark_preserve::work_queued(home, cache, &job.key, &job.payload)?.map(|()| None)
+        }
+        musicark_publish::packjob::JOB_KIND => {
+            musicark_publish::packjob::hash_queued(home, &job.payload)?.map(Some)
+        }
+        other => Err(format!(
+            "this musicark cannot do {other:?} jobs (a newer version queued them)"
+        )),
+    })
 }
