@@ -10,6 +10,7 @@ mod duplicates;
 mod fingerprint;
 mod follow;
 mod health;
+mod hosts;
 mod ingest;
 mod integrity;
 mod matching;
