@@ -9,6 +9,11 @@
 //!    torrents never).
 //! 3. Download with librqbit into `DIR/data/<name>/` (existing data is
 //!    checked and kept: a restart resumes), within the bandwidth limits.
+//!    librqbit speaks no BEP 19, so a torrent's HTTP web seeds are read
+//!    here first ([`from_web_seeds`]): each missing file fetched whole from
+//!    `BASE/NAME/PATH`, after which the engine checks every piece as it
+//!    does any data it finds, and takes from peers what a web seed did not
+//!    give right. A pack nobody seeds still mirrors.
 //! 4. Verify every piece with musicark's own checker and every file
 //!    against the pack's manifest (BLAKE3), then keep seeding.
 
@@ -103,6 +108,9 @@ pub struct MirrorOptions {
     pub scrub: Option<Duration>,
     /// Also speak µTP (BEP 29), listening and connecting.
     pub utp: bool,
+    /// Fetch what is missing from the torrents' BEP 19 web seeds before
+    /// the swarm.
+    pub web_seeds: bool,
     /// Plan over every list the archive at this folder follows and its
     /// own (`mirror --federated`) instead of `list`: the .torrent files
     /// verified by `follow sync`, copies counted worldwide.
@@ -115,6 +123,9 @@ pub struct Mirrored {
     pub data_size: u64,
     pub seconds: f64,
     pub files_verified: usize,
+    /// Bytes fetched from the torrent's web seeds (the rest came from
+    /// peers, or was here already).
+    pub from_web_seeds: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -136,6 +147,8 @@ pub trait Events: Sync {
     /// A scrub of `name`: its data was intact, or was damaged and has
     /// been fetched again and verified.
     fn scrubbed(&self, _name: &str, _repaired: bool) {}
+    /// A web seed did not give a file (the swarm is asked for it).
+    fn web_seed_failed(&self, _url: &str, _why: &str) {}
 }
 
 pub struct Quiet;
@@ -467,6 +480,12 @@ async fn converge(
                 .map_err(|err| MirrorError::List(format!("{}: {err}", torrent.display())))?;
             save.join(musicark_publish::list::confined_name(&meta.name).map_err(MirrorError::List)?)
         };
+        let from_web = if options.web_seeds {
+            // Blocking fetches, off the engine's async threads.
+            tokio::task::block_in_place(|| from_web_seeds(&bytes, &folder, &options.limits, events))
+        } else {
+            0
+        };
         let handle = session
             .add_torrent(
                 AddTorrent::from_bytes(bytes),
@@ -480,7 +499,7 @@ async fn converge(
             .map_err(|e| MirrorError::Engine(format!("{e:#}")))?
             .into_handle()
             .ok_or_else(|| MirrorError::Engine("torrent not added".into()))?;
-        added.push((i, torrent, save, Instant::now()));
+        added.push((i, torrent, save, Instant::now(), from_web));
         held.push(Held { name, handle });
     }
     // Wait for every download, reporting progress; no progress for
@@ -512,7 +531,7 @@ async fn converge(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let mut mirrored = Vec::new();
-    for (i, torrent, save, started) in added {
+    for (i, torrent, save, started, from_web_seeds) in added {
         // The engine wrote DIR/data/<name>/… (a federated plan's
         // DIR/data/<info-hash>/<name>/…); our checker reads the torrent's
         // files below the save path.
@@ -527,9 +546,73 @@ async fn converge(
             data_size: entries[i].data_size,
             seconds: started.elapsed().as_secs_f64(),
             files_verified: files,
+            from_web_seeds,
         });
     }
     Ok(mirrored)
+}
+
+/// BEP 19: fill `folder` (where the engine keeps the torrent's files)
+/// from the torrent's HTTP web seeds. Each file not already there at its
+/// length is fetched whole from `BASE/NAME/PATH` (bounded by its length,
+/// with the fetch timeouts, written as `.part` and renamed); the first
+/// web seed that answers wins. Nothing here is trusted: the engine checks
+/// every piece before it counts it, and fetches from peers what is wrong.
+/// The bytes fetched.
+fn from_web_seeds(torrent: &[u8], folder: &Path, limits: &FetchLimits, events: &dyn Events) -> u64 {
+    let Ok(meta) = musicark_torrent::Metainfo::parse(torrent) else {
+        return 0;
+    };
+    let seeds: Vec<&String> = meta
+        .web_seeds
+        .iter()
+        .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
+        .collect();
+    if seeds.is_empty() {
+        return 0;
+    }
+    let agent = fetch::agent(limits);
+    let mut fetched = 0u64;
+    for f in meta.files.iter().filter(|f| !f.pad) {
+        // Sanitised components (the parser's): never `..`, never absolute.
+        let dest = f.path.iter().fold(folder.to_path_buf(), |p, c| p.join(c));
+        if std::fs::metadata(&dest).is_ok_and(|m| m.len() == f.length) {
+            continue;
+        }
+        if let Some(parent) = dest.parent()
+            && std::fs::create_dir_all(parent).is_err()
+        {
+            return fetched;
+        }
+        for base in &seeds {
+            // BEP 19: a single-file torrent's web seed names the file
+            // unless it ends in `/`; a directory's, the folder above it.
+            let url = if meta.single_file && !base.ends_with('/') {
+                base.to_string()
+            } else {
+                let mut url = base.to_string();
+                if !url.ends_with('/') {
+                    url.push('/');
+                }
+                url.push_str(&musicark_torrent::url_encode(&meta.name));
+                if !meta.single_file {
+                    for c in &f.path {
+                        url.push('/');
+                        url.push_str(&musicark_torrent::url_encode(c));
+                    }
+                }
+                url
+            };
+            match fetch::fetch_to(&agent, &url, &dest, f.length) {
+                Ok(n) => {
+                    fetched += n;
+                    break;
+                }
+                Err(e) => events.web_seed_failed(&url, &e.to_string()),
+            }
+        }
+    }
+    fetched
 }
 
 /// Refuse a plan the disk cannot hold before anything is fetched: the

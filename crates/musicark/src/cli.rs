@@ -334,6 +334,11 @@ pub enum Command {
         /// waiting for that attempt to time out.
         #[arg(long)]
         utp: bool,
+        /// Do not fetch from the torrents' BEP 19 web seeds (by default
+        /// what is missing is fetched from them first, then checked piece
+        /// by piece; the swarm gives the rest).
+        #[arg(long)]
+        no_web_seeds: bool,
     },
     /// The web UI and JSON API: search, recordings and where they are,
     /// torrents and their health, coverage, a seeding-plan form.

@@ -128,6 +128,11 @@ impl musicark_mirror::Events for MirrorEvents {
             );
         }
     }
+    fn web_seed_failed(&self, url: &str, why: &str) {
+        if !self.quiet {
+            eprintln!("web seed: {url}: {why} (asking the swarm)");
+        }
+    }
     fn scrubbed(&self, name: &str, repaired: bool) {
         if !self.quiet {
             if repaired {

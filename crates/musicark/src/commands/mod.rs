@@ -137,6 +137,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             replan_secs,
             scrub_every,
             utp,
+            no_web_seeds,
         } => health::mirror(
             g,
             musicark_mirror::MirrorOptions {
@@ -159,6 +160,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 replan: (replan_secs > 0).then(|| std::time::Duration::from_secs(replan_secs)),
                 scrub: scrub_every,
                 utp,
+                web_seeds: !no_web_seeds,
             },
         ),
         Command::Seedplan {

@@ -1,8 +1,9 @@
 //! BEP 19 web seeds: packs name `[publish] webseeds`, `musicark serve`
 //! answers their files under `/packs/NAME/PATH` with `Range`, and a pack
 //! downloads bit for bit from the web seed alone — no tracker, no peer —
-//! with aria2c and with libtorrent. A pack withdrawn by a takedown is no
-//! longer served.
+//! with aria2c, with libtorrent and with `musicark mirror` (librqbit, which
+//! has no BEP 19: the mirror fetches from web seeds itself). A pack
+//! withdrawn by a takedown is no longer served.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -205,5 +206,73 @@ fn fsck_repairs_a_copy_with_no_local_source_from_the_web_seed() {
             .iter()
             .any(|p| p.ends_with(".opus")),
         "the file came from the web seed"
+    );
+}
+
+/// `musicark mirror` (librqbit, which speaks no BEP 19) mirrors packs that
+/// nobody seeds — no tracker, no peer — from their web seed: every file
+/// fetched from `serve`, checked piece by piece by the engine and by the
+/// pack's manifest, then seeded. With `--no-web-seeds` the same plan
+/// stalls: the web seed is what carried it.
+#[test]
+fn mirror_takes_a_pack_nobody_seeds_from_its_web_seed() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (archive, _) = crate::support::preserved_sample(tmp.path(), 3, 4.0, 23);
+    let (_server, url) = serve(&archive, &[]);
+    crate::support::publish_setting(&archive, &format!("webseeds = [\"{url}packs/\"]"));
+    ok(&archive, &["pack"]);
+    let list_path = tmp.path().join("pub/torrents.json");
+    ok(
+        &archive,
+        &[
+            "list",
+            "export",
+            "--out",
+            list_path.to_str().expect("utf-8"),
+        ],
+    );
+    let mirror = |dir: &Path, extra: &[&str]| {
+        crate::support::bin()
+            .args(["mirror", "--list"])
+            .arg(&list_path)
+            .arg("--pubkey")
+            .arg(crate::support::with_suffix(&list_path, ".pub"))
+            .args(["--budget", "1GB", "--dir"])
+            .arg(dir)
+            .args(["--listen", "127.0.0.1:0", "--stall-secs", "5"])
+            .args(["--seed-secs", "1", "--donor", "test", "--json"])
+            .args(extra)
+            .output()
+            .expect("mirror")
+    };
+    let dir = tmp.path().join("mirror");
+    let out = mirror(&dir, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let mirrored = report["mirrored"].as_array().expect("mirrored");
+    let list: Vec<Value> =
+        serde_json::from_slice(&std::fs::read(&list_path).expect("list")).expect("json");
+    assert_eq!(mirrored.len(), list.len(), "{report:#}");
+    for m in mirrored {
+        let name = m["name"].as_str().expect("name");
+        assert!(m["files_verified"].as_u64().unwrap_or(0) >= 1, "{m}");
+        // Every byte of the pack came from the web seed.
+        assert_eq!(m["from_web_seeds"], m["data_size"], "{m}");
+        same_tree(
+            &archive.join("packs").join(name),
+            &dir.join("data").join(name),
+        );
+    }
+    // Without the web seed there is nobody to download from.
+    let out = mirror(&tmp.path().join("alone"), &["--no-web-seeds"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("did not finish"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
