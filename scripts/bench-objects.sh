@@ -10,7 +10,10 @@
 #   3. `musicark pack` of P preserved files of 4–8 MiB (`cargo xtask
 #      gen-packbench`) whose blobs are in the bucket (streamed, hashed,
 #      laid out by server-side copies), beside the same pack from local
-#      blobs and mktorrent over the local pack directories.
+#      blobs and mktorrent over the local pack directories;
+#   4. with MUSICARK_BENCH_POSTGRES=postgres://USER@HOST/DB, the same
+#      bucket archive moved to PostgreSQL and packed with `pack --queue`,
+#      its hashing done by 1 and by 2 `musicark worker` processes.
 #
 #   scripts/bench-objects.sh [N] [MiB] [P]   # default 64 files of 24 MiB, P = 200; Markdown on stdout
 #
@@ -58,10 +61,35 @@ mkdir -p "$work/flat"
 find "$work/pb/blobs" -type f -exec ln {} "$work/flat/" \;
 "$bindir/xtask" bench-blobs --archive "$work/pbs3" --files "$work/flat" --threads 2 > /dev/null
 find "$work/pb/blobs" -type f -print0 | xargs -0 cat > /dev/null
-/usr/bin/time -f "%e %M" -o "$work/t.pfs" "$bin" --archive "$work/pb" pack --no-metadata --json > "$work/pfs.json"
-/usr/bin/time -f "%e %M" -o "$work/t.ps3" "$bin" --archive "$work/pbs3" pack --no-metadata --json > "$work/ps3.json"
+queued=${MUSICARK_BENCH_POSTGRES:+1}
+if [ -n "$queued" ]; then
+    server=${MUSICARK_BENCH_POSTGRES%/*}
+    for q in q1 q2; do
+        cp -a "$work/pbs3" "$work/pb$q"
+        psql -X -q "$MUSICARK_BENCH_POSTGRES" -c "DROP DATABASE IF EXISTS musicark_bench_pack_$q" -c "CREATE DATABASE musicark_bench_pack_$q" 2> /dev/null
+        "$bin" --archive "$work/pb$q" migrate --to "$server/musicark_bench_pack_$q" > /dev/null
+    done
+fi
+# Packs of at most 300 MB: several of them, so that workers have packs to
+# share.
+packargs="--no-metadata --target-size 300MB"
+/usr/bin/time -f "%e %M" -o "$work/t.pfs" "$bin" --archive "$work/pb" pack $packargs --json > "$work/pfs.json"
+/usr/bin/time -f "%e %M" -o "$work/t.ps3" "$bin" --archive "$work/pbs3" pack $packargs --json > "$work/ps3.json"
 python3 -c "import json, sys; h = [[p['btih'] for p in json.load(open(f))['packs']] for f in sys.argv[1:]]; sys.exit(0 if h[0] and h[0] == h[1] else 1)" "$work/pfs.json" "$work/ps3.json" \
     || measured_nothing "packs from the bucket differ from packs from disk"
+if [ -n "$queued" ]; then
+    for n in 1 2; do
+        start=$(date +%s.%N)
+        "$bin" --archive "$work/pbq$n" pack $packargs --queue --detach --json > /dev/null
+        for _ in $(seq "$n"); do "$bin" --archive "$work/pbq$n" worker --once --json > /dev/null & done
+        wait
+        "$bin" --archive "$work/pbq$n" pack $packargs --queue --json > "$work/pq$n.json"
+        echo "$(date +%s.%N) - $start" | bc > "$work/t.pq$n"
+        python3 -c "import json, sys; h = [[p['btih'] for p in json.load(open(f))['packs']] for f in sys.argv[1:]]; sys.exit(0 if h[0] and h[0] == h[1] else 1)" "$work/pfs.json" "$work/pq$n.json" \
+            || measured_nothing "packs hashed by workers differ from packs from disk"
+        psql -X -q "$MUSICARK_BENCH_POSTGRES" -c "DROP DATABASE IF EXISTS musicark_bench_pack_q$n" 2> /dev/null || true
+    done
+fi
 : > "$work/mk.cmds"
 for name in $(python3 -c "import json; print(' '.join(p['name'] for p in json.load(open('$work/pfs.json'))['packs']))"); do
     pl=$("$bin" torrent show "$work/pb/torrents/$name.torrent" --json | python3 -c "import json,sys; print(max(15, json.load(sys.stdin)['piece_length'].bit_length()-1))")
@@ -88,11 +116,17 @@ print(f"| read whole, hashed (no file) | {o['get_seconds']:.2f} | {rate(o['get_s
 pfs = float(open(f"{work}/t.pfs").read().split()[0])
 ps3 = float(open(f"{work}/t.ps3").read().split()[0])
 mk = float(open(f"{work}/t.mk").read().split()[0])
-data = sum(p["data_size"] for p in json.load(open(f"{work}/pfs.json"))["packs"])
-print(f"\nPacks of the same {data/1e9:.2f} GB (same info-hashes both ways):\n")
+packs = json.load(open(f"{work}/pfs.json"))["packs"]
+data = sum(p["data_size"] for p in packs)
+print(f"\n{len(packs)} packs of at most 300 MB, {data/1e9:.2f} GB in all (the same info-hashes every way):\n")
 print("| step | wall s | vs mktorrent |")
 print("|---|---|---|")
 print(f"| musicark pack --no-metadata, blobs on disk | {pfs:.2f} | {pfs/mk:.2f}× |")
 print(f"| musicark pack --no-metadata, blobs in the bucket (streamed, laid out by server-side copy) | {ps3:.2f} | {ps3/mk:.2f}× |")
+import os
+for n in (1, 2):
+    if os.path.exists(f"{work}/t.pq{n}"):
+        pq = float(open(f"{work}/t.pq{n}").read())
+        print(f"| musicark pack --queue (PostgreSQL), hashed by {n} worker{'s' if n > 1 else ''} (queue, hash, record) | {pq:.2f} | {pq/mk:.2f}× |")
 print(f"| mktorrent -t 2 over the local pack directories | {mk:.2f} | 1× |")
 EOF

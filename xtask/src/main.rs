@@ -390,7 +390,8 @@ fn bench_queue(args: &[String]) -> ExitCode {
                         while let Some(job) =
                             db.claim(&name, &[kind], lease).map_err(|e| e.to_string())?
                         {
-                            db.finish(&job, &name, Ok(None)).map_err(|e| e.to_string())?;
+                            db.finish(&job, &name, Ok(None))
+                                .map_err(|e| e.to_string())?;
                             done += 1;
                         }
                         Ok(done)

@@ -231,3 +231,67 @@ fn a_worker_with_only_a_copy_of_the_config_works_from_the_database_and_the_bucke
     );
     ok(&archive, &["pack"]);
 }
+
+#[test]
+fn a_queued_file_no_worker_can_reach_is_its_error_row_and_the_run_goes_on() {
+    if !crate::support::postgres_server() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let spec = SampleSpec::with_tracks(4, 4.0, 21);
+    let music = tmp.path().join("music");
+    generate(&music, &spec).expect("sample");
+    let alone = tmp.path().join("alone");
+    init_on(&alone, Some(&fresh_database()));
+    ingest(&alone, &[&music], &[]);
+    let expected = crate::support::catalogue_rows(&alone);
+
+    let archive = tmp.path().join("queued");
+    init_on(&archive, Some(&fresh_database()));
+    let music_arg = music.to_str().expect("utf-8");
+    let walked = json(&archive, &["ingest", "--queue", "--detach", music_arg]);
+    let seen = walked["seen"].as_u64().expect("seen");
+    // One file goes out of reach after the walk queued it (a share
+    // unmounted, a file moved away) …
+    let mut files = crate::support::files_with(&music, &["flac", "ogg", "mp3", "wav"]);
+    files.sort();
+    let gone = files.first().expect("a track").clone();
+    let kept = tmp.path().join("kept");
+    std::fs::rename(&gone, &kept).expect("move away");
+    let out = worker(&archive, &[]).wait_with_output().expect("worker");
+    assert!(out.status.success());
+    let s: Value = serde_json::from_slice(&out.stdout).expect("json");
+    // … the worker records that file's error, and does every other job.
+    assert_eq!(s["done"].as_u64(), Some(seen), "{s:#}");
+    assert_eq!(s["failed"], serde_json::json!([]), "{s:#}");
+    let (status, reason, ..) = crate::support::file_row(&archive, &gone).expect("its row");
+    assert_eq!(status, "error");
+    assert!(
+        reason.as_deref().unwrap_or("").contains("cannot read"),
+        "{reason:?}"
+    );
+    let damaged = json(&archive, &["report", "damaged"]);
+    assert!(
+        damaged.to_string().contains(gone.to_str().expect("utf-8")),
+        "{damaged:#}"
+    );
+
+    // Back in reach, the next queued ingest (waiting for its worker this
+    // time) records it, and the archive is the one a lone ingest makes.
+    std::fs::rename(&kept, &gone).expect("move back");
+    let w = bin()
+        .arg("--archive")
+        .arg(&archive)
+        .args(["worker", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("worker");
+    let again = json(&archive, &["ingest", "--queue", music_arg]);
+    let mut w = w;
+    w.kill().expect("stop the worker");
+    w.wait().expect("wait");
+    assert_eq!(again["processed"].as_u64(), Some(1), "{again:#}");
+    assert_eq!(again["errors"].as_u64(), Some(0), "{again:#}");
+    assert_eq!(crate::support::catalogue_rows(&archive), expected);
+}
