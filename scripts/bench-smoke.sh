@@ -33,7 +33,7 @@ step catalog env BENCH_DIR="$tmp/catalog" MUSICARK_BENCH_POSTGRES="${MUSICARK_TE
 step web env BENCH_DIR="$tmp/catalog" WRK_SECONDS=2 WARM_SECONDS=1 "$root/scripts/bench-web.sh" 5000
 step follow env BENCH_DIR="$tmp/follow" "$root/scripts/bench-follow.sh" 3 200 2000
 # The blob store against Garage (its own instance on other ports) beside aws s3 cp.
-step objects env BENCH_DIR="$tmp/objects" "$root/scripts/bench-objects.sh" 4 2
+step objects env BENCH_DIR="$tmp/objects" MUSICARK_BENCH_POSTGRES="${MUSICARK_TEST_POSTGRES:-}" "$root/scripts/bench-objects.sh" 4 2 20
 # The work queue's cost per job, when the tests' PostgreSQL is there (.ci/run).
 if [ -n "${MUSICARK_TEST_POSTGRES:-}" ]; then
     step queue env BENCH_DIR="$tmp/queue" MUSICARK_BENCH_POSTGRES="$MUSICARK_TEST_POSTGRES" "$root/scripts/bench-queue.sh" 200
