@@ -19,9 +19,7 @@ use std::process::{Child, Command, Stdio};
 use serde_json::Value;
 
 use crate::publish::run_json;
-use crate::support::{
-    bin, catalogue_rows, corpus, files_with_any, fresh_database, json, skip_or_fail,
-};
+use crate::support::{bin, catalogue_rows, corpus, files_with_any, json, skip_or_fail};
 
 /// Worker hosts on one bridge, removed when dropped.
 struct Hosts {
@@ -139,34 +137,6 @@ fn authority(url: &str) -> String {
     rest.rsplit('@').next().expect("host").to_string()
 }
 
-/// The signed list and every .torrent and manifest it names (packs and
-/// lists dated alike: `SOURCE_DATE_EPOCH`), by path
-/// under the archive's parent (signatures and keys left out: each archive
-/// signs with its own key).
-fn published(archive: &Path) -> Vec<(String, Vec<u8>)> {
-    let parent = archive.parent().expect("parent");
-    let out = parent.join("pub").join("torrents.json");
-    run_json(
-        archive,
-        &["list", "export", "--out", out.to_str().expect("utf-8")],
-    );
-    let mut files: Vec<(String, Vec<u8>)> = files_with_any(&archive.join("torrents"))
-        .into_iter()
-        .chain(files_with_any(&parent.join("pub")))
-        .map(|p| {
-            let rel = p
-                .strip_prefix(parent)
-                .expect("under")
-                .to_string_lossy()
-                .into_owned();
-            (rel, std::fs::read(&p).expect("read"))
-        })
-        .filter(|(rel, _)| !rel.ends_with(".minisig") && !rel.ends_with(".pub"))
-        .collect();
-    files.sort();
-    files
-}
-
 /// What every archive here is told: the corpus's licences published
 /// (GPL tags this build does not map; files without one are GPL too).
 fn policy(archive: &Path) {
@@ -198,6 +168,12 @@ fn worker(hosts: &Hosts, i: usize, dir: &Path) -> Child {
 
 #[test]
 fn three_worker_hosts_ingest_preserve_and_pack_the_corpus_into_the_list_one_machine_makes() {
+    if crate::support::on_postgres() {
+        // It chooses its engines itself (one machine on SQLite, the hosts
+        // on PostgreSQL): the default pass runs it.
+        eprintln!("SKIPPED in the PostgreSQL pass: the default pass runs it");
+        return;
+    }
     if !crate::support::postgres_server() {
         return;
     }
@@ -235,27 +211,7 @@ fn three_worker_hosts_ingest_preserve_and_pack_the_corpus_into_the_list_one_mach
 
     // The archive host: PostgreSQL and a bucket, both on loopback.
     let archive = tmp.path().join("many").join("archive");
-    let database = fresh_database();
-    let blobs = format!("s3://{}/{}", s3.bucket, s3.prefix("hosts"));
-    let made = bin()
-        .arg("--archive")
-        .arg(&archive)
-        .args([
-            "init",
-            "--quiet",
-            "--database",
-            &database,
-            "--blobs",
-            &blobs,
-        ])
-        .args(["--s3-endpoint", &s3.endpoint, "--s3-region", "garage"])
-        .output()
-        .expect("init");
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    let database = s3.init_on_postgres(&archive, &s3.prefix("hosts"));
     policy(&archive);
 
     // Each worker host: a folder with a copy of musicark.toml whose
@@ -380,12 +336,5 @@ fn three_worker_hosts_ingest_preserve_and_pack_the_corpus_into_the_list_one_mach
     }
 
     // The list, torrents and manifests: byte for byte one machine's.
-    let (a, b) = (published(&alone), published(&archive));
-    assert_eq!(
-        a.iter().map(|(n, _)| n).collect::<Vec<_>>(),
-        b.iter().map(|(n, _)| n).collect::<Vec<_>>()
-    );
-    for ((name, x), (_, y)) in a.iter().zip(&b) {
-        assert!(x == y, "{name} differs between one machine and three");
-    }
+    crate::publish::assert_same_published(&alone, &archive);
 }

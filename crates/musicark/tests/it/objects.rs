@@ -103,43 +103,7 @@ fn an_archive_with_its_blobs_in_a_bucket_publishes_what_a_disk_archive_publishes
     assert_eq!(objects.keys().cloned().collect::<Vec<_>>(), disk_blobs);
 
     // The same .torrent files, manifests and signed list, byte for byte.
-    for d in [&disk, &bucket] {
-        let out = d
-            .parent()
-            .expect("parent")
-            .join("pub")
-            .join("torrents.json");
-        run_json(
-            d,
-            &["list", "export", "--out", out.to_str().expect("utf-8")],
-        );
-    }
-    let listed = |d: &Path| -> Vec<(String, Vec<u8>)> {
-        let mut files: Vec<_> = files_with_any(&d.join("torrents"))
-            .into_iter()
-            .chain(files_with_any(&d.parent().expect("parent").join("pub")))
-            .map(|p| {
-                let rel = p
-                    .strip_prefix(d.parent().expect("parent"))
-                    .expect("under")
-                    .to_string_lossy()
-                    .into_owned();
-                (rel, std::fs::read(&p).expect("read"))
-            })
-            // Signatures differ: each archive signs with its own key.
-            .filter(|(rel, _)| !rel.ends_with(".minisig") && !rel.ends_with(".pub"))
-            .collect();
-        files.sort();
-        files
-    };
-    let (a, b) = (listed(&disk), listed(&bucket));
-    assert_eq!(
-        a.iter().map(|(n, _)| n).collect::<Vec<_>>(),
-        b.iter().map(|(n, _)| n).collect::<Vec<_>>()
-    );
-    for ((name, x), (_, y)) in a.iter().zip(&b) {
-        assert!(x == y, "{name} differs between the two archives");
-    }
+    crate::publish::assert_same_published(&disk, &bucket);
 
     // The packs were hashed from the bucket and laid out in it: each
     // file of the disk archive's packs is an object at the same path, and

@@ -41,6 +41,42 @@ pub(crate) fn build(
     run_json(archive, &args)
 }
 
+/// Export `archive`'s list to `ARCHIVE/../pub/torrents.json`, then every
+/// .torrent, manifest and list file, by path under the archive's parent
+/// (signatures and keys left out: each archive signs with its own key).
+pub(crate) fn published_files(archive: &Path) -> Vec<(String, Vec<u8>)> {
+    let parent = archive.parent().expect("parent");
+    export(archive, &parent.join("pub").join("torrents.json"));
+    let mut files: Vec<(String, Vec<u8>)> = files_with_any(&archive.join("torrents"))
+        .into_iter()
+        .chain(files_with_any(&parent.join("pub")))
+        .map(|p| {
+            let rel = p
+                .strip_prefix(parent)
+                .expect("under")
+                .to_string_lossy()
+                .into_owned();
+            (rel, std::fs::read(&p).expect("read"))
+        })
+        .filter(|(rel, _)| !rel.ends_with(".minisig") && !rel.ends_with(".pub"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Two archives published the same list, torrents and manifests, byte
+/// for byte.
+pub(crate) fn assert_same_published(a: &Path, b: &Path) {
+    let (x, y) = (published_files(a), published_files(b));
+    assert_eq!(
+        x.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+        y.iter().map(|(n, _)| n).collect::<Vec<_>>()
+    );
+    for ((name, p), (_, q)) in x.iter().zip(&y) {
+        assert!(p == q, "{name} differs between the two archives");
+    }
+}
+
 fn export(archive: &Path, out: &Path) -> Value {
     run_json(
         archive,

@@ -176,20 +176,7 @@ fn a_worker_with_only_a_copy_of_the_config_works_from_the_database_and_the_bucke
     let open = write_open_data(&tmp.path().join("open"), &spec).expect("open data");
     // The archive host: PostgreSQL and a bucket.
     let archive = tmp.path().join("host");
-    let url = format!("s3://{}/{}", s3.bucket, s3.prefix("queue"));
-    // `bin` rather than `ok`: `ok` adds the PostgreSQL pass's own --database.
-    let made = bin()
-        .arg("--archive")
-        .arg(&archive)
-        .args(["init", "--database", &fresh_database(), "--blobs", &url])
-        .args(["--s3-endpoint", &s3.endpoint, "--s3-region", "garage"])
-        .output()
-        .expect("init");
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    s3.init_on_postgres(&archive, &s3.prefix("queue"));
     ingest(&archive, &[&music], &[]);
     import_open_data(&archive, &open.0, &open.1);
     ok(&archive, &["match"]);

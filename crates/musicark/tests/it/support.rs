@@ -734,6 +734,28 @@ impl S3 {
         );
     }
 
+    /// `musicark init` of `archive` on a fresh PostgreSQL database with
+    /// its blobs under `prefix`; the database's URL.
+    pub fn init_on_postgres(&self, archive: &Path, prefix: &str) -> String {
+        let database = fresh_database();
+        let url = format!("s3://{}/{prefix}", self.bucket);
+        // `bin` rather than `ok`: `ok` adds the PostgreSQL pass's own
+        // --database.
+        let made = bin()
+            .arg("--archive")
+            .arg(archive)
+            .args(["init", "--quiet", "--database", &database, "--blobs", &url])
+            .args(["--s3-endpoint", &self.endpoint, "--s3-region", "garage"])
+            .output()
+            .expect("init");
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        database
+    }
+
     /// Every object under `prefix/dir/`: its name (the last component)
     /// and bytes.
     pub fn objects(&self, prefix: &str, dir: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
