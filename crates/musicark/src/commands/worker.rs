@@ -54,6 +54,10 @@ pub(crate) fn wait_for_jobs(
         b.enable_steady_tick(Duration::from_millis(120));
         b
     });
+    // Nothing taken for this long, nothing running: say who is missing.
+    const IDLE_HINT: Duration = Duration::from_secs(30);
+    let mut last = (u64::MAX, std::time::Instant::now());
+    let mut hinted = false;
     let c = loop {
         let c = counts()?;
         if let Some(b) = &bar {
@@ -63,6 +67,19 @@ pub(crate) fn wait_for_jobs(
         }
         if c.queued == 0 && c.running == 0 {
             break c;
+        }
+        if c.queued != last.0 || c.running > 0 {
+            last = (c.queued, std::time::Instant::now());
+        } else if !hinted && !g.quiet && last.1.elapsed() >= IDLE_HINT {
+            hinted = true;
+            let hint = format!(
+                "no worker has taken any of the {what} jobs for {} s: start `musicark worker` (here, or on machines with a copy of musicark.toml)",
+                IDLE_HINT.as_secs()
+            );
+            match &bar {
+                Some(b) => b.println(hint),
+                None => eprintln!("{hint}"),
+            }
         }
         std::thread::sleep(Duration::from_millis(500));
     };
