@@ -102,7 +102,7 @@ pub fn ingest(
     summary.skipped += walked.skipped;
 
     // Stages 2 and 3.
-    let (files, bytes) = db.pending_totals()?;
+    let (files, bytes) = db.pending_totals(run_id)?;
     progress.start(files, bytes);
     let jobs = options.jobs.max(1);
     work::run(

@@ -82,7 +82,7 @@ pub fn enqueue(
     let mut queued = 0u64;
     let mut last: Option<FileKey> = None;
     loop {
-        let page = db.pending_page(last.as_ref(), 512)?;
+        let page = db.pending_page(run_id, last.as_ref(), 512)?;
         let Some(tail) = page.last().cloned() else {
             break;
         };

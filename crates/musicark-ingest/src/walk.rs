@@ -94,7 +94,7 @@ pub(crate) fn walk(
      -> Result<(), IngestError> {
         let tx = db.transaction().map_err(musicark_store::StoreError::from)?;
         for key in queue.drain(..) {
-            queue_pending(&tx, &key)?;
+            queue_pending(&tx, run_id, &key)?;
         }
         tx.commit().map_err(musicark_store::StoreError::from)?;
         let mut writer = Writer::new(db, run_id);

@@ -55,7 +55,7 @@ pub(crate) fn run(
     let feeder_db = home.db_read_only()?;
     let inflight = InFlight::default();
     std::thread::scope(|s| -> Result<(), IngestError> {
-        let feeder = s.spawn(move || feed(&feeder_db, key_tx));
+        let feeder = s.spawn(move || feed(&feeder_db, run_id, key_tx));
         let mut workers = Vec::with_capacity(jobs);
         for _ in 0..jobs {
             let key_rx = key_rx.clone();
@@ -141,10 +141,10 @@ fn tally(summary: &mut RunSummary, o: &Outcome) {
 
 /// Page through the queue, largest first, until it is empty or the workers
 /// are gone.
-fn feed(db: &Db, tx: Sender<FileKey>) -> Result<(), IngestError> {
+fn feed(db: &Db, run_id: i64, tx: Sender<FileKey>) -> Result<(), IngestError> {
     let mut last: Option<FileKey> = None;
     loop {
-        let page = db.pending_page(last.as_ref(), PAGE)?;
+        let page = db.pending_page(run_id, last.as_ref(), PAGE)?;
         let Some(tail) = page.last().cloned() else {
             return Ok(());
         };

@@ -488,12 +488,17 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX jobs_ready ON jobs(state, job_id);
     "#,
-    // 19: queued ingest and pack work. A queued run's summary counts the
-    // files its workers recorded (by run); a pack's hashing job hands its
-    // pieces back to the host that builds the torrent (`result`, JSON).
+    // 19: queued ingest and pack work, and ingests side by side. A queued
+    // run's summary counts the files its workers recorded (by run); a
+    // pack's hashing job hands its pieces back to the host that builds the
+    // torrent (`result`, JSON); each run drains its own walk's files from
+    // `pending` (on PostgreSQL several ingests run at once).
     r#"
     CREATE INDEX files_run ON files(run_id);
     ALTER TABLE jobs ADD COLUMN result TEXT;
+    ALTER TABLE pending ADD COLUMN run_id INTEGER;
+    DROP INDEX pending_order;
+    CREATE INDEX pending_run_order ON pending(run_id, size DESC, path);
     "#,
 ];
 

@@ -188,7 +188,19 @@ impl Db {
         reference: bool,
         rights: Option<&str>,
     ) -> Result<i64> {
-        self.execute("DELETE FROM pending", [])?;
+        // What an earlier run left: on SQLite nobody else runs, so all of
+        // it (the walk finds those files again); on PostgreSQL other
+        // ingests may be running, so only rows of runs that ended, and
+        // rows of a run that died are taken over when walked again.
+        if self.engine_name() == "sqlite" {
+            self.execute("DELETE FROM pending", [])?;
+        } else {
+            self.execute(
+                "DELETE FROM pending WHERE run_id IS NULL \
+                   OR run_id IN (SELECT run_id FROM ingest_runs WHERE finished_at IS NOT NULL)",
+                [],
+            )?;
+        }
         let roots = serde_json::to_string(roots).unwrap_or_else(|_| "[]".into());
         Ok(self.query_row(
             "INSERT INTO ingest_runs (started_at, roots, mode, rights) VALUES (?4, ?1, ?2, ?3) \
@@ -222,7 +234,12 @@ impl Db {
 
     /// The next page of the work queue, largest files first, after `after`
     /// (the last key of the previous page).
-    pub fn pending_page(&self, after: Option<&FileKey>, limit: usize) -> Result<Vec<FileKey>> {
+    pub fn pending_page(
+        &self,
+        run_id: i64,
+        after: Option<&FileKey>,
+        limit: usize,
+    ) -> Result<Vec<FileKey>> {
         let map = |r: &crate::sql::Row<'_, '_>| -> crate::sql::Result<FileKey> {
             Ok(FileKey {
                 path: r.get(0)?,
@@ -235,29 +252,32 @@ impl Db {
             None => {
                 let mut stmt = self.prepare_cached(
                     "SELECT path, display_path, size, mtime_ns FROM pending \
-                     ORDER BY size DESC, path LIMIT ?1",
+                     WHERE run_id = ?2 ORDER BY size DESC, path LIMIT ?1",
                 )?;
-                stmt.query_map(params![limit as i64], map)?
+                stmt.query_map(params![limit as i64, run_id], map)?
                     .collect::<crate::sql::Result<Vec<_>>>()?
             }
             Some(last) => {
                 let mut stmt = self.prepare_cached(
                     "SELECT path, display_path, size, mtime_ns FROM pending \
-                     WHERE size < ?1 OR (size = ?1 AND path > ?2) \
+                     WHERE run_id = ?4 AND (size < ?1 OR (size = ?1 AND path > ?2)) \
                      ORDER BY size DESC, path LIMIT ?3",
                 )?;
-                stmt.query_map(params![last.size as i64, last.path, limit as i64], map)?
-                    .collect::<crate::sql::Result<Vec<_>>>()?
+                stmt.query_map(
+                    params![last.size as i64, last.path, limit as i64, run_id],
+                    map,
+                )?
+                .collect::<crate::sql::Result<Vec<_>>>()?
             }
         };
         Ok(rows)
     }
 
     /// Files and bytes in the work queue.
-    pub fn pending_totals(&self) -> Result<(u64, u64)> {
+    pub fn pending_totals(&self, run_id: i64) -> Result<(u64, u64)> {
         Ok(self.query_row(
-            "SELECT count(*), coalesce(sum(size), 0) FROM pending",
-            [],
+            "SELECT count(*), coalesce(sum(size), 0) FROM pending WHERE run_id = ?1",
+            params![run_id],
             |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
         )?)
     }
@@ -336,17 +356,20 @@ impl Db {
     }
 }
 
-/// Queue `key` for this run.
-pub fn queue_pending(tx: &crate::sql::Tx<'_>, key: &FileKey) -> Result<()> {
+/// Queue `key` for run `run_id` (which takes it over from any other run
+/// that queued the same path).
+pub fn queue_pending(tx: &crate::sql::Tx<'_>, run_id: i64, key: &FileKey) -> Result<()> {
     let mut stmt = tx.prepare_cached(
-        "INSERT INTO pending (path, display_path, size, mtime_ns) VALUES (?1, ?2, ?3, ?4) \
-         ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns",
+        "INSERT INTO pending (path, display_path, size, mtime_ns, run_id) VALUES (?1, ?2, ?3, ?4, ?5) \
+         ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, \
+           run_id = excluded.run_id",
     )?;
     stmt.execute(params![
         key.path,
         key.display_path,
         key.size as i64,
-        key.mtime_ns
+        key.mtime_ns,
+        run_id
     ])?;
     Ok(())
 }

@@ -200,3 +200,66 @@ fn on_sqlite_a_second_writer_is_refused_at_once() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// An ingest that starts while another runs leaves the other's queue of
+/// files alone: every file the first one walked is recorded by it. (The
+/// walk's queue, `pending`, is one table; a starting run used to empty
+/// it, and a run past its first page of 256 files then ended early,
+/// leaving the rest for some later run.)
+#[test]
+fn on_postgres_an_ingest_starting_beside_another_leaves_its_files_alone() {
+    if !postgres_server() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // Audio first (largest first: it holds the workers), then many
+    // small files, more than one page of the queue.
+    let first_tree = tmp.path().join("first");
+    generate(
+        &first_tree.join("music"),
+        &SampleSpec::with_tracks(16, 45.0, 5),
+    )
+    .expect("sample");
+    for i in 0..700 {
+        std::fs::write(
+            first_tree.join(format!("note-{i:03}.txt")),
+            format!("liner note {i}\n"),
+        )
+        .expect("note");
+    }
+    let on_disk = crate::support::files_with_any(&first_tree).len() as i64;
+    let second_tree = tmp.path().join("second");
+    generate(&second_tree, &SampleSpec::with_tracks(2, 4.0, 6)).expect("sample");
+
+    let archive = tmp.path().join("archive");
+    init_on(&archive, Some(&fresh_database()));
+    let first = command(&archive, &["ingest", first_tree.to_str().expect("utf-8")])
+        .spawn()
+        .expect("ingest 1");
+    // Once the first run's walk has queued its files, a second run starts.
+    let db = crate::support::db(&archive).expect("db");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let queued: i64 = db
+            .query_row("SELECT count(*) FROM pending", [], |r| r.get(0))
+            .expect("pending");
+        if queued >= 700 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the first walk never queued");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    ok(
+        &archive,
+        &["ingest", second_tree.to_str().expect("utf-8"), "--quiet"],
+    );
+    finish(first, "the first ingest");
+    let recorded: i64 = db
+        .query_row(
+            "SELECT count(*) FROM files WHERE display_path LIKE ?1",
+            [format!("{}%", first_tree.display())],
+            |r| r.get(0),
+        )
+        .expect("files");
+    assert_eq!(recorded, on_disk, "every file the first run walked");
+}
