@@ -36,6 +36,22 @@ pub fn recording_brief(db: &Db, id: i64) -> Result<Option<RecordingBrief>, Catal
         .optional()?)
 }
 
+/// Every recording's id and MBID, in no set order.
+pub fn scan_recordings(db: &Db, mut f: impl FnMut(i64, Option<&str>)) -> Result<(), CatalogError> {
+    db.scan("SELECT recording_id, mbid FROM recordings", [], |r| {
+        f(r.get(0)?, r.text(1)?);
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// A recording's lowest ISRC, if it has any.
+pub fn first_isrc(db: &Db, id: i64) -> Result<Option<String>, CatalogError> {
+    Ok(db
+        .prepare_cached("SELECT min(isrc) FROM isrcs WHERE recording_id = ?1")?
+        .query_row([id], |r| r.get(0))?)
+}
+
 pub fn recording_exists(db: &Db, id: i64) -> Result<bool, CatalogError> {
     Ok(db
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM recordings WHERE recording_id = ?1)")?

@@ -59,6 +59,8 @@ pub enum FollowError {
     Sql(#[from] musicark_store::sql::Error),
     #[error(transparent)]
     Publish(#[from] musicark_publish::PublishError),
+    #[error(transparent)]
+    Catalog(#[from] musicark_catalog::CatalogError),
     #[error("JSON: {0}")]
     Json(#[from] serde_json::Error),
 }

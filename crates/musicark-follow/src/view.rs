@@ -186,18 +186,14 @@ pub fn federation(home: &Home, db: &Db) -> Result<Federation, FollowError> {
         (!t.withdrawn && !t.is_metadata).then_some(i)
     };
     let mut pairs: Vec<(i64, u32)> = Vec::new();
-    db.scan(
-        "SELECT DISTINCT f.recording_id, p.btih FROM pack_files f JOIN packs p ON p.pack_id = f.pack_id \
-         WHERE p.kind = 'audio' AND p.obsolete = 0 AND f.recording_id IS NOT NULL AND p.btih IS NOT NULL",
-        [],
-        |r| {
-            let btih = r.get::<_, String>(1)?.to_ascii_lowercase();
-            if let Some(t) = active(index.get(&btih)) {
-                pairs.push((r.get(0)?, t));
-            }
-            Ok(())
-        },
-    )?;
+    musicark_publish::packs::published_recordings(db, |recording, btih| {
+        if let Some(t) = active(index.get(&btih.to_ascii_lowercase())) {
+            pairs.push((recording, t));
+        }
+    })?;
+    // Others' holdings, by the catalogue's id: the one read of another
+    // owner's table left here, as a join in the database (at 256 M
+    // recordings their MBIDs do not belong in memory).
     db.scan(
         "SELECT r.recording_id, h.btih FROM publisher_holdings h \
          JOIN recordings r ON r.mbid = h.recording_mbid",
@@ -272,13 +268,7 @@ pub fn holders_with<'a>(
             t.publishers.push(who);
         }
     };
-    let mine: Vec<String> = db
-        .prepare_cached(
-            "SELECT DISTINCT p.name FROM pack_files f JOIN packs p ON p.pack_id = f.pack_id \
-             WHERE f.recording_id = ?1 AND p.kind = 'audio' AND p.obsolete = 0",
-        )?
-        .query_map([id], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
+    let mine = musicark_publish::packs::audio_packs_of(db, id)?;
     if !mine.is_empty() {
         for e in ours {
             let name = e.display_name.trim_end_matches(".torrent");
@@ -292,16 +282,18 @@ pub fn holders_with<'a>(
             }
         }
     }
-    let mut stmt = db.prepare_cached(
-        "SELECT t.btih, t.name, p.name, t.seeders FROM recordings r \
-         JOIN publisher_holdings h ON h.recording_mbid = r.mbid \
-         JOIN publisher_torrents t ON t.publisher_id = h.publisher_id AND t.btih = h.btih \
-         JOIN publishers p ON p.publisher_id = h.publisher_id \
-         WHERE r.recording_id = ?1 AND t.obsolete = 0 AND t.embargo = 0 ORDER BY p.name",
-    )?;
-    let mut rows = stmt.query([id])?;
-    while let Some(r) = rows.next()? {
-        add(r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? as u64);
+    // Others' holdings name the recording by its MBID.
+    if let Some(mbid) = musicark_catalog::browse::recording_brief(db, id)?.and_then(|b| b.mbid) {
+        let mut stmt = db.prepare_cached(
+            "SELECT t.btih, t.name, p.name, t.seeders FROM publisher_holdings h \
+             JOIN publisher_torrents t ON t.publisher_id = h.publisher_id AND t.btih = h.btih \
+             JOIN publishers p ON p.publisher_id = h.publisher_id \
+             WHERE h.recording_mbid = ?1 AND t.obsolete = 0 AND t.embargo = 0 ORDER BY p.name",
+        )?;
+        let mut rows = stmt.query([mbid.as_str()])?;
+        while let Some(r) = rows.next()? {
+            add(r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? as u64);
+        }
     }
     let torrents: Vec<HoldingTorrent> = by.into_values().collect();
     let mut publishers: Vec<String> = torrents
@@ -388,10 +380,8 @@ pub fn coverage(home: &Home, db: &Db) -> Result<FederatedCoverage, FollowError> 
     let fed = federation(home, db)?;
     let listens = musicark_publish::listens_by_recording(db)?;
     let mut all: Vec<(i64, i64)> = Vec::new();
-    db.scan("SELECT recording_id FROM recordings", [], |r| {
-        let id: i64 = r.get(0)?;
+    musicark_catalog::browse::scan_recordings(db, |id, _| {
         all.push((listens.get(&id).copied().unwrap_or(0), id));
-        Ok(())
     })?;
     drop(listens);
     all.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));

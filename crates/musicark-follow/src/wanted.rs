@@ -123,9 +123,8 @@ pub fn wanted(
     let listens = musicark_publish::listens_by_recording(db)?;
     let mut ids: Vec<(i64, i64)> = Vec::new();
     let mut also: HashMap<i64, Want> = HashMap::new();
-    db.scan("SELECT recording_id, mbid FROM recordings", [], |r| {
-        let id: i64 = r.get(0)?;
-        let mbid = r.text(1)?.map(str::to_ascii_lowercase);
+    musicark_catalog::browse::scan_recordings(db, |id, mbid| {
+        let mbid = mbid.map(str::to_ascii_lowercase);
         // Held through our catalogue: ours, or another publisher's
         // by this recording's MBID.
         let held = fed.is_held(id);
@@ -136,15 +135,10 @@ pub fn wanted(
                 also.insert(id, w);
             }
         }
-        Ok(())
     })?;
     ids.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     let total = (ids.len() + theirs.len()) as u64;
     let mut out: Vec<Want> = Vec::new();
-    let mut stmt = db.prepare_cached(
-        "SELECT r.mbid, r.title, r.artist_credit, (SELECT min(i.isrc) FROM isrcs i WHERE i.recording_id = r.recording_id) \
-         FROM recordings r WHERE r.recording_id = ?1",
-    )?;
     // Enough of ours to fill `limit` whatever others add (without a
     // query; with one, every candidate is read).
     let enough = if q.is_none() && limit > 0 {
@@ -153,14 +147,15 @@ pub fn wanted(
         usize::MAX
     };
     for (l, id) in ids.iter().take(enough) {
-        let (mbid, title, artist, isrc): (Option<String>, String, Option<String>, Option<String>) =
-            stmt.query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+        let Some(brief) = musicark_catalog::browse::recording_brief(db, *id)? else {
+            continue;
+        };
         let mut w = Want {
             recording_id: Some(*id),
-            recording_mbid: mbid.map(|m| m.to_ascii_lowercase()),
-            isrc,
-            artist,
-            title,
+            recording_mbid: brief.mbid.map(|m| m.to_ascii_lowercase()),
+            isrc: musicark_catalog::browse::first_isrc(db, *id)?,
+            artist: brief.artist_credit,
+            title: brief.title,
             listens: *l,
             wanted_by: vec![OURS.to_string()],
         };

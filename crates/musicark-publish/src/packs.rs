@@ -20,6 +20,32 @@ pub fn recording_published(db: &Db, recording_id: i64) -> Result<bool, PublishEr
         .query_row([recording_id], |r| r.get(0))?)
 }
 
+/// Each recording in an active audio torrent, with that torrent's v1
+/// info-hash (each pair once).
+pub fn published_recordings(db: &Db, mut f: impl FnMut(i64, &str)) -> Result<(), PublishError> {
+    db.scan(
+        "SELECT DISTINCT f.recording_id, p.btih FROM pack_files f JOIN packs p ON p.pack_id = f.pack_id \
+         WHERE p.kind = 'audio' AND p.obsolete = 0 AND f.recording_id IS NOT NULL AND p.btih IS NOT NULL",
+        [],
+        |r| {
+            f(r.get(0)?, r.text(1)?.unwrap_or_default());
+            Ok(())
+        },
+    )?;
+    Ok(())
+}
+
+/// The active audio packs holding a copy of `recording_id`, by name.
+pub fn audio_packs_of(db: &Db, recording_id: i64) -> Result<Vec<String>, PublishError> {
+    Ok(db
+        .prepare_cached(
+            "SELECT DISTINCT p.name FROM pack_files f JOIN packs p ON p.pack_id = f.pack_id \
+             WHERE f.recording_id = ?1 AND p.kind = 'audio' AND p.obsolete = 0",
+        )?
+        .query_map([recording_id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?)
+}
+
 /// Whether a copy of any track of the release is in an active torrent.
 pub fn release_published(db: &Db, release_id: i64) -> Result<bool, PublishError> {
     Ok(db
