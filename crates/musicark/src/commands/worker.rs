@@ -121,6 +121,9 @@ pub fn run(g: &Global, once: bool, lease: Duration, name: Option<String>) -> any
     });
     let lease = lease.max(Duration::from_secs(1));
     let mut db = home.db()?;
+    // The heartbeats' own connection, kept for the worker's life (a job
+    // holds `db`).
+    let mut beat_db = home.db()?;
     let mut cache = musicark_preserve::PlanCache::default();
     let mut summary = WorkerSummary {
         worker: worker.clone(),
@@ -148,28 +151,33 @@ pub fn run(g: &Global, once: bool, lease: Duration, name: Option<String>) -> any
         // The lease is kept alive from another connection while the job
         // runs; a heartbeat refused means another worker holds it now.
         let stop = AtomicBool::new(false);
-        let outcome = std::thread::scope(|s| {
-            s.spawn(|| {
-                let Ok(beat) = home.db() else {
-                    return;
-                };
+        let (beat, stop_ref, held, me) = (&mut beat_db, &stop, &job, &worker);
+        // `true` when the heartbeats' connection failed (made anew below).
+        let (outcome, beat_failed) = std::thread::scope(|s| {
+            let beats = s.spawn(move || {
                 let every = lease / 3;
                 let mut waited = Duration::ZERO;
-                while !stop.load(Ordering::Relaxed) {
+                while !stop_ref.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(50));
                     waited += Duration::from_millis(50);
                     if waited >= every {
                         waited = Duration::ZERO;
-                        if !beat.heartbeat(&job, &worker, lease).unwrap_or(false) {
-                            return; // another worker holds it now
+                        match beat.heartbeat(held, me, lease) {
+                            Ok(true) => {}
+                            Ok(false) => return false, // another worker holds it now
+                            Err(_) => return true,
                         }
                     }
                 }
+                false
             });
             let outcome = work(&home, &mut db, &mut cache, &job);
             stop.store(true, Ordering::Relaxed);
-            outcome
+            (outcome, beats.join().unwrap_or(true))
         });
+        if beat_failed {
+            beat_db = home.db()?;
+        }
         let outcome = outcome?;
         let error = outcome.as_ref().err().cloned();
         if db.finish(
