@@ -426,3 +426,16 @@ pub struct WriteLock {
     /// PostgreSQL: the connection holding the advisory locks.
     _pg: Option<Box<pg::PgConn>>,
 }
+
+impl Drop for WriteLock {
+    fn drop(&mut self) {
+        // Closing the connection releases its advisory locks only once
+        // the server's backend has noticed and exited, after this process
+        // may already have ended: the next command, started at once,
+        // would find the archive still locked. Release them first, in
+        // one round trip. (A killed process leaves that to the server.)
+        if let Some(pg) = &self._pg {
+            let _ = pg.batch("SELECT pg_advisory_unlock_all()");
+        }
+    }
+}
