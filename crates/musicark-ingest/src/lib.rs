@@ -87,19 +87,8 @@ pub fn ingest(
     let _lock = home.lock(musicark_store::Writers::Ingest)?;
     home.blobs()?.clean_staging()?;
     let mut db = home.db()?;
-    let display_roots: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
-    let run_id = db.begin_run(&display_roots, options.reference, options.rights.as_deref())?;
-    let mut summary = RunSummary {
-        run_id,
-        ..Default::default()
-    };
-
-    // Stage 1: walk. Unreadable entries are recorded right away.
-    let walked = walk::walk(&mut db, &roots, run_id, options.reference, progress)?;
-    summary.seen = walked.seen;
-    summary.unchanged = walked.unchanged;
-    summary.errors += walked.errors;
-    summary.skipped += walked.skipped;
+    let mut summary = begin_and_walk(&mut db, &roots, options, progress)?;
+    let run_id = summary.run_id;
 
     // Stages 2 and 3.
     let (files, bytes) = db.pending_totals(run_id)?;
@@ -132,6 +121,28 @@ fn absolute_roots(roots: &[PathBuf]) -> Result<Vec<PathBuf>, IngestError> {
         out.push(std::path::absolute(root).map_err(|e| StoreError::io(root, e))?);
     }
     Ok(out)
+}
+
+/// Stage 1, whether the files are then worked here or by workers: begin a
+/// run over `roots` and walk them. Unreadable entries are recorded right
+/// away. The run's summary so far.
+fn begin_and_walk(
+    db: &mut musicark_store::Db,
+    roots: &[PathBuf],
+    options: &IngestOptions,
+    progress: &dyn Progress,
+) -> Result<RunSummary, IngestError> {
+    let display_roots: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
+    let run_id = db.begin_run(&display_roots, options.reference, options.rights.as_deref())?;
+    let walked = walk::walk(db, roots, run_id, options.reference, progress)?;
+    Ok(RunSummary {
+        run_id,
+        seen: walked.seen,
+        unchanged: walked.unchanged,
+        errors: walked.errors,
+        skipped: walked.skipped,
+        ..Default::default()
+    })
 }
 
 /// Batches writes into short transactions.

@@ -18,7 +18,7 @@ use musicark_store::{Home, RunSummary};
 use serde::{Deserialize, Serialize};
 
 use crate::work::{InFlight, process};
-use crate::{IngestError, IngestOptions, Progress, Writer, walk};
+use crate::{IngestError, IngestOptions, Progress, Writer};
 
 /// The queue's name for "hash, analyse, store and record one file".
 pub const JOB_KIND: &str = "ingest";
@@ -65,17 +65,8 @@ pub fn enqueue(
     let roots = crate::absolute_roots(&options.roots)?;
     let _lock = home.lock(musicark_store::Writers::Ingest)?;
     let mut db = home.db()?;
-    let display_roots: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
-    let run_id = db.begin_run(&display_roots, options.reference, options.rights.as_deref())?;
-    let walked = walk::walk(&mut db, &roots, run_id, options.reference, progress)?;
-    let mut summary = RunSummary {
-        run_id,
-        seen: walked.seen,
-        unchanged: walked.unchanged,
-        errors: walked.errors,
-        skipped: walked.skipped,
-        ..Default::default()
-    };
+    let mut summary = crate::begin_and_walk(&mut db, &roots, options, progress)?;
+    let run_id = summary.run_id;
     summary.wall_seconds = started.elapsed().as_secs_f64();
     // Page through what the walk left to do, queueing it in short
     // transactions.

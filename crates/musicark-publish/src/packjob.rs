@@ -113,29 +113,33 @@ pub(crate) fn hashed(payload: String, result: &str) -> Option<Hashed> {
     if v1.len() % 20 != 0 {
         return None;
     }
+    // A file with no root (or no layer) is `None`; a hash that does not
+    // read is the whole result unreadable.
     let hashes = Hashes {
         v1: v1
-            .chunks(20)
+            .chunks_exact(20)
             .map(|c| c.try_into().unwrap_or([0; 20]))
             .collect(),
         roots: r
             .roots
             .iter()
-            .map(|o| o.as_deref().map(h256).map(|h| h.ok_or(())))
-            .map(|o| o.transpose())
-            .collect::<Result<_, _>>()
-            .ok()?,
+            .map(|root| match root {
+                None => Some(None),
+                Some(s) => h256(s).map(Some),
+            })
+            .collect::<Option<_>>()?,
         layers: r
             .layers
             .iter()
-            .map(|o| {
-                o.as_ref()
-                    .map(|l| l.iter().map(|s| h256(s)).collect::<Option<Vec<_>>>())
-                    .map(|l| l.ok_or(()))
-                    .transpose()
+            .map(|layer| match layer {
+                None => Some(None),
+                Some(l) => l
+                    .iter()
+                    .map(|s| h256(s))
+                    .collect::<Option<Vec<_>>>()
+                    .map(Some),
             })
-            .collect::<Result<_, _>>()
-            .ok()?,
+            .collect::<Option<_>>()?,
     };
     let digests = r
         .digests
@@ -227,6 +231,11 @@ pub fn hash_queued(home: &Home, payload: &str) -> Result<Result<String, String>,
             )));
         }
     }
+    Ok(Ok(encode(&hashes, digests)))
+}
+
+/// A worker's hashes as its job's result, which [`hashed`] reads back.
+fn encode(hashes: &Hashes, digests: Vec<Option<FileDigests>>) -> String {
     let result = JobResult {
         v1: hashes.v1.iter().map(hex::encode).collect(),
         roots: hashes.roots.iter().map(|r| r.map(hex::encode)).collect(),
@@ -240,5 +249,42 @@ pub fn hash_queued(home: &Home, payload: &str) -> Result<Result<String, String>,
             .map(|d| d.map(|d| (d.blake3.unwrap_or_default(), d.len)))
             .collect(),
     };
-    Ok(Ok(serde_json::to_string(&result).unwrap_or_default()))
+    serde_json::to_string(&result).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_result_reads_back_as_the_hashes_it_was_made_of_and_nothing_else() {
+        let hashes = Hashes {
+            v1: vec![[1; 20], [2; 20]],
+            roots: vec![Some([3; 32]), None],
+            layers: vec![Some(vec![[4; 32], [5; 32]]), None],
+        };
+        let digests = vec![
+            Some(FileDigests {
+                blake3: Some("ab".repeat(32)),
+                sha256: None,
+                len: 7,
+            }),
+            None,
+        ];
+        let text = encode(&hashes, digests.clone());
+        let back = hashed("payload".into(), &text).expect("reads back");
+        assert_eq!(back.payload, "payload");
+        assert_eq!(
+            (back.hashes.v1, back.hashes.roots, back.hashes.layers),
+            (hashes.v1, hashes.roots, hashes.layers)
+        );
+        assert_eq!(back.digests, digests);
+        // A piece list cut short, a root that is not 32 bytes: unreadable,
+        // so the host hashes the pack itself.
+        let cut = text.replacen(&hex::encode([2u8; 20]), "0202", 1);
+        assert!(hashed(String::new(), &cut).is_none());
+        let short = text.replacen(&hex::encode([3u8; 32]), "03", 1);
+        assert!(hashed(String::new(), &short).is_none());
+        assert!(hashed(String::new(), "not json").is_none());
+    }
 }
