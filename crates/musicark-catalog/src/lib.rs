@@ -83,4 +83,8 @@ pub enum CatalogError {
         path: std::path::PathBuf,
         message: String,
     },
+    /// Rows that break a rule the catalogue keeps (a key checked at the
+    /// end of a load): a defect, never the input's fault.
+    #[error("the catalogue breaks its own rule: {0}")]
+    Invariant(String),
 }

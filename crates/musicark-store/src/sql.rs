@@ -959,7 +959,7 @@ macro_rules! sql_methods {
         /// manual advises to populate a database). Each key's definition is
         /// kept in `musicark_suspended_keys` first, so a load killed midway
         /// leaves what a rerun restores. SQLite checks a key in-process,
-        /// cheaply: there this does nothing.
+        /// row by row: there [`Db::foreign_keys_per_row`] turns that off.
         pub fn suspend_foreign_keys(&self, tables: &[&str]) -> $crate::sql::Result<()> {
             if !matches!(self.conn(), $crate::sql::Conn::Postgres(_)) {
                 return Ok(());
@@ -1165,6 +1165,22 @@ impl Db {
         match &self.engine {
             Engine::Sqlite(c) => Ok(Tx(TxInner::Sqlite(c.unchecked_transaction()?))),
             Engine::Postgres(c) => pg_begin(c),
+        }
+    }
+
+    /// Whether this connection checks foreign keys as each row is
+    /// written (SQLite; on by default). Off, a write that points at
+    /// nothing is not refused: only for a load whose rows point at rows
+    /// it wrote itself, which then checks them before its end commits,
+    /// and turns this back on whatever its outcome. A check per row is a
+    /// look-up from the parent's root each: a sixth of a first load of
+    /// 1 M recordings. Nothing on PostgreSQL, where
+    /// [`Tx::suspend_foreign_keys`] drops the keys instead (a kept
+    /// state, not a connection's).
+    pub fn foreign_keys_per_row(&self, on: bool) -> Result<()> {
+        match &self.engine {
+            Engine::Sqlite(c) => Ok(c.pragma_update(None, "foreign_keys", on)?),
+            Engine::Postgres(_) => Ok(()),
         }
     }
 

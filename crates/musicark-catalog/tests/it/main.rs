@@ -504,6 +504,17 @@ fn a_first_load_with_the_same_mbid_twice_keeps_the_last_copy_and_builds_its_inde
         4
     );
     assert_eq!(search(&cat, "second copy", 5).expect("search").len(), 1);
+    // The load wrote without SQLite's per-row key checks; its connection
+    // checks them again afterwards.
+    assert!(
+        cat.db
+            .execute(
+                "INSERT INTO isrcs (isrc, recording_id) VALUES ('GBAHS1400098', 99)",
+                []
+            )
+            .is_err(),
+        "a row pointing at no recording is refused after the load"
+    );
 }
 
 #[test]
