@@ -1,7 +1,6 @@
 //! Lookups by any identifier and ranked full-text search: the plain data
 //! behind `catalog show`, `catalog search` and the API.
 
-use musicark_store::sql::OptionalExtension;
 use serde::Serialize;
 
 use crate::ids::{self, Lookup};
@@ -68,8 +67,8 @@ pub struct RecordingView {
 /// the whole answer in SQL made SQLite sort it in temporary b-trees).
 pub fn recording(db: &Db, id: i64) -> Result<Option<RecordingView>, CatalogError> {
     static BY_ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let sql = BY_ID.get_or_init(|| view_sql("?1"));
-    view(db, sql, &id)
+    let sql = BY_ID.get_or_init(|| view_sql("?1", "NULL"));
+    Ok(view(db, sql, &id)?.0)
 }
 
 /// The recording whose MBID is `mbid`, read in one statement (its id is
@@ -80,17 +79,32 @@ fn recording_by_mbid(db: &Db, mbid: &str) -> Result<Option<RecordingView>, Catal
     let sql = BY_MBID.get_or_init(|| {
         format!(
             "WITH k AS MATERIALIZED (SELECT recording_id AS id FROM recordings WHERE mbid = ?1) {}",
-            view_sql("(SELECT id FROM k)")
+            view_sql("(SELECT id FROM k)", "NULL")
         )
     });
-    view(db, sql, &mbid)
+    Ok(view(db, sql, &mbid)?.0)
+}
+
+/// The first recording (by id) holding the ISRC `isrc`, read in one
+/// statement as [`recording_by_mbid`], and how many recordings hold it
+/// (most ISRCs name one).
+fn recording_by_isrc(db: &Db, isrc: &str) -> Result<(Option<RecordingView>, i64), CatalogError> {
+    static BY_ISRC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql = BY_ISRC.get_or_init(|| {
+        format!(
+            "WITH k AS MATERIALIZED (SELECT min(recording_id) AS id, count(*) AS n FROM isrcs WHERE isrc = ?1) {}",
+            view_sql("(SELECT id FROM k)", "CAST((SELECT n FROM k) AS TEXT)")
+        )
+    });
+    view(db, sql, &isrc)
 }
 
 /// The view's one statement, every part of it about the recording `key`
-/// (`?1`, or a statement finding it).
-fn view_sql(key: &str) -> String {
+/// (`?1`, or a statement finding it); `holders` is the recording's row's
+/// last column (`NULL`, or how many recordings the key found, as text).
+fn view_sql(key: &str, holders: &str) -> String {
     "\
-        SELECT 0, NULL, recording_id, length_ms, video, mbid, title, artist_credit, first_release_date, NULL \
+        SELECT 0, NULL, recording_id, length_ms, video, mbid, title, artist_credit, first_release_date, HOLDERS \
           FROM recordings WHERE recording_id = ?1 \
         UNION ALL \
         SELECT 1, ra.position, NULL, NULL, NULL, a.mbid, a.name, ra.credited_name, ra.join_phrase, NULL \
@@ -112,20 +126,29 @@ fn view_sql(key: &str) -> String {
         SELECT 6, NULL, NULL, NULL, NULL, license, NULL, NULL, NULL, NULL \
           FROM rights WHERE entity = 'recording' AND entity_id = ?1"
     .replace("= ?1", &format!("= {key}"))
+    .replace("HOLDERS", holders)
 }
 
+/// Run a view's statement: the recording, and its row's last column
+/// (see [`view_sql`]; 1 when `NULL`).
 fn view(
     db: &Db,
     sql: &str,
     key: &dyn musicark_store::sql::Param,
-) -> Result<Option<RecordingView>, CatalogError> {
+) -> Result<(Option<RecordingView>, i64), CatalogError> {
     let mut view: Option<RecordingView> = None;
+    let mut holders = 1;
     let mut credits: Vec<(i64, ArtistCredit)> = Vec::new();
     let mut stmt = db.prepare_cached(sql)?;
     let mut rows = stmt.query([key])?;
     while let Some(r) = rows.next()? {
         let part: i64 = r.get(0)?;
         if part == 0 {
+            // Text: the column holds releases' barcodes in another part.
+            holders = r
+                .get::<_, Option<String>>(9)?
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1);
             view = Some(RecordingView {
                 recording_id: r.get(2)?,
                 mbid: r.get(5)?,
@@ -144,7 +167,7 @@ fn view(
             continue;
         }
         let Some(v) = view.as_mut() else {
-            return Ok(None); // no such recording: its branch comes first
+            return Ok((None, 0)); // no such recording: its branch comes first
         };
         match part {
             1 => credits.push((
@@ -195,7 +218,7 @@ fn view(
             .sort_by(|a, b| (&a.source, &a.id).cmp(&(&b.source, &b.id)));
         v.popularity.sort_by(|a, b| a.source.cmp(&b.source));
     }
-    Ok(view)
+    Ok((view, holders))
 }
 
 /// Look a recording up by MBID, ISRC, barcode (its release's tracks) or
@@ -214,10 +237,15 @@ pub fn lookup(db: &Db, query: &str) -> Result<Vec<RecordingView>, CatalogError> 
                 .query_map([&m], |r| r.get(0))?
                 .collect::<musicark_store::sql::Result<_>>()?
         }
-        Some(Lookup::Isrc(i)) => db
-            .prepare_cached("SELECT recording_id FROM isrcs WHERE isrc = ?1")?
-            .query_map([&i], |r| r.get(0))?
-            .collect::<musicark_store::sql::Result<_>>()?,
+        Some(Lookup::Isrc(i)) => {
+            let (first, holders) = recording_by_isrc(db, &i)?;
+            if holders <= 1 {
+                return Ok(first.into_iter().collect());
+            }
+            db.prepare_cached("SELECT recording_id FROM isrcs WHERE isrc = ?1 ORDER BY recording_id")?
+                .query_map([&i], |r| r.get(0))?
+                .collect::<musicark_store::sql::Result<_>>()?
+        }
         Some(Lookup::Barcode(b)) => db
             .prepare_cached("SELECT t.recording_id FROM tracks t JOIN releases r USING (release_id) WHERE r.barcode = ?1 ORDER BY t.disc, t.position LIMIT 500")?
             .query_map([&b], |r| r.get(0))?
@@ -262,38 +290,90 @@ pub fn search_in(
     limit: usize,
 ) -> Result<Vec<SearchHit>, CatalogError> {
     let rows = index.search(query, limit.clamp(1, 1000))?;
-    let mut hits = Vec::with_capacity(rows.len());
-    for (rowid, rank) in rows {
-        let score = f64::from(rank);
-        if rowid > 0 {
-            let hit = db
-                .prepare_cached("SELECT mbid, title, artist_credit, length_ms FROM recordings WHERE recording_id = ?1")?
-                .query_row([rowid], |r| {
-                    Ok(SearchHit { kind: "recording", id: rowid, mbid: r.get(0)?, title: r.get(1)?, artist: r.get(2)?, length_ms: r.get(3)?, score })
-                })
-                .optional()?;
-            hits.extend(hit);
-        } else {
-            let hit = db
-                .prepare_cached(
-                    "SELECT mbid, title, artist_credit FROM releases WHERE release_id = ?1",
-                )?
-                .query_row([-rowid], |r| {
-                    Ok(SearchHit {
-                        kind: "release",
-                        id: -rowid,
-                        mbid: r.get(0)?,
-                        title: r.get(1)?,
-                        artist: r.get(2)?,
-                        length_ms: None,
-                        score,
-                    })
-                })
-                .optional()?;
-            hits.extend(hit);
-        }
+    // The hits' rows read a chunk of keys per statement (a round trip
+    // each on PostgreSQL: one per hit was 20 of them for a page of hits).
+    let recordings: Vec<i64> = rows.iter().map(|&(k, _)| k).filter(|&k| k > 0).collect();
+    let releases: Vec<i64> = rows.iter().map(|&(k, _)| -k).filter(|&k| k > 0).collect();
+    let mut found: std::collections::HashMap<i64, SearchHit> =
+        std::collections::HashMap::with_capacity(rows.len());
+    for_keys(
+        db,
+        "SELECT recording_id, mbid, title, artist_credit, length_ms FROM recordings WHERE recording_id",
+        &recordings,
+        |r| {
+            let id: i64 = r.get(0)?;
+            found.insert(
+                id,
+                SearchHit {
+                    kind: "recording",
+                    id,
+                    mbid: r.get(1)?,
+                    title: r.get(2)?,
+                    artist: r.get(3)?,
+                    length_ms: r.get(4)?,
+                    score: 0.0,
+                },
+            );
+            Ok(())
+        },
+    )?;
+    for_keys(
+        db,
+        "SELECT release_id, mbid, title, artist_credit FROM releases WHERE release_id",
+        &releases,
+        |r| {
+            let id: i64 = r.get(0)?;
+            found.insert(
+                -id,
+                SearchHit {
+                    kind: "release",
+                    id,
+                    mbid: r.get(1)?,
+                    title: r.get(2)?,
+                    artist: r.get(3)?,
+                    length_ms: None,
+                    score: 0.0,
+                },
+            );
+            Ok(())
+        },
+    )?;
+    // In the index's order; a key whose row is gone is left out.
+    Ok(rows
+        .into_iter()
+        .filter_map(|(key, rank)| {
+            found.remove(&key).map(|hit| SearchHit {
+                score: f64::from(rank),
+                ..hit
+            })
+        })
+        .collect())
+}
+
+/// Keys read per statement by [`for_keys`].
+const HIT_KEYS: usize = 32;
+
+/// Each row of `{select} IN (…)` for `keys`, [`HIT_KEYS`] at a time (the
+/// last chunk padded with its first key, so that one prepared statement
+/// serves every chunk).
+fn for_keys(
+    db: &Db,
+    select: &str,
+    keys: &[i64],
+    mut f: impl FnMut(&musicark_store::sql::Row<'_, '_>) -> musicark_store::sql::Result<()>,
+) -> Result<(), CatalogError> {
+    if keys.is_empty() {
+        return Ok(());
     }
-    Ok(hits)
+    let sql = format!("{select} IN ({})", musicark_store::sql::marks(1, HIT_KEYS));
+    for chunk in keys.chunks(HIT_KEYS) {
+        let padded = chunk
+            .iter()
+            .chain(std::iter::repeat(&chunk[0]))
+            .take(HIT_KEYS);
+        db.scan(&sql, musicark_store::sql::params_from_iter(padded), &mut f)?;
+    }
+    Ok(())
 }
 
 /// One rejected input: where, what and why.

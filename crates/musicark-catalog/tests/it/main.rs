@@ -687,3 +687,39 @@ fn artists_twice_in_a_batch_keep_what_either_gave_and_a_reimport_updates() {
         ("Third", "First, The", "FR")
     );
 }
+
+#[test]
+fn an_isrc_finds_every_recording_that_holds_it_in_id_order() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let f = tmp.path().join("recording");
+    let line = |n: u8, title: &str, isrcs: &str| {
+        format!(
+            r#"{{"id":"44444444-0000-4000-8000-00000000000{n}","title":"{title}","isrcs":[{isrcs}],"artist-credit":[]}}"#
+        )
+    };
+    std::fs::write(
+        &f,
+        [
+            line(1, "Shared one", r#""USRC17607839""#),
+            line(2, "Alone", r#""GBAHS1400099""#),
+            line(3, "Shared two", r#""USRC17607839""#),
+        ]
+        .join("\n"),
+    )
+    .expect("write");
+    let (_h, mut cat) = home(tmp.path());
+    import_musicbrainz(&mut cat, &f, &NoProgress).expect("import");
+    let titles = |q: &str| -> Vec<String> {
+        lookup(&cat.db, q)
+            .expect("lookup")
+            .into_iter()
+            .map(|v| v.title)
+            .collect()
+    };
+    assert_eq!(titles("USRC17607839"), ["Shared one", "Shared two"]);
+    let alone = lookup(&cat.db, "GB-AHS-14-00099").expect("lookup");
+    assert_eq!(alone.len(), 1);
+    assert_eq!(alone[0].title, "Alone");
+    assert_eq!(alone[0].isrcs, ["GBAHS1400099"]);
+    assert!(titles("FRZ039800212").is_empty(), "an ISRC nobody holds");
+}
