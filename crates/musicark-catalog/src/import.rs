@@ -322,14 +322,7 @@ fn check_first_load_keys(
     }
     t.cache_mib(256)?;
     for table in CHILDREN {
-        let mut broken = 0u64;
-        let mut parent = String::new();
-        t.scan(&format!("PRAGMA foreign_key_check({table})"), [], |r| {
-            broken += 1;
-            parent = r.get(2)?;
-            Ok(())
-        })?;
-        if broken > 0 {
+        if let Some((broken, parent)) = t.broken_foreign_keys(table)? {
             return Err(CatalogError::Invariant(format!(
                 "{broken} rows of {table} point at no row of {parent}"
             )));

@@ -991,6 +991,30 @@ macro_rules! sql_methods {
             Ok(())
         }
 
+        /// The rows of `table` whose foreign keys point at nothing: how
+        /// many, and the table the first points into. SQLite's own check
+        /// of every row (`foreign_key_check`), for writes made with its
+        /// per-row checks off ([`Db::foreign_keys_per_row`]); nothing on
+        /// PostgreSQL, whose keys are always enforced or dropped whole.
+        pub fn broken_foreign_keys(
+            &self,
+            table: &str,
+        ) -> $crate::sql::Result<Option<(u64, String)>> {
+            let $crate::sql::Conn::Sqlite(c) = self.conn() else {
+                return Ok(None);
+            };
+            let mut stmt = c.prepare(&format!("PRAGMA foreign_key_check({table})"))?;
+            let mut rows = stmt.query([])?;
+            let mut broken: Option<(u64, String)> = None;
+            while let Some(r) = rows.next()? {
+                match &mut broken {
+                    Some((n, _)) => *n += 1,
+                    None => broken = Some((1, r.get(2)?)),
+                }
+            }
+            Ok(broken)
+        }
+
         /// Add back the foreign keys [`Self::suspend_foreign_keys`]
         /// dropped (each checked against every row); nothing when none was.
         pub fn restore_foreign_keys(&self) -> $crate::sql::Result<()> {
