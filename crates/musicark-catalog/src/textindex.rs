@@ -418,6 +418,33 @@ fn top(db: &Db) -> Result<i64, CatalogError> {
     )?)
 }
 
+/// What the search index should hold: a document per recording and per
+/// release (`expected`), of which the recordings past the mark
+/// (`unindexed`) wait for the next import to index them.
+#[derive(Debug, Clone, Copy)]
+pub struct Due {
+    pub expected: i64,
+    pub unindexed: i64,
+}
+
+/// The documents the search index should hold (see [`Due`]), for a check
+/// of the index against the catalogue.
+pub fn due(db: &Db) -> Result<Due, CatalogError> {
+    Ok(Due {
+        expected: db.query_row(
+            "SELECT (SELECT count(*) FROM recordings) + (SELECT count(*) FROM releases)",
+            [],
+            |r| r.get(0),
+        )?,
+        unindexed: db.query_row(
+            "SELECT count(*) FROM recordings WHERE recording_id > \
+               (SELECT coalesce(max(indexed_upto), 0) FROM search_state)",
+            [],
+            |r| r.get(0),
+        )?,
+    })
+}
+
 /// Whether the index was lost: empty while the mark says it holds
 /// something (it is then rebuilt whole).
 fn lost(index: &SearchIndex, upto: i64) -> bool {

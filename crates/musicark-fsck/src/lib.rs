@@ -30,8 +30,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use musicark_store::params;
 use musicark_store::{ContentId, Db, Home, StoreError, clock};
-use musicark_store::{params, sql::OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +43,8 @@ pub enum FsckError {
     Sqlite(#[from] musicark_store::sql::Error),
     #[error(transparent)]
     Publish(#[from] musicark_publish::PublishError),
+    #[error(transparent)]
+    Catalog(#[from] musicark_catalog::CatalogError),
 }
 
 /// What kind of object a check is about.
@@ -182,7 +184,12 @@ fn check(home: &Home, db: &Db, kind: Kind, key: &str) -> Result<(Option<String>,
             }
         }
         Kind::Torrent => {
-            let (btih, btmh, size) = pack_hashes(db, key)?;
+            let musicark_publish::packs::PublishedHashes {
+                btih,
+                btmh,
+                torrent_size: size,
+                ..
+            } = musicark_publish::packs::published_hashes(db, key)?.unwrap_or_default();
             let path = home.torrents_dir().join(format!("{key}.torrent"));
             let bytes = match std::fs::read(&path) {
                 Ok(b) => b,
@@ -204,17 +211,10 @@ fn check(home: &Home, db: &Db, kind: Kind, key: &str) -> Result<(Option<String>,
         Kind::Pack => check_pack(home, db, key),
         Kind::Database => Ok((db.integrity_problem()?, 0)),
         Kind::Search => {
-            let expected: i64 = db.query_row(
-                "SELECT (SELECT count(*) FROM recordings) + (SELECT count(*) FROM releases)",
-                [],
-                |r| r.get(0),
-            )?;
-            let pending: i64 = db.query_row(
-                "SELECT count(*) FROM recordings WHERE recording_id > \
-                   (SELECT coalesce(max(indexed_upto), 0) FROM search_state)",
-                [],
-                |r| r.get(0),
-            )?;
+            let musicark_catalog::textindex::Due {
+                expected,
+                unindexed: pending,
+            } = musicark_catalog::textindex::due(db)?;
             let index = musicark_catalog::SearchIndex::open(&home.search_dir());
             let problem = match index {
                 Err(e) => Some(format!("unreadable: {e}")),
@@ -231,22 +231,12 @@ fn check(home: &Home, db: &Db, kind: Kind, key: &str) -> Result<(Option<String>,
     }
 }
 
-fn pack_hashes(db: &Db, name: &str) -> Result<(Option<String>, Option<String>, i64), FsckError> {
-    Ok(db
-        .query_row(
-            "SELECT btih, btmh, torrent_size FROM packs WHERE name = ?1",
-            [name],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?
-        .unwrap_or((None, None, 0)))
-}
-
 /// The files of a pack that are not intact — by its .torrent (v1 pieces,
 /// v2 roots) when that carries the published info-hash, else by each
 /// file's BLAKE3 as recorded — and a manifest that is not the one listed.
 fn check_pack(home: &Home, db: &Db, name: &str) -> Result<(Option<String>, u64), FsckError> {
-    let (btih, btmh, _) = pack_hashes(db, name)?;
+    let published = musicark_publish::packs::published_hashes(db, name)?.unwrap_or_default();
+    let (btih, btmh) = (published.btih, published.btmh);
     let path = home.torrents_dir().join(format!("{name}.torrent"));
     let meta = std::fs::read(&path)
         .ok()
@@ -271,13 +261,7 @@ fn check_pack(home: &Home, db: &Db, name: &str) -> Result<(Option<String>, u64),
         .packs_dir()
         .join(name)
         .join(musicark_publish::pack::MANIFEST);
-    let stated: Option<String> = db
-        .query_row(
-            "SELECT manifest_sha256 FROM packs WHERE name = ?1",
-            [name],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let stated = published.manifest_sha256;
     let manifest_ok = std::fs::read(&manifest).is_ok_and(|b| {
         use sha2::Digest;
         Some(hex::encode(sha2::Sha256::digest(&b))) == stated
@@ -294,14 +278,7 @@ fn check_pack(home: &Home, db: &Db, name: &str) -> Result<(Option<String>, u64),
 
 /// A pack's files as (path, recorded BLAKE3), the manifest among them.
 fn pack_files_of(db: &Db, name: &str) -> Result<Vec<(String, String)>, FsckError> {
-    let mut stmt = db.prepare_cached(
-        "SELECT f.path, f.output_id FROM pack_files f JOIN packs p ON p.pack_id = f.pack_id \
-         WHERE p.name = ?1 ORDER BY f.path",
-    )?;
-    let files = stmt
-        .query_map([name], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
-    Ok(files)
+    Ok(musicark_publish::packs::file_blake3s(db, name)?)
 }
 
 /// A pack's files whose BLAKE3 is not the recorded one (when its .torrent
@@ -354,15 +331,7 @@ fn bad_files(report: &musicark_torrent::VerifyReport) -> Vec<String> {
 /// Paths of ingested files of content `id` (originals or references)
 /// still on disk, to restore its blob from.
 fn sources_of(db: &Db, id: &str) -> Result<Vec<PathBuf>, FsckError> {
-    let mut stmt =
-        db.prepare_cached("SELECT path FROM files WHERE content_id = ?1 ORDER BY path")?;
-    let rows = stmt.query_map([id], |r| r.get::<_, Vec<u8>>(0))?;
-    let mut out = Vec::new();
-    for r in rows {
-        use std::os::unix::ffi::OsStrExt;
-        out.push(PathBuf::from(std::ffi::OsStr::from_bytes(&r?)));
-    }
-    Ok(out)
+    Ok(db.paths_of(id)?)
 }
 
 fn log_repair(
@@ -489,18 +458,17 @@ fn published_in(
     db: &Db,
     id: &ContentId,
 ) -> Result<Result<Published, String>, FsckError> {
-    let mut stmt = db.prepare_cached(
-        "SELECT p.name, p.btih, p.btmh, f.file_index, f.path, f.size FROM pack_files f \
-         JOIN packs p ON p.pack_id = f.pack_id \
-         WHERE f.output_id = ?1 AND p.obsolete = 0 ORDER BY p.pack_id DESC LIMIT 1",
-    )?;
-    let mut rows = stmt.query([id.as_str()])?;
-    let Some(r) = rows.next()? else {
+    let Some(place) = musicark_publish::packs::newest_place_of(db, id.as_str())? else {
         return Ok(Err("not in any published pack".into()));
     };
-    let (pack, btih, btmh): (String, Option<String>, Option<String>) =
-        (r.get(0)?, r.get(1)?, r.get(2)?);
-    let (index, path, size): (i64, String, i64) = (r.get(3)?, r.get(4)?, r.get(5)?);
+    let musicark_publish::packs::Place {
+        pack,
+        btih,
+        btmh,
+        file_index: index,
+        path,
+        size,
+    } = place;
     let torrent_path = home.torrents_dir().join(format!("{pack}.torrent"));
     let Ok(torrent) = std::fs::read(&torrent_path) else {
         return Ok(Err(format!("{}: unreadable", torrent_path.display())));
@@ -630,13 +598,7 @@ fn relink_packs(home: &Home, db: &Db, id: &str) -> Result<usize, FsckError> {
         return Ok(0);
     };
     let blobs = home.blobs()?;
-    let mut stmt = db.prepare_cached(
-        "SELECT p.name, f.path FROM pack_files f JOIN packs p ON p.pack_id = f.pack_id \
-         WHERE f.output_id = ?1 AND p.obsolete = 0",
-    )?;
-    let rows: Vec<(String, String)> = stmt
-        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
+    let rows = musicark_publish::packs::active_places_of(db, id)?;
     if rows.is_empty() {
         return Ok(0);
     }

@@ -164,10 +164,6 @@ pub fn activity(db: &Db, limit: usize) -> Result<Vec<Activity>, PublishError> {
     )?)
 }
 
-/// Whether the pack `name`'s data may be served (as a BEP 19 web seed):
-/// it exists and is not obsolete (replaced, or withdrawn for rights). A
-/// pack listed under embargo is the caller's to refuse too (the list
-/// knows it).
 /// The size of the file at `path` in the pack `name`, when it has one.
 pub fn file_size(db: &Db, name: &str, path: &str) -> Result<Option<u64>, PublishError> {
     Ok(db
@@ -180,10 +176,98 @@ pub fn file_size(db: &Db, name: &str, path: &str) -> Result<Option<u64>, Publish
         .map(|n| n as u64))
 }
 
+/// Whether the pack `name`'s data may be served (as a BEP 19 web seed):
+/// it exists and is not obsolete (replaced, or withdrawn for rights). A
+/// pack listed under embargo is the caller's to refuse too (the list
+/// knows it).
 pub fn servable(db: &Db, name: &str) -> Result<bool, PublishError> {
     Ok(db
         .prepare_cached("SELECT obsolete FROM packs WHERE name = ?1")?
         .query_row([name], |r| r.get::<_, bool>(0))
         .optional()?
         .is_some_and(|obsolete| !obsolete))
+}
+
+/// What was published of a pack: the hashes a copy is checked against.
+#[derive(Debug, Clone, Default)]
+pub struct PublishedHashes {
+    pub btih: Option<String>,
+    pub btmh: Option<String>,
+    /// Bytes of its .torrent file.
+    pub torrent_size: i64,
+    /// SHA-256 of its manifest, as the list states it.
+    pub manifest_sha256: Option<String>,
+}
+
+/// The hashes published of the pack `name` (`None`: no such pack).
+pub fn published_hashes(db: &Db, name: &str) -> Result<Option<PublishedHashes>, PublishError> {
+    Ok(db
+        .prepare_cached(
+            "SELECT btih, btmh, torrent_size, manifest_sha256 FROM packs WHERE name = ?1",
+        )?
+        .query_row([name], |r| {
+            Ok(PublishedHashes {
+                btih: r.get(0)?,
+                btmh: r.get(1)?,
+                torrent_size: r.get(2)?,
+                manifest_sha256: r.get(3)?,
+            })
+        })
+        .optional()?)
+}
+
+/// The pack `name`'s files as (path, recorded BLAKE3), the manifest
+/// among them, by path.
+pub fn file_blake3s(db: &Db, name: &str) -> Result<Vec<(String, String)>, PublishError> {
+    Ok(db
+        .prepare_cached(
+            "SELECT f.path, f.output_id FROM pack_files f JOIN packs p ON p.pack_id = f.pack_id \
+             WHERE p.name = ?1 ORDER BY f.path",
+        )?
+        .query_map([name], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?)
+}
+
+/// Where a blob is published: a file of an active pack.
+#[derive(Debug, Clone)]
+pub struct Place {
+    pub pack: String,
+    pub btih: Option<String>,
+    pub btmh: Option<String>,
+    pub file_index: i64,
+    pub path: String,
+    pub size: i64,
+}
+
+/// The newest active pack's file whose bytes are the blob `output_id`.
+pub fn newest_place_of(db: &Db, output_id: &str) -> Result<Option<Place>, PublishError> {
+    Ok(db
+        .prepare_cached(
+            "SELECT p.name, p.btih, p.btmh, f.file_index, f.path, f.size FROM pack_files f \
+             JOIN packs p ON p.pack_id = f.pack_id \
+             WHERE f.output_id = ?1 AND p.obsolete = 0 ORDER BY p.pack_id DESC LIMIT 1",
+        )?
+        .query_row([output_id], |r| {
+            Ok(Place {
+                pack: r.get(0)?,
+                btih: r.get(1)?,
+                btmh: r.get(2)?,
+                file_index: r.get(3)?,
+                path: r.get(4)?,
+                size: r.get(5)?,
+            })
+        })
+        .optional()?)
+}
+
+/// Every active pack's file whose bytes are the blob `output_id`, as
+/// (pack name, path).
+pub fn active_places_of(db: &Db, output_id: &str) -> Result<Vec<(String, String)>, PublishError> {
+    Ok(db
+        .prepare_cached(
+            "SELECT p.name, f.path FROM pack_files f JOIN packs p ON p.pack_id = f.pack_id \
+             WHERE f.output_id = ?1 AND p.obsolete = 0",
+        )?
+        .query_map([output_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?)
 }

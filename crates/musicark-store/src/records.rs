@@ -169,6 +169,17 @@ impl Db {
             .optional()?)
     }
 
+    /// Every path (as the file system gave it) a content was ingested
+    /// from, in order: where to restore its blob from.
+    pub fn paths_of(&self, content_id: &str) -> Result<Vec<std::path::PathBuf>> {
+        use std::os::unix::ffi::OsStrExt;
+        Ok(self
+            .prepare_cached("SELECT path FROM files WHERE content_id = ?1 ORDER BY path")?
+            .query_map([content_id], |r| r.get::<_, Vec<u8>>(0))?
+            .map(|p| p.map(|p| std::path::PathBuf::from(std::ffi::OsStr::from_bytes(&p))))
+            .collect::<crate::sql::Result<_>>()?)
+    }
+
     /// A content's codec, when it was analysed as audio.
     pub fn codec_of(&self, content_id: &str) -> Result<Option<String>> {
         Ok(self
