@@ -647,7 +647,7 @@ fn load<T: Send>(
             let t = db.transaction()?;
             let dropped = ensure_indexes(&t)?;
             t.restore_foreign_keys()?;
-            if import.bulk && per_row_off {
+            if per_row_off {
                 check_first_load_keys(&t, dropped)?;
             }
             t.execute(

@@ -296,16 +296,27 @@ pub fn search_in(
     let releases: Vec<i64> = rows.iter().map(|&(k, _)| -k).filter(|&k| k > 0).collect();
     let mut found: std::collections::HashMap<i64, SearchHit> =
         std::collections::HashMap::with_capacity(rows.len());
-    for_keys(
-        db,
-        "SELECT recording_id, mbid, title, artist_credit, length_ms FROM recordings WHERE recording_id",
-        &recordings,
-        |r| {
+    // A release's key in the index is minus its id.
+    for (kind, sign, select, keys) in [
+        (
+            "recording",
+            1,
+            "SELECT recording_id, mbid, title, artist_credit, length_ms FROM recordings WHERE recording_id",
+            &recordings,
+        ),
+        (
+            "release",
+            -1,
+            "SELECT release_id, mbid, title, artist_credit, CAST(NULL AS BIGINT) FROM releases WHERE release_id",
+            &releases,
+        ),
+    ] {
+        for_keys(db, select, keys, |r| {
             let id: i64 = r.get(0)?;
             found.insert(
-                id,
+                sign * id,
                 SearchHit {
-                    kind: "recording",
+                    kind,
                     id,
                     mbid: r.get(1)?,
                     title: r.get(2)?,
@@ -315,29 +326,8 @@ pub fn search_in(
                 },
             );
             Ok(())
-        },
-    )?;
-    for_keys(
-        db,
-        "SELECT release_id, mbid, title, artist_credit FROM releases WHERE release_id",
-        &releases,
-        |r| {
-            let id: i64 = r.get(0)?;
-            found.insert(
-                -id,
-                SearchHit {
-                    kind: "release",
-                    id,
-                    mbid: r.get(1)?,
-                    title: r.get(2)?,
-                    artist: r.get(3)?,
-                    length_ms: None,
-                    score: 0.0,
-                },
-            );
-            Ok(())
-        },
-    )?;
+        })?;
+    }
     // In the index's order; a key whose row is gone is left out.
     Ok(rows
         .into_iter()

@@ -276,18 +276,13 @@ fn check_pack(home: &Home, db: &Db, name: &str) -> Result<(Option<String>, u64),
     Ok(((!problems.is_empty()).then(|| problems.join("; ")), bytes))
 }
 
-/// A pack's files as (path, recorded BLAKE3), the manifest among them.
-fn pack_files_of(db: &Db, name: &str) -> Result<Vec<(String, String)>, FsckError> {
-    Ok(musicark_publish::packs::file_blake3s(db, name)?)
-}
-
 /// A pack's files whose BLAKE3 is not the recorded one (when its .torrent
 /// cannot be trusted to check them); bytes read.
 fn bad_by_blake3(home: &Home, db: &Db, name: &str) -> Result<(Vec<String>, u64), FsckError> {
     let root = home.packs_dir().join(name);
     let (mut bad, mut bytes) = (Vec::new(), 0);
     let blobs = home.blobs()?;
-    for (path, id) in pack_files_of(db, name)? {
+    for (path, id) in musicark_publish::packs::file_blake3s(db, name)? {
         match hash_pack_file(&*blobs, &root, name, &path) {
             Ok((h, len)) => {
                 bytes += len;
@@ -326,12 +321,6 @@ fn bad_files(report: &musicark_torrent::VerifyReport) -> Vec<String> {
         .filter(|f| !matches!(f.verdict, musicark_torrent::FileVerdict::Ok))
         .map(|f| f.path.clone())
         .collect()
-}
-
-/// Paths of ingested files of content `id` (originals or references)
-/// still on disk, to restore its blob from.
-fn sources_of(db: &Db, id: &str) -> Result<Vec<PathBuf>, FsckError> {
-    Ok(db.paths_of(id)?)
 }
 
 fn log_repair(
@@ -400,7 +389,9 @@ fn repair_blob(
         }
     };
     let mut tried = Vec::new();
-    for src in sources_of(db, id)? {
+    // Paths of ingested files of the content (originals or references),
+    // to restore its blob from.
+    for src in db.paths_of(id)? {
         let from = format!("the original file {}", src.display());
         match restore(&src, &from)? {
             Ok(()) => return Ok(Ok(from)),
@@ -629,7 +620,7 @@ fn repair_pack(
     let root = home.packs_dir().join(name);
     let mut fixed = Vec::new();
     let blobs = home.blobs()?;
-    for (path, id) in pack_files_of(db, name)? {
+    for (path, id) in musicark_publish::packs::file_blake3s(db, name)? {
         if hash_pack_file(&*blobs, &root, name, &path).is_ok_and(|(h, _)| h == id) {
             continue;
         }
